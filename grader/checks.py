@@ -1,0 +1,181 @@
+"""Comparisons that explain themselves: type, dtype, shape, then values, then a likely cause.
+
+Every function returns a ``Verdict``; nothing here raises on bad student data. Messages name the
+worst element, both values, the absolute and relative error, NaN/Inf counts, and when the wrong
+answer matches a known pattern (off by the batch size, transposed, sign, a named buggy variant),
+that pattern.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from grader import tolerances as tol
+from grader.wire import Unsupported
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    message: str = ""
+    notes: list = field(default_factory=list)
+
+
+def type_name(value) -> str:
+    if isinstance(value, Unsupported):
+        return value.description
+    if isinstance(value, np.ndarray):
+        return f"numpy.ndarray{value.shape} of {value.dtype}"
+    return type(value).__name__
+
+
+def allowed_error(expected: np.ndarray) -> np.ndarray:
+    """The per-element bound of the tolerance policy (see ``tolerances``)."""
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    return tol.ATOL_FLOOR + tol.ATOL_SCALE * scale + tol.RTOL * np.abs(expected)
+
+
+def _close(got: np.ndarray, expected: np.ndarray, rtol: float | None = None) -> bool:
+    if got.shape != expected.shape:
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        bound = allowed_error(expected) if rtol is None else (
+            rtol * (np.abs(expected) + float(np.max(np.abs(expected), initial=0.0))) + tol.ATOL_FLOOR)
+        return bool(np.all(np.abs(got - expected) <= bound))
+
+
+def _generic_patterns(got: np.ndarray, expected: np.ndarray, batch_size: int | None) -> str:
+    """Name a systematic relation between a wrong ``got`` and ``expected``, if there is one."""
+    if not np.all(np.isfinite(got)):
+        return ""
+    if np.all(got == 0) and np.any(expected != 0):
+        return "every entry is 0 (a result never computed or never assigned?)"
+    if got.ndim == 2 and got.shape[0] == got.shape[1] and _close(got, expected.T, tol.PATTERN_RTOL):
+        return "it equals the expected matrix transposed"
+    denominator = float(np.sum(expected * expected))
+    if denominator > 0:
+        factor = float(np.sum(got * expected)) / denominator
+        if factor != 0 and _close(got, factor * expected, tol.PATTERN_RTOL):
+            if batch_size and batch_size > 1 and abs(factor - batch_size) < 1e-3 * batch_size:
+                return (f"it is exactly {batch_size} (the batch size) times too large: summed over "
+                        "the batch instead of averaging?")
+            if batch_size and batch_size > 1 and abs(factor * batch_size - 1) < 1e-3:
+                return (f"it is exactly {batch_size} (the batch size) times too small: divided by "
+                        "the batch size twice?")
+            if abs(factor + 1) < 1e-3:
+                return "it has the opposite sign (sign flipped)"
+            return f"it is the expected value times {factor:.6g} (a wrong constant factor)"
+    return ""
+
+
+def _value_report(got: np.ndarray, expected: np.ndarray) -> tuple[str, int]:
+    """A short account of where ``got`` differs from ``expected`` (same shape)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        difference = np.abs(got - expected)
+        bound = allowed_error(expected)
+        bad = ~(difference <= bound)  # NaN counts as bad
+    n_bad = int(np.sum(bad))
+    if got.ndim == 0:
+        worst = ()
+    else:
+        score = np.where(np.isnan(difference), np.inf, difference - bound)
+        worst = np.unravel_index(int(np.argmax(score)), got.shape)
+    g, e = float(got[worst]), float(expected[worst])
+    abs_error = abs(g - e)
+    rel_error = abs_error / abs(e) if e != 0 else float("inf")
+    where = f" at index {tuple(int(i) for i in worst)}" if got.ndim else ""
+    text = (f"{n_bad} of {got.size} entries differ; worst{where}: got {g:.8g}, expected {e:.8g} "
+            f"(abs error {abs_error:.3g}, rel error {rel_error:.3g})")
+    return text, n_bad
+
+
+def compare_array(label: str, got, expected, *, batch_size: int | None = None,
+                  hypotheses: Mapping[str, np.ndarray] | None = None,
+                  allow_squeeze: bool = True) -> Verdict:
+    """Check ``got`` against the float64 ``expected`` array: type, dtype, shape, then values."""
+    expected = np.asarray(expected, dtype=np.float64)
+    if isinstance(got, (list, tuple)) and not isinstance(got, Unsupported):
+        return Verdict(False, f"{label}: returned a {type(got).__name__}; expected a numpy array "
+                              f"of shape {expected.shape}")
+    if isinstance(got, (int, float, np.number)) and not isinstance(got, bool):
+        got = np.asarray(got)
+    if not isinstance(got, np.ndarray):
+        return Verdict(False, f"{label}: returned {type_name(got)}; expected a numpy array of "
+                              f"shape {expected.shape}")
+    notes = []
+    if got.dtype.kind not in "biuf":
+        return Verdict(False, f"{label}: dtype {got.dtype} is not numeric")
+    if got.dtype.kind == "f" and got.dtype.itemsize < 4:
+        notes.append(f"{label}: dtype {got.dtype} is too imprecise; use float64")
+    got = got.astype(np.float64)
+    if got.shape != expected.shape:
+        if (allow_squeeze and got.size == expected.size
+                and np.squeeze(got).shape == np.squeeze(expected).shape):
+            notes.append(f"{label}: shape {got.shape} accepted, the interface says {expected.shape}")
+            got = got.reshape(expected.shape)
+        else:
+            hint = ""
+            if got.shape == expected.shape[::-1] and got.ndim == 2:
+                hint = " (transposed?)"
+            return Verdict(False, f"{label}: shape {got.shape}, expected {expected.shape}{hint}")
+    non_finite = int(np.sum(~np.isfinite(got) & np.isfinite(expected)))
+    if _close(got, expected):
+        return Verdict(True, "", notes)
+    report, _ = _value_report(got, expected)
+    message = f"{label}: {report}"
+    if non_finite:
+        message += f"; {non_finite} entries are NaN or Inf where the reference is finite"
+    cause = ""
+    for name, pattern in (hypotheses or {}).items():
+        pattern = np.asarray(pattern, dtype=np.float64)
+        if pattern.shape == got.shape and _close(got, pattern, tol.PATTERN_RTOL):
+            cause = name
+            break
+    if not cause:
+        cause = _generic_patterns(got, expected, batch_size)
+    if cause:
+        message += f". Likely cause: {cause}"
+    return Verdict(False, message, notes)
+
+
+def compare_scalar(label: str, got, expected: float, **kwargs) -> Verdict:
+    """Check a number (float, numpy scalar, 0-d or 1-element array) against ``expected``."""
+    if isinstance(got, bool) or got is None or isinstance(got, (str, dict, list, Unsupported)):
+        return Verdict(False, f"{label}: returned {type_name(got)}; expected a number")
+    if isinstance(got, tuple):
+        return Verdict(False, f"{label}: returned a tuple; expected a number")
+    array = np.asarray(got)
+    if array.dtype.kind not in "iuf":
+        return Verdict(False, f"{label}: returned {type_name(got)}; expected a number")
+    notes = []
+    if array.size != 1:
+        return Verdict(False, f"{label}: returned an array of shape {array.shape}; expected a number")
+    if array.ndim:
+        notes.append(f"{label}: returned an array of shape {array.shape}; a float was expected")
+    verdict = compare_array(label, array.reshape(()), np.asarray(expected), **kwargs)
+    verdict.notes = notes + verdict.notes
+    return verdict
+
+
+def compare_mapping(label: str, got, expected: Mapping[str, np.ndarray], *,
+                    batch_size: int | None = None,
+                    hypotheses: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                    keys=None) -> dict[str, Verdict]:
+    """Compare the arrays of a dict key by key; returns a verdict for each expected key."""
+    keys = list(keys or expected)
+    if not isinstance(got, dict):
+        failed = Verdict(False, f"{label}: returned {type_name(got)}; expected a dict with keys "
+                                f"{', '.join(keys)}")
+        return {key: failed for key in keys}
+    verdicts = {}
+    for key in keys:
+        if key not in got:
+            verdicts[key] = Verdict(False, f"{label}: key {key!r} is missing (keys present: "
+                                           f"{', '.join(sorted(map(str, got))[:20]) or 'none'})")
+            continue
+        per_key = {name: arrays[key] for name, arrays in (hypotheses or {}).items() if key in arrays}
+        verdicts[key] = compare_array(f"{label}[{key!r}]", got[key], expected[key],
+                                      batch_size=batch_size, hypotheses=per_key)
+    return verdicts

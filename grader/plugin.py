@@ -1,0 +1,161 @@
+"""The pytest plugin behind ``pytest grader``: options, fixtures, scoring hooks and the table.
+
+``grader/conftest.py`` loads it. Each graded test gets the ``worker`` fixture (the student's
+code in its own process, shared by the run and restarted after a crash) and the ``grade``
+fixture (a ``Scorer``). After the run, the score table is printed and, with ``--results-json``,
+written in Gradescope's format.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader import report
+from grader.rubric import BY_TEST, RUBRIC
+from grader.scoring import GradeFailure, Scorer
+from grader.substitutes import CallbackLog
+from grader.worker import Limits, Session
+
+_RESULTS = pytest.StashKey[list]()
+_STARTED = pytest.StashKey[float]()
+_SCORER = pytest.StashKey[Scorer]()
+_HIDDEN_DIR = Path(__file__).resolve().parent / "hidden"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("nngrade", "nngrade grading")
+    group.addoption("--submission", default=None,
+                    help="the solution.py to grade (default: ./solution.py)")
+    group.addoption("--results-json", default=None,
+                    help="also write Gradescope's results.json here")
+    group.addoption("--call-timeout", type=float, default=None,
+                    help="seconds one call into the submission may take (default 30)")
+
+
+def submission_path(config) -> Path:
+    option = config.getoption("--submission")
+    if option:
+        return Path(option).expanduser().resolve()
+    for base in (Path.cwd(), config.rootpath):
+        if (base / "solution.py").is_file():
+            return (base / "solution.py").resolve()
+    return (Path.cwd() / "solution.py").resolve()
+
+
+def pytest_configure(config):
+    config.stash[_RESULTS] = []
+    config.stash[_STARTED] = time.monotonic()
+    # The diagnosis is the failure message; pytest's traceback through grader code would bury it.
+    if not any(arg.startswith("--tb") for arg in config.invocation_params.args):
+        config.option.tbstyle = "no"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    collected = {item.name for item in items}
+    unknown = sorted(collected - set(BY_TEST))
+    if unknown:
+        raise pytest.UsageError(f"tests without a rubric row: {', '.join(unknown)}")
+    # Only a run of the whole suite must have every row; a -k selection or one file may not.
+    grader_dir = Path(__file__).resolve().parent
+    whole_suite = not config.getoption("keyword") and not config.getoption("markexpr") and all(
+        "::" not in str(arg) and Path(arg).resolve() in (grader_dir, *grader_dir.parents)
+        for arg in config.args)
+    if whole_suite:
+        missing = [row.test for row in RUBRIC if row.test not in collected
+                   and (not row.hidden or _HIDDEN_DIR.is_dir())]
+        if missing:
+            raise pytest.UsageError(f"rubric rows without a test: {', '.join(missing)}")
+
+
+@pytest.fixture(scope="session")
+def callback_log() -> CallbackLog:
+    return CallbackLog()
+
+
+@pytest.fixture(scope="session")
+def worker(request, callback_log):
+    config = request.config
+    timeout = config.getoption("--call-timeout")
+    limits = Limits(call_timeout_s=timeout) if timeout else Limits()
+    session = Session(submission_path(config), callback_log, limits)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def grade(request) -> Scorer:
+    scorer = Scorer()
+    request.node.stash[_SCORER] = scorer
+    return scorer
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """A generator seeded from the suite seed and the test's name: the same inputs every run."""
+    digest = sum(ord(c) * (i + 1) for i, c in enumerate(request.node.name))
+    return np.random.default_rng([report.SUITE_SEED, digest])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield
+    scorer = item.stash.get(_SCORER, None)
+    if scorer is not None and scorer.failed:
+        raise GradeFailure(scorer.message())
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    test_report = yield
+    row = BY_TEST.get(item.name)
+    if row is None:
+        return test_report
+    scorer = item.stash.get(_SCORER, None)
+    record = None
+    if call.when == "call":
+        if test_report.passed:
+            fraction = scorer.fraction if scorer is not None else 1.0
+            record = report.TestResult(row, fraction, "passed", "", list(scorer.notes) if scorer else [])
+        elif call.excinfo is not None and call.excinfo.errisinstance(GradeFailure):
+            record = report.TestResult(row, scorer.fraction if scorer else 0.0, "failed",
+                                       str(call.excinfo.value), list(scorer.notes) if scorer else [])
+        else:
+            text = call.excinfo.getrepr(style="short") if call.excinfo else "failed"
+            record = report.TestResult(row, 0.0, "error", f"{text}")
+        record.seconds = call.duration
+    elif call.when == "setup" and test_report.failed:
+        record = report.TestResult(row, 0.0, "error", str(test_report.longrepr))
+    if record is not None:
+        item.config.stash[_RESULTS].append(record)
+    return test_report
+
+
+def _ordered(results):
+    order = {row.test: i for i, row in enumerate(RUBRIC)}
+    return sorted(results, key=lambda r: order[r.row.test])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    results = _ordered(config.stash.get(_RESULTS, []))
+    config.stash[_RESULTS] = results
+    path = config.getoption("--results-json")
+    if path and results:
+        extra = {"reproducibility": report.reproducibility(),
+                 "submission": str(submission_path(config)),
+                 "limits": Limits().as_record()}
+        data = report.results_json(results, submission=str(submission_path(config)),
+                                   seconds=time.monotonic() - config.stash[_STARTED], extra=extra)
+        report.write_json_atomic(Path(path), data)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    results = config.stash.get(_RESULTS, [])
+    if not results:
+        return
+    terminalreporter.write_sep("=", "nngrade")
+    terminalreporter.write_line(report.score_table(results, str(submission_path(config))))

@@ -1,0 +1,90 @@
+"""The rubric: one table of every graded test, its part and its points.
+
+A test's key is its pytest name (with the parameter in brackets). The grader refuses to run when
+a collected test has no row here or a visible row has no test, so the table and the tests cannot
+drift apart. Rows marked ``hidden`` belong to tests in ``grader/hidden/``, which the student
+handout does not contain; their points count only where those tests are present.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update", "train_loop",
+         "finite_difference")
+"""The graded parts, in the order of the assignment and of the score table."""
+
+
+@dataclass(frozen=True)
+class Row:
+    test: str
+    part: str
+    points: float
+    title: str
+    hidden: bool = False
+
+
+RUBRIC: tuple[Row, ...] = (
+    Row("test_init_zero", "init", 2, "zero initializer: every W and b is 0, shapes right"),
+    Row("test_init_normal", "init", 3, "normal initializer: N(0, 1) statistics, zero biases"),
+    Row("test_init_glorot", "init", 4, "Glorot initializer: U(-d, d) bounds and statistics"),
+    Row("test_init_seed", "init", 1, "the same seed gives the same weights, another seed others"),
+
+    Row("test_relu", "activations", 3, "relu and its derivative (relu'(0) = 0)"),
+    Row("test_sigmoid", "activations", 3, "sigmoid and its derivative, stable at |x| = 1000"),
+    Row("test_tanh", "activations", 2, "tanh and its derivative"),
+    Row("test_leaky_relu", "activations", 2, "leaky relu (slope 0.01) and its derivative"),
+    Row("test_activation_dispatch", "activations", 2, "activation() dispatches on activation_str"),
+
+    Row("test_softmax_values", "softmax", 3, "softmax of a batch matches the reference"),
+    Row("test_softmax_1d", "softmax", 1, "softmax of a single vector"),
+    Row("test_softmax_large_logits", "softmax", 2, "softmax is stable for logits of size 1000"),
+    Row("test_softmax_invariants", "softmax", 2, "rows sum to 1; invariant to a shift per row"),
+
+    Row("test_forward[relu]", "forward", 3, "forward pass with relu hidden layers"),
+    Row("test_forward[sigmoid]", "forward", 3, "forward pass with sigmoid hidden layers"),
+    Row("test_forward[tanh]", "forward", 3, "forward pass with tanh hidden layers"),
+    Row("test_forward[leaky_relu]", "forward", 3, "forward pass with leaky relu hidden layers"),
+
+    Row("test_loss_value", "loss", 4, "mean cross-entropy over the batch"),
+    Row("test_loss_clipping", "loss", 2, "predictions of exactly 0 and 1 are clipped"),
+    Row("test_loss_leaves_input_unchanged", "loss", 2, "loss clips a copy, not the caller's array"),
+
+    Row("test_backward[relu]", "backward", 4, "gradients with relu, against autograd"),
+    Row("test_backward[sigmoid]", "backward", 4, "gradients with sigmoid, against autograd"),
+    Row("test_backward[tanh]", "backward", 4, "gradients with tanh, against autograd"),
+    Row("test_backward[leaky_relu]", "backward", 4, "gradients with leaky relu, against autograd"),
+    Row("test_backward_depths", "backward", 2, "gradients with 0 and 3 hidden layers"),
+    Row("test_backward_batch_of_one", "backward", 2, "gradients for a batch of one example"),
+
+    Row("test_update", "update", 6, "one SGD step on every W and b"),
+
+    Row("test_train_loop_matches_reference", "train_loop", 5,
+        "minibatch SGD in data order gives the reference weights and logs"),
+    Row("test_train_loop_partial_batch", "train_loop", 2,
+        "a last, smaller minibatch is used too"),
+    Row("test_train_loop_learns", "train_loop", 4,
+        "the trained weights classify held-out data the worker never saw"),
+    Row("test_evaluate", "train_loop", 3, "evaluate() returns test loss and accuracy"),
+
+    Row("test_finite_difference_values", "finite_difference", 6,
+        "central differences of the loss for W2, against exact ones"),
+    Row("test_finite_difference_restores_weights", "finite_difference", 2,
+        "the weights are left exactly as they were"),
+    Row("test_finite_difference_other_layer", "finite_difference", 2,
+        "central differences for W1 with another p and epsilon"),
+
+    Row("test_hidden_init_glorot_wide", "init", 2, "Glorot statistics on other layer sizes", hidden=True),
+    Row("test_hidden_softmax_mixed_scales", "softmax", 1, "softmax on rows of very different scales",
+        hidden=True),
+    Row("test_hidden_forward_deep", "forward", 2, "forward pass with four hidden layers", hidden=True),
+    Row("test_hidden_backward_deep", "backward", 3, "gradients through four hidden layers, batch 33",
+        hidden=True),
+    Row("test_hidden_train_loop_other_sizes", "train_loop", 2,
+        "training with other sizes, learning rate and epochs", hidden=True),
+    Row("test_hidden_finite_difference_last_layer", "finite_difference", 2,
+        "central differences for the output layer", hidden=True),
+)
+
+BY_TEST = {row.test: row for row in RUBRIC}
+assert len(BY_TEST) == len(RUBRIC), "duplicate test names in the rubric"
+assert all(row.part in PARTS for row in RUBRIC), "rubric row with an unknown part"

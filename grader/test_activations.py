@@ -1,0 +1,87 @@
+"""Part activations: relu, sigmoid, tanh, leaky_relu (values and derivatives) and dispatch."""
+import numpy as np
+
+from grader import cases
+from grader.checks import compare_array
+from grader.substitutes import all_but
+from reference import mlp
+
+# Exact zeros (the kinks), small and large magnitudes, and |x| = 1000 (overflow territory).
+SPECIAL = np.array([0.0, -0.0, 1e-8, -1e-8, 0.5, -0.5, 3.0, -3.0, 30.0, -30.0, 1000.0, -1000.0])
+
+
+def inputs(rng) -> np.ndarray:
+    """A (6, 8) batch: random values plus the special points above."""
+    x = rng.normal(0.0, 2.0, size=(6, 8))
+    x.ravel()[: SPECIAL.size] = SPECIAL
+    return x
+
+
+def call_activation(worker, grade, name, x, grad, method=None):
+    method = method or name
+    outcome = worker.call(method, args=[x], kwargs={"grad": grad},
+                          config=cases.config(activation=name), substitute=all_but(method))
+    return grade.require(outcome, f"{method}(x, grad={grad})")
+
+
+def grade_activation(worker, grade, rng, name, value_hypotheses, grad_hypotheses):
+    x = inputs(rng)
+    got = call_activation(worker, grade, name, x, False)
+    grade.check(compare_array(f"{name}(x)", got, mlp.activation(name, x),
+                              hypotheses=value_hypotheses(x)))
+    got = call_activation(worker, grade, name, x, True)
+    grade.check(compare_array(f"{name}(x, grad=True)", got, mlp.activation(name, x, grad=True),
+                              hypotheses=grad_hypotheses(x)))
+
+
+def test_relu(worker, grade, rng):
+    grade_activation(
+        worker, grade, rng, "relu",
+        lambda x: {"the derivative was returned instead of the value": (x > 0).astype(float)},
+        lambda x: {"relu'(0) must be 0: use x > 0, not x >= 0": (x >= 0).astype(float),
+                   "it returns relu(x), not its derivative": np.maximum(x, 0)})
+
+
+def test_sigmoid(worker, grade, rng):
+    def as_if_activation(x):
+        s = mlp.activation("sigmoid", x)
+        return {"the derivative formula s * (1 - s) was applied to x itself instead of to "
+                "s = sigmoid(x)": x * (1 - x),
+                "it returns sigmoid(x), not its derivative": s}
+
+    grade_activation(worker, grade, rng, "sigmoid", lambda x: {}, as_if_activation)
+
+
+def test_tanh(worker, grade, rng):
+    grade_activation(
+        worker, grade, rng, "tanh", lambda x: {},
+        lambda x: {"the derivative formula 1 - t^2 was applied to x itself instead of to "
+                   "t = tanh(x)": 1 - x ** 2,
+                   "it returns tanh(x), not its derivative": np.tanh(x)})
+
+
+def test_leaky_relu(worker, grade, rng):
+    grade_activation(
+        worker, grade, rng, "leaky_relu",
+        lambda x: {"the slope for x <= 0 is 0 (that is relu, not leaky relu)": np.maximum(x, 0),
+                   "the slope for x <= 0 must be 0.01": np.where(x > 0, x, 0.1 * x)},
+        lambda x: {"leaky_relu'(0) must be 0.01: use x > 0 for the slope 1":
+                   np.where(x >= 0, 1.0, 0.01)})
+
+
+def test_activation_dispatch(worker, grade, rng):
+    x = inputs(rng)
+    for name in mlp.ACTIVATIONS:
+        for grad in (False, True):
+            outcome = worker.call("activation", args=[x], kwargs={"grad": grad},
+                                  config=cases.config(activation=name),
+                                  substitute=all_but("activation"))
+            label = f"activation(x, grad={grad}) with activation_str={name!r}"
+            if not outcome.ok:
+                grade.require(outcome, label)
+            grade.check(compare_array(label, outcome.value, mlp.activation(name, x, grad)))
+    outcome = worker.call("activation", args=[x], config=cases.config(activation="swish"),
+                          substitute=all_but("activation"))
+    grade.expect(not outcome.ok and outcome.error_type == "ValueError",
+                 "activation() with an unknown activation_str ('swish') must raise ValueError; "
+                 + ("it returned a value" if outcome.ok else f"it {outcome.failure_text()}"))

@@ -1,0 +1,101 @@
+"""Part finite_difference: central differences of the loss, weights restored afterwards.
+
+The submission's forward and loss run as their reference versions, so the estimates can be
+compared with exact central differences computed here in float64.
+"""
+import numpy as np
+
+from grader import cases
+from grader.checks import compare_array, compare_mapping
+from grader.substitutes import all_but
+from reference import mlp
+
+EPSILON_LOSS = 1e-6
+
+
+def variants(weights, x, labels, name, epsilon, layer, p):
+    """Estimates of common wrong implementations, to name the likely cause."""
+    layers = mlp.n_layers(weights)
+
+    def loss_at(w):
+        return mlp.mean_cross_entropy(mlp.forward(w, x, name)[f"Z{layers}"], labels, EPSILON_LOSS)
+
+    base = loss_at(weights)
+    forward_difference = np.zeros(p)
+    column_major = np.zeros(p)
+    w = weights[f"W{layer}"]
+    for i in range(p):
+        plus = {k: v.copy() for k, v in weights.items()}
+        plus[f"W{layer}"][np.unravel_index(i, w.shape)] += epsilon
+        forward_difference[i] = (loss_at(plus) - base) / epsilon
+    for i in range(min(p, w.size)):
+        index = np.unravel_index(i, w.shape, order="F")
+        plus = {k: v.copy() for k, v in weights.items()}
+        minus = {k: v.copy() for k, v in weights.items()}
+        plus[f"W{layer}"][index] += epsilon
+        minus[f"W{layer}"][index] -= epsilon
+        column_major[i] = (loss_at(plus) - loss_at(minus)) / (2 * epsilon)
+    result = {"a one-sided difference (loss(theta + eps) - loss(theta)) / eps was used instead of "
+              "the central difference": forward_difference,
+              "the entries were taken in column-major order; the first p entries are the first "
+              "p of W.reshape(-1) (row-major)": column_major}
+    for other in (layer - 1, layer + 1):
+        if 1 <= other <= layers and weights[f"W{other}"].size >= p:
+            result[f"the estimates are for W{other}, not W{layer}"] = mlp.central_differences(
+                weights, x, labels, name, epsilon, other, p, EPSILON_LOSS)
+    return result
+
+
+def call_finite_difference(worker, grade, rng, *, layer, p, epsilon, hidden=(6, 5), name="tanh",
+                           n_features=4, n_classes=3, batch=5, layer_kw=True):
+    dims = mlp.layer_dims(n_features, hidden, n_classes)
+    weights = cases.weights(rng, dims)
+    x, labels = cases.batch(rng, batch, n_features, n_classes)
+    outcome = worker.call("finite_difference", args=[x, labels, epsilon],
+                          kwargs={"layer": layer, "p": p},
+                          config=cases.config(hidden, activation=name, epsilon=EPSILON_LOSS),
+                          state={"weights": weights}, substitute=all_but("finite_difference"),
+                          return_state=["weights"])
+    got = grade.require(outcome, f"finite_difference(x, labels, {epsilon}, layer={layer}, p={p})")
+    expected = mlp.central_differences(weights, x, labels, name, epsilon, layer, p, EPSILON_LOSS)
+    return got, expected, outcome, weights, x, labels, name
+
+
+def test_finite_difference_values(worker, grade, rng):
+    layer, p, epsilon = 2, 10, 1e-4
+    got, expected, _, weights, x, labels, name = call_finite_difference(
+        worker, grade, rng, layer=layer, p=p, epsilon=epsilon)
+    grade.check(compare_array(f"finite_difference(..., layer={layer}, p={p})", got, expected,
+                              hypotheses=variants(weights, x, labels, name, epsilon, layer, p)))
+
+
+def test_finite_difference_restores_weights(worker, grade, rng):
+    layer, p, epsilon = 2, 10, 1e-3
+    _, _, outcome, weights, *_ = call_finite_difference(worker, grade, rng, layer=layer, p=p,
+                                                        epsilon=epsilon)
+    after = outcome.state.get("weights")
+    verdicts = compare_mapping("self.weights after finite_difference", after, weights,
+                               hypotheses=_perturbed_hypotheses(weights, layer, p, epsilon))
+    failed = [v.message for v in verdicts.values() if not v.passed]
+    grade.expect(not failed, "finite_difference must leave the weights exactly as it found them "
+                 "(restore each entry after perturbing it): " + "; ".join(failed[:2]))
+
+
+def _perturbed_hypotheses(weights, layer, p, epsilon):
+    result = {}
+    for sign, label in ((-1, "each entry was left at theta - epsilon"),
+                        (1, "each entry was left at theta + epsilon")):
+        w = weights[f"W{layer}"].copy()
+        flat = w.reshape(-1)
+        flat[:p] += sign * epsilon
+        result[label] = {f"W{layer}": w}
+    return result
+
+
+def test_finite_difference_other_layer(worker, grade, rng):
+    layer, p, epsilon = 1, 7, 1e-5
+    got, expected, _, weights, x, labels, name = call_finite_difference(
+        worker, grade, rng, layer=layer, p=p, epsilon=epsilon, hidden=(5,), name="sigmoid",
+        n_features=3)
+    grade.check(compare_array(f"finite_difference(..., layer={layer}, p={p})", got, expected,
+                              hypotheses=variants(weights, x, labels, name, epsilon, layer, p)))

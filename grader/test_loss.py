@@ -1,0 +1,66 @@
+"""Part loss: mean cross-entropy, clipping into [epsilon, 1 - epsilon], inputs left unchanged."""
+import numpy as np
+
+from grader import cases
+from grader.checks import compare_array, compare_scalar
+from grader.substitutes import all_but
+from reference import mlp
+
+EPSILON = 1e-6
+
+
+def call_loss(worker, grade, prediction, labels, what, return_args=False):
+    outcome = worker.call("loss", args=[prediction, labels], config=cases.config(epsilon=EPSILON),
+                          substitute=all_but("loss"), return_args=return_args)
+    value = grade.require(outcome, what)
+    return value, outcome
+
+
+def test_loss_value(worker, grade, rng):
+    n, c = 10, 6
+    prediction = cases.probabilities(rng, n, c)
+    labels = cases.one_hot(rng.integers(0, c, size=n), c)
+    got, _ = call_loss(worker, grade, prediction, labels, "loss(prediction, labels)")
+    expected = mlp.mean_cross_entropy(prediction, labels, EPSILON)
+    log_p = np.log(np.clip(prediction, EPSILON, 1 - EPSILON))
+    hypotheses = {
+        "summed over the batch instead of averaging": np.asarray(-np.sum(labels * log_p)),
+        "averaged over every entry (N * C) instead of over the N examples":
+            np.asarray(-np.mean(labels * log_p)),
+        "the minus sign is missing": np.asarray(np.sum(labels * log_p) / n),
+        "the labels were not used (log of every probability summed)":
+            np.asarray(-np.sum(log_p) / n),
+    }
+    grade.check(compare_scalar("loss(prediction, labels)", got, expected, hypotheses=hypotheses))
+
+
+def clipping_case(rng):
+    prediction = cases.probabilities(rng, 6, 4)
+    prediction[0] = [1.0, 0.0, 0.0, 0.0]
+    prediction[1] = [0.0, 1.0, 0.0, 0.0]
+    labels = cases.one_hot(np.array([0, 2, 1, 3, 0, 1]), 4)   # row 1: probability 0 on the label
+    return prediction, labels
+
+
+def test_loss_clipping(worker, grade, rng):
+    prediction, labels = clipping_case(rng)
+    got, _ = call_loss(worker, grade, prediction, labels,
+                       "loss(prediction, labels) with probabilities of exactly 0 and 1")
+    expected = mlp.mean_cross_entropy(prediction, labels, EPSILON)
+    verdict = compare_scalar("loss with probabilities of exactly 0 and 1", got, expected)
+    if not verdict.passed and isinstance(got, (float, np.floating)) and not np.isfinite(got):
+        verdict.message += (". Likely cause: log(0); clip the predictions into "
+                            "[epsilon, 1 - epsilon] before the log")
+    grade.check(verdict)
+
+
+def test_loss_leaves_input_unchanged(worker, grade, rng):
+    prediction, labels = clipping_case(rng)
+    _, outcome = call_loss(worker, grade, prediction, labels, "loss(prediction, labels)",
+                           return_args=True)
+    after = outcome.args_after
+    changed = [name for name, before, now in zip(("prediction", "labels"), (prediction, labels), after)
+               if not (isinstance(now, np.ndarray) and now.shape == before.shape
+                       and np.array_equal(now, before))]
+    grade.expect(not changed, f"loss() modified its argument(s) {', '.join(changed)}: clip a copy "
+                 "(np.clip(prediction, eps, 1 - eps) returns one), not the caller's array")

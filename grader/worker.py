@@ -1,0 +1,362 @@
+"""Run the student's code in a separate process and talk to it in plain data.
+
+``Worker`` owns one process: it starts it in a private directory holding only a copy of the
+submission and the worker program, sets resource limits, sends requests over a pipe, answers the
+worker's reference callbacks, enforces a per-call deadline and kills the whole process group
+when the deadline passes or the test is over. ``Session`` is what tests use: it restarts a dead
+worker for the next call, so that a crash or a hang costs one test, never the run.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from grader import wire
+
+_HERE = Path(__file__).resolve().parent
+
+_BOOT = ("import os, runpy, sys; sys.path.insert(0, os.getcwd()); "
+         "runpy.run_path('_nngrade_worker.py', run_name='__main__')")
+
+# Environment variables the worker may keep; everything else (tokens, CI secrets) is dropped.
+_KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+# Parallel workers must not each start a thread per core (see the README on oversubscription).
+_SINGLE_THREAD_ENVIRONMENT = {
+    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one worker process (its whole life, across calls)."""
+
+    call_timeout_s: float = 30.0
+    load_timeout_s: float = 60.0
+    memory_bytes: int = 6 * 1024 ** 3       # address space
+    cpu_seconds: int = 900
+    file_size_bytes: int = 64 * 1024 ** 2
+    open_files: int = 256
+    output_bytes: int = 64 * 1024            # captured stdout + stderr kept per worker
+
+    def as_record(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class CallOutcome:
+    """What one request to the worker produced, as seen by the trusted side."""
+
+    ok: bool
+    value: Any = None
+    state: dict = field(default_factory=dict)
+    args_after: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    error_type: str = ""
+    error_message: str = ""
+    traceback: str = ""
+    crashed: str = ""          # why the process died, if it did
+    timed_out: bool = False
+    seconds: float = 0.0
+    output: str = ""           # what the student's code printed during this call (capped)
+
+    def failure_text(self) -> str:
+        """A one-paragraph account of why the call did not return a value."""
+        if self.timed_out:
+            return f"did not finish within the time limit ({self.seconds:.1f} s); the worker was killed"
+        if self.crashed:
+            return f"the worker process died: {self.crashed}"
+        text = f"raised {self.error_type}: {self.error_message}".rstrip(": ")
+        if self.traceback:
+            text += "\n" + self.traceback.rstrip()
+        return text
+
+    @property
+    def not_implemented(self) -> bool:
+        return self.error_type == "NotImplementedError"
+
+
+CallbackHandler = Callable[[str, list, dict, dict], Any]
+
+
+class _OutputSink(threading.Thread):
+    """Drains the worker's stdout/stderr so it can never block, keeping at most ``cap`` bytes."""
+
+    def __init__(self, stream, cap: int):
+        super().__init__(daemon=True)
+        self.stream, self.cap = stream, cap
+        self.kept = bytearray()
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        while True:
+            chunk = self.stream.read1(65536) if hasattr(self.stream, "read1") else self.stream.read(65536)
+            if not chunk:
+                return
+            with self.lock:
+                self.total += len(chunk)
+                room = self.cap - len(self.kept)
+                if room > 0:
+                    self.kept += chunk[:room]
+
+    def mark(self) -> int:
+        with self.lock:
+            return len(self.kept)
+
+    def since(self, mark: int) -> str:
+        with self.lock:
+            text = bytes(self.kept[mark:]).decode("utf-8", "replace")
+            if self.total > self.cap and len(self.kept) >= self.cap:
+                text += f"\n[output cut: {self.total} bytes printed, {self.cap} kept]"
+            return text
+
+
+def _describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "it stopped answering"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        hints = {"SIGSEGV": " (segmentation fault)", "SIGKILL": " (killed: memory or CPU limit?)",
+                 "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}
+        return f"killed by {name}{hints.get(name, '')}"
+    return f"exited with status {returncode} (sys.exit or os._exit in the submission?)"
+
+
+class Worker:
+    """One worker process serving one submission."""
+
+    def __init__(self, submission: Path, limits: Limits, callbacks: CallbackHandler):
+        self.submission = Path(submission)
+        self.limits = limits
+        self.callbacks = callbacks
+        self.process: subprocess.Popen | None = None
+        self.directory: Path | None = None
+        self._request_w = self._reply_r = -1
+        self._sink: _OutputSink | None = None
+        self._buffer = bytearray()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="nngrade-worker-"))
+        shutil.copyfile(self.submission, self.directory / "solution.py")
+        shutil.copyfile(_HERE / "wire.py", self.directory / "_nngrade_wire.py")
+        shutil.copyfile(_HERE / "worker_main.py", self.directory / "_nngrade_worker.py")
+        request_r, self._request_w = os.pipe()
+        self._reply_r, reply_w = os.pipe()
+        environment = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
+        environment.update(_SINGLE_THREAD_ENVIRONMENT)
+        environment.update({"HOME": str(self.directory), "TMPDIR": str(self.directory),
+                            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"})
+        # -I: no PYTHONPATH, no user site, no current directory on sys.path; the boot line adds
+        # the private directory back so the worker finds its copy of the wire module.
+        command = [sys.executable, "-I", "-c", _BOOT, str(request_r), str(reply_w),
+                   str(self.directory / "solution.py")]
+        self.process = subprocess.Popen(
+            command, cwd=self.directory, env=environment, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(request_r, reply_w),
+            start_new_session=True, close_fds=True)
+        os.close(request_r)
+        os.close(reply_w)
+        self._apply_limits(self.process.pid)
+        self._sink = _OutputSink(self.process.stdout, self.limits.output_bytes)
+        self._sink.start()
+
+    def _apply_limits(self, pid: int) -> None:
+        # Set from outside, before any student code runs (it runs only when we send "load").
+        # Both soft and hard limits are set, so the student cannot raise them again.
+        for which, value in ((resource.RLIMIT_AS, self.limits.memory_bytes),
+                             (resource.RLIMIT_CPU, self.limits.cpu_seconds),
+                             (resource.RLIMIT_FSIZE, self.limits.file_size_bytes),
+                             (resource.RLIMIT_NOFILE, self.limits.open_files),
+                             (resource.RLIMIT_CORE, 0)):
+            try:
+                resource.prlimit(pid, which, (value, value))
+            except (ProcessLookupError, PermissionError, ValueError):
+                pass
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """Kill the worker and everything it started (its whole process group)."""
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.process.kill()
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        for fd in (self._request_w, self._reply_r):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._request_w = self._reply_r = -1
+        if self._sink is not None:
+            self._sink.join(timeout=2)
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    # -- messaging ---------------------------------------------------------------------------
+    def _read_with_deadline(self, n: int, deadline: float) -> bytes:
+        while len(self._buffer) < n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self._reply_r], [], [], remaining)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(self._reply_r, max(65536, n - len(self._buffer)))
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    def _receive(self, deadline: float):
+        (length,) = struct.unpack("<Q", self._read_with_deadline(8, deadline))
+        if length > wire.MAX_MESSAGE_BYTES or length < 4:
+            raise wire.WireError(f"the worker announced a message of {length} bytes")
+        return wire.decode(self._read_with_deadline(length, deadline))
+
+    def _send(self, message) -> None:
+        wire.write_message(self._request_w, message)
+
+    def request(self, message: dict, timeout_s: float) -> CallOutcome:
+        """Send one request and serve callbacks until its reply, the deadline, or a crash."""
+        started = time.monotonic()
+        deadline = started + timeout_s
+        mark = self._sink.mark() if self._sink else 0
+        outcome = self._request(message, deadline)
+        outcome.seconds = time.monotonic() - started
+        if self._sink is not None:
+            if not self.alive:
+                self._sink.join(timeout=1)
+            outcome.output = self._sink.since(mark)
+        return outcome
+
+    def _request(self, message: dict, deadline: float) -> CallOutcome:
+        try:
+            self._send(message)
+            while True:
+                reply = self._receive(deadline)
+                if not isinstance(reply, dict):
+                    return CallOutcome(ok=False, error_type="ProtocolError",
+                                       error_message="the worker sent a malformed reply")
+                if "callback" in reply:
+                    self._serve_callback(reply)
+                    continue
+                return self._outcome_from_reply(reply)
+        except TimeoutError:
+            self.kill()
+            return CallOutcome(ok=False, timed_out=True)
+        except (EOFError, BrokenPipeError, OSError):
+            returncode = self.process.wait(timeout=10) if self.process else None
+            self.kill()
+            return CallOutcome(ok=False, crashed=_describe_exit(returncode))
+        except wire.WireError as error:
+            self.kill()
+            return CallOutcome(ok=False, error_type="ProtocolError",
+                               error_message=f"the worker sent a malformed message ({error})")
+
+    def _serve_callback(self, message: dict) -> None:
+        name = message.get("callback")
+        try:
+            value = self.callbacks(str(name), list(message.get("args") or []),
+                                   dict(message.get("kwargs") or {}), dict(message.get("self") or {}))
+            self._send({"ok": True, "value": value})
+        except Exception as error:  # noqa: BLE001 - bad input from the student side
+            self._send({"ok": False, "error": f"{type(error).__name__}: {error}"[:1000]})
+
+    @staticmethod
+    def _outcome_from_reply(reply: dict) -> CallOutcome:
+        if reply.get("ok"):
+            return CallOutcome(ok=True, value=reply.get("value"), state=reply.get("state") or {},
+                               args_after=reply.get("args_after") or [],
+                               notes=[str(n) for n in reply.get("notes") or []])
+        error = reply.get("error") or {}
+        if not isinstance(error, dict):
+            error = {"message": str(error)}
+        return CallOutcome(ok=False, error_type=str(error.get("type", "Error")),
+                           error_message=str(error.get("message", "")),
+                           traceback=str(error.get("traceback", "")))
+
+
+class Session:
+    """The worker for one graded submission, restarted after a crash or a timeout."""
+
+    def __init__(self, submission: Path, callbacks: CallbackHandler, limits: Limits | None = None):
+        self.submission = Path(submission)
+        self.callbacks = callbacks
+        self.limits = limits or Limits()
+        self.worker: Worker | None = None
+        self.load_failure: CallOutcome | None = None
+        self.restarts = 0
+
+    def _ensure_loaded(self) -> CallOutcome | None:
+        """Start and load a worker if none is alive; return the failure if the submission cannot load."""
+        if self.load_failure is not None:
+            return self.load_failure
+        if self.worker is not None and self.worker.alive:
+            return None
+        if self.worker is not None:
+            self.worker.kill()
+            self.restarts += 1
+        if not self.submission.is_file():
+            self.load_failure = CallOutcome(ok=False, error_type="FileNotFoundError",
+                                            error_message=f"no submission at {self.submission}")
+            return self.load_failure
+        self.worker = Worker(self.submission, self.limits, self.callbacks)
+        self.worker.start()
+        outcome = self.worker.request({"op": "load"}, self.limits.load_timeout_s)
+        if not outcome.ok:
+            self.worker.kill()
+            self.load_failure = outcome
+            return outcome
+        return None
+
+    def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
+             substitute=(), return_state=(), return_args=False, cls: str = "NN",
+             timeout_s: float | None = None) -> CallOutcome:
+        """Build ``cls(**config)`` in the worker, set ``state``, replace ``substitute`` by reference
+        proxies and call ``method(*args, **kwargs)`` there."""
+        failure = self._ensure_loaded()
+        if failure is not None:
+            return failure
+        return self.worker.request({
+            "op": "call", "cls": cls, "method": method, "args": list(args), "kwargs": kwargs or {},
+            "config": config or {}, "state": state or {}, "substitute": list(substitute),
+            "return_state": list(return_state), "return_args": return_args,
+        }, timeout_s or self.limits.call_timeout_s)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker = None
