@@ -13,6 +13,7 @@ from grader.checks import Verdict
 from grader.worker import CallOutcome
 
 MAX_PRINTED_CHARS = 1500
+MAX_FAILURES_SHOWN = 3
 
 
 class GradeFailure(AssertionError):
@@ -67,7 +68,11 @@ class Scorer:
 
     def message(self) -> str:
         lines = [self.aborted] if self.aborted else []
-        lines += [verdict.message for _, verdict in self.checks if not verdict.passed]
+        failures = [verdict.message for _, verdict in self.checks if not verdict.passed]
+        lines += failures[:MAX_FAILURES_SHOWN]
+        if len(failures) > MAX_FAILURES_SHOWN:
+            lines.append(f"... and {len(failures) - MAX_FAILURES_SHOWN} more checks of this test "
+                         "failed (fix the ones above first: they often share a cause)")
         if self.printed.strip() and self.failed:
             text = self.printed.strip()
             if len(text) > MAX_PRINTED_CHARS:

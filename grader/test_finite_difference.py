@@ -62,7 +62,9 @@ def call_finite_difference(worker, grade, rng, *, layer, p, epsilon, hidden=(6, 
 
 
 def test_finite_difference_values(worker, grade, rng):
-    layer, p, epsilon = 2, 10, 1e-4
+    # A large epsilon is fine (the reference is the exact central difference, not the gradient)
+    # and separates a one-sided difference clearly.
+    layer, p, epsilon = 2, 10, 1e-2
     got, expected, _, weights, x, labels, name = call_finite_difference(
         worker, grade, rng, layer=layer, p=p, epsilon=epsilon)
     grade.check(compare_array(f"finite_difference(..., layer={layer}, p={p})", got, expected,
@@ -93,7 +95,7 @@ def _perturbed_hypotheses(weights, layer, p, epsilon):
 
 
 def test_finite_difference_other_layer(worker, grade, rng):
-    layer, p, epsilon = 1, 7, 1e-5
+    layer, p, epsilon = 1, 7, 1e-3
     got, expected, _, weights, x, labels, name = call_finite_difference(
         worker, grade, rng, layer=layer, p=p, epsilon=epsilon, hidden=(5,), name="sigmoid",
         n_features=3)

@@ -31,7 +31,8 @@ def test_loss_value(worker, grade, rng):
         "the labels were not used (log of every probability summed)":
             np.asarray(-np.sum(log_p) / n),
     }
-    grade.check(compare_scalar("loss(prediction, labels)", got, expected, hypotheses=hypotheses))
+    grade.check(compare_scalar("loss(prediction, labels)", got, expected, hypotheses=hypotheses,
+                               batch_size=n))
 
 
 def clipping_case(rng):
@@ -47,7 +48,8 @@ def test_loss_clipping(worker, grade, rng):
     got, _ = call_loss(worker, grade, prediction, labels,
                        "loss(prediction, labels) with probabilities of exactly 0 and 1")
     expected = mlp.mean_cross_entropy(prediction, labels, EPSILON)
-    verdict = compare_scalar("loss with probabilities of exactly 0 and 1", got, expected)
+    verdict = compare_scalar("loss with probabilities of exactly 0 and 1", got, expected,
+                             batch_size=prediction.shape[0])
     if not verdict.passed and isinstance(got, (float, np.floating)) and not np.isfinite(got):
         verdict.message += (". Likely cause: log(0); clip the predictions into "
                             "[epsilon, 1 - epsilon] before the log")

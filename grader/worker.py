@@ -254,12 +254,15 @@ class Worker:
         started = time.monotonic()
         deadline = started + timeout_s
         mark = self._sink.mark() if self._sink else 0
+        private_prefix = f"{self.directory}{os.sep}"
         outcome = self._request(message, deadline)
         outcome.seconds = time.monotonic() - started
         if self._sink is not None:
             if not self.alive:
                 self._sink.join(timeout=1)
             outcome.output = self._sink.since(mark)
+            # Show "solution.py:12" rather than the worker's private path.
+            outcome.output = outcome.output.replace(private_prefix, "")
         return outcome
 
     def _request(self, message: dict, deadline: float) -> CallOutcome:

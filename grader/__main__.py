@@ -1,0 +1,77 @@
+"""Command line: ``python -m grader {grade,template,release} ...``.
+
+- ``grade PATH [--results-json OUT]``: grade one submission (runs ``pytest grader`` on it in a
+  fresh process) and print the score table. Exit 0: full marks, 1: points lost, 2: could not grade.
+- ``template [--check]``: regenerate ``template/solution.py`` from the worked ``solution.py``;
+  with ``--check``, only report whether the committed template is up to date.
+- ``release OUTDIR [--force]``: write the student handout.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.release import REPOSITORY, ReleaseError, release
+from grader.template import TemplateError, make_template, write_template
+
+GRADER_DIR = Path(__file__).resolve().parent
+TEMPLATE_PATH = REPOSITORY / "template" / "solution.py"
+
+
+def grade_command(submission: str, results_json: str | None, extra: list[str]) -> int:
+    path = Path(submission).expanduser().resolve()
+    if not path.is_file():
+        print(f"nngrade: no file at {path}: pass the path of a solution.py", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "pytest", str(GRADER_DIR), "--submission", str(path),
+               "-q", "-p", "no:cacheprovider", "--rootdir", str(GRADER_DIR.parent)]
+    if results_json:
+        command += ["--results-json", str(Path(results_json).expanduser().resolve())]
+    code = subprocess.call(command + extra, cwd=GRADER_DIR.parent)
+    return {0: 0, 1: 1}.get(code, 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("grade", help="grade one solution.py")
+    grade.add_argument("submission")
+    grade.add_argument("--results-json", default=None)
+    template = commands.add_parser("template", help="regenerate template/solution.py")
+    template.add_argument("--check", action="store_true")
+    handout = commands.add_parser("release", help="write the student handout")
+    handout.add_argument("outdir")
+    handout.add_argument("--force", action="store_true")
+    args, extra = parser.parse_known_args(argv)
+
+    if args.command == "grade":
+        return grade_command(args.submission, args.results_json, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "template":
+            if args.check:
+                current = TEMPLATE_PATH.read_text() if TEMPLATE_PATH.is_file() else ""
+                if current != make_template((REPOSITORY / "solution.py").read_text()):
+                    print("template/solution.py is out of date: run python -m grader template",
+                          file=sys.stderr)
+                    return 1
+                print("template/solution.py is up to date")
+                return 0
+            changed = write_template(REPOSITORY / "solution.py", TEMPLATE_PATH)
+            print(f"{'wrote' if changed else 'unchanged'} {TEMPLATE_PATH}")
+            return 0
+        if args.command == "release":
+            target = release(Path(args.outdir), force=args.force)
+            print(f"wrote the student handout to {target}")
+            return 0
+    except (TemplateError, ReleaseError) as error:
+        print(f"nngrade: {error}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Write the student handout: the template, the public grader and a README, nothing else.
+
+The handout never holds the worked solution or the hidden tests; ``check_handout`` proves it
+and runs after every release. The handout is built beside the target folder and moved into
+place at the end, so an interrupted release leaves no half-written handout.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from grader.template import BEGIN, END, make_template
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".pytest_cache")
+
+STUDENT_README = """\
+# Assignment: a multilayer perceptron in numpy
+
+Implement the parts of `solution.py` that raise `NotImplementedError`, then grade yourself:
+
+    pip install -r requirements.txt
+    pytest grader
+
+The grader prints a score table with the points of each part (init, activations, softmax,
+forward, loss, backward, update, train_loop, finite_difference) and, for every lost point, what
+differs from the reference and the likely cause. `pytest grader --submission other.py` grades
+another file; `python -m grader grade solution.py --results-json results.json` writes the
+results in Gradescope's format.
+
+Your code runs in a separate process with time and memory limits; each part is graded with
+reference versions of the other parts, so a bug costs points in its own part only. The course
+may grade with more (hidden) tests of the same parts.
+"""
+
+REQUIREMENTS = "numpy>=1.24\ntorch>=2.1\npytest>=7.4\n"
+
+
+class ReleaseError(RuntimeError):
+    """The handout could not be written, or would leak the answers."""
+
+
+def check_handout(folder: Path, worked_solution: Path) -> None:
+    """Raise ReleaseError if ``folder`` holds solution regions, hidden tests or the worked file."""
+    folder = Path(folder)
+    worked_text = Path(worked_solution).read_text()
+    for path in folder.rglob("*"):
+        if path.is_dir() and path.name == "hidden":
+            raise ReleaseError(f"hidden tests in the handout: {path}")
+        if path.is_file() and path.suffix in (".py", ".md", ".txt", ".ipynb"):
+            text = path.read_text(errors="replace")
+            if text == worked_text:
+                raise ReleaseError(f"the worked solution is in the handout: {path}")
+            for line in text.splitlines():
+                if BEGIN.match(line) or END.match(line):
+                    raise ReleaseError(f"a solution region is in the handout: {path}")
+
+
+def release(target: Path, worked_solution: Path = REPOSITORY / "solution.py",
+            force: bool = False) -> Path:
+    """Write the handout to ``target`` (which must not exist unless ``force``)."""
+    target = Path(target).resolve()
+    if target.exists() and not force:
+        raise ReleaseError(f"{target} already exists; choose a new folder or pass --force")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        (staging / "solution.py").write_text(make_template(Path(worked_solution).read_text()))
+        shutil.copytree(REPOSITORY / "grader", staging / "grader", ignore=_IGNORED)
+        shutil.copytree(REPOSITORY / "reference", staging / "reference", ignore=_IGNORED)
+        (staging / "README.md").write_text(STUDENT_README)
+        (staging / "requirements.txt").write_text(REQUIREMENTS)
+        check_handout(staging, worked_solution)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,246 @@
+"""Assignment: a multilayer perceptron in numpy.
+
+Edit only the regions between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (in the student copy,
+the lines that raise ``NotImplementedError``). Run ``pytest grader`` to see your score.
+
+Conventions (used by every method below and by the grader)
+----------------------------------------------------------
+* Arrays are row-major batches: inputs ``X`` have shape ``(N, D)`` (N examples, D features) and
+  labels are one-hot, shape ``(N, C)``.
+* Layers are numbered ``1 .. L`` with ``L = n_hidden + 1``; ``d_0 = D`` and ``d_L = C``.
+  ``W{l}`` has shape ``(d_{l-1}, d_l)`` and ``b{l}`` has shape ``(1, d_l)``.
+* **``A{l}`` is the pre-activation and ``Z{l}`` the activation** (this is the IFT6135 convention,
+  the reverse of CS231n's)::
+
+      Z0 = X
+      A{l} = Z{l-1} @ W{l} + b{l}           for l = 1 .. L
+      Z{l} = activation(A{l})               for l = 1 .. L-1
+      Z{L} = softmax(A{L})                  (class probabilities, rows sum to 1)
+
+* ``forward`` returns the cache ``{"Z0", "A1", "Z1", ..., "AL", "ZL"}``.
+* ``backward`` returns the gradients of the **mean** cross-entropy over the batch, with keys
+  ``dA{L}, dW{L}, db{L}, dZ{L-1}, dA{L-1}, dW{L-1}, db{L-1}, ..., dW1, db1``; each gradient has
+  the shape of the quantity it differentiates (``dW{l}`` like ``W{l}``, ``db{l}`` like ``b{l}``).
+* Never modify an array you were given (clip or normalize a copy).
+"""
+# Student copy of solution.py, generated from the instructor's worked solution by
+# `python -m grader template`. Replace each `raise NotImplementedError(...)` with your code.
+from __future__ import annotations
+
+import numpy as np
+
+
+def _small_random_data(seed: int = 0, n_features: int = 20, n_classes: int = 4):
+    """Three small ``(X, Y_onehot)`` splits for trying the class without a data set.
+
+    Returns ``(train, valid, test)``; ``X`` has shape ``(n, n_features)`` and ``Y`` ``(n, n_classes)``
+    with ``n`` = 256, 64 and 64.
+    """
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0.0, 2.0, size=(n_classes, n_features))
+
+    def split(n):
+        y = rng.integers(0, n_classes, size=n)
+        x = centers[y] + rng.normal(0.0, 1.0, size=(n, n_features))
+        return x, np.eye(n_classes)[y]
+
+    return split(256), split(64), split(64)
+
+
+class NN:
+    """A fully connected network trained by minibatch SGD on the mean cross-entropy."""
+
+    def __init__(self, hidden_dims=(512, 256), epsilon=1e-6, lr=7e-4, batch_size=64, seed=None,
+                 activation="relu", init_method="glorot", data=None):
+        """
+        Inputs:
+        - hidden_dims: sizes of the hidden layers ``(d_1, ..., d_{L-1})``.
+        - epsilon: predictions are clipped into ``[epsilon, 1 - epsilon]`` by ``loss``.
+        - lr: SGD learning rate.  batch_size: minibatch size.  seed: seeds ``np.random`` in
+          ``initialize_weights`` when not None.
+        - activation: "relu" | "sigmoid" | "tanh" | "leaky_relu".
+        - init_method: "zero" | "normal" | "glorot".
+        - data: ``(train, valid, test)``, each ``(X (N, D), Y_onehot (N, C))``; None gives small
+          random data for trying the class.
+        """
+        self.hidden_dims = hidden_dims
+        self.n_hidden = len(hidden_dims)
+        self.lr = lr
+        self.batch_size = batch_size
+        self.init_method = init_method
+        self.seed = seed
+        self.activation_str = activation
+        self.epsilon = epsilon
+
+        self.train_logs = {'train_accuracy': [], 'validation_accuracy': [],
+                           'train_loss': [], 'validation_loss': []}
+
+        if data is None:
+            data = _small_random_data()
+        self.train, self.valid, self.test = data
+
+    def initialize_weights(self, dims):
+        """Create ``self.weights = {"W1", "b1", ..., "WL", "bL"}``.
+
+        Inputs:
+        - dims: ``[n_features, n_classes]``; the layer sizes are
+          ``[n_features, *hidden_dims, n_classes]``.
+        ``W{l}`` has shape ``(d_{l-1}, d_l)``, drawn by ``init_method``: "zero" (all zeros),
+        "normal" (N(0, 1)) or "glorot" (U(-d, d) with ``d = sqrt(6 / (d_{l-1} + d_l))``).
+        ``b{l}`` is zeros of shape ``(1, d_l)``. Seeds ``np.random`` with ``self.seed`` first
+        when it is not None. Unknown ``init_method`` raises ValueError.
+        """
+        if self.seed is not None:
+            np.random.seed(self.seed)
+
+        self.weights = {}
+        all_dims = [dims[0]] + list(self.hidden_dims) + [dims[1]]
+        for layer_n in range(1, self.n_hidden + 2):
+            raise NotImplementedError("init: NN.initialize_weights is not implemented yet")
+
+    def relu(self, x, grad=False):
+        """ReLU of ``x`` (any shape), or its derivative at ``x`` when ``grad`` (0 at ``x = 0``).
+
+        Returns an array of the shape of ``x``.
+        """
+        raise NotImplementedError("activations: NN.relu is not implemented yet")
+
+    def sigmoid(self, x, grad=False):
+        """Logistic sigmoid of ``x`` (any shape), or its derivative at ``x`` when ``grad``.
+
+        Must not overflow for large ``|x|``. Returns an array of the shape of ``x``.
+        """
+        raise NotImplementedError("activations: NN.sigmoid is not implemented yet")
+
+    def tanh(self, x, grad=False):
+        """Hyperbolic tangent of ``x`` (any shape), or its derivative at ``x`` when ``grad``.
+
+        Returns an array of the shape of ``x``.
+        """
+        raise NotImplementedError("activations: NN.tanh is not implemented yet")
+
+    def leaky_relu(self, x, grad=False):
+        """Leaky ReLU with slope 0.01 for ``x <= 0``, or its derivative when ``grad``.
+
+        Returns an array of the shape of ``x``.
+        """
+        raise NotImplementedError("activations: NN.leaky_relu is not implemented yet")
+
+    def activation(self, x, grad=False):
+        """Dispatch to the activation named by ``self.activation_str`` (ValueError if unknown).
+
+        Returns an array of the shape of ``x``.
+        """
+        raise NotImplementedError("activations: NN.activation is not implemented yet")
+
+    def softmax(self, x):
+        """Softmax along the last axis of ``x``, shape ``(C,)`` or ``(N, C)``.
+
+        Remember that ``softmax(x - c) = softmax(x)`` for a constant ``c``: subtract the maximum
+        so that logits of size 1000 do not overflow. Returns an array of the shape of ``x``.
+        """
+        raise NotImplementedError("softmax: NN.softmax is not implemented yet")
+
+    def forward(self, x):
+        """Forward pass of a batch ``x`` of shape ``(N, D)``.
+
+        Returns the cache ``{"Z0": x, "A1": (N, d_1), "Z1": (N, d_1), ..., "AL": (N, C),
+        "ZL": (N, C)}`` where ``ZL`` holds the softmax probabilities.
+        """
+        cache = {"Z0": x}
+        raise NotImplementedError("forward: NN.forward is not implemented yet")
+        return cache
+
+    def backward(self, cache, labels):
+        """Gradients of the mean cross-entropy over the batch.
+
+        Inputs:
+        - cache: the dict returned by ``forward``.
+        - labels: one-hot, shape ``(N, C)``.
+        Returns ``grads`` with keys ``dA{L}, dW{L}, db{L}, dZ{L-1}, dA{L-1}, ..., dW1, db1``:
+        ``dA{l}`` and ``dZ{l}`` have shape ``(N, d_l)``, ``dW{l}`` ``(d_{l-1}, d_l)`` and ``db{l}``
+        ``(1, d_l)``.
+        """
+        output = cache[f"Z{self.n_hidden + 1}"]
+        grads = {}
+        raise NotImplementedError("backward: NN.backward is not implemented yet")
+        return grads
+
+    def update(self, grads):
+        """One SGD step ``W{l} -= lr * dW{l}``, ``b{l} -= lr * db{l}`` for every layer.
+
+        Inputs:
+        - grads: the dict returned by ``backward`` (extra keys such as ``dA1`` are ignored).
+        """
+        for layer in range(1, self.n_hidden + 2):
+            raise NotImplementedError("update: NN.update is not implemented yet")
+
+    def loss(self, prediction, labels):
+        """Mean cross-entropy of ``prediction`` (N, C) against one-hot ``labels`` (N, C).
+
+        The predictions are clipped into ``[epsilon, 1 - epsilon]`` first (on a copy: the
+        caller's array is left unchanged). Returns a float.
+        """
+        raise NotImplementedError("loss: NN.loss is not implemented yet")
+
+    def compute_loss_and_accuracy(self, X, y):
+        """Loss, accuracy and predicted classes on ``X`` (N, D) with one-hot ``y`` (N, C).
+
+        Returns ``(loss: float, accuracy: float, predictions: (N,) int)``.
+        """
+        one_y = y
+        y = np.argmax(y, axis=1)  # Change y to integers
+        cache = self.forward(X)
+        predictions = np.argmax(cache[f"Z{self.n_hidden + 1}"], axis=1)
+        accuracy = np.mean(y == predictions)
+        loss = self.loss(cache[f"Z{self.n_hidden + 1}"], one_y)
+        return loss, accuracy, predictions
+
+    def train_loop(self, n_epochs):
+        """Initialize the weights, then run ``n_epochs`` of minibatch SGD over ``self.train``.
+
+        Minibatches are taken in data order (the last one may be smaller). After each epoch the
+        loss and accuracy on ``self.train`` and ``self.valid`` are appended to ``self.train_logs``.
+        Returns ``self.train_logs``.
+        """
+        X_train, y_train = self.train
+        y_onehot = y_train
+        dims = [X_train.shape[1], y_onehot.shape[1]]
+        self.initialize_weights(dims)
+
+        n_batches = int(np.ceil(X_train.shape[0] / self.batch_size))
+
+        for epoch in range(n_epochs):
+            for batch in range(n_batches):
+                minibatchX = X_train[self.batch_size * batch:self.batch_size * (batch + 1), :]
+                minibatchY = y_onehot[self.batch_size * batch:self.batch_size * (batch + 1), :]
+                raise NotImplementedError("train_loop: NN.train_loop is not implemented yet")
+
+            X_train, y_train = self.train
+            train_loss, train_accuracy, _ = self.compute_loss_and_accuracy(X_train, y_train)
+            X_valid, y_valid = self.valid
+            valid_loss, valid_accuracy, _ = self.compute_loss_and_accuracy(X_valid, y_valid)
+
+            self.train_logs['train_accuracy'].append(train_accuracy)
+            self.train_logs['validation_accuracy'].append(valid_accuracy)
+            self.train_logs['train_loss'].append(train_loss)
+            self.train_logs['validation_loss'].append(valid_loss)
+
+        return self.train_logs
+
+    def evaluate(self):
+        """Loss and accuracy on ``self.test``. Returns ``(test_loss, test_accuracy)``."""
+        X_test, y_test = self.test
+        raise NotImplementedError("evaluate: NN.evaluate is not implemented yet")
+
+    def finite_difference(self, x, labels, epsilon, layer=2, p=10):
+        """Central-difference estimates of d loss / d theta for the first ``p`` entries of
+        ``W{layer}`` (row-major order).
+
+        Inputs:
+        - x: inputs ``(N, D)``; labels: one-hot ``(N, C)``.
+        - epsilon: each entry ``theta_i`` alone is set to ``theta_i + epsilon`` and
+          ``theta_i - epsilon``; the estimate is ``(loss(+) - loss(-)) / (2 * epsilon)``.
+        Returns an array of shape ``(p,)``. The weights are left exactly as they were.
+        """
+        raise NotImplementedError("finite_difference: NN.finite_difference is not implemented yet")

@@ -1,0 +1,47 @@
+"""Shared helpers of the project's own tests: grade a file the way a user would."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+WORKED_SOLUTION = REPOSITORY / "solution.py"
+TEMPLATE = REPOSITORY / "template" / "solution.py"
+
+
+def grade_file(path: Path, results: Path, *extra: str, timeout: float = 600):
+    """Run ``python -m grader grade PATH --results-json RESULTS``; return (exit code, output, results)."""
+    process = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", str(path), "--results-json", str(results), *extra],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=timeout)
+    data = json.loads(results.read_text()) if results.is_file() else None
+    return process.returncode, process.stdout + process.stderr, data
+
+
+def part_scores(data: dict) -> dict:
+    """``{part: (score, max_score)}`` from a results.json."""
+    return {part: (v["score"], v["max_score"]) for part, v in data["extra_data"]["nngrade"]["parts"].items()}
+
+
+def patched_solution(tmp_path: Path, replacements, name: str = "solution.py") -> Path:
+    """A copy of the worked solution with each ``(old, new)`` replaced exactly once."""
+    text = WORKED_SOLUTION.read_text()
+    for old, new in replacements:
+        count = text.count(old)
+        if count != 1:
+            raise AssertionError(f"{old!r} occurs {count} times in solution.py, expected once")
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def worked_results(tmp_path_factory):
+    results = tmp_path_factory.mktemp("worked") / "results.json"
+    code, output, data = grade_file(WORKED_SOLUTION, results)
+    return code, output, data

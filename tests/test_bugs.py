@@ -1,0 +1,22 @@
+"""Every buggy submission of the bank loses points in its own part and only there."""
+import pytest
+
+from bugs import BUGS
+from conftest import grade_file, part_scores, patched_solution
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[bug.name for bug in BUGS])
+def test_bug_costs_points_in_its_own_part_only(bug, tmp_path):
+    submission = patched_solution(tmp_path, bug.replacements)
+    code, output, data = grade_file(submission, tmp_path / "results.json")
+    assert data is not None, output
+    scores = part_scores(data)
+    earned, possible = scores[bug.part]
+    assert earned < possible, f"{bug.name} ({bug.why}) kept full points in {bug.part}\n{output}"
+    elsewhere = {part: s for part, s in scores.items() if part != bug.part and s[0] != s[1]}
+    assert not elsewhere, f"{bug.name} also lost points in {elsewhere}\n{output}"
+    assert code == 1
+    messages = "\n".join(t["output"] for t in data["tests"]
+                         if t["tags"] == [bug.part] and t["score"] < t["max_score"])
+    assert bug.says.lower() in messages.lower(), (
+        f"the diagnosis of {bug.name} does not say {bug.says!r}:\n{messages}")
