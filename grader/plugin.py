@@ -23,6 +23,7 @@ from grader.worker import Limits, Session
 _RESULTS = pytest.StashKey[list]()
 _STARTED = pytest.StashKey[float]()
 _SCORER = pytest.StashKey[Scorer]()
+_SESSION = pytest.StashKey[Session]()
 _HIDDEN_DIR = Path(__file__).resolve().parent / "hidden"
 
 
@@ -88,6 +89,7 @@ def worker(request, callback_log):
     timeout = config.getoption("--call-timeout")
     limits = Limits(call_timeout_s=timeout) if timeout else Limits()
     session = Session(submission_path(config), callback_log, limits)
+    config.stash[_SESSION] = session
     yield session
     session.close()
 
@@ -152,12 +154,26 @@ def pytest_sessionfinish(session, exitstatus):
     config.stash[_RESULTS] = results
     path = config.getoption("--results-json")
     if path and results:
+        worker_session = config.stash.get(_SESSION, None)
+        limits = worker_session.limits if worker_session else Limits()
         extra = {"reproducibility": report.reproducibility(),
                  "submission": str(submission_path(config)),
-                 "limits": Limits().as_record()}
+                 "limits": limits.as_record(),
+                 "worker_restarts": worker_session.restarts if worker_session else 0}
         data = report.results_json(results, submission=str(submission_path(config)),
-                                   seconds=time.monotonic() - config.stash[_STARTED], extra=extra)
+                                   seconds=time.monotonic() - config.stash[_STARTED], extra=extra,
+                                   load_failure=_load_failure(config))
         report.write_json_atomic(Path(path), data)
+
+
+def _load_failure(config) -> str:
+    """One message for a submission that could not be imported at all (else "")."""
+    worker_session = config.stash.get(_SESSION, None)
+    failure = worker_session.load_failure if worker_session else None
+    if failure is None:
+        return ""
+    return f"{worker_session.submission.name} could not be loaded, so nothing was graded: " + (
+        failure.error_message if failure.error_type == "FileNotFoundError" else failure.failure_text())
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -165,4 +181,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not results:
         return
     terminalreporter.write_sep("=", "nngrade")
-    terminalreporter.write_line(report.score_table(results, str(submission_path(config))))
+    terminalreporter.write_line(report.score_table(results, str(submission_path(config)),
+                                                   load_failure=_load_failure(config)))

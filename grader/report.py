@@ -43,7 +43,7 @@ def part_totals(results: list[TestResult]) -> dict[str, tuple[float, float]]:
     return {part: (round(e, 4), p) for part, (e, p) in totals.items() if p > 0}
 
 
-def score_table(results: list[TestResult], submission: str) -> str:
+def score_table(results: list[TestResult], submission: str, load_failure: str = "") -> str:
     """The human summary: points per part, the total, then the diagnosis of each lost point."""
     totals = part_totals(results)
     earned = sum(e for e, _ in totals.values())
@@ -57,7 +57,9 @@ def score_table(results: list[TestResult], submission: str) -> str:
     percent = 100.0 * earned / possible if possible else 0.0
     lines.append(f"  {'total':<{width}}  {earned:>7.2f} / {possible:<5g}  ({percent:.1f} %)")
     lost = [r for r in results if r.fraction < 1.0]
-    if lost:
+    if load_failure:
+        lines += ["", load_failure]
+    elif lost:
         lines += ["", "What lost points:"]
         for result in lost:
             lines.append(f"- [{result.row.part}] {result.row.test} ({result.score:g} / "
@@ -93,12 +95,12 @@ def reproducibility() -> dict:
 
 
 def results_json(results: list[TestResult], *, submission: str, seconds: float,
-                 extra: dict) -> dict:
+                 extra: dict, load_failure: str = "") -> dict:
     """Gradescope's results.json: score, tests[] (tags hold the part), and our metadata."""
     totals = part_totals(results)
     tests = []
     for number, result in enumerate(results, start=1):
-        output = result.message
+        output = "not graded: the submission could not be loaded" if load_failure else result.message
         if result.notes:
             output = (output + "\n" if output else "") + "\n".join(f"note: {n}" for n in result.notes)
         tests.append({
@@ -115,7 +117,7 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
         "score": round(sum(e for e, _ in totals.values()), 4),
         "max_score": sum(p for _, p in totals.values()),
         "execution_time": round(seconds, 3),
-        "output": score_table(results, submission),
+        "output": score_table(results, submission, load_failure),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,

@@ -45,8 +45,13 @@ def _error_report(error: BaseException) -> dict:
     frames = traceback.extract_tb(error.__traceback__)
     # Keep the frames of the student's file only: the worker's own frames say nothing useful.
     student_frames = [f for f in frames if os.path.basename(f.filename) == "solution.py"]
+    for frame in student_frames:
+        frame.filename = "solution.py"  # not the worker's private path
     lines = traceback.format_list(student_frames[-6:])
-    return {"type": type(error).__name__, "message": str(error)[:2000],
+    message = str(error)
+    if isinstance(error, SyntaxError) and error.text:
+        message += f": {error.text.strip()[:200]}"
+    return {"type": type(error).__name__, "message": message[:2000],
             "traceback": "".join(lines)[-4000:]}
 
 

@@ -1,7 +1,7 @@
 """Assignment: a multilayer perceptron in numpy.
 
-Edit only the regions between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (in the student copy,
-the lines that raise ``NotImplementedError``). Run ``pytest grader`` to see your score.
+Replace each line that raises ``NotImplementedError`` with your code, and leave the rest of the
+file as it is: the grader calls these names and signatures. Run ``pytest grader`` for your score.
 
 Conventions (used by every method below and by the grader)
 ----------------------------------------------------------

@@ -1,0 +1,87 @@
+"""End-to-end: the worked solution, the template, broken files, results.json, determinism."""
+import sys
+
+import pytest
+
+from conftest import TEMPLATE, WORKED_SOLUTION, grade_file, part_scores, patched_solution
+from grader.rubric import PARTS, RUBRIC
+
+
+def test_worked_solution_scores_full_marks(worked_results):
+    code, output, data = worked_results
+    assert code == 0, output
+    assert data["score"] == data["max_score"] == sum(row.points for row in RUBRIC)
+    assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in data["tests"])
+    assert set(part_scores(data)) == set(PARTS)
+    assert "(100.0 %)" in output
+
+
+def test_results_json_has_gradescope_fields(worked_results):
+    _, _, data = worked_results
+    assert {"score", "max_score", "tests", "output", "visibility", "execution_time"} <= set(data)
+    assert len(data["tests"]) == len(RUBRIC)
+    for test in data["tests"]:
+        assert {"name", "score", "max_score", "output", "visibility", "tags"} <= set(test)
+        assert len(test["tags"]) == 1 and test["tags"][0] in PARTS
+        assert test["visibility"] in ("visible", "after_published")
+    hidden = [t for t in data["tests"] if t["visibility"] == "after_published"]
+    assert hidden and all("test_hidden" in t["name"] for t in hidden)
+    reproducibility = data["extra_data"]["nngrade"]["reproducibility"]
+    assert len(reproducibility["suite_sha256"]) == 64
+    assert {"suite_seed", "numpy", "torch", "python"} <= set(reproducibility)
+
+
+def test_template_scores_zero_with_not_implemented_verdicts(tmp_path):
+    code, output, data = grade_file(TEMPLATE, tmp_path / "results.json")
+    assert code == 1
+    assert data["score"] == 0
+    for test in data["tests"]:
+        assert "not implemented" in test["output"], test
+        assert "GRADER ERROR" not in test["output"] and "Traceback" not in test["output"]
+    assert "GRADER ERROR" not in output
+
+
+def test_two_runs_give_identical_results(tmp_path):
+    buggy = patched_solution(tmp_path, [("d_a = (output - labels) / batch_size",
+                                         "d_a = output - labels")])
+    runs = [grade_file(buggy, tmp_path / f"run{i}.json")[2] for i in range(2)]
+    for run in runs:
+        run.pop("execution_time")
+    assert runs[0]["score"] < runs[0]["max_score"]
+    assert runs[0] == runs[1]
+
+
+def test_missing_submission_is_a_clear_error(tmp_path):
+    code, output, data = grade_file(tmp_path / "nope.py", tmp_path / "results.json")
+    assert code == 2 and data is None
+    assert "no file at" in output
+
+
+@pytest.mark.parametrize("source, words", [
+    ("import numpy as np\nclass NN:\n    def relu(self, x grad=False):\n        pass\n",
+     "SyntaxError"),
+    ("import numpy as np\nimport torchvision_that_does_not_exist\n", "ModuleNotFoundError"),
+    ("raise RuntimeError('broken at import')\n", "broken at import"),
+    ("import sys\nsys.exit(3)\n", "SystemExit"),
+])
+def test_submission_that_does_not_import_scores_zero_with_one_message(tmp_path, source, words):
+    path = tmp_path / "solution.py"
+    path.write_text(source)
+    code, output, data = grade_file(path, tmp_path / "results.json")
+    assert code == 1 and data["score"] == 0
+    assert output.count("could not be loaded") == 1, output
+    load_message = output[output.index("could not be loaded"):]
+    assert words in load_message
+    assert "Traceback (most recent call last)" not in output
+
+
+def test_grading_a_file_from_another_directory_via_pytest_option(tmp_path):
+    import subprocess
+
+    from conftest import REPOSITORY
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest", "grader", "--submission", str(WORKED_SOLUTION), "-q",
+         "-p", "no:cacheprovider", "-k", "softmax"],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert "softmax" in process.stdout and "9.00 / 9" in process.stdout

@@ -1,0 +1,82 @@
+"""The student template: generated from solution.py, up to date, importable, every stub raises."""
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
+from grader.template import TemplateError, make_template, regions
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_template_is_up_to_date():
+    assert TEMPLATE.read_text() == make_template(WORKED_SOLUTION.read_text()), (
+        "template/solution.py is stale: run `python -m grader template`")
+    check = subprocess.run([sys.executable, "-m", "grader", "template", "--check"],
+                           cwd=REPOSITORY, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def stub_arguments(nn):
+    x, y = nn.train
+    return {
+        "initialize_weights": ([x.shape[1], y.shape[1]],),
+        "relu": (x,), "sigmoid": (x,), "tanh": (x,), "leaky_relu": (x,), "activation": (x,),
+        "softmax": (x,), "forward": (x,), "backward": ({"Z0": x, "Z3": y}, y),
+        "update": ({},), "loss": (y, y), "train_loop": (1,), "evaluate": (),
+        "finite_difference": (x, y, 1e-5),
+    }
+
+
+def test_template_imports_constructs_and_every_stub_raises():
+    template = load(TEMPLATE, "student_template")
+    nn = template.NN(hidden_dims=(4, 3))
+    nn.weights = {}
+    nn.initialize_weights = lambda dims: None  # train_loop reaches its own stub only past this
+    arguments = stub_arguments(nn)
+    found = regions(WORKED_SOLUTION.read_text())
+    assert len(found) >= 13
+    for part, where in found:
+        method = where.split(".")[-1]
+        assert method in arguments, f"no arguments known for the stub {where}"
+        with pytest.raises(NotImplementedError, match=part):
+            getattr(type(nn), method)(nn, *arguments[method])
+
+
+def test_worked_solution_has_a_region_in_each_graded_part():
+    from grader.rubric import PARTS
+
+    parts = {part for part, _ in regions(WORKED_SOLUTION.read_text())}
+    assert set(PARTS) <= parts | {"activations"}
+    assert parts <= set(PARTS) | {"evaluate"}
+
+
+@pytest.mark.parametrize("source, words", [
+    ("x = 1\n# BEGIN SOLUTION a\ny = 2\n", "never closed"),
+    ("x = 1\n# END SOLUTION\n", "without a BEGIN"),
+    ("# BEGIN SOLUTION a\n# BEGIN SOLUTION b\n# END SOLUTION\n", "inside the region"),
+])
+def test_unbalanced_markers_are_reported_with_their_line(source, words):
+    with pytest.raises(TemplateError, match=words):
+        make_template(source)
+
+
+def test_template_keeps_indentation_and_names_the_method():
+    source = ("class NN:\n    def relu(self, x):\n        # BEGIN SOLUTION activations\n"
+              "        return x\n        # END SOLUTION\n")
+    text = make_template(source)
+    assert ('        raise NotImplementedError("activations: NN.relu is not implemented yet")\n'
+            in text)
+    assert "return x" not in text
+    namespace = {}
+    exec(compile(text, "t.py", "exec"), namespace)
+    with pytest.raises(NotImplementedError):
+        namespace["NN"]().relu(np.zeros(2))
