@@ -56,7 +56,8 @@ def _encode_value(value, blobs: list, offset: list):
     if isinstance(value, np.ndarray):
         if value.dtype.str not in ALLOWED_DTYPES and value.dtype.newbyteorder("<").str not in ALLOWED_DTYPES:
             return {"__unsupported__": f"numpy.ndarray of dtype {value.dtype}"}
-        array = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+        # (not ascontiguousarray: it turns a 0-d array into shape (1,))
+        array = value.astype(value.dtype.newbyteorder("<"), order="C", copy=False)
         data = array.tobytes()
         entry = {"__nd__": [offset[0], len(data)], "dtype": array.dtype.str,
                  "shape": list(array.shape)}

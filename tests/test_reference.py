@@ -1,0 +1,113 @@
+"""The oracles themselves, against hand-computed values and independent identities."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from reference import distributions, mlp
+
+
+def test_softmax_by_hand():
+    np.testing.assert_allclose(mlp.softmax(np.array([0.0, math.log(2.0)])), [1 / 3, 2 / 3])
+    np.testing.assert_allclose(mlp.softmax(np.array([[1000.0, 1000.0]])), [[0.5, 0.5]])
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(hnp.arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(1, 6)),
+                  elements=st.floats(-50, 50)), st.floats(-100, 100))
+def test_softmax_rows_sum_to_one_and_ignore_shifts(x, shift):
+    p = mlp.softmax(x)
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(mlp.softmax(x + shift), p, rtol=1e-9, atol=1e-15)
+
+
+def test_activation_kinks_follow_the_pinned_conventions():
+    x = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(mlp.activation("relu", x, grad=True), [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(mlp.activation("leaky_relu", x, grad=True), [0.01, 0.01, 1.0])
+    np.testing.assert_allclose(mlp.activation("leaky_relu", x), [-0.02, 0.0, 3.0])
+    np.testing.assert_allclose(mlp.activation("sigmoid", np.array([0.0]), grad=True), [0.25])
+    np.testing.assert_allclose(mlp.activation("tanh", np.array([0.0]), grad=True), [1.0])
+    with pytest.raises(ValueError):
+        mlp.activation("swish", x)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(st.sampled_from(mlp.ACTIVATIONS), hnp.arrays(np.float64, 6, elements=st.floats(-5, 5)))
+def test_activation_derivatives_match_central_differences(name, x):
+    x = x[np.abs(x) > 1e-3]  # away from the kinks
+    h = 1e-6
+    numeric = (mlp.activation(name, x + h) - mlp.activation(name, x - h)) / (2 * h)
+    np.testing.assert_allclose(mlp.activation(name, x, grad=True), numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_backward_of_a_single_layer_is_the_softmax_formula():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=(1, 4))
+    y = np.eye(4)[[0, 1, 2, 3, 0]]
+    grads = mlp.backward({"W1": w, "b1": b}, x, y, "relu")
+    d_a = (mlp.softmax(x @ w + b) - y) / 5
+    np.testing.assert_allclose(grads["dA1"], d_a, rtol=1e-12)
+    np.testing.assert_allclose(grads["dW1"], x.T @ d_a, rtol=1e-12)
+    np.testing.assert_allclose(grads["db1"], d_a.sum(axis=0, keepdims=True), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", mlp.ACTIVATIONS)
+def test_central_differences_agree_with_autograd(name):
+    rng = np.random.default_rng(1)
+    dims = [4, 6, 5, 3]
+    weights = {}
+    for layer in range(1, 4):
+        weights[f"W{layer}"] = rng.normal(size=(dims[layer - 1], dims[layer]))
+        weights[f"b{layer}"] = rng.normal(size=(1, dims[layer]))
+    x, y = rng.normal(size=(7, 4)), np.eye(3)[rng.integers(0, 3, 7)]
+    estimates = mlp.central_differences(weights, x, y, name, 1e-6, 2, 12, 1e-12)
+    exact = mlp.backward(weights, x, y, name)["dW2"].ravel()[:12]
+    np.testing.assert_allclose(estimates, exact, rtol=1e-5, atol=1e-8)
+
+
+def test_loss_clips_and_averages():
+    p = np.array([[1.0, 0.0], [0.5, 0.5]])
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    expected = -(math.log(1e-6) + math.log(0.5)) / 2
+    assert mlp.mean_cross_entropy(p, y, 1e-6) == pytest.approx(expected, rel=1e-12)
+
+
+def test_training_reaches_the_separable_problem():
+    rng = np.random.default_rng(2)
+    centers = rng.normal(0, 1.5, (4, 10))
+    labels = rng.integers(0, 4, 240)
+    x, y = centers[labels] + rng.normal(size=(240, 10)), np.eye(4)[labels]
+    start = mlp.initialize([10, 4], (32,), "glorot", 3)
+    weights, logs = mlp.train(start, (x, y), (x, y), 8, 24, 0.3, "relu", 1e-6)
+    assert logs["train_loss"][-1] < logs["train_loss"][0]
+    assert logs["train_accuracy"][-1] > 0.9
+
+
+def test_statistical_checks_pass_correct_and_fail_wrong_samples():
+    law = distributions.weight_distribution("glorot", 300, 200)
+    rng = np.random.RandomState(0)
+    good = rng.uniform(law.low, law.high, size=(300, 200))
+    assert all(c.passed for c in distributions.check_sample(good, law, 1e-6))
+    narrow = rng.uniform(law.low * 0.9, law.high * 0.9, size=(300, 200))
+    assert not all(c.passed for c in distributions.check_sample(narrow, law, 1e-6))
+    normal = distributions.weight_distribution("normal", 300, 200)
+    assert not all(c.passed for c in distributions.check_sample(good, normal, 1e-6))
+    assert distributions.two_sided_z(0.05) == pytest.approx(1.959964, abs=1e-5)
+
+
+def test_false_alarm_rate_is_as_stated():
+    """At alpha = 0.05 a correct sampler fails each check about 5 % of the time, not more."""
+    law = distributions.weight_distribution("glorot", 40, 50)
+    rng = np.random.RandomState(5)
+    failures = np.zeros(4)
+    trials = 400
+    for _ in range(trials):
+        checks = distributions.check_sample(rng.uniform(law.low, law.high, (40, 50)), law, 0.05)
+        failures += [not c.passed for c in checks]
+    rates = failures / trials
+    assert rates[0] == 0                      # the bounds are never crossed
+    assert np.all(rates[1:] < 0.05 + 3 * math.sqrt(0.05 * 0.95 / trials)), rates

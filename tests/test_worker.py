@@ -1,0 +1,149 @@
+"""The worker process: crashes, hangs and exits cost one call, never the grader."""
+import os
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from grader.substitutes import CallbackLog
+from grader.worker import Limits, Session
+
+HONEST = """
+    def relu(self, x, grad=False):
+        return np.maximum(x, 0)
+"""
+
+
+def session_for(tmp_path, body, prelude="", **limits):
+    methods = textwrap.dedent(HONEST) + "\n" + textwrap.dedent(body)
+    source = ("import numpy as np\n" + textwrap.dedent(prelude) + "\nclass NN:\n"
+              + textwrap.indent(methods, "    "))
+    path = tmp_path / "solution.py"
+    path.write_text(source)
+    return Session(path, CallbackLog(), Limits(**{"call_timeout_s": 3.0, "load_timeout_s": 10.0,
+                                                   **limits}))
+
+
+def relu_works(session) -> bool:
+    outcome = session.call("relu", args=[np.array([-1.0, 2.0])])
+    return outcome.ok and np.array_equal(outcome.value, [0.0, 2.0])
+
+
+@pytest.mark.parametrize("body, expectation", [
+    ("    def hang(self):\n        while True:\n            pass\n", "timed_out"),
+    ("    def hang(self):\n        import os\n        os._exit(7)\n", "exited with status 7"),
+    ("    def hang(self):\n        import ctypes\n        ctypes.string_at(0)\n", "SIGSEGV"),
+    ("    def hang(self):\n        import signal, time\n        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+     "        time.sleep(60)\n", "timed_out"),
+])
+def test_a_fatal_method_costs_that_call_only(tmp_path, body, expectation):
+    session = session_for(tmp_path, body)
+    try:
+        assert relu_works(session)
+        started = time.monotonic()
+        outcome = session.call("hang")
+        assert time.monotonic() - started < 15
+        assert not outcome.ok
+        if expectation == "timed_out":
+            assert outcome.timed_out and "time limit" in outcome.failure_text()
+        else:
+            assert expectation in outcome.failure_text()
+        assert relu_works(session), "a fresh worker must serve the next call"
+        assert session.restarts == 1
+    finally:
+        session.close()
+
+
+def test_sys_exit_in_a_method_is_an_error_not_a_crash(tmp_path):
+    session = session_for(tmp_path, "    def hang(self):\n        import sys\n        sys.exit(0)\n")
+    try:
+        outcome = session.call("hang")
+        assert outcome.error_type == "SystemExit"
+        assert relu_works(session) and session.restarts == 0
+    finally:
+        session.close()
+
+
+def test_memory_bomb_is_stopped_by_the_limit(tmp_path):
+    session = session_for(tmp_path, "    def hang(self):\n        return np.ones((1 << 31,))\n",
+                          memory_bytes=2 * 1024 ** 3)
+    try:
+        outcome = session.call("hang")
+        assert not outcome.ok
+        assert outcome.error_type == "MemoryError" or outcome.crashed
+        assert relu_works(session)
+    finally:
+        session.close()
+
+
+def test_huge_output_is_capped(tmp_path):
+    session = session_for(tmp_path, "    def hang(self):\n        for _ in range(200):\n"
+                                    "            print('x' * 100_000)\n        return 1\n")
+    try:
+        outcome = session.call("hang")
+        assert outcome.ok and outcome.value == 1
+        assert len(outcome.output) < 70_000 and "output cut" in outcome.output
+    finally:
+        session.close()
+
+
+def test_children_die_with_the_worker(tmp_path):
+    body = """
+    def spawn(self):
+        import os, signal, time
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while True:
+                time.sleep(1)
+        return pid
+    """
+    session = session_for(tmp_path, body)
+    try:
+        outcome = session.call("spawn")
+        assert outcome.ok
+        child = int(outcome.value)
+    finally:
+        session.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{child}/stat") as stat:
+                if stat.read().split()[2] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, 9)
+        pytest.fail("the worker's child survived the kill")
+
+
+@pytest.mark.parametrize("prelude, words", [
+    ("while True:\n    pass\n", "time limit"),
+    ("import os\nos._exit(0)\n", "exited with status 0"),
+])
+def test_fatal_import_is_a_load_failure(tmp_path, prelude, words):
+    session = session_for(tmp_path, "", prelude=prelude, load_timeout_s=3.0)
+    try:
+        outcome = session.call("relu", args=[np.zeros(2)])
+        assert not outcome.ok and words in outcome.failure_text()
+        assert session.load_failure is outcome
+        again = session.call("relu", args=[np.zeros(2)])
+        assert again is outcome, "a submission that cannot load is not retried for every test"
+    finally:
+        session.close()
+
+
+def test_environment_is_scrubbed(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNGRADE_TEST_SECRET", "hunter2")
+    session = session_for(tmp_path, "    def env(self):\n        import os\n"
+                                    "        return dict(os.environ)\n")
+    try:
+        outcome = session.call("env")
+        assert outcome.ok
+        assert "NNGRADE_TEST_SECRET" not in outcome.value
+        assert outcome.value["OMP_NUM_THREADS"] == "1"
+    finally:
+        session.close()
