@@ -78,7 +78,10 @@ def test_activation_dispatch(worker, grade, rng):
                                   substitute=all_but("activation"))
             label = f"activation(x, grad={grad}) with activation_str={name!r}"
             if not outcome.ok:
-                grade.require(outcome, label)
+                if outcome.not_implemented or outcome.crashed or outcome.timed_out:
+                    grade.require(outcome, label)
+                grade.expect(False, f"{label}: {outcome.failure_text()}")
+                continue
             grade.check(compare_array(label, outcome.value, mlp.activation(name, x, grad)))
     outcome = worker.call("activation", args=[x], config=cases.config(activation="swish"),
                           substitute=all_but("activation"))

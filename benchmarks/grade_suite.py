@@ -1,0 +1,44 @@
+"""Benchmark (not a test): wall time of grading the worked solution with the full suite.
+
+Run: ``python benchmarks/grade_suite.py [--runs 5]``. Reports the whole command (interpreter and
+torch start-up included, as a student experiences ``pytest grader``) and the time pytest spends
+in the tests themselves (from results.json's execution_time).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--submission", default=str(REPOSITORY / "solution.py"))
+    args = parser.parse_args()
+    walls, inside = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        results = Path(folder) / "results.json"
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "grader", "grade", args.submission,
+                            "--results-json", str(results)], cwd=REPOSITORY,
+                           stdout=subprocess.DEVNULL, check=False)
+            walls.append(time.perf_counter() - started)
+            data = json.loads(results.read_text())
+            inside.append(data["execution_time"])
+    print(f"full NN suite on {args.submission} ({len(data['tests'])} tests, {args.runs} runs)")
+    print(f"  command wall time: median {statistics.median(walls):.2f} s "
+          f"(min {min(walls):.2f}, max {max(walls):.2f})")
+    print(f"  inside pytest:     median {statistics.median(inside):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
