@@ -18,6 +18,7 @@ from grader import report
 from grader.rubric import BY_TEST, RUBRIC
 from grader.scoring import GradeFailure, Scorer
 from grader.substitutes import CallbackLog
+from grader import sandbox
 from grader.worker import Limits, Session
 
 _RESULTS = pytest.StashKey[list]()
@@ -35,6 +36,10 @@ def pytest_addoption(parser):
                     help="also write Gradescope's results.json here")
     group.addoption("--call-timeout", type=float, default=None,
                     help="seconds one call into the submission may take (default 30)")
+    group.addoption("--load-timeout", type=float, default=None,
+                    help="seconds importing the submission may take (default 60)")
+    group.addoption("--sandbox", default="auto", choices=("auto", *sandbox.MODES),
+                    help="how to confine the submission (default: the strongest available)")
 
 
 def submission_path(config) -> Path:
@@ -86,9 +91,14 @@ def callback_log() -> CallbackLog:
 @pytest.fixture(scope="session")
 def worker(request, callback_log):
     config = request.config
-    timeout = config.getoption("--call-timeout")
-    limits = Limits(call_timeout_s=timeout) if timeout else Limits()
-    session = Session(submission_path(config), callback_log, limits)
+    overrides = {"call_timeout_s": config.getoption("--call-timeout"),
+                 "load_timeout_s": config.getoption("--load-timeout")}
+    limits = Limits(**{k: v for k, v in overrides.items() if v})
+    try:
+        mode = sandbox.choose_mode(config.getoption("--sandbox"))
+    except (RuntimeError, ValueError) as error:
+        raise pytest.UsageError(str(error)) from None
+    session = Session(submission_path(config), callback_log, limits, mode)
     config.stash[_SESSION] = session
     yield session
     session.close()
@@ -155,10 +165,9 @@ def pytest_sessionfinish(session, exitstatus):
     path = config.getoption("--results-json")
     if path and results:
         worker_session = config.stash.get(_SESSION, None)
-        limits = worker_session.limits if worker_session else Limits()
         extra = {"reproducibility": report.reproducibility(),
                  "submission": str(submission_path(config)),
-                 "limits": limits.as_record(),
+                 "sandbox": worker_session.record() if worker_session else {},
                  "worker_restarts": worker_session.restarts if worker_session else 0}
         data = report.results_json(results, submission=str(submission_path(config)),
                                    seconds=time.monotonic() - config.stash[_STARTED], extra=extra,
@@ -183,3 +192,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("=", "nngrade")
     terminalreporter.write_line(report.score_table(results, str(submission_path(config)),
                                                    load_failure=_load_failure(config)))
+    worker_session = config.stash.get(_SESSION, None)
+    if worker_session is not None:
+        terminalreporter.write_line(f"\nsandbox: {worker_session.mode.name}")
+        if worker_session.mode.warning:
+            terminalreporter.write_line(f"WARNING: {worker_session.mode.warning}", yellow=True)

@@ -9,7 +9,6 @@ worker for the next call, so that a crash or a hang costs one test, never the ru
 from __future__ import annotations
 
 import os
-import resource
 import select
 import shutil
 import signal
@@ -23,12 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grader import wire
+from grader import sandbox, wire
 
 _HERE = Path(__file__).resolve().parent
 
-_BOOT = ("import os, runpy, sys; sys.path.insert(0, os.getcwd()); "
-         "runpy.run_path('_nngrade_worker.py', run_name='__main__')")
 
 # Environment variables the worker may keep; everything else (tokens, CI secrets) is dropped.
 _KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -50,10 +47,20 @@ class Limits:
     cpu_seconds: int = 900
     file_size_bytes: int = 64 * 1024 ** 2
     open_files: int = 256
+    processes: int = 64                      # processes + threads, where a private uid allows it
     output_bytes: int = 64 * 1024            # captured stdout + stderr kept per worker
 
     def as_record(self) -> dict:
         return dict(self.__dict__)
+
+    def rlimits(self, private_uid: bool) -> dict:
+        """``{RLIMIT_NAME: value}`` applied by the worker before it imports the submission."""
+        limits = {"RLIMIT_AS": self.memory_bytes, "RLIMIT_CPU": self.cpu_seconds,
+                  "RLIMIT_FSIZE": self.file_size_bytes, "RLIMIT_NOFILE": self.open_files,
+                  "RLIMIT_CORE": 0}
+        if private_uid:  # counted per user: meaningless (or harmful) for a shared user id
+            limits["RLIMIT_NPROC"] = self.processes
+        return limits
 
 
 @dataclass
@@ -92,6 +99,10 @@ class CallOutcome:
 CallbackHandler = Callable[[str, list, dict, dict], Any]
 
 
+_LIVE_WORKERS: set[int] = set()
+"""Pids of this process's running workers (never taken for orphans)."""
+
+
 class _OutputSink(threading.Thread):
     """Drains the worker's stdout/stderr so it can never block, keeping at most ``cap`` bytes."""
 
@@ -125,9 +136,11 @@ class _OutputSink(threading.Thread):
             return text
 
 
-def _describe_exit(returncode: int | None) -> str:
+def _describe_exit(returncode: int | None, under_bubblewrap: bool = False) -> str:
     if returncode is None:
         return "it stopped answering"
+    if under_bubblewrap and 128 < returncode < 128 + 65:
+        returncode = 128 - returncode  # bwrap reports a child killed by signal N as 128 + N
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -142,10 +155,13 @@ def _describe_exit(returncode: int | None) -> str:
 class Worker:
     """One worker process serving one submission."""
 
-    def __init__(self, submission: Path, limits: Limits, callbacks: CallbackHandler):
+    def __init__(self, submission: Path, limits: Limits, callbacks: CallbackHandler,
+                 mode: sandbox.Mode | None = None):
         self.submission = Path(submission)
         self.limits = limits
         self.callbacks = callbacks
+        self.mode = mode or sandbox.choose_mode()
+        self.lease: sandbox.UidLease | None = None
         self.process: subprocess.Popen | None = None
         self.directory: Path | None = None
         self._request_w = self._reply_r = -1
@@ -158,38 +174,36 @@ class Worker:
         shutil.copyfile(self.submission, self.directory / "solution.py")
         shutil.copyfile(_HERE / "wire.py", self.directory / "_nngrade_wire.py")
         shutil.copyfile(_HERE / "worker_main.py", self.directory / "_nngrade_worker.py")
+        uid = None
+        if os.geteuid() == 0 and self.mode.name in ("bubblewrap", "unprivileged-user"):
+            self.lease = sandbox.UidLease()
+            uid = self.lease.uid
+            for path in (self.directory, *self.directory.iterdir()):
+                os.chown(path, uid, uid)
         request_r, self._request_w = os.pipe()
         self._reply_r, reply_w = os.pipe()
         environment = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
         environment.update(_SINGLE_THREAD_ENVIRONMENT)
         environment.update({"HOME": str(self.directory), "TMPDIR": str(self.directory),
-                            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"})
-        # -I: no PYTHONPATH, no user site, no current directory on sys.path; the boot line adds
+                            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+                            "NNGRADE_SANDBOX": sandbox.boot_environment(
+                                self.limits.rlimits(private_uid=uid is not None), uid)})
+        # -I: no PYTHONPATH, no user site, no current directory on sys.path; the boot code adds
         # the private directory back so the worker finds its copy of the wire module.
-        command = [sys.executable, "-I", "-c", _BOOT, str(request_r), str(reply_w),
+        command = [sys.executable, "-I", "-c", sandbox.BOOT, str(request_r), str(reply_w),
                    str(self.directory / "solution.py")]
+        if self.mode.name == "bubblewrap":
+            command = sandbox.bubblewrap_command(self.directory, uid is not None) + command
+        self._subreaper = self.mode.name == "rlimits-only" and sandbox.become_subreaper()
         self.process = subprocess.Popen(
             command, cwd=self.directory, env=environment, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(request_r, reply_w),
             start_new_session=True, close_fds=True)
         os.close(request_r)
         os.close(reply_w)
-        self._apply_limits(self.process.pid)
+        _LIVE_WORKERS.add(self.process.pid)
         self._sink = _OutputSink(self.process.stdout, self.limits.output_bytes)
         self._sink.start()
-
-    def _apply_limits(self, pid: int) -> None:
-        # Set from outside, before any student code runs (it runs only when we send "load").
-        # Both soft and hard limits are set, so the student cannot raise them again.
-        for which, value in ((resource.RLIMIT_AS, self.limits.memory_bytes),
-                             (resource.RLIMIT_CPU, self.limits.cpu_seconds),
-                             (resource.RLIMIT_FSIZE, self.limits.file_size_bytes),
-                             (resource.RLIMIT_NOFILE, self.limits.open_files),
-                             (resource.RLIMIT_CORE, 0)):
-            try:
-                resource.prlimit(pid, which, (value, value))
-            except (ProcessLookupError, PermissionError, ValueError):
-                pass
 
     @property
     def alive(self) -> bool:
@@ -198,6 +212,7 @@ class Worker:
     def kill(self) -> None:
         """Kill the worker and everything it started (its whole process group)."""
         if self.process is not None:
+            _LIVE_WORKERS.discard(self.process.pid)
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -210,6 +225,13 @@ class Worker:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        # Processes that left the group (setsid, double fork): all of the private user id, or
+        # the orphans that were re-parented to this process.
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+        elif self.mode.name == "rlimits-only" and self._subreaper:
+            sandbox.kill_orphans(keep=_LIVE_WORKERS)
         for fd in (self._request_w, self._reply_r):
             if fd >= 0:
                 try:
@@ -283,7 +305,8 @@ class Worker:
         except (EOFError, BrokenPipeError, OSError):
             returncode = self.process.wait(timeout=10) if self.process else None
             self.kill()
-            return CallOutcome(ok=False, crashed=_describe_exit(returncode))
+            return CallOutcome(ok=False, crashed=_describe_exit(
+                returncode, under_bubblewrap=self.mode.name == "bubblewrap"))
         except wire.WireError as error:
             self.kill()
             return CallOutcome(ok=False, error_type="ProtocolError",
@@ -315,10 +338,12 @@ class Worker:
 class Session:
     """The worker for one graded submission, restarted after a crash or a timeout."""
 
-    def __init__(self, submission: Path, callbacks: CallbackHandler, limits: Limits | None = None):
+    def __init__(self, submission: Path, callbacks: CallbackHandler, limits: Limits | None = None,
+                 mode: sandbox.Mode | None = None):
         self.submission = Path(submission)
         self.callbacks = callbacks
         self.limits = limits or Limits()
+        self.mode = mode or sandbox.choose_mode()
         self.worker: Worker | None = None
         self.load_failure: CallOutcome | None = None
         self.restarts = 0
@@ -336,7 +361,7 @@ class Session:
             self.load_failure = CallOutcome(ok=False, error_type="FileNotFoundError",
                                             error_message=f"no submission at {self.submission}")
             return self.load_failure
-        self.worker = Worker(self.submission, self.limits, self.callbacks)
+        self.worker = Worker(self.submission, self.limits, self.callbacks, self.mode)
         self.worker.start()
         outcome = self.worker.request({"op": "load"}, self.limits.load_timeout_s)
         if not outcome.ok:
@@ -363,3 +388,11 @@ class Session:
         if self.worker is not None:
             self.worker.kill()
             self.worker = None
+
+    def record(self) -> dict:
+        """What the results say about the confinement: mode, warning and resource limits."""
+        private_uid = os.geteuid() == 0 and self.mode.name != "rlimits-only"
+        return {"mode": self.mode.name, "warning": self.mode.warning,
+                "limits": self.limits.as_record(),
+                "rlimits": self.limits.rlimits(private_uid=private_uid),
+                "private_user_id": private_uid}

@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+from grader import sandbox
 from grader.substitutes import CallbackLog
 from grader.worker import Limits, Session
 
@@ -15,14 +16,29 @@ HONEST = """
 """
 
 
-def session_for(tmp_path, body, prelude="", **limits):
+def available_modes():
+    modes = []
+    for name in sandbox.MODES:
+        try:
+            if sandbox.choose_mode(name).name == name:
+                modes.append(name)
+        except RuntimeError:
+            continue
+    return modes
+
+
+MODES = available_modes()
+
+
+def session_for(tmp_path, body, prelude="", mode=None, **limits):
     methods = textwrap.dedent(HONEST) + "\n" + textwrap.dedent(body)
     source = ("import numpy as np\n" + textwrap.dedent(prelude) + "\nclass NN:\n"
               + textwrap.indent(methods, "    "))
     path = tmp_path / "solution.py"
     path.write_text(source)
     return Session(path, CallbackLog(), Limits(**{"call_timeout_s": 3.0, "load_timeout_s": 10.0,
-                                                   **limits}))
+                                                   **limits}),
+                   mode=sandbox.choose_mode(mode) if mode else None)
 
 
 def relu_works(session) -> bool:
@@ -37,8 +53,9 @@ def relu_works(session) -> bool:
     ("    def hang(self):\n        import signal, time\n        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
      "        time.sleep(60)\n", "timed_out"),
 ])
-def test_a_fatal_method_costs_that_call_only(tmp_path, body, expectation):
-    session = session_for(tmp_path, body)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_fatal_method_costs_that_call_only(tmp_path, body, expectation, mode):
+    session = session_for(tmp_path, body, mode=mode)
     try:
         assert relu_works(session)
         started = time.monotonic()
@@ -88,36 +105,50 @@ def test_huge_output_is_capped(tmp_path):
         session.close()
 
 
-def test_children_die_with_the_worker(tmp_path):
-    body = """
+def processes_with(token: str) -> list[int]:
+    """Host pids whose command line contains ``token``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if token.encode() in cmdline.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_children_die_with_the_worker_even_outside_its_process_group(tmp_path, mode):
+    token = f"{os.getpid()}{time.monotonic_ns() % 10**6}.5"
+    body = f"""
     def spawn(self):
-        import os, signal, time
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            while True:
-                time.sleep(1)
-        return pid
+        import os, signal
+        if os.fork() == 0:          # a daemon: new session, then a grandchild that ignores TERM
+            os.setsid()
+            if os.fork() == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                os.execvp("sleep", ["sleep", "{token}"])
+            os._exit(0)
+        return 1
     """
-    session = session_for(tmp_path, body)
+    session = session_for(tmp_path, body, mode=mode)
     try:
-        outcome = session.call("spawn")
-        assert outcome.ok
-        child = int(outcome.value)
+        assert session.call("spawn").ok
+        deadline = time.monotonic() + 5
+        while not processes_with(token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_with(token), "the daemon did not start"
     finally:
         session.close()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{child}/stat") as stat:
-                if stat.read().split()[2] == "Z":
-                    break
-        except FileNotFoundError:
-            break
+    while processes_with(token) and time.monotonic() < deadline:
         time.sleep(0.05)
-    else:
-        os.kill(child, 9)
-        pytest.fail("the worker's child survived the kill")
+    survivors = processes_with(token)
+    for pid in survivors:
+        os.kill(pid, 9)
+    assert not survivors, "the worker's daemon survived the kill"
 
 
 @pytest.mark.parametrize("prelude, words", [
@@ -136,10 +167,11 @@ def test_fatal_import_is_a_load_failure(tmp_path, prelude, words):
         session.close()
 
 
-def test_environment_is_scrubbed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", MODES)
+def test_environment_is_scrubbed(tmp_path, monkeypatch, mode):
     monkeypatch.setenv("NNGRADE_TEST_SECRET", "hunter2")
     session = session_for(tmp_path, "    def env(self):\n        import os\n"
-                                    "        return dict(os.environ)\n")
+                                    "        return dict(os.environ)\n", mode=mode)
     try:
         outcome = session.call("env")
         assert outcome.ok

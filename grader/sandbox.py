@@ -1,0 +1,255 @@
+"""How the worker process is confined: the sandbox mode, its command line, and total killing.
+
+Three modes, strongest first; ``auto`` picks the strongest this machine supports:
+
+- ``bubblewrap``: the worker runs under ``bwrap`` in new PID, network, IPC and UTS namespaces
+  with a root file system built from read-only binds of the system and Python directories only,
+  plus its private working directory. The grader's sources, hidden tests, references and the
+  worked solution are not mounted (and are masked if they sit inside a mounted directory).
+  Killing ``bwrap`` kills the whole namespace. When the grader runs as root the worker also
+  drops to a user id of its own (see below).
+- ``unprivileged-user``: (root only, no bwrap) the worker drops to a user id leased for it alone,
+  so it cannot write the grader's files, signal the grader or read files that are not
+  world-readable; a per-user process limit stops fork bombs and every process of that user id is
+  killed when the worker ends. World-readable files stay readable: a visible warning says so.
+- ``rlimits-only``: resource limits and a process group only. A visible warning says the
+  submission can read what the grading user can read.
+
+Resource limits (memory, CPU time, file size, open files, and processes where a private user id
+makes that limit meaningful) are set by the worker's first lines, before the submission is
+imported, with hard = soft so they cannot be raised again.
+"""
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+MODES = ("bubblewrap", "unprivileged-user", "rlimits-only")
+UID_BASE = 200_000
+"""Leased user ids are UID_BASE .. UID_BASE + UID_COUNT - 1 (no account needs to exist)."""
+UID_COUNT = 1000
+LOCK_DIR = Path("/tmp/nngrade-uid-leases")
+
+# The worker's first lines: limits, then the user id, then the worker program. Runs before any
+# student code; everything it needs arrives in NNGRADE_SANDBOX, which it removes.
+BOOT = """\
+import json, os, resource, runpy, sys
+config = json.loads(os.environ.pop("NNGRADE_SANDBOX"))
+for name, value in config["rlimits"].items():
+    resource.setrlimit(getattr(resource, name), (value, value))
+if config.get("uid") is not None:
+    os.setgroups([])
+    os.setgid(config["gid"])
+    os.setuid(config["uid"])
+sys.path.insert(0, os.getcwd())
+runpy.run_path("_nngrade_worker.py", run_name="__main__")
+"""
+
+_REPOSITORY = Path(__file__).resolve().parent.parent
+SYSTEM_DIRECTORIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def _inside(path: Path, roots) -> bool:
+    path = path.resolve()
+    return any(path == root or root in path.parents for root in roots)
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    warning: str = ""
+
+
+class UidLease:
+    """Exclusive use of one user id by one worker, across processes (a file lock per id)."""
+
+    def __init__(self):
+        LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+        self.uid = None
+        self._handle = None
+        start = os.getpid() % UID_COUNT
+        for offset in range(UID_COUNT):
+            uid = UID_BASE + (start + offset) % UID_COUNT
+            handle = open(LOCK_DIR / f"{uid}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.uid, self._handle = uid, handle
+            return
+        raise RuntimeError("no free user id for a worker")
+
+    def kill_all(self) -> None:
+        """SIGKILL every process of the leased user id (kill(-1) as that user, from a child)."""
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the forked child
+            try:
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+                for _ in range(3):  # a fork racing the first pass is caught by the next
+                    try:
+                        os.kill(-1, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self.kill_all()
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants (daemons of a worker) children of this process, so that they
+    can be found and killed (Linux only; returns whether it worked)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0   # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def kill_orphans(keep: set[int]) -> None:
+    """SIGKILL this process's children that are not in ``keep``, until none are left."""
+    me = str(os.getpid())
+    for _ in range(50):
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in keep:
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] == me:     # fields[1] is the parent pid
+                found.append(int(entry))
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+
+
+def _world_traversable(path: Path) -> bool:
+    """Whether a user with no special rights can reach and read ``path``."""
+    path = path.resolve()
+    for ancestor in [*reversed(path.parents), path]:
+        mode = ancestor.stat().st_mode
+        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+            return False
+    return bool(path.stat().st_mode & stat.S_IROTH)
+
+
+def python_paths() -> list[Path]:
+    """Directories the worker's Python needs: its prefix, standard library and site-packages."""
+    candidates = {sys.base_prefix, sys.prefix, sys.exec_prefix,
+                  sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+                  sysconfig.get_paths()["platlib"], str(Path(sys.executable).resolve().parent)}
+    for module_name in ("numpy", "torch"):
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(module, "__file__", None):
+            candidates.add(str(Path(module.__file__).resolve().parent.parent))
+    paths = sorted({Path(p).resolve() for p in candidates if p and Path(p).exists()})
+    # Keep only outermost directories (a bind of /a covers /a/b).
+    return [p for p in paths if not any(q != p and q in p.parents for q in paths)]
+
+
+@functools.lru_cache(maxsize=None)
+def _bubblewrap_works() -> bool:
+    executable = shutil.which("bwrap")
+    if executable is None:
+        return False
+    try:
+        probe = subprocess.run([executable, "--ro-bind", "/", "/", "--unshare-pid", "--dev", "/dev",
+                                "--proc", "/proc", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def choose_mode(requested: str = "auto") -> Mode:
+    """The sandbox mode to use; ``requested`` is "auto" or one of ``MODES``."""
+    requested = os.environ.get("NNGRADE_SANDBOX_MODE", requested) if requested == "auto" else requested
+    if requested not in ("auto", *MODES):
+        raise ValueError(f"unknown sandbox mode {requested!r}; choose auto or one of {MODES}")
+    is_root = os.geteuid() == 0
+    python_reachable = all(_world_traversable(p) for p in python_paths())
+    if requested in ("auto", "bubblewrap") and _bubblewrap_works():
+        return Mode("bubblewrap")
+    if requested == "bubblewrap":
+        raise RuntimeError("bubblewrap was requested but `bwrap` is missing or cannot create "
+                           "namespaces here (install the distribution's bubblewrap package)")
+    if requested in ("auto", "unprivileged-user") and is_root and python_reachable:
+        return Mode("unprivileged-user",
+                    "no bubblewrap: the submission runs as a private user id with resource "
+                    "limits, and can read world-readable files (install bubblewrap to hide the "
+                    "grader's files)")
+    if requested == "unprivileged-user":
+        raise RuntimeError("unprivileged-user mode needs root and a Python every user can run")
+    return Mode("rlimits-only",
+                "no bubblewrap and no private user id: the submission runs with resource limits "
+                "only and can read every file the grading user can read (install bubblewrap)")
+
+
+def bubblewrap_command(directory: Path, drop_privileges: bool) -> list[str]:
+    """The ``bwrap`` arguments that confine a worker to ``directory`` (ending before the command)."""
+    args = [shutil.which("bwrap") or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--tmpfs", "/"]
+    for name in SYSTEM_DIRECTORIES:
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
+                 "nsswitch.conf"):
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    system = [Path("/") / name for name in SYSTEM_DIRECTORIES]
+    mounted = [p for p in python_paths() if not _inside(p, [s.resolve() for s in system])]
+    created = {Path("/")}
+    for path in mounted:
+        # Parents that bwrap would create 0700 (e.g. under /root) are made traversable.
+        for parent in reversed(path.parents):
+            if parent not in created:
+                args += ["--perms", "0755", "--dir", str(parent)]
+                created.add(parent)
+        args += ["--ro-bind", str(path), str(path)]
+    visible = mounted + [s.resolve() for s in system]
+    for secret in (_REPOSITORY / "grader", _REPOSITORY / "reference"):
+        if _inside(secret, visible):
+            args += ["--tmpfs", str(secret)]  # an empty directory hides what lies below
+    worked = _REPOSITORY / "solution.py"
+    if worked.is_file() and _inside(worked, visible):
+        args += ["--ro-bind", "/dev/null", str(worked)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/tmp",
+             "--bind", str(directory), str(directory), "--chdir", str(directory)]
+    if drop_privileges:
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    return args
+
+
+def boot_environment(rlimits: dict, uid: int | None) -> str:
+    """The NNGRADE_SANDBOX value read by ``BOOT``."""
+    return json.dumps({"rlimits": rlimits, "uid": uid, "gid": uid})
