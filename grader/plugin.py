@@ -168,7 +168,9 @@ def pytest_sessionfinish(session, exitstatus):
         extra = {"reproducibility": report.reproducibility(),
                  "submission": str(submission_path(config)),
                  "sandbox": worker_session.record() if worker_session else {},
-                 "worker_restarts": worker_session.restarts if worker_session else 0}
+                 "worker_restarts": worker_session.restarts if worker_session else 0,
+                 "isolation_restarts": (worker_session.isolation_restarts
+                                        if worker_session else 0)}
         data = report.results_json(results, submission=str(submission_path(config)),
                                    seconds=time.monotonic() - config.stash[_STARTED], extra=extra,
                                    load_failure=_load_failure(config))

@@ -167,6 +167,9 @@ class Worker:
         self._request_w = self._reply_r = -1
         self._sink: _OutputSink | None = None
         self._buffer = bytearray()
+        self._request_id = 0
+        self.served: set[str] = set()
+        """Methods whose reference answers this process has received (see Session.call)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -288,6 +291,11 @@ class Worker:
         return outcome
 
     def _request(self, message: dict, deadline: float) -> CallOutcome:
+        self._request_id += 1
+        message = {**message, "id": self._request_id}
+        # Only the methods this request replaces may be answered by the reference: anything else
+        # would let a submission ask the grader for the answer to the part under test.
+        allowed = set(message.get("substitute") or ())
         try:
             self._send(message)
             while True:
@@ -296,8 +304,10 @@ class Worker:
                     return CallOutcome(ok=False, error_type="ProtocolError",
                                        error_message="the worker sent a malformed reply")
                 if "callback" in reply:
-                    self._serve_callback(reply)
+                    self._serve_callback(reply, allowed)
                     continue
+                if reply.get("id") != self._request_id:
+                    continue  # a stale or forged reply: only the answer to this request counts
                 return self._outcome_from_reply(reply)
         except TimeoutError:
             self.kill()
@@ -312,8 +322,13 @@ class Worker:
             return CallOutcome(ok=False, error_type="ProtocolError",
                                error_message=f"the worker sent a malformed message ({error})")
 
-    def _serve_callback(self, message: dict) -> None:
+    def _serve_callback(self, message: dict, allowed: set) -> None:
         name = message.get("callback")
+        if name not in allowed:
+            self._send({"ok": False, "error": f"{name!r} is not replaced by the reference in this "
+                                              "test; the submission's own method must be used"})
+            return
+        self.served.add(str(name))
         try:
             value = self.callbacks(str(name), list(message.get("args") or []),
                                    dict(message.get("kwargs") or {}), dict(message.get("self") or {}))
@@ -346,7 +361,8 @@ class Session:
         self.mode = mode or sandbox.choose_mode()
         self.worker: Worker | None = None
         self.load_failure: CallOutcome | None = None
-        self.restarts = 0
+        self.restarts = 0              # after a crash or a timeout
+        self.isolation_restarts = 0    # before a call that must not see earlier reference answers
 
     def _ensure_loaded(self) -> CallOutcome | None:
         """Start and load a worker if none is alive; return the failure if the submission cannot load."""
@@ -375,6 +391,12 @@ class Session:
              timeout_s: float | None = None) -> CallOutcome:
         """Build ``cls(**config)`` in the worker, set ``state``, replace ``substitute`` by reference
         proxies and call ``method(*args, **kwargs)`` there."""
+        if self.worker is not None and not self.worker.served <= set(substitute):
+            # This process has been given reference answers for a method that this call runs
+            # as the submission's own: it could have kept them. A fresh process has not.
+            self.worker.kill()
+            self.worker = None
+            self.isolation_restarts += 1
         failure = self._ensure_loaded()
         if failure is not None:
             return failure

@@ -181,14 +181,11 @@ def main() -> None:
             reply = _handle(request)
         except BaseException as error:  # noqa: BLE001 - SystemExit and friends count as failures
             reply = {"ok": False, "error": _error_report(error)}
+        reply["id"] = request.get("id")
         try:
             wire.write_message(REPLY_FD, reply)
-        except wire.WireError as error:
-            wire.write_message(REPLY_FD, {"ok": False, "error": {
-                "type": "WireError", "message": f"the result cannot be sent back: {error}",
-                "traceback": ""}})
-        except (ValueError, TypeError) as error:
-            wire.write_message(REPLY_FD, {"ok": False, "error": {
+        except (wire.WireError, ValueError, TypeError) as error:
+            wire.write_message(REPLY_FD, {"ok": False, "id": request.get("id"), "error": {
                 "type": type(error).__name__,
                 "message": f"the result cannot be sent back: {error}", "traceback": ""}})
 

@@ -179,3 +179,51 @@ def test_environment_is_scrubbed(tmp_path, monkeypatch, mode):
         assert outcome.value["OMP_NUM_THREADS"] == "1"
     finally:
         session.close()
+
+
+ORACLE = """
+    STOLEN = {}
+
+    def harvest(self, x):
+        NN.STOLEN["relu"] = self.relu(x)       # the reference answers through the proxy
+        return 1
+
+    def relu2(self, x):
+        if "relu" in NN.STOLEN:
+            return NN.STOLEN["relu"]
+        import sys
+        ask = sys.modules["__main__"]._ask_reference   # the worker's own callback function
+        return ask("relu", self, (x,), {})
+"""
+
+
+def test_reference_answers_never_serve_the_part_under_test(tmp_path):
+    session = session_for(tmp_path, ORACLE)
+    x = np.array([-1.0, 2.0])
+    try:
+        harvest = session.call("harvest", args=[x], substitute=["relu"])
+        assert harvest.ok and harvest.value == 1
+        # relu2 runs as the submission's own code: the harvested answer must be gone and the
+        # reference must refuse to answer for it.
+        outcome = session.call("relu2", args=[x], substitute=[])
+        assert not outcome.ok and "is not replaced by the reference" in outcome.failure_text()
+        assert session.isolation_restarts == 1
+    finally:
+        session.close()
+
+
+def test_stale_and_forged_replies_are_ignored(tmp_path):
+    body = """
+    def forge(self):
+        import sys, _nngrade_wire as wire
+        reply_fd = int(sys.argv[2])
+        wire.write_message(reply_fd, {"ok": True, "id": 10 ** 6, "value": "forged"})
+        return "genuine"
+    """
+    session = session_for(tmp_path, body)
+    try:
+        outcome = session.call("forge")
+        assert outcome.ok and outcome.value == "genuine"
+        assert relu_works(session)
+    finally:
+        session.close()
