@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,11 @@ def grade_command(submission: str, results_json: str | None, extra: list[str]) -
                "-q", "-p", "no:cacheprovider", "--rootdir", str(GRADER_DIR.parent)]
     if results_json:
         command += ["--results-json", str(Path(results_json).expanduser().resolve())]
-    code = subprocess.call(command + extra, cwd=GRADER_DIR.parent)
+    # Other pytest plugins installed on the machine are not needed to grade and cost a second
+    # of start-up; the grader's own plugin is loaded by its conftest.
+    environment = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    command += ["-W", "ignore::pytest.PytestConfigWarning"]
+    code = subprocess.call(command + extra, cwd=GRADER_DIR.parent, env=environment)
     return {0: 0, 1: 1}.get(code, 2)
 
 

@@ -112,6 +112,8 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
             "output": output,
             "tags": [result.row.part],
             "visibility": "after_published" if result.row.hidden else "visible",
+            "extra_data": {"test": result.row.test, "part": result.row.part,
+                           "status": result.status},
         })
     return {
         "score": round(sum(e for e, _ in totals.values()), 4),

@@ -151,6 +151,31 @@ def kill_orphans(keep: set[int]) -> None:
                 pass
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system, including reaped children) of ``root`` and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        cpu[pid] = sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+    total = 0.0
+    for pid, seconds in cpu.items():
+        ancestor, hops = pid, 0
+        while ancestor not in (root, 0, 1) and hops < 64:
+            ancestor, hops = parents.get(ancestor, 0), hops + 1
+        if ancestor == root:
+            total += seconds
+    return total
+
+
 def _world_traversable(path: Path) -> bool:
     """Whether a user with no special rights can reach and read ``path``."""
     path = path.resolve()

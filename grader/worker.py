@@ -9,6 +9,8 @@ worker for the next call, so that a crash or a hang costs one test, never the ru
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import select
 import shutil
 import signal
@@ -77,13 +79,15 @@ class CallOutcome:
     traceback: str = ""
     crashed: str = ""          # why the process died, if it did
     timed_out: bool = False
+    timeout_s: float = 0.0
     seconds: float = 0.0
     output: str = ""           # what the student's code printed during this call (capped)
 
     def failure_text(self) -> str:
         """A one-paragraph account of why the call did not return a value."""
         if self.timed_out:
-            return f"did not finish within the time limit ({self.seconds:.1f} s); the worker was killed"
+            return (f"did not finish within the time limit ({self.timeout_s:g} s of CPU time, "
+                    f"{self.seconds:.1f} s elapsed); the worker was killed")
         if self.crashed:
             return f"the worker process died: {self.crashed}"
         text = f"raised {self.error_type}: {self.error_message}".rstrip(": ")
@@ -99,6 +103,41 @@ class CallOutcome:
 CallbackHandler = Callable[[str, list, dict, dict], Any]
 
 
+WALL_FACTOR = 3.0
+"""A call may use ``call_timeout_s`` of CPU time, and ``WALL_FACTOR`` times that of wall time.
+
+Counting CPU time (of the worker and everything it started) rather than wall time keeps a
+submission from losing points because another one is hogging the machine, while a call that
+sleeps or blocks is still stopped by the wall-clock cap."""
+
+
+class _Budget:
+    """The time one request may take: CPU seconds of the worker's process tree, and wall time."""
+
+    def __init__(self, root_pid: int, cpu_seconds: float, started: float):
+        self.root_pid = root_pid
+        self.cpu_seconds = cpu_seconds
+        self.wall_deadline = started + WALL_FACTOR * cpu_seconds
+        # Measured at the first check (a quarter second in), not here: most calls end sooner,
+        # and scanning /proc for every call would cost more than the call.
+        self.cpu_at_start: float | None = None
+
+    def next_wait(self) -> float:
+        return max(0.0, min(0.25, self.wall_deadline - time.monotonic()))
+
+    def check(self) -> None:
+        if time.monotonic() >= self.wall_deadline:
+            raise TimeoutError
+        used = sandbox.tree_cpu_seconds(self.root_pid)
+        if self.cpu_at_start is None:
+            self.cpu_at_start = used
+        elif used - self.cpu_at_start > self.cpu_seconds:
+            raise TimeoutError
+
+
+_SYNC = re.compile(rb"\x1enngrade-sync:[0-9a-f]{32}\x1e")
+"""The marker the worker prints after each request, so the output of a call is complete."""
+
 _LIVE_WORKERS: set[int] = set()
 """Pids of this process's running workers (never taken for orphans)."""
 
@@ -111,18 +150,34 @@ class _OutputSink(threading.Thread):
         self.stream, self.cap = stream, cap
         self.kept = bytearray()
         self.total = 0
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
+        self._recent = b""          # the last bytes seen, to find a marker split across reads
+        self._markers: set[bytes] = set()
+        self.closed = False
 
     def run(self) -> None:
         while True:
             chunk = self.stream.read1(65536) if hasattr(self.stream, "read1") else self.stream.read(65536)
-            if not chunk:
-                return
             with self.lock:
+                if not chunk:
+                    self.closed = True
+                    self.lock.notify_all()
+                    return
                 self.total += len(chunk)
                 room = self.cap - len(self.kept)
                 if room > 0:
                     self.kept += chunk[:room]
+                window = self._recent + chunk
+                for found in _SYNC.findall(window):
+                    self._markers.add(found)
+                self._recent = window[-64:]
+                self.lock.notify_all()
+
+    def wait_for(self, marker: bytes, timeout: float) -> None:
+        """Wait until the worker's output up to ``marker`` has been read (or ``timeout``)."""
+        with self.lock:
+            self.lock.wait_for(lambda: marker in self._markers or self.closed, timeout)
+            self._markers.discard(marker)
 
     def mark(self) -> int:
         with self.lock:
@@ -130,7 +185,7 @@ class _OutputSink(threading.Thread):
 
     def since(self, mark: int) -> str:
         with self.lock:
-            text = bytes(self.kept[mark:]).decode("utf-8", "replace")
+            text = _SYNC.sub(b"", bytes(self.kept[mark:])).decode("utf-8", "replace")
             if self.total > self.cap and len(self.kept) >= self.cap:
                 text += f"\n[output cut: {self.total} bytes printed, {self.cap} kept]"
             return text
@@ -167,7 +222,7 @@ class Worker:
         self._request_w = self._reply_r = -1
         self._sink: _OutputSink | None = None
         self._buffer = bytearray()
-        self._request_id = 0
+        self._request_id = ""
         self.served: set[str] = set()
         """Methods whose reference answers this process has received (see Session.call)."""
 
@@ -185,6 +240,7 @@ class Worker:
                 os.chown(path, uid, uid)
         request_r, self._request_w = os.pipe()
         self._reply_r, reply_w = os.pipe()
+        os.set_blocking(self._request_w, False)
         environment = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
         environment.update(_SINGLE_THREAD_ENVIRONMENT)
         environment.update({"HOME": str(self.directory), "TMPDIR": str(self.directory),
@@ -249,14 +305,12 @@ class Worker:
             self.directory = None
 
     # -- messaging ---------------------------------------------------------------------------
-    def _read_with_deadline(self, n: int, deadline: float) -> bytes:
+    def _read_with_deadline(self, n: int, budget: "_Budget") -> bytes:
         while len(self._buffer) < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([self._reply_r], [], [], remaining)
+            ready, _, _ = select.select([self._reply_r], [], [], budget.next_wait())
             if not ready:
-                raise TimeoutError
+                budget.check()
+                continue
             chunk = os.read(self._reply_r, max(65536, n - len(self._buffer)))
             if not chunk:
                 raise EOFError
@@ -265,53 +319,63 @@ class Worker:
         del self._buffer[:n]
         return data
 
-    def _receive(self, deadline: float):
-        (length,) = struct.unpack("<Q", self._read_with_deadline(8, deadline))
+    def _receive(self, budget: "_Budget"):
+        (length,) = struct.unpack("<Q", self._read_with_deadline(8, budget))
         if length > wire.MAX_MESSAGE_BYTES or length < 4:
             raise wire.WireError(f"the worker announced a message of {length} bytes")
-        return wire.decode(self._read_with_deadline(length, deadline))
+        return wire.decode(self._read_with_deadline(length, budget))
 
-    def _send(self, message) -> None:
-        wire.write_message(self._request_w, message)
+    def _send(self, message, budget: "_Budget") -> None:
+        """Write a whole message; a worker that stops reading cannot block us past the budget."""
+        data = memoryview(wire.encode(message))
+        while data:
+            _, ready, _ = select.select([], [self._request_w], [], budget.next_wait())
+            if not ready:
+                budget.check()
+                continue
+            data = data[os.write(self._request_w, data):]
 
     def request(self, message: dict, timeout_s: float) -> CallOutcome:
         """Send one request and serve callbacks until its reply, the deadline, or a crash."""
         started = time.monotonic()
-        deadline = started + timeout_s
+        budget = _Budget(self.process.pid, timeout_s, started)
         mark = self._sink.mark() if self._sink else 0
         private_prefix = f"{self.directory}{os.sep}"
-        outcome = self._request(message, deadline)
+        outcome = self._request(message, budget)
         outcome.seconds = time.monotonic() - started
         if self._sink is not None:
             if not self.alive:
                 self._sink.join(timeout=1)
+            else:
+                self._sink.wait_for(f"\x1enngrade-sync:{self._request_id}\x1e".encode(), 1.0)
             outcome.output = self._sink.since(mark)
             # Show "solution.py:12" rather than the worker's private path.
             outcome.output = outcome.output.replace(private_prefix, "")
         return outcome
 
-    def _request(self, message: dict, deadline: float) -> CallOutcome:
-        self._request_id += 1
+    def _request(self, message: dict, budget: "_Budget") -> CallOutcome:
+        # An unpredictable id: replies forged in advance (for later requests) can never match.
+        self._request_id = secrets.token_hex(16)
         message = {**message, "id": self._request_id}
         # Only the methods this request replaces may be answered by the reference: anything else
         # would let a submission ask the grader for the answer to the part under test.
         allowed = set(message.get("substitute") or ())
         try:
-            self._send(message)
+            self._send(message, budget)
             while True:
-                reply = self._receive(deadline)
+                reply = self._receive(budget)
                 if not isinstance(reply, dict):
                     return CallOutcome(ok=False, error_type="ProtocolError",
                                        error_message="the worker sent a malformed reply")
                 if "callback" in reply:
-                    self._serve_callback(reply, allowed)
+                    self._serve_callback(reply, allowed, budget)
                     continue
                 if reply.get("id") != self._request_id:
                     continue  # a stale or forged reply: only the answer to this request counts
                 return self._outcome_from_reply(reply)
         except TimeoutError:
             self.kill()
-            return CallOutcome(ok=False, timed_out=True)
+            return CallOutcome(ok=False, timed_out=True, timeout_s=budget.cpu_seconds)
         except (EOFError, BrokenPipeError, OSError):
             returncode = self.process.wait(timeout=10) if self.process else None
             self.kill()
@@ -322,19 +386,20 @@ class Worker:
             return CallOutcome(ok=False, error_type="ProtocolError",
                                error_message=f"the worker sent a malformed message ({error})")
 
-    def _serve_callback(self, message: dict, allowed: set) -> None:
+    def _serve_callback(self, message: dict, allowed: set, budget: "_Budget") -> None:
         name = message.get("callback")
         if name not in allowed:
             self._send({"ok": False, "error": f"{name!r} is not replaced by the reference in this "
-                                              "test; the submission's own method must be used"})
+                                              "test; the submission's own method must be used"},
+                       budget)
             return
         self.served.add(str(name))
         try:
             value = self.callbacks(str(name), list(message.get("args") or []),
                                    dict(message.get("kwargs") or {}), dict(message.get("self") or {}))
-            self._send({"ok": True, "value": value})
+            self._send({"ok": True, "value": value}, budget)
         except Exception as error:  # noqa: BLE001 - bad input from the student side
-            self._send({"ok": False, "error": f"{type(error).__name__}: {error}"[:1000]})
+            self._send({"ok": False, "error": f"{type(error).__name__}: {error}"[:1000]}, budget)
 
     @staticmethod
     def _outcome_from_reply(reply: dict) -> CallOutcome:

@@ -13,13 +13,18 @@ WORKED_SOLUTION = REPOSITORY / "solution.py"
 TEMPLATE = REPOSITORY / "template" / "solution.py"
 
 
-def grade_file(path: Path, results: Path, *extra: str, timeout: float = 600):
+def grade_file(path: Path, results: Path, *extra: str, timeout: float = 600, env=None):
     """Run ``python -m grader grade PATH --results-json RESULTS``; return (exit code, output, results)."""
     process = subprocess.run(
         [sys.executable, "-m", "grader", "grade", str(path), "--results-json", str(results), *extra],
-        cwd=REPOSITORY, capture_output=True, text=True, timeout=timeout)
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=timeout, env=env)
     data = json.loads(results.read_text()) if results.is_file() else None
     return process.returncode, process.stdout + process.stderr, data
+
+
+def scores_by_test(data: dict) -> dict:
+    """``{test name: (score, max_score)}`` from a results.json."""
+    return {t["extra_data"]["test"]: (t["score"], t["max_score"]) for t in data["tests"]}
 
 
 def part_scores(data: dict) -> dict:

@@ -1,0 +1,179 @@
+"""The hostile suite: submissions that attack the grader, each with the score it must get.
+
+Every attack is the worked solution plus attack code (at import, or as the first lines of one
+method), sometimes plus a real bug so that a forged score would show. The expected result is
+what the honest part of the code earns: ``zero`` tests score 0, ``partial`` tests lose some
+points, every other test keeps full points; with ``twin``, every test must score exactly what
+the same file without the attack scores.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conftest import REPOSITORY
+
+SECRETS = {"NNGRADE_CANARY_TOKEN": "canary-token-8c1f02", "AWS_SECRET_ACCESS_KEY": "canary-aws-77e1"}
+"""Put into the grader's environment by the tests; must never appear in any output."""
+
+DECOY = "/tmp/nngrade-decoy/precious.txt"
+"""A file outside the submission's folder that attacks try to delete or change."""
+
+BACKWARD_BUG = (("d_a = (output - labels) / batch_size", "d_a = output - labels"),)
+"""A real bug carried by attacks that try to forge a better score than the code earns."""
+
+SOFTMAX_TESTS = ("test_softmax_values", "test_softmax_1d", "test_softmax_large_logits",
+                 "test_softmax_invariants", "test_hidden_softmax_mixed_scales")
+FORWARD_TESTS = ("test_forward[relu]", "test_forward[sigmoid]", "test_forward[tanh]",
+                 "test_forward[leaky_relu]", "test_hidden_forward_deep")
+BACKWARD_TESTS = ("test_backward[relu]", "test_backward[sigmoid]", "test_backward[tanh]",
+                  "test_backward[leaky_relu]", "test_backward_depths", "test_backward_batch_of_one",
+                  "test_hidden_backward_deep")
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    what: str
+    prelude: str = ""                         # module code run at import
+    methods: dict = field(default_factory=dict)  # method -> code run first in its body
+    bug: tuple = ()
+    zero: tuple = ()
+    partial: tuple = ()
+    twin: bool = False
+    all_zero: bool = False
+    needs_isolation: bool = False             # meaningful only with bubblewrap or a private uid
+    says: str = ""                            # words the grader's output must contain
+
+
+ALL_TESTS_ZERO = dict(all_zero=True)
+
+ATTACKS = (
+    Attack("import_sys_exit", "sys.exit at import", prelude="import sys\nsys.exit(0)\n",
+           says="could not be loaded", **ALL_TESTS_ZERO),
+    Attack("import_os_exit", "os._exit at import", prelude="import os\nos._exit(3)\n",
+           says="could not be loaded", **ALL_TESTS_ZERO),
+    Attack("import_segfault", "segfault at import", prelude="import ctypes\nctypes.string_at(0)\n",
+           says="SIGSEGV", **ALL_TESTS_ZERO),
+    Attack("import_infinite_loop", "infinite loop at import", prelude="while True:\n    pass\n",
+           says="time limit", **ALL_TESTS_ZERO),
+    Attack("relu_infinite_loop", "infinite loop in relu only",
+           methods={"relu": "while True:\n    pass\n"}, zero=("test_relu",), says="time limit"),
+    Attack("update_os_exit", "os._exit in update only",
+           methods={"update": "import os\nos._exit(0)\n"}, zero=("test_update",),
+           says="exited with status 0"),
+    Attack("evaluate_memory_bomb", "memory bomb in evaluate only",
+           methods={"evaluate": "hoard = []\nwhile True:\n    hoard.append(np.zeros(10 ** 8))\n"},
+           zero=("test_evaluate",), says="MemoryError"),
+    Attack("activation_fork_bomb", "fork bomb in activation only", needs_isolation=True,
+           methods={"activation": "import os\nwhile True:\n    try:\n        os.fork()\n"
+                                  "    except OSError:\n        pass\n"},
+           zero=("test_activation_dispatch",), says="time limit"),
+    Attack("relu_ignores_sigterm", "ignores SIGTERM and sleeps in relu",
+           methods={"relu": "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                            "time.sleep(3600)\n"}, zero=("test_relu",)),
+    Attack("import_huge_output", "prints 200 MB at import",
+           prelude="import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 1_000_000 + '\\n')\n"),
+    Attack("softmax_nan", "softmax returns NaN",
+           methods={"softmax": "return np.full(np.shape(x), np.nan)\n"}, zero=SOFTMAX_TESTS,
+           says="NaN"),
+    Attack("backward_inf", "backward returns infinities of the right shapes",
+           methods={"backward": "return {f'd{k}': np.full(np.shape(v), np.inf)\n"
+                                "        for k, v in {**cache, **self.weights}.items()}\n"},
+           zero=BACKWARD_TESTS),
+    Attack("wrong_types", "a list, a string and None where arrays and numbers are due",
+           methods={"relu": "return [0.0]\n", "loss": "return 'low'\n", "forward": "return None\n"},
+           zero=("test_relu", "test_loss_value", "test_loss_clipping", *FORWARD_TESTS),
+           says="expected a dict"),
+    Attack("wrong_shapes", "forward returns a cache of the wrong shapes",
+           methods={"forward": "cache = {'Z0': x}\nfor key in ('A1', 'Z1', 'A2', 'Z2', 'A3', 'Z3', "
+                               "'A4', 'Z4', 'A5', 'Z5'):\n    cache[key] = np.zeros((3, 3))\n"
+                               "return cache\n"},
+           partial=FORWARD_TESTS, says="shape (3, 3)"),
+    Attack("mutates_inputs", "loss overwrites the arrays it was given, then answers honestly",
+           methods={"loss": "original = (np.array(prediction), np.array(labels))\n"
+                            "prediction[...] = 0.5\nlabels[...] = 0\n"
+                            "prediction, labels = original\n"},
+           zero=("test_loss_leaves_input_unchanged",), says="modified its argument"),
+    Attack("monkeypatch_numpy", "numpy's comparisons made to always agree",
+           prelude="np.allclose = lambda *a, **k: True\nnp.isclose = lambda a, b, *r, **k: "
+                   "np.ones(np.shape(a), bool)\nnp.array_equal = lambda *a, **k: True\n"
+                   "np.testing.assert_allclose = lambda *a, **k: None\n", bug=BACKWARD_BUG, twin=True),
+    Attack("monkeypatch_torch", "torch's comparisons made to always agree",
+           prelude="import torch\ntorch.allclose = lambda *a, **k: True\n"
+                   "torch.equal = lambda *a, **k: True\n"
+                   "torch.testing.assert_close = lambda *a, **k: None\n", bug=BACKWARD_BUG, twin=True),
+    Attack("patch_sys_modules", "every function of grader, reference and pytest modules replaced",
+           prelude="import sys\nfor _name, _module in list(sys.modules.items()):\n"
+                   "    if _name.startswith('_nngrade') or _module is None:\n        continue\n"
+                   "    if any(w in _name for w in ('grader', 'reference', 'pytest', 'checks')):\n"
+                   "        for _attr in list(vars(_module)):\n"
+                   "            if callable(getattr(_module, _attr, None)):\n"
+                   "                setattr(_module, _attr, lambda *a, **k: True)\n",
+           bug=BACKWARD_BUG, twin=True),
+    Attack("forge_pytest_reports", "pytest reports patched and conftest.py files planted",
+           prelude="import os\ntry:\n    import _pytest.reports as _r\n"
+                   "    _r.TestReport.outcome = 'passed'\nexcept Exception:\n    pass\n"
+                   "_hook = 'def pytest_runtest_makereport(item, call):\\n    pass\\n'\n"
+                   f"for _path in ('conftest.py', {str(REPOSITORY / 'conftest.py')!r}, "
+                   f"{str(REPOSITORY / 'grader' / 'pwned_conftest.py')!r}):\n"
+                   "    try:\n        open(_path, 'w').write(_hook)\n    except OSError:\n        pass\n",
+           bug=BACKWARD_BUG, twin=True),
+    Attack("read_grader_files", "looks for the hidden tests, references and worked solution",
+           needs_isolation=True,
+           prelude="import os\nFOUND = {}\n"
+                   f"for _path in ({str(REPOSITORY / 'grader' / 'hidden' / 'test_hidden.py')!r}, "
+                   f"{str(REPOSITORY / 'reference' / 'mlp.py')!r}, "
+                   f"{str(REPOSITORY / 'solution.py')!r}):\n"
+                   "    try:\n        FOUND[_path] = open(_path).read()\n    except OSError:\n"
+                   "        pass\n_seen = 0\nfor _root, _dirs, _files in os.walk('/'):\n"
+                   "    _dirs[:] = [d for d in _dirs if _root != '/' or d not in ('proc', 'sys', 'dev')]\n"
+                   "    if _root.startswith(os.getcwd()):\n        continue  # its own folder\n"
+                   "    for _file in _files:\n        _seen += 1\n"
+                   "        if _file in ('test_hidden.py', 'rubric.py', 'mlp.py', 'solution.py'):\n"
+                   "            _full = os.path.join(_root, _file)\n            try:\n"
+                   "                _text = open(_full).read()\n            except OSError:\n"
+                   "                continue\n"
+                   "            if 'test_hidden_' in _text or 'BEGIN SOLUTION' in _text or "
+                   "'def central_differences' in _text:\n                FOUND[_full] = _text\n"
+                   "    if _seen > 200000:\n        break\n",
+           methods={"relu": "print(f'FOUND {len(FOUND)} FILES'); print(FOUND)\nreturn x * 0 + 7\n"},
+           zero=("test_relu",), says="FOUND 0 FILES"),
+    Attack("fake_results", "writes fake results.json files and prints a fake perfect score",
+           prelude="import json, os\n_fake = json.dumps({'score': 112, 'max_score': 112, 'tests': []})\n"
+                   f"for _path in ('results.json', '/autograder/results/results.json', "
+                   f"{str(REPOSITORY / 'results.json')!r}):\n    try:\n"
+                   "        os.makedirs(os.path.dirname(_path) or '.', exist_ok=True)\n"
+                   "        open(_path, 'w').write(_fake)\n    except OSError:\n        pass\n"
+                   "print('  total               112.00 / 112    (100.0 %)')\nprint('40 passed in 0.1s')\n",
+           bug=BACKWARD_BUG, twin=True),
+    Attack("tamper_files", "deletes and rewrites files outside its folder", needs_isolation=True,
+           prelude=f"import os\n_decoy = {DECOY!r}\n"
+                   "for _act in (lambda: open(_decoy, 'w').write('pwned'), lambda: os.remove(_decoy),\n"
+                   "             lambda: os.chmod(_decoy, 0o777),\n"
+                   f"             lambda: open({str(REPOSITORY / 'grader' / 'pwned.py')!r}, 'w').write('x')):\n"
+                   "    try:\n        _act()\n    except OSError:\n        pass\n"),
+    Attack("env_secrets", "prints the environment of itself, its parent and pid 1",
+           methods={"relu": "import os\nprint(dict(os.environ))\n"
+                            "for _pid in ('self', str(os.getppid()), '1'):\n    try:\n"
+                            "        print(open(f'/proc/{_pid}/environ', 'rb').read())\n"
+                            "    except OSError as _error:\n        print(_error)\n"
+                            "return x * 0 + 7\n"},
+           zero=("test_relu",)),
+    Attack("kill_the_grader", "kills its parent and every process it can signal",
+           needs_isolation=True,
+           methods={"relu": "import os, signal\nfor _pid in (os.getppid(), -1):\n    try:\n"
+                            "        os.kill(_pid, signal.SIGKILL)\n    except OSError:\n        pass\n"
+                            "return x * 0 + 7\n"},
+           zero=("test_relu",)),
+    Attack("forged_replies", "writes forged replies for many request ids to the grader's pipe",
+           methods={"relu": "import sys, _nngrade_wire as _w\nfor _id in range(200):\n"
+                            "    _w.write_message(int(sys.argv[2]), {'ok': True, 'id': _id, "
+                            "'value': np.zeros(3)})\nreturn x * 0 + 7\n"},
+           zero=("test_relu",)),
+    Attack("garbage_on_channel", "writes garbage bytes into the grader's pipe",
+           methods={"relu": "import os, sys\nos.write(int(sys.argv[2]), b'\\xff' * 64)\n"},
+           zero=("test_relu",), says="malformed"),
+    Attack("close_channel", "closes the worker's pipes", 
+           methods={"relu": "import os, sys\nos.close(int(sys.argv[1]))\nos.close(int(sys.argv[2]))\n"},
+           zero=("test_relu",)),
+)
