@@ -1,2 +1,2 @@
 """Loads the grading plugin for ``pytest grader`` (see ``grader/plugin.py``)."""
-from grader.plugin import *  # noqa: F401,F403 - pytest finds hooks and fixtures by name
+from grader.plugin import *  # noqa: F403 - pytest finds hooks and fixtures by name

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from grader import report
+from grader import report, sandbox
 from grader.rubric import BY_TEST, RUBRIC
 from grader.scoring import GradeFailure, Scorer
 from grader.substitutes import CallbackLog
-from grader import sandbox
 from grader.worker import Limits, Session
 
 _RESULTS = pytest.StashKey[list]()

@@ -200,7 +200,7 @@ def python_paths() -> list[Path]:
     return [p for p in paths if not any(q != p and q in p.parents for q in paths)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bubblewrap_works() -> bool:
     executable = shutil.which("bwrap")
     if executable is None:

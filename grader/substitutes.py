@@ -137,7 +137,7 @@ def reference_call(name: str, args: list, kwargs: dict, state: dict):
         if not isinstance(hidden, (list, tuple)) or not all(isinstance(h, int) for h in hidden):
             raise TypeError("self.hidden_dims must be a sequence of ints")
         dims = [int(d) for d in dims]
-        if sum(a * b for a, b in zip([dims[0], *hidden], [*hidden, dims[1]])) > MAX_ELEMENTS:
+        if sum(a * b for a, b in zip([dims[0], *hidden], [*hidden, dims[1]], strict=True)) > MAX_ELEMENTS:
             raise ValueError("the network is too large")
         return mlp.initialize(dims, hidden, str(state.get("init_method")), state.get("seed"))
     raise ValueError(f"no reference for {name!r}")

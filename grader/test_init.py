@@ -35,7 +35,7 @@ def check_structure(grade, weights, dims, weight=1.0) -> bool:
                 problems.append(f"{key} has shape {value.shape}, expected {shape}{hint}")
             elif key.startswith("b") and np.any(value != 0):
                 problems.append(f"{key} is not all zeros (biases start at 0)")
-    extra = sorted(k for k in weights if k not in {f"{p}{l}" for l in range(1, len(dims)) for p in "Wb"})
+    extra = sorted(k for k in weights if k not in {f"{p}{n}" for n in range(1, len(dims)) for p in "Wb"})
     if extra:
         problems.append(f"unexpected keys in self.weights: {', '.join(map(str, extra[:10]))}")
     return grade.check(Verdict(not problems, "; ".join(problems)), weight)

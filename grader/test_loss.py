@@ -2,7 +2,7 @@
 import numpy as np
 
 from grader import cases
-from grader.checks import compare_array, compare_scalar
+from grader.checks import compare_scalar
 from grader.substitutes import all_but
 from reference import mlp
 
@@ -61,7 +61,8 @@ def test_loss_leaves_input_unchanged(worker, grade, rng):
     _, outcome = call_loss(worker, grade, prediction, labels, "loss(prediction, labels)",
                            return_args=True)
     after = outcome.args_after
-    changed = [name for name, before, now in zip(("prediction", "labels"), (prediction, labels), after)
+    pairs = zip(("prediction", "labels"), (prediction, labels), after, strict=False)
+    changed = [name for name, before, now in pairs
                if not (isinstance(now, np.ndarray) and now.shape == before.shape
                        and np.array_equal(now, before))]
     grade.expect(not changed, f"loss() modified its argument(s) {', '.join(changed)}: clip a copy "

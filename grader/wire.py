@@ -123,7 +123,7 @@ def _decode_value(node, payload: memoryview, depth: int = 0):
             raise WireError(f"array dtype {dtype_str!r} is not allowed")
         start, nbytes = node["__nd__"]
         shape = tuple(int(s) for s in node["shape"])
-        if any(s < 0 for s in shape) or not (0 <= start and start + nbytes <= len(payload)):
+        if any(s < 0 for s in shape) or not (start >= 0 and start + nbytes <= len(payload)):
             raise WireError("array header points outside the message")
         dtype = np.dtype(dtype_str)
         if math.prod(shape) * dtype.itemsize != nbytes:

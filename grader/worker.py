@@ -20,9 +20,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from grader import sandbox, wire
 
@@ -305,7 +306,7 @@ class Worker:
             self.directory = None
 
     # -- messaging ---------------------------------------------------------------------------
-    def _read_with_deadline(self, n: int, budget: "_Budget") -> bytes:
+    def _read_with_deadline(self, n: int, budget: _Budget) -> bytes:
         while len(self._buffer) < n:
             ready, _, _ = select.select([self._reply_r], [], [], budget.next_wait())
             if not ready:
@@ -319,13 +320,13 @@ class Worker:
         del self._buffer[:n]
         return data
 
-    def _receive(self, budget: "_Budget"):
+    def _receive(self, budget: _Budget):
         (length,) = struct.unpack("<Q", self._read_with_deadline(8, budget))
         if length > wire.MAX_MESSAGE_BYTES or length < 4:
             raise wire.WireError(f"the worker announced a message of {length} bytes")
         return wire.decode(self._read_with_deadline(length, budget))
 
-    def _send(self, message, budget: "_Budget") -> None:
+    def _send(self, message, budget: _Budget) -> None:
         """Write a whole message; a worker that stops reading cannot block us past the budget."""
         data = memoryview(wire.encode(message))
         while data:
@@ -353,7 +354,7 @@ class Worker:
             outcome.output = outcome.output.replace(private_prefix, "")
         return outcome
 
-    def _request(self, message: dict, budget: "_Budget") -> CallOutcome:
+    def _request(self, message: dict, budget: _Budget) -> CallOutcome:
         # An unpredictable id: replies forged in advance (for later requests) can never match.
         self._request_id = secrets.token_hex(16)
         message = {**message, "id": self._request_id}
@@ -386,7 +387,7 @@ class Worker:
             return CallOutcome(ok=False, error_type="ProtocolError",
                                error_message=f"the worker sent a malformed message ({error})")
 
-    def _serve_callback(self, message: dict, allowed: set, budget: "_Budget") -> None:
+    def _serve_callback(self, message: dict, allowed: set, budget: _Budget) -> None:
         name = message.get("callback")
         if name not in allowed:
             self._send({"ok": False, "error": f"{name!r} is not replaced by the reference in this "

@@ -84,7 +84,8 @@ def _make_proxy(name: str):
             for key, new in value.items():
                 old = weights.get(key) if isinstance(weights, dict) else None
                 # Update in place when possible, as code holding a reference to W would expect.
-                if hasattr(old, "shape") and old.shape == new.shape and getattr(old, "flags", None) is not None and old.flags.writeable:
+                writable = getattr(getattr(old, "flags", None), "writeable", False)
+                if writable and getattr(old, "shape", None) == new.shape:
                     old[...] = new
                 else:
                     weights[key] = new

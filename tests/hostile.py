@@ -150,7 +150,8 @@ ATTACKS = (
            prelude=f"import os\n_decoy = {DECOY!r}\n"
                    "for _act in (lambda: open(_decoy, 'w').write('pwned'), lambda: os.remove(_decoy),\n"
                    "             lambda: os.chmod(_decoy, 0o777),\n"
-                   f"             lambda: open({str(REPOSITORY / 'grader' / 'pwned.py')!r}, 'w').write('x')):\n"
+                   f"             lambda: open({str(REPOSITORY / 'grader' / 'pwned.py')!r}, 'w')"
+                   ".write('x')):\n"
                    "    try:\n        _act()\n    except OSError:\n        pass\n"),
     Attack("env_secrets", "prints the environment of itself, its parent and pid 1",
            methods={"relu": "import os\nprint(dict(os.environ))\n"
@@ -173,7 +174,7 @@ ATTACKS = (
     Attack("garbage_on_channel", "writes garbage bytes into the grader's pipe",
            methods={"relu": "import os, sys\nos.write(int(sys.argv[2]), b'\\xff' * 64)\n"},
            zero=("test_relu",), says="malformed"),
-    Attack("close_channel", "closes the worker's pipes", 
+    Attack("close_channel", "closes the worker's pipes",
            methods={"relu": "import os, sys\nos.close(int(sys.argv[1]))\nos.close(int(sys.argv[2]))\n"},
            zero=("test_relu",)),
 )

@@ -1,6 +1,5 @@
 """Every buggy submission of the bank loses points in its own part and only there."""
 import pytest
-
 from bugs import BUGS
 from conftest import grade_file, part_scores, patched_solution
 

@@ -2,8 +2,8 @@
 import sys
 
 import pytest
-
 from conftest import TEMPLATE, WORKED_SOLUTION, grade_file, part_scores, patched_solution
+
 from grader.rubric import PARTS, RUBRIC
 
 

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import REPOSITORY, WORKED_SOLUTION, grade_file, patched_solution, scores_by_test
-from grader import sandbox
 from hostile import ATTACKS, DECOY, SECRETS, Attack
+
+from grader import sandbox
 
 MODE = sandbox.choose_mode().name
 ISOLATED = MODE == "bubblewrap" or (MODE == "unprivileged-user" and os.geteuid() == 0)
@@ -26,7 +26,7 @@ def build(attack: Attack, folder: Path) -> Path:
         anchor = "import numpy as np\n"
         text = text.replace(anchor, anchor + attack.prelude, 1)
     for method, code in attack.methods.items():
-        match = re.search(rf"^    def {method}\(self.*?\):\n", text, flags=re.M | re.S)
+        match = re.search(rf"^    def {method}\(self.*?\):\n", text, flags=re.MULTILINE | re.DOTALL)
         assert match, method
         body = "".join("        " + line + "\n" for line in code.rstrip("\n").split("\n"))
         text = text[:match.end()] + body + text[match.end():]

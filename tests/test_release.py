@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
+
 from grader.release import ReleaseError, check_handout, release
 from grader.rubric import RUBRIC
 

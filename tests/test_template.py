@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
+
 from grader.template import TemplateError, make_template, regions
 
 

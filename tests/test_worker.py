@@ -50,8 +50,8 @@ def relu_works(session) -> bool:
     ("    def hang(self):\n        while True:\n            pass\n", "timed_out"),
     ("    def hang(self):\n        import os\n        os._exit(7)\n", "exited with status 7"),
     ("    def hang(self):\n        import ctypes\n        ctypes.string_at(0)\n", "SIGSEGV"),
-    ("    def hang(self):\n        import signal, time\n        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-     "        time.sleep(60)\n", "timed_out"),
+    ("    def hang(self):\n        import signal, time\n"
+     "        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n        time.sleep(60)\n", "timed_out"),
 ])
 @pytest.mark.parametrize("mode", MODES)
 def test_a_fatal_method_costs_that_call_only(tmp_path, body, expectation, mode):

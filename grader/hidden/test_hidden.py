@@ -2,10 +2,10 @@
 import math
 
 from grader import cases
-from grader.test_backward import grade_backward
-from grader.test_finite_difference import variants
 from grader.checks import compare_array
 from grader.substitutes import all_but
+from grader.test_backward import grade_backward
+from grader.test_finite_difference import variants
 from grader.test_forward import grade_forward
 from grader.test_init import check_statistics, check_structure, initialized_weights
 from grader.test_softmax import call_softmax
