@@ -49,7 +49,7 @@ class NN:
     """A fully connected network trained by minibatch SGD on the mean cross-entropy."""
 
     def __init__(self, hidden_dims=(512, 256), epsilon=1e-6, lr=7e-4, batch_size=64, seed=None,
-                 activation="relu", init_method="glorot", data=None):
+                 activation="relu", init_method="glorot", data=None, optimizer=None):
         """
         Inputs:
         - hidden_dims: sizes of the hidden layers ``(d_1, ..., d_{L-1})``.
@@ -60,6 +60,8 @@ class NN:
         - init_method: "zero" | "normal" | "glorot".
         - data: ``(train, valid, test)``, each ``(X (N, D), Y_onehot (N, C))``; None gives small
           random data for trying the class.
+        - optimizer: an optimizer object (e.g. ``Adam(lr=1e-3)``, Part 2); when set, ``update``
+          delegates to ``optimizer.step(self.weights, grads)`` instead of plain SGD.
         """
         self.hidden_dims = hidden_dims
         self.n_hidden = len(hidden_dims)
@@ -69,6 +71,7 @@ class NN:
         self.seed = seed
         self.activation_str = activation
         self.epsilon = epsilon
+        self.optimizer = optimizer
 
         self.train_logs = {'train_accuracy': [], 'validation_accuracy': [],
                            'train_loss': [], 'validation_loss': []}
@@ -230,11 +233,17 @@ class NN:
         return grads
 
     def update(self, grads):
-        """One SGD step ``W{l} -= lr * dW{l}``, ``b{l} -= lr * db{l}`` for every layer.
+        """One SGD step ``W{l} -= lr * dW{l}``, ``b{l} -= lr * db{l}`` for every layer, or, when
+        ``self.optimizer`` is set, one ``self.optimizer.step(self.weights, grads)``.
 
         Inputs:
         - grads: the dict returned by ``backward`` (extra keys such as ``dA1`` are ignored).
         """
+        if getattr(self, "optimizer", None) is not None:
+            # BEGIN SOLUTION update
+            self.optimizer.step(self.weights, grads)
+            return
+            # END SOLUTION
         for layer in range(1, self.n_hidden + 2):
             # BEGIN SOLUTION update
             self.weights[f"W{layer}"] = self.weights[f"W{layer}"] - self.lr * grads[f"dW{layer}"]
@@ -333,3 +342,194 @@ class NN:
             estimates[i] = (loss_plus - loss_minus) / (2 * epsilon)
         return estimates
         # END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 2: optimizers
+#
+# Every optimizer updates a dict of parameters ``params`` (name -> array, e.g. "W1", "b1") from a
+# dict of gradients ``grads`` whose keys are "d" + name ("dW1", "db1"; other keys such as "dA1"
+# are ignored). ``step`` changes the entries of ``params`` (in place, or by assigning new arrays
+# to the same keys). State (velocities, accumulators) is kept per parameter name in
+# ``self.state``. ``weight_decay`` adds ``weight_decay * param`` to the gradient first (L2
+# regularization, as torch.optim does); ``Optimizer.gradients`` already does that for you.
+# ---------------------------------------------------------------------------------------------
+
+
+class Optimizer:
+    """Base class: hyper-parameters, per-parameter state and weight decay."""
+
+    def __init__(self, lr, weight_decay=0.0):
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.state = {}
+
+    def gradients(self, params, grads):
+        """Yield ``(name, param, g)`` for every parameter that has a gradient ``"d" + name``;
+        ``g`` (same shape as ``param``) includes the weight decay term."""
+        for name, param in params.items():
+            key = "d" + name
+            if key not in grads:
+                continue
+            g = np.asarray(grads[key], dtype=float).reshape(np.shape(param))
+            if self.weight_decay:
+                g = g + self.weight_decay * param
+            yield name, param, g
+
+    def step(self, params, grads):
+        """Update every entry of ``params`` from ``grads`` (see the module notes above)."""
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """``theta <- theta - lr * g``."""
+
+    def step(self, params, grads):
+        for name, param, g in self.gradients(params, grads):
+            # BEGIN SOLUTION optimizers
+            params[name] = param - self.lr * g
+            # END SOLUTION
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum, as ``torch.optim.SGD(momentum=m)``: ``v <- m v + g`` (``v = g`` at the
+    first step), ``theta <- theta - lr * v``."""
+
+    def __init__(self, lr, momentum=0.9, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = momentum
+
+    def step(self, params, grads):
+        for name, param, g in self.gradients(params, grads):
+            # BEGIN SOLUTION optimizers
+            velocity = self.state.get(name)
+            velocity = g.copy() if velocity is None else self.momentum * velocity + g
+            self.state[name] = velocity
+            params[name] = param - self.lr * velocity
+            # END SOLUTION
+
+
+class Nesterov(Optimizer):
+    """Nesterov momentum, as ``torch.optim.SGD(momentum=m, nesterov=True)``: ``v <- m v + g``,
+    ``theta <- theta - lr * (g + m v)``."""
+
+    def __init__(self, lr, momentum=0.9, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = momentum
+
+    def step(self, params, grads):
+        for name, param, g in self.gradients(params, grads):
+            # BEGIN SOLUTION optimizers
+            velocity = self.state.get(name)
+            velocity = g.copy() if velocity is None else self.momentum * velocity + g
+            self.state[name] = velocity
+            params[name] = param - self.lr * (g + self.momentum * velocity)
+            # END SOLUTION
+
+
+class AdaGrad(Optimizer):
+    """As ``torch.optim.Adagrad``: ``s <- s + g^2``, ``theta <- theta - lr g / (sqrt(s) + eps)``."""
+
+    def __init__(self, lr=0.01, eps=1e-10, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.eps = eps
+
+    def step(self, params, grads):
+        for name, param, g in self.gradients(params, grads):
+            # BEGIN SOLUTION optimizers
+            accumulated = self.state.get(name, 0.0) + g * g
+            self.state[name] = accumulated
+            params[name] = param - self.lr * g / (np.sqrt(accumulated) + self.eps)
+            # END SOLUTION
+
+
+class RMSProp(Optimizer):
+    """As ``torch.optim.RMSprop``: ``r <- alpha r + (1 - alpha) g^2``,
+    ``theta <- theta - lr g / (sqrt(r) + eps)``."""
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.alpha = alpha
+        self.eps = eps
+
+    def step(self, params, grads):
+        for name, param, g in self.gradients(params, grads):
+            # BEGIN SOLUTION optimizers
+            mean_square = self.alpha * self.state.get(name, 0.0) + (1 - self.alpha) * g * g
+            self.state[name] = mean_square
+            params[name] = param - self.lr * g / (np.sqrt(mean_square) + self.eps)
+            # END SOLUTION
+
+
+class RMSPropNesterov(Optimizer):
+    """RMSProp with Nesterov momentum (Goodfellow, Bengio and Courville, Algorithm 8.7), with the
+    parameters holding the look-ahead point ``phi = theta + momentum * v``, so that ``step``
+    receives the gradient at ``params``::
+
+        r  <- alpha r + (1 - alpha) g^2
+        v' <- momentum v - lr g / (sqrt(r) + eps)
+        params <- params + (1 + momentum) v' - momentum v;   v <- v'
+    """
+
+    def __init__(self, lr=0.001, alpha=0.9, momentum=0.9, eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.alpha = alpha
+        self.momentum = momentum
+        self.eps = eps
+
+    def step(self, params, grads):
+        for name, param, g in self.gradients(params, grads):
+            # BEGIN SOLUTION optimizers
+            mean_square, velocity = self.state.get(name, (0.0, 0.0))
+            mean_square = self.alpha * mean_square + (1 - self.alpha) * g * g
+            new_velocity = self.momentum * velocity - self.lr * g / (np.sqrt(mean_square) + self.eps)
+            params[name] = param + (1 + self.momentum) * new_velocity - self.momentum * velocity
+            self.state[name] = (mean_square, new_velocity)
+            # END SOLUTION
+
+
+class AdaDelta(Optimizer):
+    """As ``torch.optim.Adadelta``: ``r <- rho r + (1 - rho) g^2``,
+    ``delta = sqrt(u + eps) / sqrt(r + eps) * g``, ``u <- rho u + (1 - rho) delta^2``,
+    ``theta <- theta - lr * delta``."""
+
+    def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.rho = rho
+        self.eps = eps
+
+    def step(self, params, grads):
+        for name, param, g in self.gradients(params, grads):
+            # BEGIN SOLUTION optimizers
+            mean_square, mean_delta = self.state.get(name, (0.0, 0.0))
+            mean_square = self.rho * mean_square + (1 - self.rho) * g * g
+            delta = np.sqrt(mean_delta + self.eps) / np.sqrt(mean_square + self.eps) * g
+            mean_delta = self.rho * mean_delta + (1 - self.rho) * delta * delta
+            self.state[name] = (mean_square, mean_delta)
+            params[name] = param - self.lr * delta
+            # END SOLUTION
+
+
+class Adam(Optimizer):
+    """As ``torch.optim.Adam``: ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
+    ``theta <- theta - lr m_hat / (sqrt(v_hat) + eps)`` with the bias corrections
+    ``m_hat = m / (1 - b1^t)``, ``v_hat = v / (1 - b2^t)`` (``t`` counts this parameter's steps)."""
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.betas = tuple(betas)
+        self.eps = eps
+
+    def step(self, params, grads):
+        beta1, beta2 = self.betas
+        for name, param, g in self.gradients(params, grads):
+            # BEGIN SOLUTION optimizers
+            t, m, v = self.state.get(name, (0, 0.0, 0.0))
+            t += 1
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            self.state[name] = (t, m, v)
+            m_hat = m / (1 - beta1 ** t)
+            v_hat = v / (1 - beta2 ** t)
+            params[name] = param - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            # END SOLUTION

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update", "train_loop",
-         "finite_difference")
+         "finite_difference", "optimizers")
 """The graded parts, in the order of the assignment and of the score table."""
 
 
@@ -72,6 +72,21 @@ RUBRIC: tuple[Row, ...] = (
         "the weights are left exactly as they were"),
     Row("test_finite_difference_other_layer", "finite_difference", 2,
         "central differences for W1 with another p and epsilon"),
+
+    Row("test_optimizer[SGD]", "optimizers", 2, "SGD matches torch.optim.SGD step by step"),
+    Row("test_optimizer[Momentum]", "optimizers", 3,
+        "Momentum matches torch.optim.SGD(momentum=m) step by step"),
+    Row("test_optimizer[Nesterov]", "optimizers", 3,
+        "Nesterov matches torch.optim.SGD(momentum=m, nesterov=True) step by step"),
+    Row("test_optimizer[AdaGrad]", "optimizers", 3, "AdaGrad matches torch.optim.Adagrad step by step"),
+    Row("test_optimizer[RMSProp]", "optimizers", 3, "RMSProp matches torch.optim.RMSprop step by step"),
+    Row("test_optimizer[AdaDelta]", "optimizers", 3,
+        "AdaDelta matches torch.optim.Adadelta step by step"),
+    Row("test_optimizer[Adam]", "optimizers", 3, "Adam matches torch.optim.Adam step by step"),
+    Row("test_optimizer[RMSPropNesterov]", "optimizers", 3,
+        "RMSProp with Nesterov momentum matches the reference step by step"),
+    Row("test_update_delegates_to_optimizer", "optimizers", 2,
+        "NN.update calls optimizer.step(self.weights, grads) when an optimizer is set"),
 
 )
 

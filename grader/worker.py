@@ -454,7 +454,7 @@ class Session:
 
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
-             timeout_s: float | None = None) -> CallOutcome:
+             timeout_s: float | None = None, sequence=None, carry=None) -> CallOutcome:
         """Build ``cls(**config)`` in the worker, set ``state``, replace ``substitute`` by reference
         proxies and call ``method(*args, **kwargs)`` there."""
         if self.worker is not None and not self.worker.served <= set(substitute):
@@ -466,11 +466,14 @@ class Session:
         failure = self._ensure_loaded()
         if failure is not None:
             return failure
-        return self.worker.request({
+        message = {
             "op": "call", "cls": cls, "method": method, "args": list(args), "kwargs": kwargs or {},
             "config": config or {}, "state": state or {}, "substitute": list(substitute),
             "return_state": list(return_state), "return_args": return_args,
-        }, timeout_s or self.limits.call_timeout_s)
+        }
+        if sequence is not None:  # repeated calls with a carried first argument (see worker_main)
+            message.update({"sequence": [list(step) for step in sequence], "carry": carry})
+        return self.worker.request(message, timeout_s or self.limits.call_timeout_s)
 
     def close(self) -> None:
         if self.worker is not None:

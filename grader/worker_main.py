@@ -96,6 +96,23 @@ def _make_proxy(name: str):
     return proxy
 
 
+def _copy(value):
+    try:
+        return value.copy()
+    except AttributeError:
+        return value
+
+
+class _ProbeOptimizer:
+    """Stands in for an optimizer when a test checks that NN.update delegates to one: a step
+    of exactly 0.5 * gradient, so the grader can see which rule moved the weights."""
+
+    def step(self, params, grads):
+        for name in list(params):
+            if "d" + name in grads:
+                params[name] = params[name] - 0.5 * grads["d" + name]
+
+
 def _build(class_name: str, config: dict, state: dict, substitute: list):
     cls = getattr(_submission, class_name, None)
     if cls is None:
@@ -106,6 +123,9 @@ def _build(class_name: str, config: dict, state: dict, substitute: list):
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     except (TypeError, ValueError):
         parameters, takes_any = {}, True
+    config = dict(config)
+    if config.get("optimizer") == "probe":
+        config["optimizer"] = _ProbeOptimizer()
     kwargs = {k: v for k, v in config.items() if k in parameters or takes_any}
     if "hidden_dims" in kwargs:
         kwargs["hidden_dims"] = tuple(kwargs["hidden_dims"])
@@ -142,7 +162,17 @@ def _handle_call(request: dict) -> dict:
     method = getattr(obj, request["method"], None)
     if method is None:
         raise AttributeError(f"{request['cls']} has no method {request['method']}")
-    value = method(*args, **kwargs)
+    if "sequence" in request:
+        # Repeated calls on one object, with a first argument carried from call to call (an
+        # optimizer's params): the value is a copy of that argument after every call.
+        carry = request["carry"]
+        value = []
+        for step_args in request["sequence"]:
+            method(carry, *step_args, **kwargs)
+            value.append({key: _copy(item) for key, item in carry.items()}
+                         if isinstance(carry, dict) else _copy(carry))
+    else:
+        value = method(*args, **kwargs)
     reply = {"ok": True, "value": value, "notes": notes}
     if request.get("return_state"):
         reply["state"] = {name: getattr(obj, name, None) for name in request["return_state"]}

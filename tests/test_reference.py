@@ -111,3 +111,27 @@ def test_false_alarm_rate_is_as_stated():
     rates = failures / trials
     assert rates[0] == 0                      # the bounds are never crossed
     assert np.all(rates[1:] < 0.05 + 3 * math.sqrt(0.05 * 0.95 / trials)), rates
+
+
+def test_rmsprop_nesterov_reference_by_hand():
+    """Three steps worked out on paper: theta0 = 1, g = 1, 2, -1, lr = 0.1, alpha = momentum = 0.5,
+    eps = 0. r = 0.5, 2.25, 1.625; v = -0.1414214, -0.2040440, -0.0235756;
+    theta = 1 + 1.5 v1 = 0.7878680; 0.7878680 + 1.5 v2 - 0.5 v1 = 0.5525126;
+    0.5525126 + 1.5 v3 - 0.5 v2 = 0.6191713."""
+    from reference import optim
+
+    steps = optim.trajectory("RMSPropNesterov", {"lr": 0.1, "alpha": 0.5, "momentum": 0.5,
+                                                 "eps": 0.0},
+                             {"w": np.array([1.0])}, [{"dw": np.array([g])} for g in (1.0, 2.0, -1.0)])
+    np.testing.assert_allclose([s["w"][0] for s in steps], [0.7878680, 0.5525126, 0.6191713],
+                               atol=5e-7)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta",
+                                  "Adam"])
+def test_optimizer_references_leave_zero_gradients_alone_without_state(name):
+    from reference import optim
+
+    start = {"w": np.array([0.5, -0.25])}
+    steps = optim.trajectory(name, {"lr": 0.1}, start, [{"dw": np.zeros(2)}] * 3)
+    np.testing.assert_allclose(steps[-1]["w"], start["w"])
