@@ -533,3 +533,98 @@ class Adam(Optimizer):
             v_hat = v / (1 - beta2 ** t)
             params[name] = param - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
             # END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 3: batch normalization and dropout, for (N, D) inputs
+# ---------------------------------------------------------------------------------------------
+
+
+class BatchNorm:
+    """Batch normalization over the features of ``(N, D)`` inputs, like ``torch.nn.BatchNorm1d``.
+
+    ``gamma`` (1, D) starts at ones, ``beta`` (1, D) at zeros, ``running_mean`` (1, D) at zeros
+    and ``running_var`` (1, D) at ones.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        # BEGIN SOLUTION batchnorm
+        self.gamma = np.ones((1, num_features))
+        self.beta = np.zeros((1, num_features))
+        self.running_mean = np.zeros((1, num_features))
+        self.running_var = np.ones((1, num_features))
+        # END SOLUTION
+
+    def forward(self, x, train=True):
+        """Normalize ``x`` (N, D), then scale by ``gamma`` and shift by ``beta``.
+
+        Training: normalize with the batch mean and the *biased* batch variance, and update the
+        running statistics as torch does: ``running = (1 - momentum) * running + momentum *
+        batch_stat``, with the *unbiased* variance (N / (N - 1) times the biased one).
+        Evaluation (``train=False``): normalize with the running statistics, change nothing.
+        Returns ``(out (N, D), cache)``; ``cache`` is whatever ``backward`` needs.
+        """
+        # BEGIN SOLUTION batchnorm
+        if train:
+            n = x.shape[0]
+            mean = x.mean(axis=0, keepdims=True)
+            var = x.var(axis=0, keepdims=True)
+            unbiased = var * n / (n - 1) if n > 1 else var
+            self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
+            self.running_var = (1 - self.momentum) * self.running_var + self.momentum * unbiased
+        else:
+            mean, var = self.running_mean, self.running_var
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat = (x - mean) * inv_std
+        out = self.gamma * x_hat + self.beta
+        return out, (x_hat, inv_std, train)
+        # END SOLUTION
+
+    def backward(self, dout, cache):
+        """Gradients of the loss given ``dout`` (N, D) = d loss / d out.
+
+        Returns ``(dx (N, D), dgamma (1, D), dbeta (1, D))``; in training mode ``dx`` accounts
+        for the batch statistics depending on ``x``.
+        """
+        # BEGIN SOLUTION batchnorm
+        x_hat, inv_std, train = cache
+        dgamma = np.sum(dout * x_hat, axis=0, keepdims=True)
+        dbeta = np.sum(dout, axis=0, keepdims=True)
+        dx_hat = dout * self.gamma
+        if not train:
+            return dx_hat * inv_std, dgamma, dbeta
+        n = dout.shape[0]
+        dx = inv_std / n * (n * dx_hat - dx_hat.sum(axis=0, keepdims=True)
+                            - x_hat * np.sum(dx_hat * x_hat, axis=0, keepdims=True))
+        return dx, dgamma, dbeta
+        # END SOLUTION
+
+
+class Dropout:
+    """Inverted dropout: in training each entry is dropped (set to 0) with probability ``p`` and
+    the kept ones are divided by ``1 - p``; in evaluation the input passes unchanged.
+    ``seed`` (when not None) makes the masks reproducible: draw them from
+    ``np.random.default_rng(seed)`` created in ``__init__``."""
+
+    def __init__(self, p, seed=None):
+        self.p = p
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x, train=True):
+        """Returns ``(out, mask)``, both of the shape of ``x``; ``mask`` is what ``backward``
+        needs (e.g. the 0 / (1 / (1 - p)) multipliers). In evaluation ``out`` is ``x``."""
+        # BEGIN SOLUTION dropout
+        if not train or self.p == 0:
+            return x, np.ones_like(x)
+        mask = (self.rng.random(x.shape) >= self.p) / (1.0 - self.p)
+        return x * mask, mask
+        # END SOLUTION
+
+    def backward(self, dout, mask):
+        """``dx`` (shape of ``dout``): the gradient through the same mask as the forward pass."""
+        # BEGIN SOLUTION dropout
+        return dout * mask
+        # END SOLUTION

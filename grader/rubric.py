@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update", "train_loop",
-         "finite_difference", "optimizers")
+         "finite_difference", "optimizers", "batchnorm", "dropout")
 """The graded parts, in the order of the assignment and of the score table."""
 
 
@@ -87,6 +87,24 @@ RUBRIC: tuple[Row, ...] = (
         "RMSProp with Nesterov momentum matches the reference step by step"),
     Row("test_update_delegates_to_optimizer", "optimizers", 2,
         "NN.update calls optimizer.step(self.weights, grads) when an optimizer is set"),
+
+    Row("test_batchnorm_init", "batchnorm", 1, "gamma, beta and running statistics start right"),
+    Row("test_batchnorm_train_forward", "batchnorm", 3,
+        "training forward and running statistics match torch.nn.BatchNorm1d"),
+    Row("test_batchnorm_running_stats", "batchnorm", 2,
+        "running statistics over five training steps match torch"),
+    Row("test_batchnorm_eval", "batchnorm", 2,
+        "evaluation normalizes with the running statistics and changes nothing"),
+    Row("test_batchnorm_backward", "batchnorm", 4,
+        "dx, dgamma and dbeta match autograd in training and evaluation"),
+
+    Row("test_dropout_train_statistics[0.3]", "dropout", 2,
+        "p = 0.3: drop rate and 1 / (1 - p) scaling (statistical)"),
+    Row("test_dropout_train_statistics[0.75]", "dropout", 2,
+        "p = 0.75: drop rate and 1 / (1 - p) scaling (statistical)"),
+    Row("test_dropout_eval_identity", "dropout", 1, "evaluation passes the input unchanged"),
+    Row("test_dropout_backward_uses_mask", "dropout", 2, "backward uses the forward mask"),
+    Row("test_dropout_seed", "dropout", 1, "a seed makes the masks reproducible; p = 0 is identity"),
 
 )
 

@@ -454,7 +454,8 @@ class Session:
 
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
-             timeout_s: float | None = None, sequence=None, carry=None) -> CallOutcome:
+             timeout_s: float | None = None, sequence=None, carry=None,
+             record_state=()) -> CallOutcome:
         """Build ``cls(**config)`` in the worker, set ``state``, replace ``substitute`` by reference
         proxies and call ``method(*args, **kwargs)`` there."""
         if self.worker is not None and not self.worker.served <= set(substitute):
@@ -471,8 +472,10 @@ class Session:
             "config": config or {}, "state": state or {}, "substitute": list(substitute),
             "return_state": list(return_state), "return_args": return_args,
         }
-        if sequence is not None:  # repeated calls with a carried first argument (see worker_main)
+        if sequence is not None and carry is not None:  # an optimizer's steps (see worker_main)
             message.update({"sequence": [list(step) for step in sequence], "carry": carry})
+        elif sequence is not None:  # steps of {"args": [...], "then": {...}} (see worker_main)
+            message.update({"sequence": list(sequence), "record_state": list(record_state)})
         return self.worker.request(message, timeout_s or self.limits.call_timeout_s)
 
     def close(self) -> None:

@@ -159,10 +159,10 @@ def _handle_call(request: dict) -> dict:
                         request.get("substitute", []))
     args = request.get("args", [])
     kwargs = request.get("kwargs", {})
-    method = getattr(obj, request["method"], None)
+    method = getattr(obj, request["method"], None) if request["method"] != "__init__" else obj
     if method is None:
         raise AttributeError(f"{request['cls']} has no method {request['method']}")
-    if "sequence" in request:
+    if "sequence" in request and "carry" in request:
         # Repeated calls on one object, with a first argument carried from call to call (an
         # optimizer's params): the value is a copy of that argument after every call.
         carry = request["carry"]
@@ -171,6 +171,25 @@ def _handle_call(request: dict) -> dict:
             method(carry, *step_args, **kwargs)
             value.append({key: _copy(item) for key, item in carry.items()}
                          if isinstance(carry, dict) else _copy(carry))
+    elif "sequence" in request:
+        # Repeated calls on one object (batch norm over several batches). A step may chain a
+        # second method that receives the first one's second result (forward's cache or mask),
+        # which so never leaves this process. Recorded per step: the first result, the chained
+        # result and the requested attributes.
+        value = []
+        for step in request["sequence"]:
+            result = method(*step["args"], **kwargs)
+            record = {"result": result[0] if isinstance(result, (tuple, list)) else result}
+            if step.get("then"):
+                if not (isinstance(result, (tuple, list)) and len(result) >= 2):
+                    raise TypeError(f"{request['method']} must return a pair (out, cache)")
+                chained = getattr(obj, step["then"]["method"])
+                record["then"] = chained(*step["then"]["args"], result[1])
+            record["state"] = {name: _copy(getattr(obj, name, None))
+                               for name in request.get("record_state", [])}
+            value.append(record)
+    elif request["method"] == "__init__":
+        value = None  # only the object's attributes after construction are wanted
     else:
         value = method(*args, **kwargs)
     reply = {"ok": True, "value": value, "notes": notes}

@@ -399,3 +399,61 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         for name, param, g in self.gradients(params, grads):
             raise NotImplementedError("optimizers: Adam.step is not implemented yet")
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 3: batch normalization and dropout, for (N, D) inputs
+# ---------------------------------------------------------------------------------------------
+
+
+class BatchNorm:
+    """Batch normalization over the features of ``(N, D)`` inputs, like ``torch.nn.BatchNorm1d``.
+
+    ``gamma`` (1, D) starts at ones, ``beta`` (1, D) at zeros, ``running_mean`` (1, D) at zeros
+    and ``running_var`` (1, D) at ones.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        raise NotImplementedError("batchnorm: BatchNorm.__init__ is not implemented yet")
+
+    def forward(self, x, train=True):
+        """Normalize ``x`` (N, D), then scale by ``gamma`` and shift by ``beta``.
+
+        Training: normalize with the batch mean and the *biased* batch variance, and update the
+        running statistics as torch does: ``running = (1 - momentum) * running + momentum *
+        batch_stat``, with the *unbiased* variance (N / (N - 1) times the biased one).
+        Evaluation (``train=False``): normalize with the running statistics, change nothing.
+        Returns ``(out (N, D), cache)``; ``cache`` is whatever ``backward`` needs.
+        """
+        raise NotImplementedError("batchnorm: BatchNorm.forward is not implemented yet")
+
+    def backward(self, dout, cache):
+        """Gradients of the loss given ``dout`` (N, D) = d loss / d out.
+
+        Returns ``(dx (N, D), dgamma (1, D), dbeta (1, D))``; in training mode ``dx`` accounts
+        for the batch statistics depending on ``x``.
+        """
+        raise NotImplementedError("batchnorm: BatchNorm.backward is not implemented yet")
+
+
+class Dropout:
+    """Inverted dropout: in training each entry is dropped (set to 0) with probability ``p`` and
+    the kept ones are divided by ``1 - p``; in evaluation the input passes unchanged.
+    ``seed`` (when not None) makes the masks reproducible: draw them from
+    ``np.random.default_rng(seed)`` created in ``__init__``."""
+
+    def __init__(self, p, seed=None):
+        self.p = p
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x, train=True):
+        """Returns ``(out, mask)``, both of the shape of ``x``; ``mask`` is what ``backward``
+        needs (e.g. the 0 / (1 / (1 - p)) multipliers). In evaluation ``out`` is ``x``."""
+        raise NotImplementedError("dropout: Dropout.forward is not implemented yet")
+
+    def backward(self, dout, mask):
+        """``dx`` (shape of ``dout``): the gradient through the same mask as the forward pass."""
+        raise NotImplementedError("dropout: Dropout.backward is not implemented yet")

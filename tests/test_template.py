@@ -46,8 +46,24 @@ def test_template_imports_constructs_and_every_stub_raises():
     assert len(found) >= 13
     params = {"W1": np.ones((2, 2))}
     grads = {"dW1": np.ones((2, 2))}
+    x3 = np.ones((4, 3))
+    def batchnorm():  # built by hand: its __init__ is a stub too
+        layer = object.__new__(template.BatchNorm)
+        layer.num_features, layer.eps, layer.momentum = 3, 1e-5, 0.1
+        layer.gamma = layer.running_var = np.ones((1, 3))
+        layer.beta = layer.running_mean = np.zeros((1, 3))
+        return layer
+
+    layers = {"BatchNorm": batchnorm, "Dropout": lambda: template.Dropout(0.5)}
+    layer_calls = {"forward": lambda layer: layer.forward(x3),
+                   "backward": lambda layer: layer.backward(x3, None),
+                   "__init__": lambda layer: type(layer).__init__(layer, 3)}
     for part, where in found:
         owner, method = where.split(".")
+        if owner in layers:
+            with pytest.raises(NotImplementedError, match=part):
+                layer_calls[method](layers[owner]())
+            continue
         if owner != "NN":  # an optimizer: the stub is its step()
             with pytest.raises(NotImplementedError, match=part):
                 getattr(template, owner)(lr=0.1).step(params, grads)
