@@ -25,9 +25,10 @@ Implement the parts of `solution.py` that raise `NotImplementedError`, then grad
 
 The grader prints a score table with the points of each part (init, activations, softmax,
 forward, loss, backward, update, train_loop, finite_difference, optimizers, batchnorm, dropout)
-and, for every lost point, what differs from the reference and the likely cause. `pytest grader --submission other.py` grades
-another file; `python -m grader grade solution.py --results-json results.json` writes the
-results in Gradescope's format.
+and, for every lost point, what differs from the reference and the likely cause.
+`pytest grader --submission other.py` grades another file;
+`python -m grader grade solution.py --results-json results.json` writes the results in
+Gradescope's format.
 
 Your code runs in a separate process with time and memory limits; each part is graded with
 reference versions of the other parts, so a bug costs points in its own part only. The course

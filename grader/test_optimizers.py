@@ -66,6 +66,9 @@ def first_difference(got: list, expected: list) -> str:
 def grade_stream(worker, grade, name, hyper, params, stream, label):
     outcome = worker.call("step", cls=name, config=hyper, sequence=[[g] for g in stream],
                           carry=params, substitute=())
+    if "broadcast" in outcome.error_message:
+        outcome.error_message += (" (likely cause: one state shared by all parameters; keep it per "
+                                  "parameter name, e.g. in self.state[name])")
     got = grade.require(outcome, f"{name}(**{hyper}).step(params, grads)")
     expected = optim.trajectory(name, hyper, params, stream)
     if not (isinstance(got, list) and len(got) == len(expected)):

@@ -113,7 +113,7 @@ class _ProbeOptimizer:
                 params[name] = params[name] - 0.5 * grads["d" + name]
 
 
-def _build(class_name: str, config: dict, state: dict, substitute: list):
+def _build(class_name: str, config: dict, state: dict, substitute: list, strict: bool = False):
     cls = getattr(_submission, class_name, None)
     if cls is None:
         raise AttributeError(f"solution.py defines no {class_name}")
@@ -134,6 +134,8 @@ def _build(class_name: str, config: dict, state: dict, substitute: list):
     try:
         obj = cls(**kwargs)
     except Exception as error:  # noqa: BLE001 - any failure of the student's __init__
+        if strict:
+            raise  # the constructor itself is what is being graded
         obj = cls.__new__(cls)
         notes.append(f"{class_name}(...) raised {type(error).__name__}: {str(error)[:300]}; "
                      "the grader set the attributes itself")
@@ -156,7 +158,7 @@ def _build(class_name: str, config: dict, state: dict, substitute: list):
 
 def _handle_call(request: dict) -> dict:
     obj, notes = _build(request["cls"], request.get("config", {}), request.get("state", {}),
-                        request.get("substitute", []))
+                        request.get("substitute", []), strict=request["method"] == "__init__")
     args = request.get("args", [])
     kwargs = request.get("kwargs", {})
     method = getattr(obj, request["method"], None) if request["method"] != "__init__" else obj
