@@ -42,6 +42,16 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
 
         variants["the bias corrections m / (1 - b1^t) and v / (1 - b2^t) are missing"] = _run(
             params, stream, no_correction)
+
+        def eps_inside(p, g, s):
+            s["t"] = s.get("t", 0) + 1
+            s["m"] = beta1 * s.get("m", 0) + (1 - beta1) * g
+            s["v"] = beta2 * s.get("v", 0) + (1 - beta2) * g * g
+            m_hat, v_hat = s["m"] / (1 - beta1 ** s["t"]), s["v"] / (1 - beta2 ** s["t"])
+            return p - lr * m_hat / np.sqrt(v_hat + eps)
+
+        variants["eps is inside the square root; torch adds it after: sqrt(v_hat) + eps"] = _run(
+            params, stream, eps_inside)
     if name in ("Momentum", "Nesterov"):
         momentum = hyper.get("momentum", 0.9)
 
@@ -66,6 +76,25 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
 
         variants["eps is inside the square root; torch adds it after: sqrt(r) + eps"] = _run(
             params, stream, inside)
+    if name == "AdaGrad":
+        eps, lr = hyper.get("eps", 1e-10), hyper.get("lr", 0.01)
+
+        def forgetful(p, g, s):
+            return p - lr * g / (np.sqrt(g * g) + eps)
+
+        variants["the squared gradients are not accumulated over the steps (s <- s + g^2)"] = _run(
+            params, stream, forgetful)
+    if name == "RMSPropNesterov":
+        alpha, momentum = hyper.get("alpha", 0.9), hyper.get("momentum", 0.9)
+        eps, lr = hyper.get("eps", 1e-8), hyper.get("lr", 0.001)
+
+        def velocity_only(p, g, s):
+            s["r"] = alpha * s.get("r", 0) + (1 - alpha) * g * g
+            s["v"] = momentum * s.get("v", 0) - lr * g / (np.sqrt(s["r"]) + eps)
+            return p + s["v"]
+
+        variants["the parameters moved by v' only; the look-ahead form moves them by "
+                 "(1 + momentum) v' - momentum v"] = _run(params, stream, velocity_only)
     if name == "AdaDelta" and hyper.get("lr", 1.0) != 1.0:
         variants["the learning rate was ignored (torch multiplies the step by lr)"] = (
             optim.trajectory(name, {**hyper, "lr": 1.0}, params, stream))
