@@ -10,15 +10,16 @@ import numpy as np
 from reference import optim
 
 
-def _run(params: dict, stream: list, update) -> list[dict]:
-    """Apply ``update(name, param, g, state) -> new param`` step by step (no weight decay)."""
+def _run(params: dict, stream: list, update, weight_decay: float = 0.0) -> list[dict]:
+    """Apply ``update(param, g, state) -> new param`` step by step, with torch's weight decay
+    (``g + weight_decay * param``)."""
     current = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     states = {k: {} for k in current}
     snapshots = []
     for grads in stream:
         for key in current:
-            current[key] = update(current[key], np.asarray(grads["d" + key], np.float64),
-                                  states[key])
+            g = np.asarray(grads["d" + key], np.float64) + weight_decay * current[key]
+            current[key] = update(current[key], g, states[key])
         snapshots.append({k: v.copy() for k, v in current.items()})
     return snapshots
 
@@ -26,6 +27,7 @@ def _run(params: dict, stream: list, update) -> list[dict]:
 def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> dict:
     """``{likely cause: trajectory}`` for the known mistakes of optimizer ``name``."""
     lr = hyper.get("lr", 0.0)
+    decay = hyper.get("weight_decay", 0.0)
     variants = {}
     if hyper.get("weight_decay"):
         without = {k: v for k, v in hyper.items() if k != "weight_decay"}
@@ -40,8 +42,8 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
             s["v"] = beta2 * s.get("v", 0) + (1 - beta2) * g * g
             return p - lr * s["m"] / (np.sqrt(s["v"]) + eps)
 
-        variants["the bias corrections m / (1 - b1^t) and v / (1 - b2^t) are missing"] = _run(
-            params, stream, no_correction)
+        variants["the bias corrections m / (1 - b1^t) and v / (1 - b2^t) are missing"] = (
+            _run(params, stream, no_correction, decay))
 
         def eps_inside(p, g, s):
             s["t"] = s.get("t", 0) + 1
@@ -50,8 +52,8 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
             m_hat, v_hat = s["m"] / (1 - beta1 ** s["t"]), s["v"] / (1 - beta2 ** s["t"])
             return p - lr * m_hat / np.sqrt(v_hat + eps)
 
-        variants["eps is inside the square root; torch adds it after: sqrt(v_hat) + eps"] = _run(
-            params, stream, eps_inside)
+        variants["eps is inside the square root; torch adds it after: sqrt(v_hat) + eps"] = (
+            _run(params, stream, eps_inside, decay))
     if name in ("Momentum", "Nesterov"):
         momentum = hyper.get("momentum", 0.9)
 
@@ -59,8 +61,8 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
             s["v"] = momentum * s.get("v", 0) + (1 - momentum) * g
             return p - lr * (g + momentum * s["v"] if name == "Nesterov" else s["v"])
 
-        variants["the velocity is an average (m v + (1 - m) g), not m v + g as in torch"] = _run(
-            params, stream, dampened)
+        variants["the velocity is an average (m v + (1 - m) g), not m v + g as in torch"] = (
+            _run(params, stream, dampened, decay))
     if name == "Nesterov":
         variants["the look-ahead is missing: that is plain momentum"] = optim.trajectory(
             "Momentum", {k: v for k, v in hyper.items()}, params, stream)
@@ -74,16 +76,16 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
             s["r"] = keep + g * g if name == "AdaGrad" else alpha * keep + (1 - alpha) * g * g
             return p - lr * g / np.sqrt(s["r"] + eps)
 
-        variants["eps is inside the square root; torch adds it after: sqrt(r) + eps"] = _run(
-            params, stream, inside)
+        variants["eps is inside the square root; torch adds it after: sqrt(r) + eps"] = (
+            _run(params, stream, inside, decay))
     if name == "AdaGrad":
         eps, lr = hyper.get("eps", 1e-10), hyper.get("lr", 0.01)
 
         def forgetful(p, g, s):
             return p - lr * g / (np.sqrt(g * g) + eps)
 
-        variants["the squared gradients are not accumulated over the steps (s <- s + g^2)"] = _run(
-            params, stream, forgetful)
+        variants["the squared gradients are not accumulated over the steps (s <- s + g^2)"] = (
+            _run(params, stream, forgetful, decay))
     if name == "RMSPropNesterov":
         alpha, momentum = hyper.get("alpha", 0.9), hyper.get("momentum", 0.9)
         eps, lr = hyper.get("eps", 1e-8), hyper.get("lr", 0.001)
@@ -94,7 +96,7 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
             return p + s["v"]
 
         variants["the parameters moved by v' only; the look-ahead form moves them by "
-                 "(1 + momentum) v' - momentum v"] = _run(params, stream, velocity_only)
+                 "(1 + momentum) v' - momentum v"] = _run(params, stream, velocity_only, decay)
     if name == "AdaDelta" and hyper.get("lr", 1.0) != 1.0:
         variants["the learning rate was ignored (torch multiplies the step by lr)"] = (
             optim.trajectory(name, {**hyper, "lr": 1.0}, params, stream))
