@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from grader import report, sandbox
-from grader.rubric import BY_TEST, RUBRIC
+from grader.rubric import BY_TEST, PARTS, RUBRIC
 from grader.scoring import GradeFailure, Scorer
 from grader.substitutes import CallbackLog
 from grader.worker import Limits, Session
@@ -70,6 +70,11 @@ def pytest_collection_modifyitems(session, config, items):
     unknown = sorted(collected - set(BY_TEST))
     if unknown:
         raise pytest.UsageError(f"tests without a rubric row: {', '.join(unknown)}")
+    # Run in the order of the parts. A part's own tests then come before the tests that replace
+    # it by the reference, so fewer workers have to be replaced (see Session.call).
+    part_order = {part: index for index, part in enumerate(PARTS)}
+    row_order = {row.test: index for index, row in enumerate(RUBRIC)}
+    items.sort(key=lambda item: (part_order[BY_TEST[item.name].part], row_order[item.name]))
     # Only a run of the whole suite must have every row; a -k selection or one file may not.
     grader_dir = Path(__file__).resolve().parent
     whole_suite = not config.getoption("keyword") and not config.getoption("markexpr") and all(
