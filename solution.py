@@ -26,6 +26,7 @@ Conventions (used by every method below and by the grader)
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def _small_random_data(seed: int = 0, n_features: int = 20, n_classes: int = 4):
@@ -627,4 +628,48 @@ class Dropout:
         """``dx`` (shape of ``dout``): the gradient through the same mask as the forward pass."""
         # BEGIN SOLUTION dropout
         return dout * mask
+        # END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 4: convolutional networks in PyTorch
+# ---------------------------------------------------------------------------------------------
+
+
+class BatchNorm2d(torch.nn.Module):
+    """Your own batch normalization for ``(N, C, H, W)`` images, behaving like
+    ``torch.nn.BatchNorm2d``: statistics per channel over N, H and W; ``weight`` (C,) and
+    ``bias`` (C,) are parameters (ones and zeros at first); ``running_mean`` (C,) and
+    ``running_var`` (C,) are buffers (zeros and ones at first), updated in training mode with
+    ``running = (1 - momentum) * running + momentum * batch_stat`` (unbiased variance), and used
+    in evaluation mode (``model.eval()``)."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        # BEGIN SOLUTION batchnorm2d
+        self.weight = torch.nn.Parameter(torch.ones(num_features))
+        self.bias = torch.nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        # END SOLUTION
+
+    def forward(self, x):
+        """Normalize ``x`` (N, C, H, W) per channel; returns a tensor of the same shape."""
+        # BEGIN SOLUTION batchnorm2d
+        if self.training:
+            mean = x.mean(dim=(0, 2, 3))
+            var = x.var(dim=(0, 2, 3), unbiased=False)
+            count = x.numel() // x.shape[1]
+            with torch.no_grad():
+                unbiased = var * count / max(count - 1, 1)
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)
+        else:
+            mean, var = self.running_mean, self.running_var
+        shape = (1, -1, 1, 1)
+        x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        return self.weight.view(shape) * x_hat + self.bias.view(shape)
         # END SOLUTION

@@ -24,8 +24,8 @@ Implement the parts of `solution.py` that raise `NotImplementedError`, then grad
     pytest grader
 
 The grader prints a score table with the points of each part (init, activations, softmax,
-forward, loss, backward, update, train_loop, finite_difference, optimizers, batchnorm, dropout)
-and, for every lost point, what differs from the reference and the likely cause.
+forward, loss, backward, update, train_loop, finite_difference, optimizers, batchnorm, dropout,
+batchnorm2d) and, for every lost point, what differs from the reference and the likely cause.
 `pytest grader --submission other.py` grades another file;
 `python -m grader grade solution.py --results-json results.json` writes the results in
 Gradescope's format.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update", "train_loop",
-         "finite_difference", "optimizers", "batchnorm", "dropout")
+         "finite_difference", "optimizers", "batchnorm", "dropout", "batchnorm2d")
 """The graded parts, in the order of the assignment and of the score table."""
 
 
@@ -105,6 +105,13 @@ RUBRIC: tuple[Row, ...] = (
     Row("test_dropout_eval_identity", "dropout", 1, "evaluation passes the input unchanged"),
     Row("test_dropout_backward_uses_mask", "dropout", 2, "backward uses the forward mask"),
     Row("test_dropout_seed", "dropout", 1, "a seed makes the masks reproducible; p = 0 is identity"),
+
+    Row("test_batchnorm2d_parameters", "batchnorm2d", 1,
+        "weight and bias are parameters, running statistics are buffers, initial values right"),
+    Row("test_batchnorm2d_train", "batchnorm2d", 3,
+        "training output, autograd gradients and running statistics match torch.nn.BatchNorm2d"),
+    Row("test_batchnorm2d_steps_and_eval", "batchnorm2d", 3,
+        "running statistics over several steps, then evaluation mode, match torch"),
 
 )
 

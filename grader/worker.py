@@ -478,6 +478,20 @@ class Session:
             message.update({"sequence": list(sequence), "record_state": list(record_state)})
         return self.worker.request(message, timeout_s or self.limits.call_timeout_s)
 
+    def torch_steps(self, cls: str, config: dict, set_values: dict, steps: list,
+                    timeout_s: float | None = None) -> CallOutcome:
+        """Run a student ``torch.nn.Module`` over ``steps`` in the worker (see worker_main)."""
+        if self.worker is not None and self.worker.served:
+            self.worker.kill()   # same rule as call(): no reference answers in this process
+            self.worker = None
+            self.isolation_restarts += 1
+        failure = self._ensure_loaded()
+        if failure is not None:
+            return failure
+        return self.worker.request({"op": "torch_steps", "cls": cls, "config": config,
+                                    "set": set_values, "steps": steps},
+                                   timeout_s or self.limits.call_timeout_s)
+
     def close(self) -> None:
         if self.worker is not None:
             self.worker.kill()

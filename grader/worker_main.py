@@ -202,6 +202,39 @@ def _handle_call(request: dict) -> dict:
     return reply
 
 
+def _torch_module_steps(request: dict) -> dict:
+    """Drive a student ``torch.nn.Module``: float64, parameters set from the request, then per
+    step train/eval mode, forward, backward of ``sum(out * dout)``; everything returned as numpy."""
+    import torch
+
+    module, notes = _build(request["cls"], request.get("config", {}), {}, [])
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"{request['cls']} is not a torch.nn.Module")
+    module = module.double()
+    with torch.no_grad():
+        for name, value in request.get("set", {}).items():
+            getattr(module, name).copy_(torch.tensor(value))
+    records = []
+    for step in request["steps"]:
+        module.train(bool(step["train"]))
+        for parameter in module.parameters():
+            parameter.grad = None
+        x = torch.tensor(step["x"], requires_grad=True)
+        out = module(x)
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"forward returned {type(out).__name__}, not a tensor")
+        out.backward(torch.tensor(step["dout"]))
+        records.append({
+            "out": out.detach().numpy().copy(),
+            "dx": None if x.grad is None else x.grad.numpy().copy(),
+            "grads": {n: p.grad.numpy().copy() for n, p in module.named_parameters()
+                      if p.grad is not None},
+            "buffers": {n: b.detach().numpy().copy() for n, b in module.named_buffers()}})
+    return {"ok": True, "value": records, "notes": notes,
+            "state": {"parameters": {n: list(p.shape) for n, p in module.named_parameters()},
+                      "buffers": {n: list(b.shape) for n, b in module.named_buffers()}}}
+
+
 def _handle(request: dict) -> dict:
     global _submission
     op = request.get("op")
@@ -217,6 +250,11 @@ def _handle(request: dict) -> dict:
             return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
                                            "traceback": ""}}
         return _handle_call(request)
+    if op == "torch_steps":
+        if _submission is None:
+            return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
+                                           "traceback": ""}}
+        return _torch_module_steps(request)
     if op == "ping":
         return {"ok": True}
     return {"ok": False, "error": {"type": "ValueError", "message": f"unknown op {op!r}",

@@ -40,3 +40,29 @@ def batchnorm_steps(state: dict, steps: list, eps: float, momentum: float) -> li
 def dropout_keep_scale(p: float) -> float:
     """The value a kept entry of ``ones`` takes under inverted dropout with drop probability p."""
     return 1.0 / (1.0 - p)
+
+
+def batchnorm2d_steps(weight, bias, steps: list, eps: float, momentum: float) -> list[dict]:
+    """``torch.nn.BatchNorm2d`` in float64 from ``weight``/``bias`` (C,) and fresh running
+    statistics, over ``steps`` = [{"x": (N, C, H, W), "dout": same, "train": bool}, ...].
+
+    Returns per step: ``out``, ``dx``, ``grads`` {"weight", "bias"} (of ``sum(out * dout)``) and
+    ``buffers`` {"running_mean", "running_var"} after the step.
+    """
+    layer = torch.nn.BatchNorm2d(len(weight), eps=eps, momentum=momentum).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(np.asarray(weight, dtype=np.float64)))
+        layer.bias.copy_(torch.tensor(np.asarray(bias, dtype=np.float64)))
+    records = []
+    for step in steps:
+        layer.train(bool(step["train"]))
+        layer.zero_grad()
+        x = torch.tensor(np.asarray(step["x"], dtype=np.float64), requires_grad=True)
+        out = layer(x)
+        out.backward(torch.tensor(np.asarray(step["dout"], dtype=np.float64)))
+        records.append({"out": out.detach().numpy().copy(), "dx": x.grad.numpy().copy(),
+                        "grads": {"weight": layer.weight.grad.numpy().copy(),
+                                  "bias": layer.bias.grad.numpy().copy()},
+                        "buffers": {"running_mean": layer.running_mean.numpy().copy(),
+                                    "running_var": layer.running_var.numpy().copy()}})
+    return records

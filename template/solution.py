@@ -28,6 +28,7 @@ Conventions (used by every method below and by the grader)
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def _small_random_data(seed: int = 0, n_features: int = 20, n_classes: int = 4):
@@ -457,3 +458,28 @@ class Dropout:
     def backward(self, dout, mask):
         """``dx`` (shape of ``dout``): the gradient through the same mask as the forward pass."""
         raise NotImplementedError("dropout: Dropout.backward is not implemented yet")
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 4: convolutional networks in PyTorch
+# ---------------------------------------------------------------------------------------------
+
+
+class BatchNorm2d(torch.nn.Module):
+    """Your own batch normalization for ``(N, C, H, W)`` images, behaving like
+    ``torch.nn.BatchNorm2d``: statistics per channel over N, H and W; ``weight`` (C,) and
+    ``bias`` (C,) are parameters (ones and zeros at first); ``running_mean`` (C,) and
+    ``running_var`` (C,) are buffers (zeros and ones at first), updated in training mode with
+    ``running = (1 - momentum) * running + momentum * batch_stat`` (unbiased variance), and used
+    in evaluation mode (``model.eval()``)."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        raise NotImplementedError("batchnorm2d: BatchNorm2d.__init__ is not implemented yet")
+
+    def forward(self, x):
+        """Normalize ``x`` (N, C, H, W) per channel; returns a tensor of the same shape."""
+        raise NotImplementedError("batchnorm2d: BatchNorm2d.forward is not implemented yet")

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
 
 from grader.template import TemplateError, make_template, regions
@@ -54,8 +55,15 @@ def test_template_imports_constructs_and_every_stub_raises():
         layer.beta = layer.running_mean = np.zeros((1, 3))
         return layer
 
-    layers = {"BatchNorm": batchnorm, "Dropout": lambda: template.Dropout(0.5)}
-    layer_calls = {"forward": lambda layer: layer.forward(x3),
+    def batchnorm2d():  # built by hand: its __init__ is a stub too
+        layer = object.__new__(template.BatchNorm2d)
+        torch.nn.Module.__init__(layer)
+        return layer
+
+    layers = {"BatchNorm": batchnorm, "Dropout": lambda: template.Dropout(0.5),
+              "BatchNorm2d": batchnorm2d}
+    inputs = {"BatchNorm": x3, "Dropout": x3, "BatchNorm2d": torch.ones(2, 3, 2, 2)}
+    layer_calls = {"forward": lambda layer: layer.forward(inputs[type(layer).__name__]),
                    "backward": lambda layer: layer.backward(x3, None),
                    "__init__": lambda layer: type(layer).__init__(layer, 3)}
     for part, where in found:

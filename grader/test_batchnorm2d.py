@@ -1,0 +1,92 @@
+"""Part batchnorm2d: the student's BatchNorm2d module against torch.nn.BatchNorm2d in float64:
+parameters and buffers, training forward and autograd gradients, running statistics over
+several steps, and evaluation mode."""
+import numpy as np
+
+from grader.checks import compare_array
+from reference.normalization import batchnorm2d_steps
+
+EPS = 1e-5
+
+
+def images(rng, steps: int, train: bool, shape=(4, 3, 5, 5)) -> list[dict]:
+    scale = rng.uniform(0.5, 3.0, (1, shape[1], 1, 1))
+    return [{"x": rng.normal(2.0, 1.0, shape) * scale, "dout": rng.normal(0, 1, shape),
+             "train": train} for _ in range(steps)]
+
+
+def run(worker, grade, weight, bias, steps, momentum=0.1, set_parameters=True):
+    config = {"num_features": len(weight), "eps": EPS, "momentum": momentum}
+    values = {"weight": weight, "bias": bias} if set_parameters else {}
+    outcome = worker.torch_steps("BatchNorm2d", config, values, steps)
+    got = grade.require(outcome, f"BatchNorm2d({len(weight)}, momentum={momentum})")
+    if not (isinstance(got, list) and len(got) == len(steps)):
+        grade.fail("BatchNorm2d: the steps could not be recorded")
+    return got, outcome, batchnorm2d_steps(weight, bias, steps, EPS, momentum)
+
+
+def check_steps(grade, got, expected, what: str, pick, weight=1.0, hypotheses=None):
+    """Compare ``pick(record)`` of every step; the first differing step is reported."""
+    for index, (g, e) in enumerate(zip(got, expected, strict=True), start=1):
+        try:
+            value = pick(g)
+        except (KeyError, TypeError, IndexError):
+            value = None
+        verdict = compare_array(f"{what}, step {index}", value, pick(e),
+                                hypotheses=(hypotheses or {}).get(index))
+        if not verdict.passed:
+            grade.check(verdict, weight)
+            return
+    grade.expect(True, "", weight)
+
+
+def test_batchnorm2d_parameters(worker, grade, rng):
+    channels = 3
+    steps = images(rng, 1, train=False)
+    got, outcome, expected = run(worker, grade, np.ones(channels), np.zeros(channels), steps,
+                                 set_parameters=False)
+    parameters = outcome.state.get("parameters", {})
+    buffers = outcome.state.get("buffers", {})
+    grade.expect(parameters == {"weight": [channels], "bias": [channels]},
+                 f"BatchNorm2d's parameters are {parameters}; expected weight and bias of shape "
+                 f"({channels},) registered as torch.nn.Parameter")
+    grade.expect(buffers.get("running_mean") == [channels] and buffers.get("running_var") == [channels],
+                 f"BatchNorm2d's buffers are {buffers}; expected running_mean and running_var of "
+                 f"shape ({channels},) registered with register_buffer (so .to() and state_dict "
+                 "carry them)")
+    check_steps(grade, got, expected, "evaluation output with the initial weight, bias and "
+                "running statistics", lambda r: r["out"])
+
+
+def test_batchnorm2d_train(worker, grade, rng):
+    weight, bias = rng.uniform(0.5, 2.0, 3), rng.normal(0, 1, 3)
+    steps = images(rng, 1, train=True)
+    got, _, expected = run(worker, grade, weight, bias, steps)
+    x = steps[0]["x"]
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    unbiased = x.var(axis=(0, 2, 3), keepdims=True, ddof=1)
+    wrong_variance = {1: weight.reshape(1, -1, 1, 1) * (x - mean) / np.sqrt(unbiased + EPS)
+                      + bias.reshape(1, -1, 1, 1)}
+    check_steps(grade, got, expected, "training output", lambda r: r["out"],
+                hypotheses={1: {"normalized with the unbiased variance; torch normalizes with the "
+                                "biased one": wrong_variance[1]}})
+    check_steps(grade, got, expected, "gradient with respect to x", lambda r: r["dx"])
+    check_steps(grade, got, expected, "gradient of weight", lambda r: r["grads"]["weight"], 0.5)
+    check_steps(grade, got, expected, "gradient of bias", lambda r: r["grads"]["bias"], 0.5)
+    check_steps(grade, got, expected, "running_mean after a training step",
+                lambda r: r["buffers"]["running_mean"], 0.25)
+    check_steps(grade, got, expected, "running_var after a training step",
+                lambda r: r["buffers"]["running_var"], 0.25)
+
+
+def test_batchnorm2d_steps_and_eval(worker, grade, rng):
+    weight, bias = rng.uniform(0.5, 2.0, 2), rng.normal(0, 1, 2)
+    steps = images(rng, 3, True, (5, 2, 4, 3)) + images(rng, 2, False, (5, 2, 4, 3))
+    got, _, expected = run(worker, grade, weight, bias, steps, momentum=0.2)
+    check_steps(grade, got, expected, "running_mean (momentum 0.2)",
+                lambda r: r["buffers"]["running_mean"], 0.75)
+    check_steps(grade, got, expected, "running_var (momentum 0.2, unbiased batch variance)",
+                lambda r: r["buffers"]["running_var"], 0.75)
+    evaluation = got[3:], expected[3:]
+    check_steps(grade, *evaluation, "evaluation output (running statistics)", lambda r: r["out"])
+    check_steps(grade, *evaluation, "evaluation gradient with respect to x", lambda r: r["dx"], 0.5)
