@@ -22,19 +22,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--submission", default=str(REPOSITORY / "solution.py"))
+    parser.add_argument("--parts", default=None,
+                        help="only these parts, e.g. the NN part: init,activations,softmax,forward,"
+                             "loss,backward,update,train_loop,finite_difference")
     args = parser.parse_args()
+    selection = ["--parts", args.parts] if args.parts else []
     walls, inside = [], []
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder) / "results.json"
         for _ in range(args.runs):
             started = time.perf_counter()
             subprocess.run([sys.executable, "-m", "grader", "grade", args.submission,
-                            "--results-json", str(results)], cwd=REPOSITORY,
+                            "--results-json", str(results), *selection], cwd=REPOSITORY,
                            stdout=subprocess.DEVNULL, check=False)
             walls.append(time.perf_counter() - started)
             data = json.loads(results.read_text())
             inside.append(data["execution_time"])
-    print(f"full NN suite on {args.submission} ({len(data['tests'])} tests, {args.runs} runs)")
+    what = f"parts {args.parts}" if args.parts else "the full suite"
+    print(f"{what} on {args.submission} ({len(data['tests'])} tests, {args.runs} runs)")
     print(f"  command wall time: median {statistics.median(walls):.2f} s "
           f"(min {min(walls):.2f}, max {max(walls):.2f})")
     print(f"  inside pytest:     median {statistics.median(inside):.2f} s")

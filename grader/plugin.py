@@ -37,6 +37,8 @@ def pytest_addoption(parser):
                     help="seconds one call into the submission may take (default 30)")
     group.addoption("--load-timeout", type=float, default=None,
                     help="seconds importing the submission may take (default 60)")
+    group.addoption("--parts", default=None,
+                    help="grade only these parts (comma-separated, e.g. backward,update)")
     group.addoption("--sandbox", default="auto", choices=("auto", *sandbox.MODES),
                     help="how to confine the submission (default: the strongest available)")
 
@@ -75,9 +77,20 @@ def pytest_collection_modifyitems(session, config, items):
     part_order = {part: index for index, part in enumerate(PARTS)}
     row_order = {row.test: index for index, row in enumerate(RUBRIC)}
     items.sort(key=lambda item: (part_order[BY_TEST[item.name].part], row_order[item.name]))
+    selected_parts = config.getoption("--parts")
+    if selected_parts:
+        wanted = {part.strip() for part in selected_parts.split(",") if part.strip()}
+        unknown_parts = sorted(wanted - set(PARTS))
+        if unknown_parts:
+            raise pytest.UsageError(f"unknown parts {', '.join(unknown_parts)}; the parts are "
+                                    f"{', '.join(PARTS)}")
+        deselected = [item for item in items if BY_TEST[item.name].part not in wanted]
+        items[:] = [item for item in items if BY_TEST[item.name].part in wanted]
+        config.hook.pytest_deselected(items=deselected)
     # Only a run of the whole suite must have every row; a -k selection or one file may not.
     grader_dir = Path(__file__).resolve().parent
-    whole_suite = not config.getoption("keyword") and not config.getoption("markexpr") and all(
+    whole_suite = not selected_parts and not config.getoption("keyword") and not config.getoption(
+        "markexpr") and all(
         "::" not in str(arg) and Path(arg).resolve() in (grader_dir, *grader_dir.parents)
         for arg in config.args)
     if whole_suite:

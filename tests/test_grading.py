@@ -104,3 +104,14 @@ def test_code_for_the_original_course_template_is_graded_on_what_it_implements(t
     assert "no method finite_difference" in by_name["test_finite_difference_values"]["output"]
     dispatch = by_name["test_activation_dispatch"]
     assert 0 < dispatch["score"] < dispatch["max_score"]   # three of four names dispatch
+
+
+def test_grading_only_some_parts(tmp_path):
+    code, output, data = grade_file(WORKED_SOLUTION, tmp_path / "results.json", "--parts",
+                                    "backward,update")
+    assert code == 0, output
+    assert {t["tags"][0] for t in data["tests"]} == {"backward", "update"}
+    assert data["score"] == data["max_score"] == sum(
+        row.points for row in RUBRIC if row.part in ("backward", "update"))
+    code, output, _ = grade_file(WORKED_SOLUTION, tmp_path / "other.json", "--parts", "nope")
+    assert code == 2 and "unknown parts nope" in output
