@@ -207,7 +207,8 @@ def _torch_module_steps(request: dict) -> dict:
     step train/eval mode, forward, backward of ``sum(out * dout)``; everything returned as numpy."""
     import torch
 
-    module, notes = _build(request["cls"], request.get("config", {}), {}, [])
+    # strict: a module whose constructor fails cannot be half-built the way an NN can
+    module, notes = _build(request["cls"], request.get("config", {}), {}, [], strict=True)
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"{request['cls']} is not a torch.nn.Module")
     module = module.double()

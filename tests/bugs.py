@@ -162,8 +162,9 @@ BUGS = (
           " + self.momentum * unbiased\n", ""),)),
     Bug("bn_eval_uses_batch_stats", "batchnorm", "evaluation normalizes with batch statistics",
         "batch statistics instead of the running",
-        (("            mean, var = self.running_mean, self.running_var",
-          "            mean, var = x.mean(axis=0, keepdims=True), x.var(axis=0, keepdims=True)"),)),
+        (("            mean, var = self.running_mean, self.running_var\n        inv_std",
+          "            mean, var = x.mean(axis=0, keepdims=True), x.var(axis=0, keepdims=True)\n"
+          "        inv_std"),)),
     Bug("bn_momentum_flipped", "batchnorm", "running = m * running + (1 - m) * batch",
         "weighs the new batch by momentum",
         (("(1 - self.momentum) * self.running_mean + self.momentum * mean",
