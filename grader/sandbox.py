@@ -126,21 +126,26 @@ def become_subreaper() -> bool:
         return False
 
 
+def _process_table() -> dict[int, list[str]]:
+    """``{pid: fields of /proc/pid/stat after the command name}`` (fields[1] is the parent pid,
+    fields[11:15] the CPU ticks: utime, stime, cutime, cstime)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    table[int(entry)] = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    return table
+
+
 def kill_orphans(keep: set[int]) -> None:
     """SIGKILL this process's children that are not in ``keep``, until none are left."""
     me = str(os.getpid())
     for _ in range(50):
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) in keep:
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[1] == me:     # fields[1] is the parent pid
-                found.append(int(entry))
+        found = [pid for pid, fields in _process_table().items()
+                 if fields[1] == me and pid not in keep]
         if not found:
             return
         for pid in found:
@@ -154,18 +159,9 @@ def kill_orphans(keep: set[int]) -> None:
 def tree_cpu_seconds(root: int) -> float:
     """CPU seconds (user + system, including reaped children) of ``root`` and its descendants."""
     ticks = os.sysconf("SC_CLK_TCK")
-    parents, cpu = {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry)
-        parents[pid] = int(fields[1])
-        cpu[pid] = sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+    table = _process_table()
+    parents = {pid: int(fields[1]) for pid, fields in table.items()}
+    cpu = {pid: sum(int(v) for v in fields[11:15]) / ticks for pid, fields in table.items()}
     total = 0.0
     for pid, seconds in cpu.items():
         ancestor, hops = pid, 0
