@@ -452,18 +452,21 @@ class Session:
             return outcome
         return None
 
+    def _forget_answers_unless(self, substituted: set) -> None:
+        """Replace the worker if it has received reference answers for a method that the next
+        request runs as the submission's own: it could have kept them; a fresh process has not."""
+        if self.worker is not None and not self.worker.served <= substituted:
+            self.worker.kill()
+            self.worker = None
+            self.isolation_restarts += 1
+
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
              timeout_s: float | None = None, sequence=None, carry=None,
              record_state=()) -> CallOutcome:
         """Build ``cls(**config)`` in the worker, set ``state``, replace ``substitute`` by reference
         proxies and call ``method(*args, **kwargs)`` there."""
-        if self.worker is not None and not self.worker.served <= set(substitute):
-            # This process has been given reference answers for a method that this call runs
-            # as the submission's own: it could have kept them. A fresh process has not.
-            self.worker.kill()
-            self.worker = None
-            self.isolation_restarts += 1
+        self._forget_answers_unless(set(substitute))
         failure = self._ensure_loaded()
         if failure is not None:
             return failure
@@ -481,10 +484,7 @@ class Session:
     def torch_steps(self, cls: str, config: dict, set_values: dict, steps: list,
                     timeout_s: float | None = None) -> CallOutcome:
         """Run a student ``torch.nn.Module`` over ``steps`` in the worker (see worker_main)."""
-        if self.worker is not None and self.worker.served:
-            self.worker.kill()   # same rule as call(): no reference answers in this process
-            self.worker = None
-            self.isolation_restarts += 1
+        self._forget_answers_unless(set())
         failure = self._ensure_loaded()
         if failure is not None:
             return failure

@@ -6,6 +6,17 @@ import numpy as np
 import torch
 
 
+def _forward_backward(layer: torch.nn.Module, step: dict):
+    """One step: train/eval mode, forward of ``step["x"]``, backward of ``sum(out * dout)``.
+    Returns ``(out, dx)`` as numpy; the layer keeps its parameter gradients."""
+    layer.train(bool(step["train"]))
+    layer.zero_grad()
+    x = torch.tensor(np.asarray(step["x"], dtype=np.float64), requires_grad=True)
+    out = layer(x)
+    out.backward(torch.tensor(np.asarray(step["dout"], dtype=np.float64)))
+    return out.detach().numpy().copy(), x.grad.numpy().copy()
+
+
 def batchnorm_steps(state: dict, steps: list, eps: float, momentum: float) -> list[dict]:
     """Run ``torch.nn.BatchNorm1d`` from ``state`` (gamma, beta, running_mean, running_var, each
     (1, D)) over ``steps`` = [{"x": (N, D), "train": bool, "dout": (N, D)}, ...].
@@ -22,13 +33,9 @@ def batchnorm_steps(state: dict, steps: list, eps: float, momentum: float) -> li
         layer.running_var.copy_(torch.tensor(np.ravel(state["running_var"])))
     records = []
     for step in steps:
-        layer.train(bool(step["train"]))
-        layer.zero_grad()
-        x = torch.tensor(np.asarray(step["x"], dtype=np.float64), requires_grad=True)
-        out = layer(x)
-        out.backward(torch.tensor(np.asarray(step["dout"], dtype=np.float64)))
+        out, dx = _forward_backward(layer, step)
         records.append({
-            "out": out.detach().numpy().copy(), "dx": x.grad.numpy().copy(),
+            "out": out, "dx": dx,
             "dgamma": layer.weight.grad.numpy().reshape(1, -1).copy(),
             "dbeta": layer.bias.grad.numpy().reshape(1, -1).copy(),
             "running_mean": layer.running_mean.numpy().reshape(1, -1).copy(),
@@ -55,12 +62,8 @@ def batchnorm2d_steps(weight, bias, steps: list, eps: float, momentum: float) ->
         layer.bias.copy_(torch.tensor(np.asarray(bias, dtype=np.float64)))
     records = []
     for step in steps:
-        layer.train(bool(step["train"]))
-        layer.zero_grad()
-        x = torch.tensor(np.asarray(step["x"], dtype=np.float64), requires_grad=True)
-        out = layer(x)
-        out.backward(torch.tensor(np.asarray(step["dout"], dtype=np.float64)))
-        records.append({"out": out.detach().numpy().copy(), "dx": x.grad.numpy().copy(),
+        out, dx = _forward_backward(layer, step)
+        records.append({"out": out, "dx": dx,
                         "grads": {"weight": layer.weight.grad.numpy().copy(),
                                   "bias": layer.bias.grad.numpy().copy()},
                         "buffers": {"running_mean": layer.running_mean.numpy().copy(),
