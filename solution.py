@@ -1,4 +1,4 @@
-"""Assignment: a multilayer perceptron in numpy.
+"""Assignment: a multilayer perceptron in numpy, then convolutional networks in PyTorch.
 
 Replace each line that raises ``NotImplementedError`` with your code, and leave the rest of the
 file as it is: the grader calls these names and signatures. Run ``pytest grader`` for your score.
@@ -673,3 +673,95 @@ class BatchNorm2d(torch.nn.Module):
         x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
         return self.weight.view(shape) * x_hat + self.bias.view(shape)
         # END SOLUTION
+
+
+class MnistCNN(torch.nn.Module):
+    """A convolutional network for MNIST digits: ``forward`` maps images ``(N, 1, 28, 28)``
+    (float, in [0, 1]) to logits ``(N, 10)`` (no softmax: the loss applies it).
+
+    Budget: between 500,000 and 1,000,000 trainable parameters, the range of the MLP of Part 1
+    (its default ``hidden_dims=(512, 256)`` has 535,818), so that the two can be compared at
+    about the same size. It must contain at least one convolution."""
+
+    def __init__(self):
+        super().__init__()
+        # BEGIN SOLUTION mnist_cnn
+        nn = torch.nn
+        # 28x28 -> 14x14 -> 7x7; the first linear layer holds most of the 522,346 parameters.
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 160), nn.ReLU(),
+                                        nn.Linear(160, 10))
+        # END SOLUTION
+
+    def forward(self, x):
+        """``x`` (N, 1, 28, 28) -> logits (N, 10)."""
+        # BEGIN SOLUTION mnist_cnn
+        return self.classifier(self.features(x))
+        # END SOLUTION
+
+
+class CatsDogsCNN(torch.nn.Module):
+    """A convolutional network for Kaggle's dogs vs. cats: ``forward`` maps images
+    ``(N, 3, 64, 64)`` (float, in [0, 1]) to logits ``(N, 2)``; class 0 is cat, class 1 is dog.
+
+    Rules of the Kaggle part: normalize with your ``BatchNorm2d`` above; no library
+    normalization or dropout (``torch.nn.BatchNorm*``, ``LayerNorm``, ``GroupNorm``,
+    ``InstanceNorm*``, ``Dropout*`` and their ``torch.nn.functional`` forms) anywhere in this
+    network. Write your own module if you want dropout."""
+
+    def __init__(self):
+        super().__init__()
+        # BEGIN SOLUTION cats_dogs_cnn
+        nn = torch.nn
+
+        def block(c_in, c_out):
+            # The convolution needs no bias: the batch norm right after it removes the mean.
+            return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+                                 BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2))
+
+        # 64x64 -> 32 -> 16 -> 8 -> 4, then the average over the 4x4 positions.
+        self.features = nn.Sequential(block(3, 32), block(32, 64), block(64, 128), block(128, 128))
+        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 2))
+        # END SOLUTION
+
+    def forward(self, x):
+        """``x`` (N, 3, 64, 64) -> logits (N, 2)."""
+        # BEGIN SOLUTION cats_dogs_cnn
+        return self.classifier(self.features(x))
+        # END SOLUTION
+
+
+def make_cats_dogs_optimizer(model):
+    """The optimizer that trains ``model`` (a ``CatsDogsCNN``) on the Kaggle data: any
+    ``torch.optim.Optimizer`` over all of ``model.parameters()`` except the Adam family
+    (``Adam``, ``AdamW``, ``Adamax``, ``NAdam``, ``RAdam``, ``SparseAdam``), unless you write it
+    yourself. The grader trains a fresh model with it for a few short epochs, so choose settings
+    that learn within a few dozen steps."""
+    # BEGIN SOLUTION cats_dogs_cnn
+    return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    # END SOLUTION
+
+
+def write_kaggle_submission(model, loader, path):
+    """Write Kaggle's submission file for dogs vs. cats to ``path``.
+
+    ``loader`` yields ``(images, ids)``: images ``(B, 3, H, W)`` and the images' integer ids
+    ``(B,)``, in any order. The file is CSV with the header ``id,label`` and one row per image,
+    sorted by id (as numbers), where ``label`` is the model's probability that the image is a
+    dog (softmax of the logits, class 1). Evaluate the model as it is meant to be used on new
+    data (evaluation mode, no gradients), on the device its parameters are on."""
+    # BEGIN SOLUTION kaggle_submission
+    device = next(model.parameters()).device
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for images, ids in loader:
+            dog = torch.softmax(model(images.to(device)), dim=1)[:, 1]
+            rows += zip(torch.as_tensor(ids).tolist(), dog.cpu().tolist())
+    rows.sort()
+    with open(path, "w", newline="") as file:
+        file.write("id,label\n")
+        file.writelines(f"{int(image_id)},{p:.6f}\n" for image_id, p in rows)
+    # END SOLUTION
