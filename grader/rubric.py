@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update", "train_loop",
-         "finite_difference", "optimizers", "batchnorm", "dropout", "batchnorm2d")
+         "finite_difference", "optimizers", "batchnorm", "dropout", "batchnorm2d", "mnist_cnn",
+         "cats_dogs_cnn", "kaggle_submission")
 """The graded parts, in the order of the assignment and of the score table."""
 
 
@@ -112,6 +113,28 @@ RUBRIC: tuple[Row, ...] = (
         "training output, autograd gradients and running statistics match torch.nn.BatchNorm2d"),
     Row("test_batchnorm2d_steps_and_eval", "batchnorm2d", 3,
         "running statistics over several steps, then evaluation mode, match torch"),
+    Row("test_batchnorm2d_is_own", "batchnorm2d", 1,
+        "BatchNorm2d is your own: no torch batch norm class or function inside"),
+
+    Row("test_mnist_cnn_shapes", "mnist_cnn", 2,
+        "(N, 1, 28, 28) -> logits (N, 10) in training and evaluation mode; has a convolution"),
+    Row("test_mnist_cnn_parameters", "mnist_cnn", 2,
+        "500,000 to 1,000,000 trainable parameters, about the MLP's size"),
+    Row("test_mnist_cnn_learns", "mnist_cnn", 4,
+        "2 epochs of Adam on 4,000 real digits reach 80 % on 500 held-out digits"),
+
+    Row("test_cats_dogs_shapes", "cats_dogs_cnn", 2,
+        "(N, 3, 64, 64) -> logits (N, 2) in training and evaluation mode"),
+    Row("test_cats_dogs_rules", "cats_dogs_cnn", 3,
+        "no library normalization, dropout or Adam-family optimizer; uses your BatchNorm2d"),
+    Row("test_cats_dogs_learns", "cats_dogs_cnn", 3,
+        "3 epochs with your optimizer on generated images reach 75 % held out "
+        "(torch's BatchNorm2d standing in for yours)"),
+
+    Row("test_kaggle_csv_format", "kaggle_submission", 2,
+        "header id,label; one row per image, sorted by numeric id; labels in [0, 1]"),
+    Row("test_kaggle_csv_probabilities", "kaggle_submission", 2,
+        "each label is the model's P(dog) in evaluation mode"),
 
 )
 

@@ -266,6 +266,9 @@ def bubblewrap_command(directory: Path, drop_privileges: bool) -> list[str]:
         args += ["--ro-bind", "/dev/null", str(worked)]
     args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/tmp",
              "--bind", str(directory), str(directory), "--chdir", str(directory)]
+    # NVIDIA's device nodes, when the machine has a GPU, so that the CNN parts can use it.
+    for node in sorted(Path("/dev").glob("nvidia*")):
+        args += ["--dev-bind-try", str(node), str(node)]
     if drop_privileges:
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     return args

@@ -3,6 +3,7 @@ parameters and buffers, training forward and autograd gradients, running statist
 several steps, and evaluation mode."""
 import numpy as np
 
+from grader import rules
 from grader.checks import compare_array
 from reference.normalization import batchnorm2d_steps
 
@@ -90,3 +91,17 @@ def test_batchnorm2d_steps_and_eval(worker, grade, rng):
     evaluation = got[3:], expected[3:]
     check_steps(grade, *evaluation, "evaluation output (running statistics)", lambda r: r["out"])
     check_steps(grade, *evaluation, "evaluation gradient with respect to x", lambda r: r["dx"], 0.5)
+
+
+def test_batchnorm2d_is_own(worker, grade):
+    try:
+        source = worker.submission.read_bytes().decode("utf-8", errors="replace")
+        found = rules.find(source, ["BatchNorm2d"], rules.NORMALIZATION_RULE)
+    except (OSError, rules.SourceError) as error:
+        grade.fail(f"BatchNorm2d's source cannot be checked: {error}")
+    outcome = worker.cnn("class_of", cls="BatchNorm2d", kwargs={"num_features": 3})
+    record = grade.require(outcome, "BatchNorm2d(3)")
+    library = rules.library_classes([record], rules.NORMALIZATION_RULE)
+    grade.expect(not found and not library,
+                 "BatchNorm2d must be your own implementation, but it uses torch's: "
+                 + "; ".join([f.describe() for f in found] + library))

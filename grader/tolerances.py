@@ -30,3 +30,30 @@ PATTERN_RTOL = 1e-4
 LEARNING_FLOOR = 0.85
 """Held-out accuracy the train_loop test requires on its separable 4-class problem (chance: 0.25;
 the reference reaches 1.0 on it)."""
+
+# -- the CNN parts -------------------------------------------------------------------------------
+
+MNIST_CNN_PARAMETERS = (500_000, 1_000_000)
+"""Band of MnistCNN's trainable parameters: the range the assignment sets for its MLP, so the two
+are compared at about the same size (Part 1's default MLP, 784-512-256-10, has 535,818)."""
+
+MNIST_CNN_EPOCHS, MNIST_CNN_BATCH, MNIST_CNN_LR = 2, 64, 1e-3
+"""The grader's short MnistCNN run: Adam on the 4,000 training digits of the bundled subset."""
+
+MNIST_CNN_FLOOR = 0.80
+"""Accuracy MnistCNN must reach after that run on the 500 validation digits (chance: 0.10). The
+worked solution reached 0.94-0.96 over 5 seeds; a network that cannot learn stays near 0.1."""
+
+CATS_DOGS_EPOCHS, CATS_DOGS_BATCH, CATS_DOGS_TRAIN, CATS_DOGS_HELD_OUT = 3, 32, 256, 200
+"""The grader's short CatsDogsCNN run: the student's optimizer on generated striped images."""
+
+CATS_DOGS_FLOOR = 0.75
+"""Accuracy CatsDogsCNN must reach after that run on the held-out images (chance: 0.5). The
+worked solution reached 0.995-1.0 over 4 seeds, plain SGD at lr 0.01 1.0 over 3 seeds."""
+
+CNN_TRAINING_CPU_S = 150.0
+"""CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s)."""
+
+KAGGLE_PROBABILITY_ATOL = 1e-3
+"""How closely a submission file's label must equal P(dog): three decimals are enough for
+Kaggle's log loss, so rounding to 3 or more decimals passes."""

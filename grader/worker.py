@@ -233,6 +233,7 @@ class Worker:
         shutil.copyfile(self.submission, self.directory / "solution.py")
         shutil.copyfile(_HERE / "wire.py", self.directory / "_nngrade_wire.py")
         shutil.copyfile(_HERE / "worker_main.py", self.directory / "_nngrade_worker.py")
+        shutil.copyfile(_HERE / "worker_cnn.py", self.directory / "_nngrade_cnn.py")
         uid = None
         if os.geteuid() == 0 and self.mode.name in ("bubblewrap", "unprivileged-user"):
             self.lease = sandbox.UidLease()
@@ -490,6 +491,15 @@ class Session:
             return failure
         return self.worker.request({"op": "torch_steps", "cls": cls, "config": config,
                                     "set": set_values, "steps": steps},
+                                   timeout_s or self.limits.call_timeout_s)
+
+    def cnn(self, task: str, timeout_s: float | None = None, **fields) -> CallOutcome:
+        """Run one of the CNN tasks of ``worker_cnn`` (describe, train, kaggle) in the worker."""
+        self._forget_answers_unless(set())
+        failure = self._ensure_loaded()
+        if failure is not None:
+            return failure
+        return self.worker.request({"op": "cnn", "task": task, **fields},
                                    timeout_s or self.limits.call_timeout_s)
 
     def close(self) -> None:

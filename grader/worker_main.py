@@ -256,6 +256,13 @@ def _handle(request: dict) -> dict:
             return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
                                            "traceback": ""}}
         return _torch_module_steps(request)
+    if op == "cnn":
+        if _submission is None:
+            return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
+                                           "traceback": ""}}
+        import _nngrade_cnn  # the copy of grader/worker_cnn.py beside this file (imports torch)
+
+        return _nngrade_cnn.handle(_submission, request)
     if op == "ping":
         return {"ok": True}
     return {"ok": False, "error": {"type": "ValueError", "message": f"unknown op {op!r}",

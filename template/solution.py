@@ -1,4 +1,4 @@
-"""Assignment: a multilayer perceptron in numpy.
+"""Assignment: a multilayer perceptron in numpy, then convolutional networks in PyTorch.
 
 Replace each line that raises ``NotImplementedError`` with your code, and leave the rest of the
 file as it is: the grader calls these names and signatures. Run ``pytest grader`` for your score.
@@ -483,3 +483,58 @@ class BatchNorm2d(torch.nn.Module):
     def forward(self, x):
         """Normalize ``x`` (N, C, H, W) per channel; returns a tensor of the same shape."""
         raise NotImplementedError("batchnorm2d: BatchNorm2d.forward is not implemented yet")
+
+
+class MnistCNN(torch.nn.Module):
+    """A convolutional network for MNIST digits: ``forward`` maps images ``(N, 1, 28, 28)``
+    (float, in [0, 1]) to logits ``(N, 10)`` (no softmax: the loss applies it).
+
+    Budget: between 500,000 and 1,000,000 trainable parameters, the range of the MLP of Part 1
+    (its default ``hidden_dims=(512, 256)`` has 535,818), so that the two can be compared at
+    about the same size. It must contain at least one convolution."""
+
+    def __init__(self):
+        super().__init__()
+        raise NotImplementedError("mnist_cnn: MnistCNN.__init__ is not implemented yet")
+
+    def forward(self, x):
+        """``x`` (N, 1, 28, 28) -> logits (N, 10)."""
+        raise NotImplementedError("mnist_cnn: MnistCNN.forward is not implemented yet")
+
+
+class CatsDogsCNN(torch.nn.Module):
+    """A convolutional network for Kaggle's dogs vs. cats: ``forward`` maps images
+    ``(N, 3, 64, 64)`` (float, in [0, 1]) to logits ``(N, 2)``; class 0 is cat, class 1 is dog.
+
+    Rules of the Kaggle part: normalize with your ``BatchNorm2d`` above; no library
+    normalization or dropout (``torch.nn.BatchNorm*``, ``LayerNorm``, ``GroupNorm``,
+    ``InstanceNorm*``, ``Dropout*`` and their ``torch.nn.functional`` forms) anywhere in this
+    network. Write your own module if you want dropout."""
+
+    def __init__(self):
+        super().__init__()
+        raise NotImplementedError("cats_dogs_cnn: CatsDogsCNN.__init__ is not implemented yet")
+
+    def forward(self, x):
+        """``x`` (N, 3, 64, 64) -> logits (N, 2)."""
+        raise NotImplementedError("cats_dogs_cnn: CatsDogsCNN.forward is not implemented yet")
+
+
+def make_cats_dogs_optimizer(model):
+    """The optimizer that trains ``model`` (a ``CatsDogsCNN``) on the Kaggle data: any
+    ``torch.optim.Optimizer`` over all of ``model.parameters()`` except the Adam family
+    (``Adam``, ``AdamW``, ``Adamax``, ``NAdam``, ``RAdam``, ``SparseAdam``), unless you write it
+    yourself. The grader trains a fresh model with it for a few short epochs, so choose settings
+    that learn within a few dozen steps."""
+    raise NotImplementedError("cats_dogs_cnn: make_cats_dogs_optimizer is not implemented yet")
+
+
+def write_kaggle_submission(model, loader, path):
+    """Write Kaggle's submission file for dogs vs. cats to ``path``.
+
+    ``loader`` yields ``(images, ids)``: images ``(B, 3, H, W)`` and the images' integer ids
+    ``(B,)``, in any order. The file is CSV with the header ``id,label`` and one row per image,
+    sorted by id (as numbers), where ``label`` is the model's probability that the image is a
+    dog (softmax of the logits, class 1). Evaluate the model as it is meant to be used on new
+    data (evaluation mode, no gradients), on the device its parameters are on."""
+    raise NotImplementedError("kaggle_submission: write_kaggle_submission is not implemented yet")

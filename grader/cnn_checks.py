@@ -1,0 +1,63 @@
+"""Checks the CNN parts share: output shapes, module-tree facts and held-out accuracy, all made
+in the trusted process from the plain data the worker reports."""
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks import type_name
+
+CONVOLUTION_BASE = "torch.nn.modules.conv._ConvNd"
+
+
+def output_verdicts(value: dict, cls: str, batch: int, classes: int) -> list[tuple[bool, str]]:
+    """``(passed, message)`` for the outputs of ``cls`` in training and in evaluation mode."""
+    results = []
+    outputs = value.get("outputs") if isinstance(value, dict) else None
+    for mode in ("train", "eval"):
+        out = outputs.get(mode) if isinstance(outputs, dict) else None
+        shape = f"({batch}, {classes})"
+        if not isinstance(out, np.ndarray):
+            results.append((False, f"{cls} in {mode} mode returned {type_name(out)}; expected "
+                                   f"logits of shape {shape}"))
+        elif out.shape != (batch, classes):
+            hint = ""
+            if out.ndim == 2 and out.shape[0] == batch:
+                hint = f" (the last layer has {out.shape[1]} outputs; one per class is {classes})"
+            elif out.ndim != 2:
+                hint = " (flatten the features before the last layer?)"
+            results.append((False, f"{cls} maps a batch of {batch} images to shape {out.shape} "
+                                   f"in {mode} mode; expected {shape}{hint}"))
+        elif not np.all(np.isfinite(out)):
+            results.append((False, f"{cls} returned {int(np.sum(~np.isfinite(out)))} NaN or "
+                                   f"infinite logits in {mode} mode for inputs in [0, 1]"))
+        else:
+            results.append((True, ""))
+    return results
+
+
+def has_convolution(value: dict) -> bool:
+    """Whether the reported module tree holds a torch convolution (Conv1d/2d/3d or subclass)."""
+    modules = value.get("modules") if isinstance(value, dict) else None
+    return any(isinstance(m, dict) and isinstance(m.get("mro"), list) and CONVOLUTION_BASE in m["mro"]
+               for m in modules or [])
+
+
+def accuracy(logits, labels: np.ndarray, cls: str) -> tuple[float | None, str]:
+    """Held-out accuracy of ``logits`` (N, C) against the labels only this process has."""
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or logits.shape[0] != len(labels):
+        shape = getattr(logits, "shape", None)
+        return None, (f"{cls} returned logits of shape {shape} for {len(labels)} held-out images; "
+                      "cannot compute an accuracy")
+    if not np.all(np.isfinite(logits)):
+        return None, (f"after training, {cls} returned {int(np.sum(~np.isfinite(logits)))} NaN or "
+                      "infinite logits (did the loss diverge? a smaller learning rate may help)")
+    return float(np.mean(np.argmax(logits, axis=1) == labels)), ""
+
+
+def losses(value) -> str:
+    """The per-epoch training losses the worker reported, for a message (at most 10)."""
+    reported = value.get("losses") if isinstance(value, dict) else None
+    try:
+        return ", ".join(f"{float(v):.3g}" for v in list(reported)[:10]) or "none"
+    except (TypeError, ValueError):
+        return "not reported"

@@ -1,0 +1,86 @@
+"""Part cats_dogs_cnn: CatsDogsCNN's output shape, the Kaggle rules (read from the source in this
+process and from the module tree the worker reports) and a short training run with the student's
+optimizer on generated images whose held-out labels stay in this process."""
+import numpy as np
+
+from grader import rules
+from grader import tolerances as tol
+from grader.cnn_checks import accuracy, losses, output_verdicts
+from reference.data.cats_dogs import striped_images
+
+OWN_BATCHNORM = "solution.BatchNorm2d"  # the worker imports the submission as module "solution"
+
+
+def test_cats_dogs_shapes(worker, grade, rng):
+    x = rng.uniform(0, 1, (4, 3, 64, 64)).astype(np.float32)
+    value = grade.require(worker.cnn("describe", cls="CatsDogsCNN", x=x, seed=0), "CatsDogsCNN()")
+    for passed, message in output_verdicts(value, "CatsDogsCNN", 4, 2):
+        grade.expect(passed, message)
+
+
+def _source_findings(worker, grade) -> tuple[list, list]:
+    try:
+        source = worker.submission.read_bytes().decode("utf-8", errors="replace")
+        return (rules.find(source, ["CatsDogsCNN"], rules.NORMALIZATION_RULE, skip=["BatchNorm2d"]),
+                rules.find(source, ["make_cats_dogs_optimizer"], rules.ADAM_RULE))
+    except (OSError, rules.SourceError) as error:
+        grade.fail(f"the Kaggle rules cannot be checked: {error}")
+
+
+def _listing(items, limit=4) -> str:
+    shown = [item.describe() if isinstance(item, rules.Finding) else str(item) for item in items]
+    return "; ".join(shown[:limit]) + (f"; and {len(shown) - limit} more" if len(shown) > limit else "")
+
+
+def test_cats_dogs_rules(worker, grade, rng):
+    in_network, in_optimizer = _source_findings(worker, grade)
+    x = rng.uniform(0, 1, (2, 3, 64, 64)).astype(np.float32)
+    value = grade.require(worker.cnn("describe", cls="CatsDogsCNN", x=x, seed=0, optimizer=True),
+                          "CatsDogsCNN() and make_cats_dogs_optimizer(model)")
+    modules = value.get("modules") if isinstance(value, dict) else None
+    modules = modules if isinstance(modules, list) else []
+    library = rules.library_classes(modules, rules.NORMALIZATION_RULE, own=[OWN_BATCHNORM])
+    grade.expect(not in_network and not library,
+                 "CatsDogsCNN uses library normalization or dropout, which the Kaggle rules forbid "
+                 "(use your BatchNorm2d; write your own dropout module): "
+                 + _listing(in_network + library))
+    grade.expect(any(isinstance(m, dict) and f"{m.get('module')}.{m.get('qualname')}" == OWN_BATCHNORM
+                     for m in modules),
+                 "CatsDogsCNN holds no instance of your BatchNorm2d; the part asks you to "
+                 "normalize with it", 0.5)
+    optimizer = value.get("optimizer") if isinstance(value, dict) else None
+    if not isinstance(optimizer, dict) or not optimizer.get("is_torch_optimizer"):
+        kind = optimizer.get("class", {}).get("qualname") if isinstance(optimizer, dict) else None
+        grade.expect(False, f"make_cats_dogs_optimizer returned {kind or 'something'}, not a "
+                     "torch.optim.Optimizer", 1.5)
+        return
+    adam = rules.library_classes([optimizer.get("class")], rules.ADAM_RULE)
+    grade.expect(not in_optimizer and not adam,
+                 "make_cats_dogs_optimizer uses a library Adam-family optimizer, which the Kaggle "
+                 "rules forbid (SGD with momentum, RMSprop, Adagrad ... or your own Adam are "
+                 "allowed): " + _listing(in_optimizer + adam))
+    covered, total = optimizer.get("covered"), optimizer.get("total")
+    grade.expect(covered == total,
+                 f"make_cats_dogs_optimizer's optimizer updates {covered} of the model's {total} "
+                 "parameter tensors; pass it model.parameters()", 0.5)
+
+
+def test_cats_dogs_learns(worker, grade):
+    n_train, n_held_out = tol.CATS_DOGS_TRAIN, tol.CATS_DOGS_HELD_OUT
+    images, labels = striped_images(n_train + n_held_out, size=64, seed=20261123)
+    outcome = worker.cnn(
+        "train", timeout_s=tol.CNN_TRAINING_CPU_S, cls="CatsDogsCNN", optimizer="student",
+        torch_batchnorm=True, epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH, seed=0,
+        x=images[:n_train], y=labels[:n_train], held_out=images[n_train:])
+    what = (f"training CatsDogsCNN with make_cats_dogs_optimizer ({tol.CATS_DOGS_EPOCHS} epochs "
+            f"of {n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
+    value = grade.require(outcome, what)
+    score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None,
+                              labels[n_train:], "CatsDogsCNN")
+    if score is None:
+        grade.fail(problem)
+    grade.expect(score >= tol.CATS_DOGS_FLOOR,
+                 f"after {what}, CatsDogsCNN classifies {score:.1%} of {n_held_out} held-out images "
+                 f"correctly; at least {tol.CATS_DOGS_FLOOR:.0%} is expected (chance: 50%). "
+                 f"Training loss per epoch: {losses(value)}. Check the optimizer's learning rate "
+                 "and that forward returns logits.")

