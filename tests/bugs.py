@@ -222,4 +222,55 @@ BUGS = (
         "ignored the optimizer",
         (("            self.optimizer.step(self.weights, grads)\n            return\n",
           "            pass\n"),)),
+    Bug("bn2d_functional", "batchnorm2d", "BatchNorm2d delegates to torch's functional batch norm",
+        "torch.nn.functional.batch_norm",
+        (("        x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)\n"
+          "        return self.weight.view(shape) * x_hat + self.bias.view(shape)\n",
+          "        return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var,\n"
+          "            self.weight, self.bias, self.training, self.momentum, self.eps)\n"),)),
+    Bug("mnist_cnn_over_budget", "mnist_cnn", "a 512-unit hidden layer: 1.6M parameters",
+        "too many", (("nn.Linear(64 * 7 * 7, 160)", "nn.Linear(64 * 7 * 7, 512)"),
+                     ("nn.Linear(160, 10)", "nn.Linear(512, 10)"))),
+    Bug("mnist_cnn_no_convolution", "mnist_cnn", "an MLP handed in as the CNN",
+        "no convolution layer",
+        (("            nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+          "            nn.Conv2d(32, 64, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2))",
+          "            nn.Flatten(), nn.Linear(784, 3136), nn.ReLU(),\n"
+          "            nn.Unflatten(1, (64, 7, 7)))"),)),
+    Bug("mnist_cnn_frozen", "mnist_cnn", "every layer frozen (requires_grad=False) but the last",
+        "held-out digits",
+        (("        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 160), nn.ReLU(),\n"
+          "                                        nn.Linear(160, 10))\n",
+          "        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 160), nn.ReLU(),\n"
+          "                                        nn.Linear(160, 10))\n"
+          "        for p in list(self.parameters())[:-2]:\n"
+          "            p.requires_grad_(False)\n"
+          "        self.spare = nn.Parameter(torch.zeros(600_000))\n"),)),
+    Bug("cats_dogs_single_logit", "cats_dogs_cnn", "one output logit (the binary habit) instead of two",
+        "the last layer has 1 outputs", (("nn.Linear(128, 2))", "nn.Linear(128, 1))"),)),
+    Bug("cats_dogs_library_batchnorm", "cats_dogs_cnn", "torch.nn.BatchNorm2d instead of the own one",
+        "torch.nn.BatchNorm2d", (("BatchNorm2d(c_out), nn.ReLU()", "nn.BatchNorm2d(c_out), nn.ReLU()"),)),
+    Bug("cats_dogs_functional_dropout", "cats_dogs_cnn", "F.dropout in forward",
+        "torch.nn.functional.dropout",
+        (("        return self.classifier(self.features(x))\n        # END SOLUTION\n\n\ndef make_cats",
+          "        features = torch.nn.functional.dropout(self.features(x), 0.2, self.training)\n"
+          "        return self.classifier(features)\n        # END SOLUTION\n\n\ndef make_cats"),)),
+    Bug("cats_dogs_adam", "cats_dogs_cnn", "torch.optim.Adam from make_cats_dogs_optimizer",
+        "torch.optim.Adam",
+        (("return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)",
+          "return torch.optim.Adam(model.parameters(), lr=1e-3)"),)),
+    Bug("cats_dogs_tiny_lr", "cats_dogs_cnn", "a learning rate far too small to learn",
+        "at least 75%",
+        (("return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)",
+          "return torch.optim.SGD(model.parameters(), lr=1e-6)"),)),
+    Bug("kaggle_header", "kaggle_submission", "header id,labels", "exactly 'id,label'",
+        (('file.write("id,label\\n")', 'file.write("id,labels\\n")'),)),
+    Bug("kaggle_unsorted", "kaggle_submission", "rows in the loader's order",
+        "in the loader's order", (("    rows.sort()\n", ""),)),
+    Bug("kaggle_sorted_as_strings", "kaggle_submission", "ids sorted as strings",
+        "sorted as strings", (("    rows.sort()\n", "    rows.sort(key=lambda row: str(row[0]))\n"),)),
+    Bug("kaggle_no_eval", "kaggle_submission", "predictions in training mode",
+        "model.eval()", (("    model.eval()\n    rows = []", "    rows = []"),)),
+    Bug("kaggle_cat_probability", "kaggle_submission", "P(cat) written as the label", "P(cat)",
+        (("dim=1)[:, 1]", "dim=1)[:, 0]"),)),
 )
