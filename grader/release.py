@@ -35,7 +35,7 @@ reference versions of the other parts, so a bug costs points in its own part onl
 may grade with more (hidden) tests of the same parts.
 """
 
-REQUIREMENTS = "numpy>=1.24\ntorch>=2.1\npytest>=7.4\n"
+REQUIREMENTS = "numpy>=1.24\ntorch>=2.1\npytest>=7.4\nmlxtend>=0.22\n"
 
 
 class ReleaseError(RuntimeError):
