@@ -148,7 +148,7 @@ def _train(submission, request: dict) -> dict:
             loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
         losses.append(total / len(images))
     recalibrated = _recalibrate_batch_norm(model, images, 2 * batch_size)
     model.eval()

@@ -149,3 +149,22 @@ def test_malformed_dogs_and_cats_folders_are_clear_errors(tmp_path):
     train, valid = cats_dogs.cats_dogs_loaders(only_cats, size=16, val_fraction=0.5)
     with pytest.raises(DataError, match="dog.0.jpg"):
         list(train) + list(valid)
+
+
+def test_striped_images_are_balanced_deterministic_and_tell_classes_apart_by_orientation():
+    from reference.data.cats_dogs import striped_images
+
+    images, labels = striped_images(60, size=32, seed=4)
+    again, same_labels = striped_images(60, size=32, seed=4)
+    assert images.shape == (60, 3, 32, 32) and images.dtype == np.float32
+    assert labels.dtype == np.int64 and np.bincount(labels).tolist() == [30, 30]
+    assert np.array_equal(images, again) and np.array_equal(labels, same_labels)
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    assert not np.array_equal(images, striped_images(60, size=32, seed=5)[0])
+    # horizontal stripes vary down the rows, vertical ones across the columns
+    down = np.abs(np.diff(images, axis=2)).mean(axis=(1, 2, 3))
+    across = np.abs(np.diff(images, axis=3)).mean(axis=(1, 2, 3))
+    assert np.all((down > across) == (labels == 0))
+    # colour alone does not separate them: the class means of every channel are close
+    means = images.mean(axis=(2, 3))
+    assert np.all(np.abs(means[labels == 0].mean(0) - means[labels == 1].mean(0)) < 0.1)

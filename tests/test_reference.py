@@ -135,3 +135,27 @@ def test_optimizer_references_leave_zero_gradients_alone_without_state(name):
     start = {"w": np.array([0.5, -0.25])}
     steps = optim.trajectory(name, {"lr": 0.1}, start, [{"dw": np.zeros(2)}] * 3)
     np.testing.assert_allclose(steps[-1]["w"], start["w"])
+
+
+def test_training_loop_learns_and_reports(capsys):
+    import torch
+
+    from reference.data.cats_dogs import striped_images
+    from reference.training import evaluate, fit, pick_device
+
+    images, labels = striped_images(96, size=32, seed=3)
+    data = torch.utils.data.TensorDataset(torch.tensor(images), torch.tensor(labels))
+    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.AdaptiveMaxPool2d(4), torch.nn.Flatten(), torch.nn.Linear(128, 2))
+    before = evaluate(model, loader, torch.device("cpu"))
+    history = fit(model, loader, torch.optim.Adam(model.parameters(), lr=0.01), 8,
+                  valid_loader=loader, device=torch.device("cpu"), progress=True)
+    assert [entry["epoch"] for entry in history] == list(range(1, 9))
+    assert all(entry["images"] == 96 and entry["images_per_second"] > 0 for entry in history)
+    assert history[-1]["valid_loss"] < before["loss"]
+    assert history[-1]["valid_accuracy"] >= 0.8
+    assert "epoch 8/8" in capsys.readouterr().err  # the progress bar
+    assert pick_device().type in ("cpu", "cuda")
