@@ -35,6 +35,19 @@ def output_verdicts(value: dict, cls: str, batch: int, classes: int) -> list[tup
     return results
 
 
+def logits_verdict(value: dict, cls: str) -> tuple[bool, str]:
+    """Whether the outputs look like logits rather than probabilities (every row in [0, 1] and
+    summing to 1): the loss applies the softmax, so a softmax in forward applies it twice."""
+    outputs = value.get("outputs") if isinstance(value, dict) else None
+    out = outputs.get("eval") if isinstance(outputs, dict) else None
+    if not isinstance(out, np.ndarray) or out.ndim != 2 or not np.all(np.isfinite(out)):
+        return True, ""  # the shape checks report these
+    if np.all((out >= 0) & (out <= 1)) and np.allclose(out.sum(axis=1), 1.0, atol=1e-4):
+        return False, (f"{cls}.forward returns probabilities (every row sums to 1); it must return "
+                       "logits, since cross-entropy applies the softmax itself")
+    return True, ""
+
+
 def has_convolution(value: dict) -> bool:
     """Whether the reported module tree holds a torch convolution (Conv1d/2d/3d or subclass)."""
     modules = value.get("modules") if isinstance(value, dict) else None

@@ -5,7 +5,7 @@ import numpy as np
 
 from grader import rules
 from grader import tolerances as tol
-from grader.cnn_checks import accuracy, losses, output_verdicts
+from grader.cnn_checks import accuracy, logits_verdict, losses, output_verdicts
 from reference.data.cats_dogs import striped_images
 
 OWN_BATCHNORM = "solution.BatchNorm2d"  # the worker imports the submission as module "solution"
@@ -16,6 +16,7 @@ def test_cats_dogs_shapes(worker, grade, rng):
     value = grade.require(worker.cnn("describe", cls="CatsDogsCNN", x=x, seed=0), "CatsDogsCNN()")
     for passed, message in output_verdicts(value, "CatsDogsCNN", 4, 2):
         grade.expect(passed, message)
+    grade.expect(*logits_verdict(value, "CatsDogsCNN"), 0.5)
 
 
 def _source_findings(worker, grade) -> tuple[list, list]:

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 
 from grader import tolerances as tol
-from grader.cnn_checks import accuracy, has_convolution, losses, output_verdicts
+from grader.cnn_checks import accuracy, logits_verdict, has_convolution, losses, output_verdicts
 
 
 @functools.lru_cache(maxsize=1)
@@ -25,6 +25,7 @@ def test_mnist_cnn_shapes(worker, grade, rng):
     value = describe(worker, grade, rng)
     for passed, message in output_verdicts(value, "MnistCNN", 5, 10):
         grade.expect(passed, message)
+    grade.expect(*logits_verdict(value, "MnistCNN"), 0.5)
     grade.expect(has_convolution(value), "MnistCNN holds no convolution layer (torch.nn.Conv2d or "
                  "a subclass); the part asks for a convolutional network", 0.5)
 

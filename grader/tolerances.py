@@ -40,9 +40,11 @@ are compared at about the same size (Part 1's default MLP, 784-512-256-10, has 5
 MNIST_CNN_EPOCHS, MNIST_CNN_BATCH, MNIST_CNN_LR = 2, 64, 1e-3
 """The grader's short MnistCNN run: Adam on the 4,000 training digits of the bundled subset."""
 
-MNIST_CNN_FLOOR = 0.80
+MNIST_CNN_FLOOR = 0.60
 """Accuracy MnistCNN must reach after that run on the 500 validation digits (chance: 0.10). The
-worked solution reached 0.94-0.96 over 5 seeds; a network that cannot learn stays near 0.1."""
+worked solution reached 0.934-0.948 (5 seeds); with a softmax wrongly left in forward, which
+slows learning (and costs points in the shapes test instead), 0.80-0.92 (3 seeds). A network
+that learns clears the floor by a wide margin; one that does not stays near chance."""
 
 CATS_DOGS_EPOCHS, CATS_DOGS_BATCH, CATS_DOGS_TRAIN, CATS_DOGS_HELD_OUT = 3, 32, 256, 200
 """The grader's short CatsDogsCNN run: the student's optimizer on generated striped images."""

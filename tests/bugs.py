@@ -246,6 +246,11 @@ BUGS = (
           "        for p in list(self.parameters())[:-2]:\n"
           "            p.requires_grad_(False)\n"
           "        self.spare = nn.Parameter(torch.zeros(600_000))\n"),)),
+    Bug("mnist_cnn_softmax_output", "mnist_cnn", "forward returns softmax probabilities",
+        "returns probabilities",
+        (("        return self.classifier(self.features(x))\n        # END SOLUTION\n\n\nclass CatsDogsCNN",
+          "        return torch.softmax(self.classifier(self.features(x)), dim=1)\n"
+          "        # END SOLUTION\n\n\nclass CatsDogsCNN"),)),
     Bug("cats_dogs_single_logit", "cats_dogs_cnn", "one output logit (the binary habit) instead of two",
         "the last layer has 1 outputs", (("nn.Linear(128, 2))", "nn.Linear(128, 1))"),)),
     Bug("cats_dogs_library_batchnorm", "cats_dogs_cnn", "torch.nn.BatchNorm2d instead of the own one",
