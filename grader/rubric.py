@@ -128,8 +128,7 @@ RUBRIC: tuple[Row, ...] = (
     Row("test_cats_dogs_rules", "cats_dogs_cnn", 3,
         "no library normalization, dropout or Adam-family optimizer; uses your BatchNorm2d"),
     Row("test_cats_dogs_learns", "cats_dogs_cnn", 3,
-        "3 epochs with your optimizer on generated images reach 75 % held out "
-        "(torch's BatchNorm2d standing in for yours)"),
+        "3 epochs with your optimizer on generated images reach 75 % held out"),
 
     Row("test_kaggle_csv_format", "kaggle_submission", 2,
         "header id,label; one row per image, sorted by numeric id; labels in [0, 1]"),

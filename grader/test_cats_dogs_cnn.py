@@ -1,6 +1,7 @@
 """Part cats_dogs_cnn: CatsDogsCNN's output shape, the Kaggle rules (read from the source in this
 process and from the module tree the worker reports) and a short training run with the student's
-optimizer on generated images whose held-out labels stay in this process."""
+optimizer on generated images whose held-out labels stay in this process. The worker builds the
+network with torch's BatchNorm2d in place of the student's, which is graded in its own part."""
 import numpy as np
 
 from grader import rules
@@ -8,7 +9,9 @@ from grader import tolerances as tol
 from grader.cnn_checks import accuracy, logits_verdict, losses, output_verdicts
 from reference.data.cats_dogs import striped_images
 
-OWN_BATCHNORM = "solution.BatchNorm2d"  # the worker imports the submission as module "solution"
+# The student's class, as the worker names it (it imports the submission as module "solution"),
+# and the stand-in the worker builds in its place (see worker_cnn.StandInBatchNorm2d).
+OWN_BATCHNORM = ("solution.BatchNorm2d", "_nngrade_cnn.StandInBatchNorm2d")
 
 
 def test_cats_dogs_shapes(worker, grade, rng):
@@ -40,12 +43,12 @@ def test_cats_dogs_rules(worker, grade, rng):
                           "CatsDogsCNN() and make_cats_dogs_optimizer(model)")
     modules = value.get("modules") if isinstance(value, dict) else None
     modules = modules if isinstance(modules, list) else []
-    library = rules.library_classes(modules, rules.NORMALIZATION_RULE, own=[OWN_BATCHNORM])
+    library = rules.library_classes(modules, rules.NORMALIZATION_RULE, own=OWN_BATCHNORM)
     grade.expect(not in_network and not library,
                  "CatsDogsCNN uses library normalization or dropout, which the Kaggle rules forbid "
                  "(use your BatchNorm2d; write your own dropout module): "
                  + _listing(in_network + library))
-    grade.expect(any(isinstance(m, dict) and f"{m.get('module')}.{m.get('qualname')}" == OWN_BATCHNORM
+    grade.expect(any(isinstance(m, dict) and f"{m.get('module')}.{m.get('qualname')}" in OWN_BATCHNORM
                      for m in modules),
                  "CatsDogsCNN holds no instance of your BatchNorm2d; the part asks you to "
                  "normalize with it", 0.5)
@@ -71,7 +74,7 @@ def test_cats_dogs_learns(worker, grade):
     images, labels = striped_images(n_train + n_held_out, size=64, seed=20261123)
     outcome = worker.cnn(
         "train", timeout_s=tol.CNN_TRAINING_CPU_S, cls="CatsDogsCNN", optimizer="student",
-        torch_batchnorm=True, epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH, seed=0,
+        epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH, seed=0,
         x=images[:n_train], y=labels[:n_train], held_out=images[n_train:])
     what = (f"training CatsDogsCNN with make_cats_dogs_optimizer ({tol.CATS_DOGS_EPOCHS} epochs "
             f"of {n_train} generated images, batch {tol.CATS_DOGS_BATCH})")

@@ -228,6 +228,11 @@ BUGS = (
           "        return self.weight.view(shape) * x_hat + self.bias.view(shape)\n",
           "        return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var,\n"
           "            self.weight, self.bias, self.training, self.momentum, self.eps)\n"),)),
+    Bug("bn2d_not_started", "batchnorm2d", "BatchNorm2d left as the template's stub",
+        "not implemented",
+        (("        self.weight = torch.nn.Parameter(torch.ones(num_features))\n",
+          "        raise NotImplementedError(\"batchnorm2d: BatchNorm2d.__init__ is not implemented yet\")\n"
+          "        self.weight = torch.nn.Parameter(torch.ones(num_features))\n"),)),
     Bug("mnist_cnn_over_budget", "mnist_cnn", "a 512-unit hidden layer: 1.6M parameters",
         "too many", (("nn.Linear(64 * 7 * 7, 160)", "nn.Linear(64 * 7 * 7, 512)"),
                      ("nn.Linear(160, 10)", "nn.Linear(512, 10)"))),
