@@ -55,6 +55,22 @@ def has_convolution(value: dict) -> bool:
                for m in modules or [])
 
 
+def grade_learning(grade, outcome, what: str, labels: np.ndarray, cls: str, floor: float,
+                   items: str, hint: str) -> None:
+    """Score a training run: the held-out accuracy of the logits it returned, computed here
+    with ``labels``, against ``floor``. ``what`` describes the run, ``items`` the held-out
+    examples (e.g. "digits") and ``hint`` what to check when the floor is missed."""
+    value = grade.require(outcome, what)
+    score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None, labels, cls)
+    if score is None:
+        grade.fail(problem)
+    chance = 1 / len(np.unique(labels))
+    grade.expect(score >= floor,
+                 f"after {what}, {cls} classifies {score:.1%} of {len(labels)} held-out {items} "
+                 f"correctly; at least {floor:.0%} is expected (chance: {chance:.0%}). Training "
+                 f"loss per epoch: {losses(value)}. {hint}")
+
+
 def accuracy(logits, labels: np.ndarray, cls: str) -> tuple[float | None, str]:
     """Held-out accuracy of ``logits`` (N, C) against the labels only this process has."""
     if not isinstance(logits, np.ndarray) or logits.ndim != 2 or logits.shape[0] != len(labels):

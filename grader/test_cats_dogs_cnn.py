@@ -6,7 +6,7 @@ import numpy as np
 
 from grader import rules
 from grader import tolerances as tol
-from grader.cnn_checks import accuracy, logits_verdict, losses, output_verdicts
+from grader.cnn_checks import grade_learning, logits_verdict, output_verdicts
 from reference.data.cats_dogs import striped_images
 
 # The student's class, as the worker names it (it imports the submission as module "solution"),
@@ -78,13 +78,5 @@ def test_cats_dogs_learns(worker, grade):
         x=images[:n_train], y=labels[:n_train], held_out=images[n_train:])
     what = (f"training CatsDogsCNN with make_cats_dogs_optimizer ({tol.CATS_DOGS_EPOCHS} epochs "
             f"of {n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
-    value = grade.require(outcome, what)
-    score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None,
-                              labels[n_train:], "CatsDogsCNN")
-    if score is None:
-        grade.fail(problem)
-    grade.expect(score >= tol.CATS_DOGS_FLOOR,
-                 f"after {what}, CatsDogsCNN classifies {score:.1%} of {n_held_out} held-out images "
-                 f"correctly; at least {tol.CATS_DOGS_FLOOR:.0%} is expected (chance: 50%). "
-                 f"Training loss per epoch: {losses(value)}. Check the optimizer's learning rate "
-                 "and that forward returns logits.")
+    grade_learning(grade, outcome, what, labels[n_train:], "CatsDogsCNN", tol.CATS_DOGS_FLOOR,
+                   "images", "Check the optimizer's learning rate and that forward returns logits.")

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 
 from grader import tolerances as tol
-from grader.cnn_checks import accuracy, logits_verdict, has_convolution, losses, output_verdicts
+from grader.cnn_checks import grade_learning, has_convolution, logits_verdict, output_verdicts
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,13 +53,5 @@ def test_mnist_cnn_learns(worker, grade):
         held_out=valid_x.reshape(-1, 1, 28, 28).astype(np.float32))
     what = (f"training MnistCNN ({tol.MNIST_CNN_EPOCHS} epochs of Adam, lr {tol.MNIST_CNN_LR}, "
             f"on {len(train_y)} digits)")
-    value = grade.require(outcome, what)
-    score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None, valid_y,
-                              "MnistCNN")
-    if score is None:
-        grade.fail(problem)
-    grade.expect(score >= tol.MNIST_CNN_FLOOR,
-                 f"after {what}, MnistCNN classifies {score:.1%} of 500 held-out digits correctly; "
-                 f"at least {tol.MNIST_CNN_FLOOR:.0%} is expected (chance: 10%). Training loss per "
-                 f"epoch: {losses(value)}. Does forward return logits (no softmax), and does every "
-                 "layer take part?")
+    grade_learning(grade, outcome, what, valid_y, "MnistCNN", tol.MNIST_CNN_FLOOR, "digits",
+                   "Does forward return logits (no softmax), and does every layer take part?")
