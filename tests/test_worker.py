@@ -227,3 +227,30 @@ def test_stale_and_forged_replies_are_ignored(tmp_path):
         assert relu_works(session)
     finally:
         session.close()
+
+
+def test_cnn_tasks_report_plain_facts_and_restore_the_students_batchnorm(tmp_path):
+    from conftest import WORKED_SOLUTION
+
+    path = tmp_path / "solution.py"
+    path.write_text(WORKED_SOLUTION.read_text())
+    session = Session(path, CallbackLog(), Limits(call_timeout_s=20.0, load_timeout_s=30.0))
+    try:
+        x = np.random.default_rng(0).uniform(0, 1, (2, 3, 64, 64)).astype(np.float32)
+        described = session.cnn("describe", cls="CatsDogsCNN", x=x, seed=0, optimizer=True)
+        assert described.ok, described.failure_text()
+        value = described.value
+        assert value["outputs"]["eval"].shape == (2, 2)
+        assert value["trainable_parameters"] == sum(
+            int(np.prod(shape)) for shape in value["parameter_shapes"].values())
+        kinds = {f"{m['module']}.{m['qualname']}" for m in value["modules"]}
+        assert "_nngrade_cnn.StandInBatchNorm2d" in kinds and "solution.BatchNorm2d" not in kinds
+        assert value["optimizer"]["class"]["qualname"] == "SGD"
+        assert value["optimizer"]["covered"] == value["optimizer"]["total"] > 0
+        # the stand-in is gone once the network is built: the student's class is back
+        own = session.cnn("class_of", cls="BatchNorm2d", kwargs={"num_features": 3})
+        assert own.ok and (own.value["module"], own.value["qualname"]) == ("solution", "BatchNorm2d")
+        unknown = session.cnn("no-such-task")
+        assert not unknown.ok and "unknown cnn task" in unknown.error_message
+    finally:
+        session.close()
