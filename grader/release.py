@@ -10,29 +10,32 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from grader.rubric import PARTS
 from grader.template import BEGIN, END, make_template
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".pytest_cache")
 
-STUDENT_README = """\
-# Assignment: a multilayer perceptron in numpy
+STUDENT_README = f"""\
+# Assignment: a multilayer perceptron in numpy, then convolutional networks in PyTorch
 
 Implement the parts of `solution.py` that raise `NotImplementedError`, then grade yourself:
 
     pip install -r requirements.txt
     pytest grader
 
-The grader prints a score table with the points of each part (init, activations, softmax,
-forward, loss, backward, update, train_loop, finite_difference, optimizers, batchnorm, dropout,
-batchnorm2d) and, for every lost point, what differs from the reference and the likely cause.
-`pytest grader --submission other.py` grades another file;
+The grader prints a score table with the points of each part ({", ".join(PARTS)}) and, for
+every lost point, what differs from the reference and the likely cause.
+`pytest grader --parts backward,update` grades only those parts (the CNN parts train networks
+for about 20 s); `pytest grader --submission other.py` grades another file;
 `python -m grader grade solution.py --results-json results.json` writes the results in
 Gradescope's format.
 
 Your code runs in a separate process with time and memory limits; each part is graded with
-reference versions of the other parts, so a bug costs points in its own part only. The course
-may grade with more (hidden) tests of the same parts.
+reference versions of the other parts, so a bug costs points in its own part only. The rules of
+the Kaggle part (no library normalization, dropout or Adam-family optimizer) are checked in
+your source and in the network you build. The course may grade with more (hidden) tests of the
+same parts.
 """
 
 REQUIREMENTS = "numpy>=1.24\ntorch>=2.1\npytest>=7.4\nmlxtend>=0.22\n"
