@@ -115,3 +115,21 @@ def test_grading_only_some_parts(tmp_path):
         row.points for row in RUBRIC if row.part in ("backward", "update"))
     code, output, _ = grade_file(WORKED_SOLUTION, tmp_path / "other.json", "--parts", "nope")
     assert code == 2 and "unknown parts nope" in output
+
+
+def test_part_4_written_another_way_scores_full_marks(tmp_path):
+    """Other architectures (LeNet-like with torch's batch norm and dropout, a functional-style
+    network with its own dropout), another BatchNorm2d, RMSprop, the csv module: Part 4 is
+    graded on behaviour and rules, not on the worked solution's choices."""
+    from conftest import REPOSITORY
+
+    worked = WORKED_SOLUTION.read_text()
+    parts_1_to_3 = worked[:worked.index("# " + "-" * 93 + "\n# Part 4")]
+    submission = tmp_path / "solution.py"
+    submission.write_text(parts_1_to_3 + (REPOSITORY / "tests" / "submissions" / "alt_part4.py").read_text())
+    part_4 = ("batchnorm2d", "mnist_cnn", "cats_dogs_cnn", "kaggle_submission")
+    code, output, data = grade_file(submission, tmp_path / "results.json", "--parts", ",".join(part_4))
+    assert data is not None, output
+    assert code == 0, output
+    assert set(part_scores(data)) == set(part_4)
+    assert data["score"] == data["max_score"] > 0, output
