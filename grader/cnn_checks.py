@@ -49,10 +49,16 @@ def logits_verdict(value: dict, cls: str) -> tuple[bool, str]:
 
 
 def has_convolution(value: dict) -> bool:
-    """Whether the reported module tree holds a torch convolution (Conv1d/2d/3d or subclass)."""
-    modules = value.get("modules") if isinstance(value, dict) else None
-    return any(isinstance(m, dict) and isinstance(m.get("mro"), list) and CONVOLUTION_BASE in m["mro"]
-               for m in modules or [])
+    """Whether the network convolves: a torch convolution module (Conv1d/2d/3d or a subclass) in
+    the reported module tree, or a 4-D parameter (a kernel used with ``F.conv2d``)."""
+    if not isinstance(value, dict):
+        return False
+    modules = value.get("modules") if isinstance(value.get("modules"), list) else []
+    if any(isinstance(m, dict) and isinstance(m.get("mro"), list) and CONVOLUTION_BASE in m["mro"]
+           for m in modules):
+        return True
+    shapes = value.get("parameter_shapes")
+    return isinstance(shapes, dict) and any(isinstance(s, list) and len(s) == 4 for s in shapes.values())
 
 
 def grade_learning(grade, outcome, what: str, labels: np.ndarray, cls: str, floor: float,
@@ -73,7 +79,8 @@ def grade_learning(grade, outcome, what: str, labels: np.ndarray, cls: str, floo
 
 def accuracy(logits, labels: np.ndarray, cls: str) -> tuple[float | None, str]:
     """Held-out accuracy of ``logits`` (N, C) against the labels only this process has."""
-    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or logits.shape[0] != len(labels):
+    if (not isinstance(logits, np.ndarray) or logits.ndim != 2 or logits.shape[0] != len(labels)
+            or logits.shape[1] < 1):
         shape = getattr(logits, "shape", None)
         return None, (f"{cls} returned logits of shape {shape} for {len(labels)} held-out images; "
                       "cannot compute an accuracy")

@@ -18,41 +18,27 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-NORMALIZATION_CLASSES = frozenset({
-    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d",
-    "LazyBatchNorm3d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm1d",
-    "InstanceNorm2d", "InstanceNorm3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d",
-    "LazyInstanceNorm3d", "RMSNorm", "LocalResponseNorm", "_BatchNorm", "_NormBase",
-    "_InstanceNorm", "_LazyNormBase",
-    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
-    "_DropoutNd",
-})
-"""torch.nn modules (and their private bases) that CatsDogsCNN may not use."""
+NORMALIZATION_WORDS = ("batchnorm", "batch_norm", "layernorm", "layer_norm", "groupnorm",
+                       "group_norm", "instancenorm", "instance_norm", "rmsnorm", "rms_norm",
+                       "localresponsenorm", "local_response_norm", "normbase", "dropout")
+"""A torch name with one of these in a component (any case) is library normalization or dropout:
+``torch.nn.BatchNorm2d``, ``torch.nn.functional.dropout``, ``torch.batch_norm_stats``,
+``torch.nn.modules.dropout._DropoutNd``, ``torch.dropout_`` ..."""
 
-NORMALIZATION_FUNCTIONS = frozenset({
-    "batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm", "local_response_norm",
-    "native_batch_norm", "native_layer_norm", "native_group_norm", "cudnn_batch_norm",
-    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
-    "feature_dropout", "native_dropout",
-})
-"""Their functional forms (``torch.nn.functional.*``, ``torch.*``)."""
-
-ADAM_CLASSES = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SparseAdam"})
-ADAM_FUNCTIONS = frozenset({"adam", "adamw", "adamax", "nadam", "radam", "sparse_adam"})
-"""The Adam family in torch.optim: classes, and the modules / functional forms of the same name."""
+ADAM_WORDS = ("adam",)
+"""The Adam family in torch.optim: Adam, AdamW, Adamax, NAdam, RAdam, SparseAdam, their modules
+and functional forms (no other torch optimizer has "adam" in its name)."""
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
     prefix: str                  # only names under this torch package count
-    classes: frozenset
-    functions: frozenset
+    words: tuple
 
 
-NORMALIZATION_RULE = Rule("library normalization or dropout", "torch", NORMALIZATION_CLASSES,
-                          NORMALIZATION_FUNCTIONS)
-ADAM_RULE = Rule("library Adam-family optimizer", "torch.optim", ADAM_CLASSES, ADAM_FUNCTIONS)
+NORMALIZATION_RULE = Rule("library normalization or dropout", "torch", NORMALIZATION_WORDS)
+ADAM_RULE = Rule("library Adam-family optimizer", "torch.optim", ADAM_WORDS)
 
 
 @dataclass(frozen=True)
@@ -69,8 +55,22 @@ class SourceError(ValueError):
     """The submission's source cannot be parsed."""
 
 
+def read_source(path) -> str:
+    """The submission's text as Python reads it (a UTF-8 byte-order mark is allowed)."""
+    with open(path, "rb") as file:
+        return file.read().decode("utf-8-sig", errors="replace")
+
+
+def _forbidden(dotted: str, rule: Rule) -> bool:
+    parts = dotted.split(".")
+    if parts[0] != "torch" or not (dotted + ".").startswith(rule.prefix + "."):
+        return False
+    return any(word in part.lower() for part in parts[1:] for word in rule.words)
+
+
 def _imports(nodes: Iterable[ast.AST]) -> dict[str, str]:
-    """``{bound name: dotted origin}`` for the import statements among ``nodes``, in order."""
+    """``{bound name: dotted origin}`` for the import statements among ``nodes``, in order;
+    star imports are listed under ``"*"`` as ``"module;module;"``."""
     bound: dict[str, str] = {}
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -83,57 +83,10 @@ def _imports(nodes: Iterable[ast.AST]) -> dict[str, str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
                 if alias.name == "*":
-                    bound.setdefault("*", "")
-                    bound["*"] += node.module + ";"
+                    bound["*"] = bound.get("*", "") + node.module + ";"
                 else:
                     bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return bound
-
-
-def _module_bindings(tree: ast.Module) -> tuple[dict[str, str], dict[str, ast.AST]]:
-    """The module's top-level bindings, the last one of a name winning: imports (name ->
-    origin) and the file's own definitions (name -> node)."""
-    imported: dict[str, str] = {}
-    defined: dict[str, ast.AST] = {}
-    for node in tree.body:
-        names = _imports([node])
-        for name, origin in names.items():
-            if name == "*":
-                imported["*"] = imported.get("*", "") + origin
-            else:
-                imported[name] = origin
-                defined.pop(name, None)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defined[node.name] = node
-            imported.pop(node.name, None)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            alias = _alias(node, imported)
-            if alias:  # nn = torch.nn: another name for an imported one
-                imported[alias[0]] = alias[1]
-                defined.pop(alias[0], None)
-                continue
-            for target in targets:
-                for name_node in ast.walk(target):
-                    if isinstance(name_node, ast.Name):
-                        defined[name_node.id] = node
-                        imported.pop(name_node.id, None)
-    return imported, defined
-
-
-def _alias(node: ast.AST, imported: dict[str, str]) -> tuple[str, str] | None:
-    """``("nn", "torch.nn")`` for an assignment ``nn = torch.nn`` whose value resolves through
-    ``imported``; None for any other statement."""
-    if isinstance(node, ast.Assign) and len(node.targets) == 1:
-        target, value = node.targets[0], node.value
-    elif isinstance(node, ast.AnnAssign) and node.value is not None:
-        target, value = node.target, node.value
-    else:
-        return None
-    chain = _dotted(value) if isinstance(target, ast.Name) else None
-    if chain and chain[0] in imported:
-        return target.id, ".".join([imported[chain[0]], *chain[1]])
-    return None
 
 
 def _dotted(node: ast.AST) -> tuple[str, list[str]] | None:
@@ -147,36 +100,140 @@ def _dotted(node: ast.AST) -> tuple[str, list[str]] | None:
     return None
 
 
-def _forbidden(dotted: str, rule: Rule) -> bool:
-    parts = dotted.split(".")
-    if parts[0] != "torch" or not dotted.startswith(rule.prefix):
-        return False
-    return any(part in rule.classes or part in rule.functions for part in parts[1:])
+def _aliases(node: ast.AST, known: dict[str, str]) -> list[tuple[str, str]]:
+    """``[("nn", "torch.nn")]`` for ``nn = torch.nn`` (also ``nn, F = torch.nn, torch.nn.functional``)
+    where the value resolves through ``known``; [] for any other statement."""
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0], node.value
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        target, value = node.target, node.value
+    else:
+        return []
+    pairs = [(target, value)]
+    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+        pairs = list(zip(target.elts, value.elts, strict=True))
+    found = []
+    for name, expression in pairs:
+        chain = _dotted(expression) if isinstance(name, ast.Name) else None
+        if chain and chain[0] in known:
+            found.append((name.id, ".".join([known[chain[0]], *chain[1]])))
+    return found
+
+
+def _module_statements(body: list, nested: bool = False) -> Iterable[tuple[ast.AST, bool]]:
+    """``(statement, nested)`` for the module's statements, including those inside top-level
+    if/try/with/for/while blocks (an import under ``try:`` binds a module-level name too), but
+    not inside definitions."""
+    for node in body:
+        yield node, nested
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from _module_statements(getattr(node, field, []) or [], True)
+        for handler in getattr(node, "handlers", []) or []:
+            yield from _module_statements(handler.body, True)
+
+
+def _module_bindings(tree: ast.Module) -> tuple[dict[str, str], dict[str, ast.AST], list[str]]:
+    """The module's top-level bindings, the last one of a name winning: imports and aliases
+    (name -> dotted origin), the file's own definitions (name -> node) and star-imported modules."""
+    imported: dict[str, str] = {}
+    defined: dict[str, ast.AST] = {}
+    star: list[str] = []
+    for node, nested in _module_statements(tree.body):
+        for name, origin in _imports([node]).items():
+            if name == "*":
+                star += [m for m in origin.split(";") if m]
+            else:
+                imported[name] = origin
+                defined.pop(name, None)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined[node.name] = node
+            imported.pop(node.name, None)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            aliases = dict(_aliases(node, imported))
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name_node in ast.walk(target):
+                    if not isinstance(name_node, ast.Name):
+                        continue
+                    if name_node.id in aliases:  # nn = torch.nn: another name for an import
+                        imported[name_node.id] = aliases[name_node.id]
+                        defined.pop(name_node.id, None)
+                    elif not (nested and name_node.id in imported):
+                        # (a fallback such as "except ImportError: LN = None" keeps the import)
+                        defined[name_node.id] = node
+                        imported.pop(name_node.id, None)
+    return imported, defined, star
+
+
+def _star_origin(name: str, modules: list[str]) -> str | None:
+    """``"torch.nn.LayerNorm"`` when ``name`` comes from ``from torch.nn import *``: only names
+    the torch module really has (the trusted process imports torch anyway)."""
+    import importlib
+
+    for module in modules:
+        if module != "torch" and not module.startswith("torch."):
+            continue
+        try:
+            if hasattr(importlib.import_module(module), name):
+                return f"{module}.{name}"
+        except Exception:  # noqa: BLE001 - a module name from the student's source
+            continue
+    return None
 
 
 @dataclass(frozen=True)
 class _Scope:
     """Where a name used inside one definition comes from."""
 
-    local_imports: dict
+    local_imports: dict     # imports and aliases inside the definition
+    local_names: frozenset  # parameters and other names the definition binds itself
     imported: dict
     defined: dict
     star_modules: list
-    rule: Rule
 
     def origin(self, name: str) -> str | None:
-        """The dotted torch (or other imported) name ``name`` stands for; None for the file's
-        own definitions, parameters and local variables."""
+        """The dotted (imported) name ``name`` stands for; None for the file's own definitions,
+        parameters and local variables."""
         if name in self.local_imports:
             return self.local_imports[name]
+        if name in self.local_names:
+            return None
         if name in self.imported:
             return self.imported[name]
         if name not in self.defined:
-            for module in self.star_modules:  # from torch.nn import *
-                candidate = f"{module}.{name}"
-                if _forbidden(candidate, self.rule):
-                    return candidate
+            return _star_origin(name, self.star_modules)
         return None
+
+
+def _scope(node: ast.AST, imported: dict, defined: dict, star: list) -> _Scope:
+    inner = [n for n in ast.walk(node) if n is not node]
+    local_imports = _imports(inner)
+    local_star = [m for m in local_imports.pop("*", "").split(";") if m]
+    for statement in inner:  # aliases inside the definition: nn = torch.nn
+        local_imports.update(_aliases(statement, {**imported, **local_imports}))
+    local_names = set()
+    for n in inner:
+        if isinstance(n, ast.arg):
+            local_names.add(n.arg)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            local_names.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            local_names.add(n.name)
+    return _Scope(local_imports, frozenset(local_names - set(local_imports)), imported, defined,
+                  star + local_star)
+
+
+def _type_checks(node: ast.AST) -> set[int]:
+    """Ids of the nodes in the class arguments of ``isinstance``/``issubclass`` calls: naming a
+    library class to recognise it (``isinstance(m, nn.BatchNorm2d)`` in an init loop) uses nothing."""
+    skipped: set[int] = set()
+    for call in ast.walk(node):
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                and call.func.id in ("isinstance", "issubclass") and len(call.args) == 2):
+            skipped.update(id(n) for n in ast.walk(call.args[1]))
+    return skipped
 
 
 def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()) -> list[Finding]:
@@ -187,9 +244,10 @@ def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         raise SourceError(f"solution.py cannot be parsed: {type(error).__name__}: {error}") from None
-    _mark_parents(tree)
-    imported, defined = _module_bindings(tree)
-    star = [m for m in imported.get("*", "").split(";") if m]
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            child.parent = node
+    imported, defined, star = _module_bindings(tree)
     skipped = set(skip)
     queue = [name for name in roots if name in defined and name not in skipped]
     seen: set[str] = set()
@@ -200,46 +258,36 @@ def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()
             continue
         seen.add(root)
         node = defined[root]
-        local_imports = _imports(n for n in ast.walk(node) if n is not node)
-        local_star = [m for m in local_imports.pop("*", "").split(";") if m]
-        for statement in ast.walk(node):  # aliases inside the definition: nn = torch.nn
-            alias = _alias(statement, {**imported, **local_imports})
-            if alias and statement is not node:
-                local_imports[alias[0]] = alias[1]
-
-        scope = _Scope(local_imports, imported, defined, star + local_star, rule)
+        scope = _scope(node, imported, defined, star)
+        ignored = _type_checks(node)
         for child in ast.walk(node):
-            dotted_name = None
-            if isinstance(child, ast.Attribute) and not isinstance(getattr(child, "parent", None),
-                                                                    ast.Attribute):
+            if id(child) in ignored:
+                continue
+            name = None
+            if isinstance(child, ast.Attribute) and not isinstance(child.parent, ast.Attribute):
                 chain = _dotted(child)
-                if chain:
-                    base = scope.origin(chain[0])
-                    if base is not None:
-                        dotted_name = ".".join([base, *chain[1]])
-            elif isinstance(child, ast.Name):
-                base = scope.origin(child.id)
+                base = scope.origin(chain[0]) if chain else None
                 if base is not None:
-                    dotted_name = base
-                elif child.id in defined and child.id not in skipped and child.id not in seen:
+                    name = ".".join([base, *chain[1]])
+            elif isinstance(child, ast.Name):
+                name = scope.origin(child.id)
+                if (name is None and child.id in defined and child.id not in skipped
+                        and child.id not in seen and child.id not in scope.local_names):
                     queue.append(child.id)
-            elif isinstance(child, ast.Constant) and isinstance(child.value, str):
-                if child.value in rule.classes:  # getattr(nn, "BatchNorm2d")
-                    dotted_name = f'"{child.value}" (named in a string)'
             elif isinstance(child, (ast.ImportFrom, ast.Import)):
-                for name, source_name in _imports([child]).items():
-                    if name != "*" and _forbidden(source_name, rule):
-                        dotted_name = source_name
-            if dotted_name and ("named in a string" in dotted_name or _forbidden(dotted_name, rule)):
-                findings.append(Finding(getattr(child, "lineno", 0), dotted_name, root))
+                forbidden = [o for n, o in _imports([child]).items() if n != "*" and _forbidden(o, rule)]
+                name = forbidden[0] if forbidden else None
+            elif (isinstance(child, ast.Call) and isinstance(child.func, ast.Name)
+                  and child.func.id == "getattr" and len(child.args) >= 2
+                  and isinstance(child.args[1], ast.Constant) and isinstance(child.args[1].value, str)
+                  and _forbidden(f"{rule.prefix}.{child.args[1].value}", rule)):
+                name = f'getattr(..., "{child.args[1].value}")'
+                findings.append(Finding(getattr(child, "lineno", 0), name, root))
+                continue
+            if name and _forbidden(name, rule):
+                findings.append(Finding(getattr(child, "lineno", 0), name, root))
     unique = {(f.line, f.name): f for f in findings}
     return sorted(unique.values(), key=lambda f: (f.line, f.name))
-
-
-def _mark_parents(tree: ast.AST) -> None:
-    for node in ast.walk(tree):
-        for child in ast.iter_child_nodes(node):
-            child.parent = node
 
 
 def library_classes(classes: Iterable[dict], rule: Rule, own: Iterable[str] = ()) -> list[str]:

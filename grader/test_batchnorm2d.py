@@ -95,8 +95,8 @@ def test_batchnorm2d_steps_and_eval(worker, grade, rng):
 
 def test_batchnorm2d_is_own(worker, grade):
     try:
-        source = worker.submission.read_bytes().decode("utf-8", errors="replace")
-        found = rules.find(source, ["BatchNorm2d"], rules.NORMALIZATION_RULE)
+        found = rules.find(rules.read_source(worker.submission), ["BatchNorm2d"],
+                           rules.NORMALIZATION_RULE)
     except (OSError, rules.SourceError) as error:
         grade.fail(f"BatchNorm2d's source cannot be checked: {error}")
     outcome = worker.cnn("class_of", cls="BatchNorm2d", kwargs={"num_features": 3})

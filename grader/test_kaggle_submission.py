@@ -49,8 +49,21 @@ def written_file(worker, grade, rng):
     return text, x, ids, weight, bias
 
 
-def rows_of(text: str) -> list[list[str]]:
-    return [row for row in csv.reader(io.StringIO(text)) if row]
+def rows_of(grade, text: str) -> list[list[str]]:
+    """The CSV rows (any line endings), blank lines dropped."""
+    try:
+        return [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as error:
+        grade.fail(f"the submission file is not readable CSV: {error}")
+
+
+def _integer(cell: str) -> int | None:
+    """``9`` for "9", " 9 " or "9.0" (ids written as floats, e.g. by np.savetxt); else None."""
+    try:
+        value = float(cell.strip())
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
 
 
 def labels_by_id(rows) -> dict[int, float]:
@@ -59,16 +72,19 @@ def labels_by_id(rows) -> dict[int, float]:
     for row in rows:
         if len(row) != 2:
             continue
+        image_id = _integer(row[0])
         try:
-            parsed[int(row[0].strip())] = float(row[1].strip())
+            label = float(row[1].strip())
         except ValueError:
             continue
+        if image_id is not None:
+            parsed[image_id] = label
     return parsed
 
 
 def test_kaggle_csv_format(worker, grade, rng):
     text, _, ids, _, _ = written_file(worker, grade, rng)
-    rows = rows_of(text)
+    rows = rows_of(grade, text)
     if not rows:
         grade.fail("the submission file is empty; expected the header id,label and one row per image")
     header = [cell.strip() for cell in rows[0]]
@@ -77,7 +93,10 @@ def test_kaggle_csv_format(worker, grade, rng):
                  + (" (without spaces)" if header == ["id", "label"] else ""))
     body = rows[1:] if header == ["id", "label"] or not _is_data(rows[0]) else rows
     parsed = labels_by_id(body)
-    ids_written = [int(row[0].strip()) for row in body if _is_data(row)]
+    if not parsed:
+        grade.fail(f"the submission file has no rows '<id>,<number>' after the header; expected "
+                   f"one per image ({N_IMAGES})")
+    ids_written = [_integer(row[0]) for row in body if _is_data(row)]
     unparsed = len(body) - len(ids_written)
     grade.expect(unparsed == 0, f"{unparsed} of the {len(body)} rows are not '<id>,<number>', e.g. "
                  f"{','.join(next(r for r in body if not _is_data(r)))!r}" if unparsed else "")
@@ -110,7 +129,7 @@ def _is_data(row) -> bool:
 
 def test_kaggle_csv_probabilities(worker, grade, rng):
     text, x, ids, weight, bias = written_file(worker, grade, rng)
-    parsed = labels_by_id(rows_of(text))
+    parsed = labels_by_id(rows_of(grade, text))
     if not all(int(i) in parsed for i in ids):
         grade.fail("the submission file does not have a row '<id>,<number>' for every image, so "
                    "its probabilities cannot be checked (see test_kaggle_csv_format)")

@@ -56,6 +56,7 @@ worked solution reached 0.995-1.0 over 4 seeds, plain SGD at lr 0.01 1.0 over 3 
 CNN_TRAINING_CPU_S = 150.0
 """CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s)."""
 
-KAGGLE_PROBABILITY_ATOL = 1e-3
-"""How closely a submission file's label must equal P(dog): three decimals are enough for
-Kaggle's log loss, so rounding to 3 or more decimals passes."""
+KAGGLE_PROBABILITY_ATOL = 6e-3
+"""How closely a submission file's label must equal P(dog): labels rounded to 2 or more decimals
+pass (error <= 0.005), as Kaggle accepts them; the bugs the check is for (P(cat), class labels,
+training mode, logits) differ by far more."""

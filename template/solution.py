@@ -535,6 +535,6 @@ def write_kaggle_submission(model, loader, path):
     ``loader`` yields ``(images, ids)``: images ``(B, 3, H, W)`` and the images' integer ids
     ``(B,)``, in any order. The file is CSV with the header ``id,label`` and one row per image,
     sorted by id (as numbers), where ``label`` is the model's probability that the image is a
-    dog (softmax of the logits, class 1). Evaluate the model as it is meant to be used on new
+    dog (softmax of the logits, class 1), written with at least 2 decimals. Evaluate the model as it is meant to be used on new
     data (evaluation mode, no gradients), on the device its parameters are on."""
     raise NotImplementedError("kaggle_submission: write_kaggle_submission is not implemented yet")

@@ -22,7 +22,15 @@ def names(source: str, roots=("CatsDogsCNN",), rule=rules.NORMALIZATION_RULE, sk
     (network("        self.g = nn.GroupNorm(1, 3)\n        self.l = nn.LayerNorm(3)\n"),
      ["torch.nn.GroupNorm", "torch.nn.LayerNorm"]),
     (network("        x = nn.functional.dropout(x, 0.5)\n"), ["torch.nn.functional.dropout"]),
-    (network("        self.d = getattr(nn, 'Dropout')(0.5)\n"), ['"Dropout" (named in a string)']),
+    (network("        self.d = getattr(nn, 'Dropout')(0.5)\n"), ['getattr(..., "Dropout")']),
+    (network("        x = torch.dropout_(x, 0.5, True)\n        s = torch.batch_norm_stats(x, 1e-5)\n"),
+     ["torch.batch_norm_stats", "torch.dropout_"]),
+    # tuple aliases and imports under a module-level try
+    (network("        self.d = F.dropout\n", HEADER + "N, F = torch.nn, torch.nn.functional\n"),
+     ["torch.nn.functional.dropout"]),
+    (network("        self.n = LN(3)\n",
+             HEADER + "try:\n    from torch.nn import LayerNorm as LN\nexcept ImportError:\n    LN = None\n"),
+     ["torch.nn.LayerNorm"]),
     # aliases: from-imports, renamed imports, star imports, assignments, imports inside a method
     (network("        self.bn = BN(3)\n", HEADER + "from torch.nn import BatchNorm1d as BN\n"),
      ["torch.nn.BatchNorm1d"]),
@@ -53,6 +61,16 @@ def test_forbidden_names_are_found(source, expected):
     network("        self.bn = BatchNorm2d(3)\n",
             "import torch\nimport torch.nn as nn\nfrom torch.nn import BatchNorm2d\n\n\n"
             "class BatchNorm2d(nn.Module):\n    pass\n\n\n"),
+    # names that only look like torch's: a parameter under a star import, a parameter that
+    # shadows an import, a class named to recognise it, a string that is not looked up
+    network("        self.p = dropout\n", "import torch\nfrom torch.nn import *\n\n\n"
+            "class BatchNorm2d(Module):\n    pass\n\n\n")
+    .replace("__init__(self)", "__init__(self, dropout=0.3)"),
+    network("        self.k = F(3)\n", HEADER + "from torch.nn.functional import dropout as F\n")
+    .replace("__init__(self)", "__init__(self, F=int)"),
+    network("        for m in self.modules():\n"
+            "            if isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):\n                pass\n"),
+    network("        if 'Adam' == 'BatchNorm2d':\n            raise ValueError('no Dropout here')\n"),
     # a forbidden name outside the code CatsDogsCNN reaches does not count
     network("        self.c = nn.Conv2d(3, 8, 3)\n", HEADER + "def unused():\n    return nn.Dropout()\n\n\n"),
 ])
@@ -81,6 +99,12 @@ def test_adam_family_rule(body, expected):
               "class OwnAdam(torch.optim.Optimizer):\n    def step(self):\n        pass\n\n\n"
               "class Adam:\n    pass\n\n\ndef make_cats_dogs_optimizer(model):\n" + body)
     assert names(source, ["make_cats_dogs_optimizer"], rules.ADAM_RULE, ()) == expected
+
+
+def test_source_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "solution.py"
+    path.write_bytes(b"\xef\xbb\xbf" + network("        self.bn = nn.BatchNorm2d(3)\n").encode())
+    assert names(rules.read_source(path)) == ["torch.nn.BatchNorm2d"]
 
 
 def test_unparsable_source_is_a_clear_error():
