@@ -133,3 +133,23 @@ def test_part_4_written_another_way_scores_full_marks(tmp_path):
     assert code == 0, output
     assert set(part_scores(data)) == set(part_4)
     assert data["score"] == data["max_score"] > 0, output
+
+
+@pytest.mark.parametrize("writer, full_marks", [
+    # float ids, 2 decimals, Windows line endings: a valid Kaggle file
+    ('        file.write("id,label\\r\\n")\n'
+     '        file.writelines(f"{float(image_id)},{p:.2f}\\r\\n" for image_id, p in rows)\n', True),
+    # the header and nothing else
+    ('        file.write("id,label\\n")\n', False),
+])
+def test_kaggle_files_are_judged_on_content_not_formatting(tmp_path, writer, full_marks):
+    worked = ('        file.write("id,label\\n")\n'
+              '        file.writelines(f"{int(image_id)},{p:.6f}\\n" for image_id, p in rows)\n')
+    submission = patched_solution(tmp_path, ((worked, writer),))
+    code, output, data = grade_file(submission, tmp_path / "results.json", "--parts", "kaggle_submission")
+    assert data is not None, output
+    earned, possible = part_scores(data)["kaggle_submission"]
+    if full_marks:
+        assert earned == possible, output
+    else:
+        assert earned == 0 and "no rows" in output, output
