@@ -68,10 +68,11 @@ def _forbidden(dotted: str, rule: Rule) -> bool:
     return any(word in part.lower() for part in parts[1:] for word in rule.words)
 
 
-def _imports(nodes: Iterable[ast.AST]) -> dict[str, str]:
-    """``{bound name: dotted origin}`` for the import statements among ``nodes``, in order;
-    star imports are listed under ``"*"`` as ``"module;module;"``."""
+def _imports(nodes: Iterable[ast.AST]) -> tuple[dict[str, str], list[str]]:
+    """``({bound name: dotted origin}, [star-imported module, ...])`` for the import statements
+    among ``nodes``, in order."""
     bound: dict[str, str] = {}
+    star: list[str] = []
     for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -83,10 +84,10 @@ def _imports(nodes: Iterable[ast.AST]) -> dict[str, str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
                 if alias.name == "*":
-                    bound["*"] = bound.get("*", "") + node.module + ";"
+                    star.append(node.module)
                 else:
                     bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return bound
+    return bound, star
 
 
 def _dotted(node: ast.AST) -> tuple[str, list[str]] | None:
@@ -141,12 +142,11 @@ def _module_bindings(tree: ast.Module) -> tuple[dict[str, str], dict[str, ast.AS
     defined: dict[str, ast.AST] = {}
     star: list[str] = []
     for node, nested in _module_statements(tree.body):
-        for name, origin in _imports([node]).items():
-            if name == "*":
-                star += [m for m in origin.split(";") if m]
-            else:
-                imported[name] = origin
-                defined.pop(name, None)
+        names, modules = _imports([node])
+        star += modules
+        for name, origin in names.items():
+            imported[name] = origin
+            defined.pop(name, None)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined[node.name] = node
             imported.pop(node.name, None)
@@ -209,8 +209,7 @@ class _Scope:
 
 def _scope(node: ast.AST, imported: dict, defined: dict, star: list) -> _Scope:
     inner = [n for n in ast.walk(node) if n is not node]
-    local_imports = _imports(inner)
-    local_star = [m for m in local_imports.pop("*", "").split(";") if m]
+    local_imports, local_star = _imports(inner)
     for statement in inner:  # aliases inside the definition: nn = torch.nn
         local_imports.update(_aliases(statement, {**imported, **local_imports}))
     local_names = set()
@@ -275,7 +274,7 @@ def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()
                         and child.id not in seen and child.id not in scope.local_names):
                     queue.append(child.id)
             elif isinstance(child, (ast.ImportFrom, ast.Import)):
-                forbidden = [o for n, o in _imports([child]).items() if n != "*" and _forbidden(o, rule)]
+                forbidden = [o for o in _imports([child])[0].values() if _forbidden(o, rule)]
                 name = forbidden[0] if forbidden else None
             elif (isinstance(child, ast.Call) and isinstance(child.func, ast.Name)
                   and child.func.id == "getattr" and len(child.args) >= 2

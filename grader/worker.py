@@ -461,16 +461,21 @@ class Session:
             self.worker = None
             self.isolation_restarts += 1
 
+    def _send(self, message: dict, substituted: set, timeout_s: float | None) -> CallOutcome:
+        """Send one request to a loaded worker that holds no reference answers for the methods
+        the request runs as the submission's own (``substituted`` are the ones it replaces)."""
+        self._forget_answers_unless(substituted)
+        failure = self._ensure_loaded()
+        if failure is not None:
+            return failure
+        return self.worker.request(message, timeout_s or self.limits.call_timeout_s)
+
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
              timeout_s: float | None = None, sequence=None, carry=None,
              record_state=()) -> CallOutcome:
         """Build ``cls(**config)`` in the worker, set ``state``, replace ``substitute`` by reference
         proxies and call ``method(*args, **kwargs)`` there."""
-        self._forget_answers_unless(set(substitute))
-        failure = self._ensure_loaded()
-        if failure is not None:
-            return failure
         message = {
             "op": "call", "cls": cls, "method": method, "args": list(args), "kwargs": kwargs or {},
             "config": config or {}, "state": state or {}, "substitute": list(substitute),
@@ -480,27 +485,17 @@ class Session:
             message.update({"sequence": [list(step) for step in sequence], "carry": carry})
         elif sequence is not None:  # steps of {"args": [...], "then": {...}} (see worker_main)
             message.update({"sequence": list(sequence), "record_state": list(record_state)})
-        return self.worker.request(message, timeout_s or self.limits.call_timeout_s)
+        return self._send(message, set(substitute), timeout_s)
 
     def torch_steps(self, cls: str, config: dict, set_values: dict, steps: list,
                     timeout_s: float | None = None) -> CallOutcome:
         """Run a student ``torch.nn.Module`` over ``steps`` in the worker (see worker_main)."""
-        self._forget_answers_unless(set())
-        failure = self._ensure_loaded()
-        if failure is not None:
-            return failure
-        return self.worker.request({"op": "torch_steps", "cls": cls, "config": config,
-                                    "set": set_values, "steps": steps},
-                                   timeout_s or self.limits.call_timeout_s)
+        return self._send({"op": "torch_steps", "cls": cls, "config": config, "set": set_values,
+                           "steps": steps}, set(), timeout_s)
 
     def cnn(self, task: str, timeout_s: float | None = None, **fields) -> CallOutcome:
         """Run one of the CNN tasks of ``worker_cnn`` (describe, train, kaggle) in the worker."""
-        self._forget_answers_unless(set())
-        failure = self._ensure_loaded()
-        if failure is not None:
-            return failure
-        return self.worker.request({"op": "cnn", "task": task, **fields},
-                                   timeout_s or self.limits.call_timeout_s)
+        return self._send({"op": "cnn", "task": task, **fields}, set(), timeout_s)
 
     def close(self) -> None:
         if self.worker is not None:

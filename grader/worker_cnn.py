@@ -5,10 +5,8 @@ and run next to the student's code, so, like ``worker_main``, it decides nothing
 labels for the held-out images, no expected values and no scores. Every result goes back as
 numbers, strings and numpy arrays; the grader checks them in the trusted process.
 
-Requests (``op == "cnn"``) carry a ``task``:
-
 Networks are built with torch's BatchNorm2d standing in for the student's (see
-``StandInBatchNorm2d``).
+``StandInBatchNorm2d``). Requests (``op == "cnn"``) carry a ``task``:
 
 - ``describe``: build ``cls()``, report its parameters, its module tree and its outputs for
   given inputs in training and in evaluation mode; optionally the optimizer that

@@ -246,20 +246,14 @@ def _handle(request: dict) -> dict:
         spec.loader.exec_module(module)
         _submission = module
         return {"ok": True, "names": sorted(n for n in vars(module) if not n.startswith("_"))[:500]}
+    if op in ("call", "torch_steps", "cnn") and _submission is None:
+        return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
+                                       "traceback": ""}}
     if op == "call":
-        if _submission is None:
-            return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
-                                           "traceback": ""}}
         return _handle_call(request)
     if op == "torch_steps":
-        if _submission is None:
-            return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
-                                           "traceback": ""}}
         return _torch_module_steps(request)
     if op == "cnn":
-        if _submission is None:
-            return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
-                                           "traceback": ""}}
         import _nngrade_cnn  # the copy of grader/worker_cnn.py beside this file (imports torch)
 
         return _nngrade_cnn.handle(_submission, request)
