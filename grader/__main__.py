@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grader.release import REPOSITORY, ReleaseError, release
-from grader.template import TemplateError, make_template, write_template
+from grader.authoring.release import REPOSITORY, ReleaseError, release
+from grader.authoring.template import TemplateError, make_template, write_template
 
 GRADER_DIR = Path(__file__).resolve().parent
 TEMPLATE_PATH = REPOSITORY / "template" / "solution.py"

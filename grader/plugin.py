@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from grader import report, sandbox
+from grader.isolation import sandbox
+from grader.outputs import report
 from grader.rubric import BY_TEST, PARTS, RUBRIC
-from grader.scoring import GradeFailure, Scorer
-from grader.substitutes import CallbackLog
-from grader.worker import Limits, Session
+from grader.verdicts.scoring import GradeFailure, Scorer
+from grader.verdicts.substitutes import CallbackLog
+from grader.isolation.worker import Limits, Session
 
 _RESULTS = pytest.StashKey[list]()
 _STARTED = pytest.StashKey[float]()

@@ -2,12 +2,15 @@
 
 A test's key is its pytest name (with the parameter in brackets). The grader refuses to run when
 a collected test has no row here or a visible row has no test, so the table and the tests cannot
-drift apart. The rows of the hidden tests live beside them in ``grader/hidden/rubric.py``, which
-the student handout does not contain; their points count only where those tests are present.
+drift apart. The rows of the hidden tests live beside them in ``grader/hidden/rubric.py`` (read by path,
+not imported), which the student handout does not contain; their points count only where those
+tests are present.
 """
 from __future__ import annotations
 
+import runpy
 from dataclasses import dataclass
+from pathlib import Path
 
 PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update", "train_loop",
          "finite_difference", "optimizers", "batchnorm", "dropout", "batchnorm2d", "mnist_cnn",
@@ -137,11 +140,18 @@ RUBRIC: tuple[Row, ...] = (
 
 )
 
-try:  # the hidden rows ship with the hidden tests, so the student handout has neither
-    from grader.hidden.rubric import HIDDEN_ROWS
-except ImportError:
-    HIDDEN_ROWS = ()
-RUBRIC = RUBRIC + tuple(HIDDEN_ROWS)
+HIDDEN_RUBRIC = Path(__file__).resolve().parent / "hidden" / "rubric.py"
+"""The hidden tests' rows ship with the hidden tests, so the student handout has neither."""
+
+
+def _hidden_rows() -> tuple[Row, ...]:
+    if not HIDDEN_RUBRIC.is_file():
+        return ()
+    rows = runpy.run_path(str(HIDDEN_RUBRIC))["HIDDEN_ROWS"]
+    return tuple(Row(*fields, hidden=True) for fields in rows)
+
+
+RUBRIC = RUBRIC + _hidden_rows()
 
 BY_TEST = {row.test: row for row in RUBRIC}
 assert len(BY_TEST) == len(RUBRIC), "duplicate test names in the rubric"

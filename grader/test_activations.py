@@ -1,9 +1,9 @@
 """Part activations: relu, sigmoid, tanh, leaky_relu (values and derivatives) and dispatch."""
 import numpy as np
 
-from grader import cases
-from grader.checks import compare_array
-from grader.substitutes import all_but
+from grader.verdicts import cases
+from grader.verdicts.checks import compare_array
+from grader.verdicts.substitutes import all_but
 from reference import mlp
 
 # Exact zeros (the kinks), small and large magnitudes, and |x| = 1000 (overflow territory).

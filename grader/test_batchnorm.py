@@ -2,7 +2,7 @@
 over several steps) and its backward against autograd."""
 import numpy as np
 
-from grader.checks import compare_mapping
+from grader.verdicts.checks import compare_mapping
 from reference.normalization import batchnorm_steps
 
 EPS, MOMENTUM = 1e-5, 0.1
@@ -24,12 +24,11 @@ def batches(rng, count: int, n: int, features: int, train=True) -> list[dict]:
 def run(worker, grade, state, steps, what, eps=EPS, momentum=MOMENTUM):
     """The student's BatchNorm over ``steps`` (forward then backward each) and the reference."""
     features = state["gamma"].shape[1]
-    outcome = worker.call(
-        "forward", cls="BatchNorm", substitute=(),
-        config={"num_features": features, "eps": eps, "momentum": momentum}, state=state,
-        sequence=[{"args": [s["x"], s["train"]], "then": {"method": "backward", "args": [s["dout"]]}}
-                  for s in steps],
-        record_state=["running_mean", "running_var"])
+    outcome = worker.call_sequence(
+        "forward", [{"args": [s["x"], s["train"]], "then": {"method": "backward", "args": [s["dout"]]}}
+                    for s in steps],
+        cls="BatchNorm", config={"num_features": features, "eps": eps, "momentum": momentum},
+        state=state, record_state=["running_mean", "running_var"])
     got = grade.require(outcome, what)
     if not (isinstance(got, list) and len(got) == len(steps)):
         grade.fail(f"{what}: the steps could not be recorded")

@@ -3,8 +3,8 @@ parameters and buffers, training forward and autograd gradients, running statist
 several steps, and evaluation mode."""
 import numpy as np
 
-from grader import rules
-from grader.checks import compare_array
+from grader.verdicts import rules
+from grader.verdicts.checks import compare_array
 from reference.normalization import batchnorm2d_steps
 
 EPS = 1e-5

@@ -4,14 +4,15 @@ optimizer on generated images whose held-out labels stay in this process. The wo
 network with torch's BatchNorm2d in place of the student's, which is graded in its own part."""
 import numpy as np
 
-from grader import rules
 from grader import tolerances as tol
-from grader.cnn_checks import grade_learning, logits_verdict, output_verdicts
+from grader.isolation import STAND_IN_BATCHNORM2D
+from grader.verdicts import rules
+from grader.verdicts.cnn_checks import grade_learning, logits_verdict, output_verdicts
 from reference.data.cats_dogs import striped_images
 
 # The student's class, as the worker names it (it imports the submission as module "solution"),
 # and the stand-in the worker builds in its place (see worker_cnn.StandInBatchNorm2d).
-OWN_BATCHNORM = ("solution.BatchNorm2d", "_nngrade_cnn.StandInBatchNorm2d")
+OWN_BATCHNORM = ("solution.BatchNorm2d", STAND_IN_BATCHNORM2D)
 
 
 def test_cats_dogs_shapes(worker, grade, rng):

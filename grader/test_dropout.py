@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 
 from grader import tolerances as tol
-from grader.checks import compare_array, type_name
+from grader.verdicts.checks import compare_array, type_name
 from reference.distributions import two_sided_z
 from reference.normalization import dropout_keep_scale
 
 
 def dropout_step(worker, grade, p, seed, x, dout, train=True):
-    outcome = worker.call("forward", cls="Dropout", config={"p": p, "seed": seed},
-                          substitute=(),
-                          sequence=[{"args": [x, train],
-                                     "then": {"method": "backward", "args": [dout]}}])
+    outcome = worker.call_sequence("forward", [{"args": [x, train],
+                                                "then": {"method": "backward", "args": [dout]}}],
+                                   cls="Dropout", config={"p": p, "seed": seed})
     got = grade.require(outcome, f"Dropout(p={p}, seed={seed}).forward / backward")
     out, dx = got[0]["result"], got[0]["then"]
     for name, value in (("forward(x)[0]", out), ("backward(dout, mask)", dx)):

@@ -3,47 +3,12 @@
 The submission's forward and loss run as their reference versions, so the estimates can be
 compared with exact central differences computed here in float64.
 """
-import numpy as np
 
-from grader import cases
-from grader.checks import compare_array, compare_mapping
-from grader.substitutes import all_but
+from grader.verdicts import cases
+from grader.verdicts.checks import compare_array, compare_mapping
+from grader.verdicts.nn_parts import EPSILON_LOSS, variants
+from grader.verdicts.substitutes import all_but
 from reference import mlp
-
-EPSILON_LOSS = 1e-6
-
-
-def variants(weights, x, labels, name, epsilon, layer, p):
-    """Estimates of common wrong implementations, to name the likely cause."""
-    layers = mlp.n_layers(weights)
-
-    def loss_at(w):
-        return mlp.mean_cross_entropy(mlp.forward(w, x, name)[f"Z{layers}"], labels, EPSILON_LOSS)
-
-    base = loss_at(weights)
-    forward_difference = np.zeros(p)
-    column_major = np.zeros(p)
-    w = weights[f"W{layer}"]
-    for i in range(p):
-        plus = {k: v.copy() for k, v in weights.items()}
-        plus[f"W{layer}"][np.unravel_index(i, w.shape)] += epsilon
-        forward_difference[i] = (loss_at(plus) - base) / epsilon
-    for i in range(min(p, w.size)):
-        index = np.unravel_index(i, w.shape, order="F")
-        plus = {k: v.copy() for k, v in weights.items()}
-        minus = {k: v.copy() for k, v in weights.items()}
-        plus[f"W{layer}"][index] += epsilon
-        minus[f"W{layer}"][index] -= epsilon
-        column_major[i] = (loss_at(plus) - loss_at(minus)) / (2 * epsilon)
-    result = {"a one-sided difference (loss(theta + eps) - loss(theta)) / eps was used instead of "
-              "the central difference": forward_difference,
-              "the entries were taken in column-major order; the first p entries are the first "
-              "p of W.reshape(-1) (row-major)": column_major}
-    for other in (layer - 1, layer + 1):
-        if 1 <= other <= layers and weights[f"W{other}"].size >= p:
-            result[f"the estimates are for W{other}, not W{layer}"] = mlp.central_differences(
-                weights, x, labels, name, epsilon, other, p, EPSILON_LOSS)
-    return result
 
 
 def call_finite_difference(worker, grade, rng, *, layer, p, epsilon, hidden=(6, 5), name="tanh",

@@ -1,82 +1,10 @@
 """Part init: ``initialize_weights`` for the zero, normal and Glorot methods, and seeding."""
 import numpy as np
 
-from grader import cases
-from grader import tolerances as tol
-from grader.checks import Verdict, type_name
-from reference import distributions, mlp
+from grader.verdicts.nn_parts import INIT_SIZES, check_statistics, check_structure, initialized_weights
+from reference import mlp
 
-# Non-square layers and one square one (200 -> 200), big enough for sharp statistics.
-N_FEATURES, HIDDEN, N_CLASSES = 300, (200, 200), 10
-
-
-def initialized_weights(worker, grade, method, seed=None, hidden=HIDDEN, n_features=N_FEATURES,
-                        n_classes=N_CLASSES) -> dict:
-    outcome = worker.call("initialize_weights", args=[[n_features, n_classes]],
-                          config=cases.config(hidden, init_method=method, seed=seed),
-                          return_state=["weights"])
-    grade.require(outcome, f"initialize_weights (init_method={method!r})")
-    weights = outcome.state.get("weights")
-    if not isinstance(weights, dict):
-        grade.fail(f"after initialize_weights, self.weights is {type_name(weights)}, not a dict")
-    return weights
-
-
-def check_structure(grade, weights, dims, weight=1.0) -> bool:
-    """Keys, shapes and zero biases of every layer; returns whether they are all right."""
-    problems = []
-    for layer in range(1, len(dims)):
-        for key, shape in ((f"W{layer}", (dims[layer - 1], dims[layer])), (f"b{layer}", (1, dims[layer]))):
-            value = weights.get(key)
-            if not isinstance(value, np.ndarray):
-                problems.append(f"self.weights[{key!r}] is {type_name(value)}, expected an array {shape}")
-            elif value.shape != shape:
-                hint = " (transposed?)" if value.shape == shape[::-1] else ""
-                problems.append(f"{key} has shape {value.shape}, expected {shape}{hint}")
-            elif key.startswith("b") and np.any(value != 0):
-                problems.append(f"{key} is not all zeros (biases start at 0)")
-    extra = sorted(k for k in weights if k not in {f"{p}{n}" for n in range(1, len(dims)) for p in "Wb"})
-    if extra:
-        problems.append(f"unexpected keys in self.weights: {', '.join(map(str, extra[:10]))}")
-    return grade.check(Verdict(not problems, "; ".join(problems)), weight)
-
-
-def check_statistics(grade, weights, dims, method, weight_per_layer=1.0) -> None:
-    for layer in range(1, len(dims)):
-        w = weights.get(f"W{layer}")
-        shape = (dims[layer - 1], dims[layer])
-        if not isinstance(w, np.ndarray) or w.shape != shape or w.dtype.kind not in "biuf":
-            grade.expect(False, f"W{layer}: cannot test its statistics (shape or type is wrong)",
-                         weight_per_layer)
-            continue
-        expected = distributions.weight_distribution(method, *shape)
-        stats = distributions.check_sample(w, expected, tol.STAT_ALPHA)
-        failed = [s for s in stats if not s.passed]
-        message = ""
-        if failed:
-            message = (f"W{layer} {shape} does not look like {expected.describe()}: "
-                       + "; ".join(s.describe() for s in failed) + _likely_init_cause(w, expected))
-        grade.expect(not failed, message, weight_per_layer)
-
-
-def _likely_init_cause(w: np.ndarray, expected: distributions.Distribution) -> str:
-    values = w.astype(np.float64).ravel()
-    if np.all(values == 0):
-        return ". Likely cause: all zeros (the zero branch used for every method?)"
-    if expected.kind == "uniform":
-        bound = expected.high
-        if values.min() >= 0:
-            return ". Likely cause: drawn from U(0, d) instead of U(-d, d)"
-        observed_bound = float(np.max(np.abs(values)))
-        if abs(np.var(values) - 1.0) < 0.05:
-            return ". Likely cause: drawn from N(0, 1) instead of U(-d, d)"
-        return (f". Likely cause: the largest |w| is {observed_bound:.4g} but d = "
-                f"sqrt(6 / (d_in + d_out)) = {bound:.4g}")
-    if expected.kind == "normal":
-        if values.min() >= 0:
-            return ". Likely cause: only non-negative values (uniform on [0, 1)?)"
-        return f". Likely cause: the standard deviation is {np.std(values):.4g}, not 1"
-    return ""
+N_FEATURES, HIDDEN, N_CLASSES = INIT_SIZES["n_features"], INIT_SIZES["hidden"], INIT_SIZES["n_classes"]
 
 
 def test_init_zero(worker, grade):

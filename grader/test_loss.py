@@ -1,9 +1,9 @@
 """Part loss: mean cross-entropy, clipping into [epsilon, 1 - epsilon], inputs left unchanged."""
 import numpy as np
 
-from grader import cases
-from grader.checks import compare_scalar
-from grader.substitutes import all_but
+from grader.verdicts import cases
+from grader.verdicts.checks import compare_scalar
+from grader.verdicts.substitutes import all_but
 from reference import mlp
 
 EPSILON = 1e-6

@@ -5,7 +5,7 @@ import functools
 import numpy as np
 
 from grader import tolerances as tol
-from grader.cnn_checks import grade_learning, has_convolution, logits_verdict, output_verdicts
+from grader.verdicts.cnn_checks import grade_learning, has_convolution, logits_verdict, output_verdicts
 
 
 @functools.lru_cache(maxsize=1)

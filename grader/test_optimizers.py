@@ -9,10 +9,10 @@ trajectory matches a known wrong variant, the likely cause.
 import numpy as np
 import pytest
 
-from grader import cases
-from grader.checks import compare_mapping
-from grader.optimizer_patterns import variant_trajectories
-from grader.substitutes import all_but
+from grader.verdicts import cases
+from grader.verdicts.checks import compare_mapping
+from grader.verdicts.optimizer_patterns import variant_trajectories
+from grader.verdicts.substitutes import all_but
 from reference import optim
 
 STEPS = 12
@@ -64,8 +64,7 @@ def first_difference(got: list, expected: list) -> str:
 
 
 def grade_stream(worker, grade, name, hyper, params, stream, label):
-    outcome = worker.call("step", cls=name, config=hyper, sequence=[[g] for g in stream],
-                          carry=params, substitute=())
+    outcome = worker.optimizer_steps(name, hyper, params, [[g] for g in stream])
     if "broadcast" in outcome.error_message:
         outcome.error_message += (" (likely cause: one state shared by all parameters; keep it per "
                                   "parameter name, e.g. in self.state[name])")

@@ -8,83 +8,12 @@ import math
 
 import numpy as np
 
-from grader import cases
 from grader import tolerances as tol
-from grader.checks import compare_array, compare_mapping, compare_scalar, type_name
-from grader.substitutes import all_but, reference_call
+from grader.verdicts import cases
+from grader.verdicts.checks import compare_scalar, type_name
+from grader.verdicts.nn_parts import grade_against_reference, loop_diagnosis, run_train_loop
+from grader.verdicts.substitutes import all_but, reference_call
 from reference import mlp
-
-LOG_KEYS = ("train_accuracy", "validation_accuracy", "train_loss", "validation_loss")
-
-
-def run_train_loop(worker, grade, callback_log, rng, *, hidden, n_train, batch_size, n_epochs,
-                   lr, activation="tanh", seed=5, n_features=12, n_classes=4, data=None):
-    if data is None:
-        x, y, centers = cases.blobs(rng, n_train, n_features, n_classes)
-        valid = cases.blobs(rng, 32, n_features, n_classes, centers)[:2]
-        data = {"train": (x, y), "valid": valid, "test": valid}
-    config = cases.config(hidden, activation=activation, lr=lr, batch_size=batch_size, seed=seed)
-    callback_log.clear()
-    outcome = worker.call("train_loop", args=[n_epochs], config=config, state=data,
-                          substitute=all_but("train_loop"), return_state=["weights", "train_logs"])
-    logs = grade.require(outcome, f"train_loop({n_epochs})")
-    calls = callback_log.names()
-    initial = mlp.initialize([n_features, n_classes], hidden, "glorot", seed)
-    expected_weights, expected_logs = mlp.train(initial, data["train"], data["valid"], n_epochs,
-                                                batch_size, lr, activation, 1e-6)
-    return outcome, logs, calls, expected_weights, expected_logs, data
-
-
-def loop_diagnosis(calls, n_epochs, n_batches) -> str:
-    """What the sequence of reference calls says about a wrong loop."""
-    hints = []
-    if "initialize_weights" not in calls:
-        hints.append("initialize_weights was never called")
-    updates = calls.count("update")
-    if updates != n_epochs * n_batches:
-        hints.append(f"update was called {updates} times, expected {n_epochs * n_batches} "
-                     f"(n_epochs x ceil(N / batch_size) = {n_epochs} x {n_batches})")
-    backwards = calls.count("backward")
-    if backwards != updates:
-        hints.append(f"backward was called {backwards} times for {updates} updates")
-    return ("; ".join(hints) + ".") if hints else ""
-
-
-def grade_against_reference(grade, outcome, logs, calls, expected_weights, expected_logs,
-                            n_epochs, n_batches, log_weight=2.0, weight_weight=3.0):
-    diagnosis = loop_diagnosis(calls, n_epochs, n_batches)
-    verdicts = compare_mapping("final self.weights", outcome.state.get("weights"), expected_weights)
-    wrong = [v.message for v in verdicts.values() if not v.passed]
-    message = ""
-    if wrong:
-        message = (f"after train_loop({n_epochs}) the weights differ from the reference loop's "
-                   f"(minibatch SGD in data order): {wrong[0]}")
-        if diagnosis:
-            message += f". {diagnosis}"
-    grade.expect(not wrong, message, weight_weight)
-    if log_weight == 0:
-        return
-    if not isinstance(logs, dict):
-        grade.expect(False, f"train_loop returned {type_name(logs)}, expected the train_logs dict",
-                     log_weight)
-        return
-    for key in LOG_KEYS:
-        values = logs.get(key)
-        label = f"train_logs[{key!r}]"
-        if not isinstance(values, (list, tuple, np.ndarray)):
-            grade.expect(False, f"{label} is {type_name(values)}, expected a list of {n_epochs} "
-                         "numbers", log_weight / 4)
-            continue
-        try:
-            array = np.asarray([float(v) for v in values])
-        except (TypeError, ValueError):
-            grade.expect(False, f"{label} holds something other than numbers", log_weight / 4)
-            continue
-        if array.shape != (n_epochs,):
-            grade.expect(False, f"{label} has {array.size} entries, expected one per epoch "
-                         f"({n_epochs})", log_weight / 4)
-            continue
-        grade.check(compare_array(label, array, np.asarray(expected_logs[key])), log_weight / 4)
 
 
 def test_train_loop_matches_reference(worker, grade, callback_log, rng):

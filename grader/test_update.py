@@ -1,7 +1,7 @@
 """Part update: one SGD step on every weight matrix and bias."""
-from grader import cases
-from grader.checks import compare_mapping
-from grader.substitutes import all_but
+from grader.verdicts import cases
+from grader.verdicts.checks import compare_mapping
+from grader.verdicts.substitutes import all_but
 from reference import mlp
 
 

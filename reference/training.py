@@ -2,7 +2,7 @@
 a progress bar per epoch, and a history of loss, accuracy and speed.
 
 (The grader trains students' networks with its own short loop inside the worker process,
-``grader/worker_cnn.py``, which cannot import this package.)
+``grader/isolation/inside/worker_cnn.py``, which cannot import this package.)
 """
 from __future__ import annotations
 

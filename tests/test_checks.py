@@ -2,8 +2,8 @@
 import numpy as np
 
 from grader import tolerances as tol
-from grader.checks import compare_array, compare_mapping, compare_scalar
-from grader.wire import Unsupported
+from grader.verdicts.checks import compare_array, compare_mapping, compare_scalar
+from grader.isolation.wire import Unsupported
 
 EXPECTED = np.arange(1.0, 13.0).reshape(3, 4) / 7.0
 

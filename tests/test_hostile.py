@@ -10,7 +10,7 @@ import pytest
 from conftest import REPOSITORY, WORKED_SOLUTION, grade_file, patched_solution, scores_by_test
 from hostile import ATTACKS, DECOY, SECRETS, Attack
 
-from grader import sandbox
+from grader.isolation import sandbox
 
 MODE = sandbox.choose_mode().name
 ISOLATED = MODE == "bubblewrap" or (MODE == "unprivileged-user" and os.geteuid() == 0)

@@ -5,7 +5,7 @@ import sys
 import pytest
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
 
-from grader.release import ReleaseError, check_handout, release
+from grader.authoring.release import ReleaseError, check_handout, release
 from grader.rubric import RUBRIC
 
 

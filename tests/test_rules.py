@@ -1,7 +1,7 @@
 """The Kaggle rules read from source (grader/rules.py): what counts as torch's, what is the student's."""
 import pytest
 
-from grader import rules
+from grader.verdicts import rules
 
 HEADER = "import torch\nimport torch.nn as nn\n\n\nclass BatchNorm2d(nn.Module):\n    pass\n\n\n"
 

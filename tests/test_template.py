@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
 
-from grader.template import TemplateError, make_template, regions
+from grader.authoring.template import TemplateError, make_template, regions
 
 
 def load(path, name):

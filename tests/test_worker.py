@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from grader import sandbox
-from grader.substitutes import CallbackLog
-from grader.worker import Limits, Session
+from grader.isolation import STAND_IN_BATCHNORM2D, sandbox
+from grader.verdicts.substitutes import CallbackLog
+from grader.isolation.worker import Limits, Session
 
 HONEST = """
     def relu(self, x, grad=False):
@@ -244,7 +244,7 @@ def test_cnn_tasks_report_plain_facts_and_restore_the_students_batchnorm(tmp_pat
         assert value["trainable_parameters"] == sum(
             int(np.prod(shape)) for shape in value["parameter_shapes"].values())
         kinds = {f"{m['module']}.{m['qualname']}" for m in value["modules"]}
-        assert "_nngrade_cnn.StandInBatchNorm2d" in kinds and "solution.BatchNorm2d" not in kinds
+        assert STAND_IN_BATCHNORM2D in kinds and "solution.BatchNorm2d" not in kinds
         assert value["optimizer"]["class"]["qualname"] == "SGD"
         assert value["optimizer"]["covered"] == value["optimizer"]["total"] > 0
         # the stand-in is gone once the network is built: the student's class is back

@@ -11,9 +11,9 @@ import tempfile
 from pathlib import Path
 
 from grader.rubric import PARTS
-from grader.template import BEGIN, END, make_template
+from grader.authoring.template import BEGIN, END, make_template
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".pytest_cache")
 
 STUDENT_README = f"""\

@@ -1,15 +1,20 @@
 """Hidden variants of the visible tests, on sizes and settings the student has not seen."""
 import math
 
-from grader import cases
-from grader.checks import compare_array
-from grader.substitutes import all_but
-from grader.test_backward import grade_backward
-from grader.test_finite_difference import variants
-from grader.test_forward import grade_forward
-from grader.test_init import check_statistics, check_structure, initialized_weights
-from grader.test_softmax import call_softmax
-from grader.test_train_loop import grade_against_reference, run_train_loop
+from grader.verdicts import cases
+from grader.verdicts.checks import compare_array
+from grader.verdicts.nn_parts import (
+    call_softmax,
+    check_statistics,
+    check_structure,
+    grade_against_reference,
+    grade_backward,
+    grade_forward,
+    initialized_weights,
+    run_train_loop,
+    variants,
+)
+from grader.verdicts.substitutes import all_but
 from reference import mlp
 
 

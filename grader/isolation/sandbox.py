@@ -34,6 +34,8 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.isolation import WORKER_PROGRAM
+
 MODES = ("bubblewrap", "unprivileged-user", "rlimits-only")
 UID_BASE = 200_000
 """Leased user ids are UID_BASE .. UID_BASE + UID_COUNT - 1 (no account needs to exist)."""
@@ -42,7 +44,7 @@ LOCK_DIR = Path("/tmp/nngrade-uid-leases")
 
 # The worker's first lines: limits, then the user id, then the worker program. Runs before any
 # student code; everything it needs arrives in NNGRADE_SANDBOX, which it removes.
-BOOT = """\
+BOOT = f"""\
 import json, os, resource, runpy, sys
 config = json.loads(os.environ.pop("NNGRADE_SANDBOX"))
 for name, value in config["rlimits"].items():
@@ -52,10 +54,10 @@ if config.get("uid") is not None:
     os.setgid(config["gid"])
     os.setuid(config["uid"])
 sys.path.insert(0, os.getcwd())
-runpy.run_path("_nngrade_worker.py", run_name="__main__")
+runpy.run_path({WORKER_PROGRAM!r}, run_name="__main__")
 """
 
-_REPOSITORY = Path(__file__).resolve().parent.parent
+_REPOSITORY = Path(__file__).resolve().parents[2]
 SYSTEM_DIRECTORIES = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import sandbox, wire
+from grader.isolation import INSIDE_COPIES, sandbox, wire
 
 _HERE = Path(__file__).resolve().parent
 
@@ -231,9 +231,8 @@ class Worker:
     def start(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="nngrade-worker-"))
         shutil.copyfile(self.submission, self.directory / "solution.py")
-        shutil.copyfile(_HERE / "wire.py", self.directory / "_nngrade_wire.py")
-        shutil.copyfile(_HERE / "worker_main.py", self.directory / "_nngrade_worker.py")
-        shutil.copyfile(_HERE / "worker_cnn.py", self.directory / "_nngrade_cnn.py")
+        for source, copy in INSIDE_COPIES.items():
+            shutil.copyfile(_HERE / source, self.directory / copy)
         uid = None
         if os.geteuid() == 0 and self.mode.name in ("bubblewrap", "unprivileged-user"):
             self.lease = sandbox.UidLease()
@@ -472,29 +471,41 @@ class Session:
 
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
-             timeout_s: float | None = None, sequence=None, carry=None,
-             record_state=()) -> CallOutcome:
+             timeout_s: float | None = None) -> CallOutcome:
         """Build ``cls(**config)`` in the worker, set ``state``, replace ``substitute`` by reference
-        proxies and call ``method(*args, **kwargs)`` there."""
+        proxies and call ``method(*args, **kwargs)`` there (``"__init__"``: build it only)."""
         message = {
             "op": "call", "cls": cls, "method": method, "args": list(args), "kwargs": kwargs or {},
             "config": config or {}, "state": state or {}, "substitute": list(substitute),
             "return_state": list(return_state), "return_args": return_args,
         }
-        if sequence is not None and carry is not None:  # an optimizer's steps (see worker_main)
-            message.update({"sequence": [list(step) for step in sequence], "carry": carry})
-        elif sequence is not None:  # steps of {"args": [...], "then": {...}} (see worker_main)
-            message.update({"sequence": list(sequence), "record_state": list(record_state)})
         return self._send(message, set(substitute), timeout_s)
+
+    def call_sequence(self, method: str, sequence: list, *, cls: str, config=None, state=None,
+                      kwargs=None, record_state=(), timeout_s: float | None = None) -> CallOutcome:
+        """Call ``method`` on one ``cls(**config)`` once per step of ``sequence`` (steps of
+        ``{"args": [...], "then": {"method", "args"}}``, see PROTOCOL.md); no method is replaced."""
+        message = {"op": "call_sequence", "cls": cls, "method": method, "config": config or {},
+                   "state": state or {}, "kwargs": kwargs or {}, "sequence": list(sequence),
+                   "record_state": list(record_state)}
+        return self._send(message, set(), timeout_s)
+
+    def optimizer_steps(self, cls: str, config: dict, carry, sequence: list, *,
+                        method: str = "step", timeout_s: float | None = None) -> CallOutcome:
+        """Call ``method(carry, *step_args)`` on one ``cls(**config)`` for each ``step_args`` of
+        ``sequence``; the value is ``carry`` after every step (an optimizer's parameters)."""
+        message = {"op": "optimizer_steps", "cls": cls, "method": method, "config": config,
+                   "carry": carry, "sequence": [list(step) for step in sequence]}
+        return self._send(message, set(), timeout_s)
 
     def torch_steps(self, cls: str, config: dict, set_values: dict, steps: list,
                     timeout_s: float | None = None) -> CallOutcome:
-        """Run a student ``torch.nn.Module`` over ``steps`` in the worker (see worker_main)."""
+        """Run a student ``torch.nn.Module`` over ``steps`` in the worker (see PROTOCOL.md)."""
         return self._send({"op": "torch_steps", "cls": cls, "config": config, "set": set_values,
                            "steps": steps}, set(), timeout_s)
 
     def cnn(self, task: str, timeout_s: float | None = None, **fields) -> CallOutcome:
-        """Run one of the CNN tasks of ``worker_cnn`` (describe, train, kaggle) in the worker."""
+        """Run one CNN task of ``inside/worker_cnn`` (class_of, describe, train, kaggle)."""
         return self._send({"op": "cnn", "task": task, **fields}, set(), timeout_s)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader.rubric import PARTS, Row
 
-_HERE = Path(__file__).resolve().parent
+_GRADER = Path(__file__).resolve().parents[1]
 
 SUITE_SEED = 20261123
 """Base seed of every input the tests draw (each test offsets it); recorded for reproducibility."""
@@ -77,7 +77,7 @@ def score_table(results: list[TestResult], submission: str, load_failure: str = 
 def suite_hash() -> str:
     """SHA-256 over the grader's and the references' source files, in a fixed order."""
     digest = hashlib.sha256()
-    roots = [_HERE, _HERE.parent / "reference"]
+    roots = [_GRADER, _GRADER.parent / "reference"]
     for root in roots:
         for path in sorted(root.rglob("*.py")):
             digest.update(str(path.relative_to(root.parent)).encode())

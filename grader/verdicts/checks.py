@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from grader import tolerances as tol
-from grader.wire import Unsupported
+from grader.isolation.wire import Unsupported
 
 
 @dataclass

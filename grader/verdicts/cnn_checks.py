@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import type_name
+from grader.verdicts.checks import type_name
 
 CONVOLUTION_BASE = "torch.nn.modules.conv._ConvNd"
 

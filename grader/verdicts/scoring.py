@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grader.checks import Verdict
-from grader.worker import CallOutcome
+from grader.verdicts.checks import Verdict
+from grader.isolation.worker import CallOutcome
 
 MAX_PRINTED_CHARS = 1500
 MAX_FAILURES_SHOWN = 3

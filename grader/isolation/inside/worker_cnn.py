@@ -1,9 +1,10 @@
 """The worker's side of the CNN parts: build the student's networks, run them and report plain data.
 
-Copied beside ``worker_main.py`` into the worker's private directory (as ``_nngrade_cnn.py``)
-and run next to the student's code, so, like ``worker_main``, it decides nothing: it has no
-labels for the held-out images, no expected values and no scores. Every result goes back as
-numbers, strings and numpy arrays; the grader checks them in the trusted process.
+Copied beside ``worker_main.py`` into the worker's private directory (under the name in
+``grader/isolation/__init__.py``) and run next to the student's code, so, like ``worker_main``,
+it decides nothing: it has no labels for the held-out images, no expected values and no scores.
+Every result goes back as numbers, strings and numpy arrays; the grader checks them in the
+trusted process.
 
 Networks are built with torch's BatchNorm2d standing in for the student's (see
 ``StandInBatchNorm2d``). Requests (``op == "cnn"``) carry a ``task``:
@@ -225,15 +226,14 @@ def _class_of(submission, request: dict) -> dict:
     return {"ok": True, "value": {"path": "", **_class_record(cls(**request.get("kwargs", {})))}}
 
 
+TASKS = {"class_of": _class_of, "describe": _describe, "train": _train, "kaggle": _kaggle}
+"""The CNN tasks of a ``cnn`` request, by its ``task`` field (see the grader's PROTOCOL.md)."""
+
+
 def handle(submission, request: dict) -> dict:
-    task = request.get("task")
-    if task == "class_of":
-        return _class_of(submission, request)
-    if task == "describe":
-        return _describe(submission, request)
-    if task == "train":
-        return _train(submission, request)
-    if task == "kaggle":
-        return _kaggle(submission, request)
-    return {"ok": False, "error": {"type": "ValueError", "message": f"unknown cnn task {task!r}",
-                                   "traceback": ""}}
+    task = TASKS.get(request.get("task")) if isinstance(request.get("task"), str) else None
+    if task is None:
+        return {"ok": False, "error": {"type": "ValueError",
+                                       "message": f"unknown cnn task {request.get('task')!r}",
+                                       "traceback": ""}}
+    return task(submission, request)

@@ -1,7 +1,9 @@
 """The program that runs inside the student's worker process.
 
-The grader copies this file and ``wire.py`` into the worker's private directory and starts
-``python -I _nngrade_worker.py REQUEST_FD REPLY_FD``. It imports the submission, builds objects,
+The grader copies this file and ``wire.py`` into the worker's private directory (under the
+names in ``grader/isolation/__init__.py``) and starts it through the sandbox's boot code with
+``REQUEST_FD REPLY_FD SUBMISSION_PATH``; every message is listed in
+``grader/isolation/PROTOCOL.md``. It imports the submission, builds objects,
 calls the method a test asks for and sends back what came out, as plain data. Everything here
 runs beside untrusted code, so it decides nothing: it has no references, no expected values and
 no scores. When a test asks for it, methods of the student's object are replaced by proxies that
@@ -17,7 +19,7 @@ import sys
 import traceback
 import types
 
-import _nngrade_wire as wire  # the copy of grader/wire.py beside this file
+import _nngrade_wire as wire  # the copy of grader/isolation/wire.py beside this file
 
 REQUEST_FD = int(sys.argv[1])
 REPLY_FD = int(sys.argv[2])
@@ -156,50 +158,76 @@ def _build(class_name: str, config: dict, state: dict, substitute: list, strict:
     return obj, notes
 
 
-def _handle_call(request: dict) -> dict:
-    obj, notes = _build(request["cls"], request.get("config", {}), request.get("state", {}),
-                        request.get("substitute", []), strict=request["method"] == "__init__")
-    args = request.get("args", [])
-    kwargs = request.get("kwargs", {})
-    method = getattr(obj, request["method"], None) if request["method"] != "__init__" else obj
+def _build_for(request: dict):
+    """The object a call request names: ``cls(**config)`` with ``state`` set and ``substitute``
+    replaced by reference proxies. Returns ``(obj, notes)``."""
+    return _build(request["cls"], request.get("config", {}), request.get("state", {}),
+                  request.get("substitute", []), strict=request["method"] == "__init__")
+
+
+def _bound(obj, request: dict):
+    method = getattr(obj, request["method"], None)
     if method is None:
         raise AttributeError(f"{request['cls']} has no method {request['method']}")
-    if "sequence" in request and "carry" in request:
-        # Repeated calls on one object, with a first argument carried from call to call (an
-        # optimizer's params): the value is a copy of that argument after every call.
-        carry = request["carry"]
-        value = []
-        for step_args in request["sequence"]:
-            method(carry, *step_args, **kwargs)
-            value.append({key: _copy(item) for key, item in carry.items()}
-                         if isinstance(carry, dict) else _copy(carry))
-    elif "sequence" in request:
-        # Repeated calls on one object (batch norm over several batches). A step may chain a
-        # second method that receives the first one's second result (forward's cache or mask),
-        # which so never leaves this process. Recorded per step: the first result, the chained
-        # result and the requested attributes.
-        value = []
-        for step in request["sequence"]:
-            result = method(*step["args"], **kwargs)
-            record = {"result": result[0] if isinstance(result, (tuple, list)) else result}
-            if step.get("then"):
-                if not (isinstance(result, (tuple, list)) and len(result) >= 2):
-                    raise TypeError(f"{request['method']} must return a pair (out, cache)")
-                chained = getattr(obj, step["then"]["method"])
-                record["then"] = chained(*step["then"]["args"], result[1])
-            record["state"] = {name: _copy(getattr(obj, name, None))
-                               for name in request.get("record_state", [])}
-            value.append(record)
-    elif request["method"] == "__init__":
-        value = None  # only the object's attributes after construction are wanted
-    else:
-        value = method(*args, **kwargs)
+    return method
+
+
+def _reply(value, obj, notes: list, request: dict, args=None) -> dict:
     reply = {"ok": True, "value": value, "notes": notes}
     if request.get("return_state"):
         reply["state"] = {name: getattr(obj, name, None) for name in request["return_state"]}
     if request.get("return_args"):
         reply["args_after"] = args
     return reply
+
+
+def _handle_call(request: dict) -> dict:
+    """One call ``method(*args, **kwargs)``; ``method == "__init__"`` builds the object only
+    (strictly: the constructor itself is what is graded), and the value is None."""
+    obj, notes = _build_for(request)
+    args = request.get("args", [])
+    if request["method"] == "__init__":
+        return _reply(None, obj, notes, request, args)
+    value = _bound(obj, request)(*args, **request.get("kwargs", {}))
+    return _reply(value, obj, notes, request, args)
+
+
+def _handle_call_sequence(request: dict) -> dict:
+    """Repeated calls on one object (batch norm or dropout over several batches). A step may
+    chain a second method that receives the first one's second result (forward's cache or
+    mask), which so never leaves this process. Recorded per step: the first result, the chained
+    result and the attributes named in ``record_state``."""
+    obj, notes = _build_for(request)
+    method = _bound(obj, request)
+    kwargs = request.get("kwargs", {})
+    value = []
+    for step in request["sequence"]:
+        result = method(*step["args"], **kwargs)
+        record = {"result": result[0] if isinstance(result, (tuple, list)) else result}
+        if step.get("then"):
+            if not (isinstance(result, (tuple, list)) and len(result) >= 2):
+                raise TypeError(f"{request['method']} must return a pair (out, cache)")
+            chained = getattr(obj, step["then"]["method"])
+            record["then"] = chained(*step["then"]["args"], result[1])
+        record["state"] = {name: _copy(getattr(obj, name, None))
+                           for name in request.get("record_state", [])}
+        value.append(record)
+    return _reply(value, obj, notes, request)
+
+
+def _handle_optimizer_steps(request: dict) -> dict:
+    """Repeated calls ``method(carry, *step_args)`` on one object, the first argument carried
+    from call to call (an optimizer's params): the value is a copy of it after every call."""
+    obj, notes = _build_for(request)
+    method = _bound(obj, request)
+    kwargs = request.get("kwargs", {})
+    carry = request["carry"]
+    value = []
+    for step_args in request["sequence"]:
+        method(carry, *step_args, **kwargs)
+        value.append({key: _copy(item) for key, item in carry.items()}
+                     if isinstance(carry, dict) else _copy(carry))
+    return _reply(value, obj, notes, request)
 
 
 def _torch_module_steps(request: dict) -> dict:
@@ -236,31 +264,43 @@ def _torch_module_steps(request: dict) -> dict:
                       "buffers": {n: list(b.shape) for n, b in module.named_buffers()}}}
 
 
-def _handle(request: dict) -> dict:
+def _load(request: dict) -> dict:
     global _submission
+    spec = importlib.util.spec_from_file_location("solution", SUBMISSION_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["solution"] = module
+    spec.loader.exec_module(module)
+    _submission = module
+    return {"ok": True, "names": sorted(n for n in vars(module) if not n.startswith("_"))[:500]}
+
+
+def _cnn(request: dict) -> dict:
+    import _nngrade_cnn  # the copy of inside/worker_cnn.py beside this file (imports torch)
+
+    return _nngrade_cnn.handle(_submission, request)
+
+
+HANDLERS = {
+    "load": _load,
+    "call": _handle_call,
+    "call_sequence": _handle_call_sequence,
+    "optimizer_steps": _handle_optimizer_steps,
+    "torch_steps": _torch_module_steps,
+    "cnn": _cnn,
+}
+"""Every request type, by its ``op`` (the grader's PROTOCOL.md describes each one)."""
+
+
+def _handle(request: dict) -> dict:
     op = request.get("op")
-    if op == "load":
-        spec = importlib.util.spec_from_file_location("solution", SUBMISSION_PATH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["solution"] = module
-        spec.loader.exec_module(module)
-        _submission = module
-        return {"ok": True, "names": sorted(n for n in vars(module) if not n.startswith("_"))[:500]}
-    if op in ("call", "torch_steps", "cnn") and _submission is None:
+    handler = HANDLERS.get(op) if isinstance(op, str) else None
+    if handler is None:
+        return {"ok": False, "error": {"type": "ValueError", "message": f"unknown op {op!r}",
+                                       "traceback": ""}}
+    if op != "load" and _submission is None:
         return {"ok": False, "error": {"type": "RuntimeError", "message": "not loaded",
                                        "traceback": ""}}
-    if op == "call":
-        return _handle_call(request)
-    if op == "torch_steps":
-        return _torch_module_steps(request)
-    if op == "cnn":
-        import _nngrade_cnn  # the copy of grader/worker_cnn.py beside this file (imports torch)
-
-        return _nngrade_cnn.handle(_submission, request)
-    if op == "ping":
-        return {"ok": True}
-    return {"ok": False, "error": {"type": "ValueError", "message": f"unknown op {op!r}",
-                                   "traceback": ""}}
+    return handler(request)
 
 
 def _sync_output(request_id) -> None:

@@ -1,0 +1,1 @@
+"""What grading writes: the score table and Gradescope's results.json."""
