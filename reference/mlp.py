@@ -13,7 +13,6 @@ import torch
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")
 LEAKY_SLOPE = 0.01
-INIT_METHODS = ("zero", "normal", "glorot")
 
 
 def _tensor(x, requires_grad: bool = False) -> torch.Tensor:
