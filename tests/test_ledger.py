@@ -22,11 +22,17 @@ def points_of(*parts: str) -> float:
     return sum(row.points for row in RUBRIC if row.part in parts)
 
 
-def test_a_skipped_graded_test_keeps_its_row_and_says_why(tmp_path):
+@pytest.mark.parametrize("skip", [
+    # at setup, by a mark: the row vanished and the total became 184 / 184
+    ("def test_init_seed(worker, grade):\n",
+     "@__import__('pytest').mark.skip(reason='skipped on purpose')\ndef test_init_seed(worker, grade):\n"),
+    # in the test's body
+    ("def test_init_seed(worker, grade):\n",
+     "def test_init_seed(worker, grade):\n    __import__('pytest').skip('skipped on purpose')\n"),
+], ids=["at-setup", "in-the-call"])
+def test_a_skipped_graded_test_keeps_its_row_and_says_why(tmp_path, skip):
     """Seen: a skipped graded test vanished from the total (184 instead of 185)."""
-    folder = grader_copy(tmp_path, {"grader/test_init.py": (
-        "def test_init_seed(worker, grade):\n",
-        "def test_init_seed(worker, grade):\n    import pytest\n    pytest.skip('skipped on purpose')\n")})
+    folder = grader_copy(tmp_path, {"grader/test_init.py": skip})
     code, output, data = run_pytest(folder, WORKED_SOLUTION, tmp_path / "results.json",
                                     "--parts", "init")
     assert data is not None, output
