@@ -1,7 +1,10 @@
 """Command line: ``python -m grader {grade,template,release} ...``.
 
-- ``grade PATH [--results-json OUT]``: grade one submission (runs ``pytest grader`` on it in a
-  fresh process) and print the score table. Exit 0: full marks, 1: points lost, 2: could not grade.
+- ``grade PATH [--results-json OUT] [--parts a,b] [pytest options]``: grade one submission (runs
+  ``pytest grader`` on it in a fresh process) and print the score table. Exit 0: full marks,
+  1: points lost, 2: could not grade. Options that would grade only some tests of the selected
+  parts (``-k``, ``-m``, ``-x``, ``--maxfail``, ``--lf``, ...) or split the run (``-n``) are
+  refused: the result of ``grade`` is always every row of the selected parts.
 - ``template [--check]``: regenerate ``template/solution.py`` from the worked ``solution.py``;
   with ``--check``, only report whether the committed template is up to date.
 - ``release OUTDIR [--force]``: write the student handout.
@@ -21,7 +24,49 @@ GRADER_DIR = Path(__file__).resolve().parent
 TEMPLATE_PATH = REPOSITORY / "template" / "solution.py"
 
 
+# pytest options that leave rows of the selected parts unscored, or split the run, and what they do.
+NARROWING_OPTIONS = {
+    "-k": "selects tests by name", "--keyword": "selects tests by name",
+    "-m": "selects tests by mark", "--markexpr": "selects tests by mark",
+    "-x": "stops at the first failure", "--exitfirst": "stops at the first failure",
+    "--maxfail": "stops after some failures", "--deselect": "leaves tests out",
+    "--lf": "reruns only the last failures", "--last-failed": "reruns only the last failures",
+    "--sw": "stops at the first failure", "--stepwise": "stops at the first failure",
+    "--sw-skip": "skips a failure", "--stepwise-skip": "skips a failure",
+    "--co": "runs no test", "--collect-only": "runs no test",
+    "-n": "splits the run over processes", "--numprocesses": "splits the run over processes",
+    "--dist": "splits the run over processes",
+}
+_SHORT_WITH_VALUE = "pcoWr"   # pytest's short options whose value may follow in the same word
+
+
+def narrowing_option(arguments: list[str]) -> str | None:
+    """The first of ``arguments`` that is one of ``NARROWING_OPTIONS`` (in any spelling:
+    ``-k x``, ``-kx``, ``--maxfail=1``, ``-xq``), or None."""
+    for argument in arguments:
+        if argument == "--":
+            return None
+        if argument.startswith("--"):
+            name = argument.split("=", 1)[0]
+            if name in NARROWING_OPTIONS:
+                return name
+        elif argument.startswith("-") and len(argument) > 1:
+            for letter in argument[1:]:
+                if f"-{letter}" in NARROWING_OPTIONS:
+                    return f"-{letter}"
+                if letter in _SHORT_WITH_VALUE or not letter.isalpha():
+                    break
+    return None
+
+
 def grade_command(submission: str, results_json: str | None, extra: list[str]) -> int:
+    narrowing = narrowing_option(extra)
+    if narrowing:
+        print(f"nngrade: grade does not take {narrowing} (it {NARROWING_OPTIONS[narrowing]}): its "
+              "result is every rubric row of the selected parts, so that the maximum is the "
+              "rubric's. Choose whole parts with --parts a,b; for a quick look at some tests, run "
+              "pytest grader -k ... (its table then says PARTIAL).", file=sys.stderr)
+        return 2
     path = Path(submission).expanduser().resolve()
     if not path.is_file():
         print(f"nngrade: no file at {path}: pass the path of a solution.py", file=sys.stderr)

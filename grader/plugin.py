@@ -2,8 +2,13 @@
 
 ``grader/conftest.py`` loads it. Each graded test gets the ``worker`` fixture (the student's
 code in its own process, shared by the run and restarted after a crash) and the ``grade``
-fixture (a ``Scorer``). After the run, the score table is printed and, with ``--results-json``,
-written in Gradescope's format.
+fixture (a ``Scorer``). The run keeps a ``Ledger`` (``grader/ledger.py``) of every rubric row of
+the selected parts, opened when collection ends and filled by each phase of each test. After the
+run, the score table is printed and, with ``--results-json``, written in Gradescope's format.
+
+The grader runs in one process: with pytest-xdist (``-n``) each worker would keep its own
+ledger and the controller, which prints the table and writes results.json, would see none of
+it, so ``-n`` is refused.
 """
 from __future__ import annotations
 
@@ -15,13 +20,15 @@ import pytest
 import torch
 
 from grader.isolation import sandbox
+from grader.isolation.worker import Limits, Session
+from grader.ledger import Ledger
 from grader.outputs import report
 from grader.rubric import BY_TEST, PARTS, RUBRIC
-from grader.verdicts.scoring import GradeFailure, Scorer
+from grader.verdicts.scoring import GradeFailure, GraderError, Scorer
 from grader.verdicts.substitutes import CallbackLog
-from grader.isolation.worker import Limits, Session
 
-_RESULTS = pytest.StashKey[list]()
+_LEDGER = pytest.StashKey[Ledger]()
+_SELECTED_PARTS = pytest.StashKey[tuple]()
 _STARTED = pytest.StashKey[float]()
 _SCORER = pytest.StashKey[Scorer]()
 _SESSION = pytest.StashKey[Session]()
@@ -54,11 +61,29 @@ def submission_path(config) -> Path:
     return (Path.cwd() / "solution.py").resolve()
 
 
+def rng_for(test_name: str) -> np.random.Generator:
+    """The generator of a test's inputs, seeded from the suite seed and the test's name."""
+    digest = sum(ord(c) * (i + 1) for i, c in enumerate(test_name))
+    return np.random.default_rng([report.SUITE_SEED, digest])
+
+
+def _refuse_distribution(config) -> None:
+    """Refuse pytest-xdist: the ledger, the table and results.json live in one process."""
+    numprocesses = config.getoption("numprocesses", None)
+    distributed = config.getoption("dist", "no") not in (None, "no") or bool(config.getoption("tx", None))
+    if numprocesses or distributed or hasattr(config, "workerinput"):
+        raise pytest.UsageError(
+            "the grader runs in one process and refuses -n/--dist (pytest-xdist): each xdist "
+            "worker would grade some tests into its own ledger, and the score table and "
+            "results.json, written by the controller, would miss them. Run `pytest grader` "
+            "without -n; to grade many submissions at once, run one grader per submission.")
+
+
 def pytest_configure(config):
+    _refuse_distribution(config)
     # The references do small float64 work; one thread is as fast and cannot oversubscribe the
     # cores when several graders (or the worker beside us) run at once.
     torch.set_num_threads(1)
-    config.stash[_RESULTS] = []
     config.stash[_STARTED] = time.monotonic()
     # The diagnosis is the failure message; pytest's traceback through grader code would bury it.
     arguments = [str(arg) for arg in config.invocation_params.args]
@@ -73,18 +98,26 @@ def pytest_collection_modifyitems(session, config, items):
     unknown = sorted(collected - set(BY_TEST))
     if unknown:
         raise pytest.UsageError(f"tests without a rubric row: {', '.join(unknown)}")
+    # A graded test that cannot record a check could never lose a point: a grader bug, refused
+    # before anything runs (a test that takes the fixture but makes no check fails at run time).
+    unchecked = sorted(item.name for item in items if "grade" not in getattr(item, "fixturenames", ()))
+    if unchecked:
+        raise pytest.UsageError(f"grader error: graded tests that do not take the grade fixture, so "
+                                f"no check of theirs could cost a point: {', '.join(unchecked)}")
     # Run in the order of the parts. A part's own tests then come before the tests that replace
     # it by the reference, so fewer workers have to be replaced (see Session.call).
     part_order = {part: index for index, part in enumerate(PARTS)}
     row_order = {row.test: index for index, row in enumerate(RUBRIC)}
     items.sort(key=lambda item: (part_order[BY_TEST[item.name].part], row_order[item.name]))
     selected_parts = config.getoption("--parts")
+    config.stash[_SELECTED_PARTS] = PARTS
     if selected_parts:
         wanted = {part.strip() for part in selected_parts.split(",") if part.strip()}
         unknown_parts = sorted(wanted - set(PARTS))
         if unknown_parts:
             raise pytest.UsageError(f"unknown parts {', '.join(unknown_parts)}; the parts are "
                                     f"{', '.join(PARTS)}")
+        config.stash[_SELECTED_PARTS] = tuple(part for part in PARTS if part in wanted)
         deselected = [item for item in items if BY_TEST[item.name].part not in wanted]
         items[:] = [item for item in items if BY_TEST[item.name].part in wanted]
         config.hook.pytest_deselected(items=deselected)
@@ -99,6 +132,35 @@ def pytest_collection_modifyitems(session, config, items):
                    and (not row.hidden or _HIDDEN_DIR.is_dir())]
         if missing:
             raise pytest.UsageError(f"rubric rows without a test: {', '.join(missing)}")
+
+
+def pytest_collection_finish(session):
+    """Open the ledger once every selection (``--parts``, then pytest's own) is final."""
+    config = session.config
+    if _SELECTED_PARTS not in config.stash:
+        return  # collection failed before the grader's hook ran; pytest reports why
+    parts = set(config.stash[_SELECTED_PARTS])
+    config.stash[_LEDGER] = Ledger([row for row in RUBRIC if row.part in parts],
+                                   {item.name for item in session.items}, _selection(config))
+
+
+def _selection(config) -> str:
+    """How pytest's own options narrowed this run, for the rows they left out."""
+    grader_dir = Path(__file__).resolve().parent
+    ways = []
+    if config.getoption("keyword"):
+        ways.append(f"-k {config.getoption('keyword')!r}")
+    if config.getoption("markexpr"):
+        ways.append(f"-m {config.getoption('markexpr')!r}")
+    if config.getoption("deselect", None):
+        ways.append("--deselect")
+    if config.getoption("lf", None) or config.getoption("stepwise", None):
+        ways.append("--lf/--sw")
+    named = [arg for arg in config.args
+             if "::" in str(arg) or Path(arg).resolve() not in (grader_dir, *grader_dir.parents)]
+    if named:
+        ways.append("only " + ", ".join(str(Path(arg).name) for arg in named))
+    return "; ".join(ways) or "pytest's selection"
 
 
 @pytest.fixture(scope="session")
@@ -132,15 +194,17 @@ def grade(request) -> Scorer:
 @pytest.fixture
 def rng(request) -> np.random.Generator:
     """A generator seeded from the suite seed and the test's name: the same inputs every run."""
-    digest = sum(ord(c) * (i + 1) for i, c in enumerate(request.node.name))
-    return np.random.default_rng([report.SUITE_SEED, digest])
+    return rng_for(request.node.name)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     result = yield
     scorer = item.stash.get(_SCORER, None)
-    if scorer is not None and scorer.failed:
+    if scorer is None or not scorer.decided:
+        raise GraderError("this graded test made no check, so it cannot tell a right answer from "
+                          "a wrong one (a bug of the grader, never a pass)")
+    if scorer.failed:
         raise GradeFailure(scorer.message())
     return result
 
@@ -148,40 +212,67 @@ def pytest_runtest_call(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     test_report = yield
-    row = BY_TEST.get(item.name)
-    if row is None:
+    ledger = item.config.stash.get(_LEDGER, None)
+    if ledger is None or item.name not in ledger:
         return test_report
-    scorer = item.stash.get(_SCORER, None)
-    record = None
-    if call.when == "call":
-        if test_report.passed:
-            fraction = scorer.fraction if scorer is not None else 1.0
-            record = report.TestResult(row, fraction, "passed", "", list(scorer.notes) if scorer else [])
-        elif call.excinfo is not None and call.excinfo.errisinstance(GradeFailure):
-            record = report.TestResult(row, scorer.fraction if scorer else 0.0, "failed",
-                                       str(call.excinfo.value), list(scorer.notes) if scorer else [])
-        else:
-            text = call.excinfo.getrepr(style="short") if call.excinfo else "failed"
-            record = report.TestResult(row, 0.0, "error", f"{text}")
-        record.seconds = call.duration
-    elif call.when == "setup" and test_report.failed:
-        record = report.TestResult(row, 0.0, "error", str(test_report.longrepr))
+    record = _phase_record(BY_TEST[item.name], item.stash.get(_SCORER, None), call, test_report,
+                           ledger.get(item.name))
     if record is not None:
-        item.config.stash[_RESULTS].append(record)
+        ledger.fill(record)
     return test_report
 
 
-def _ordered(results):
-    order = {row.test: i for i, row in enumerate(RUBRIC)}
-    return sorted(results, key=lambda r: order[r.row.test])
+def _phase_record(row, scorer, call, test_report, current) -> report.TestResult | None:
+    """What one phase (setup, call, teardown) of a graded test enters in its row, if anything."""
+    notes = list(scorer.notes) if scorer is not None else []
+    if test_report.skipped:
+        reason = test_report.longrepr[2] if isinstance(test_report.longrepr, tuple) else str(
+            test_report.longrepr)
+        return report.TestResult(row, 0.0, report.NOT_RUN, f"skipped ({reason})", notes)
+    if call.when == "call":
+        if test_report.passed:
+            record = report.TestResult(row, scorer.fraction, report.PASSED, "", notes)
+        elif call.excinfo is not None and call.excinfo.errisinstance(GradeFailure):
+            record = report.TestResult(row, scorer.fraction, report.FAILED, str(call.excinfo.value),
+                                       notes)
+        else:
+            record = _grader_error(row, call, "")
+        record.seconds = call.duration
+        return record
+    if test_report.failed:  # setup or teardown: the grader's fixtures, never the student's code
+        record = _grader_error(row, call, f"in {call.when}")
+        if call.when == "teardown" and current.status != report.NOT_RUN:
+            record.details = f"{record.details}\n(the test itself ended: {current.status})"
+        return record
+    return None
+
+
+def _grader_error(row, call, where: str) -> report.TestResult:
+    """A row lost to a fault of the grader: one line for the student, the traceback for staff."""
+    excinfo = call.excinfo
+    if excinfo is None:
+        return report.TestResult(row, 0.0, report.ERROR, f"the test failed {where}".strip(),
+                                 details="no exception was recorded")
+    first_line = (str(excinfo.value).strip().splitlines() or [""])[0][:300]
+    summary = f"{excinfo.typename}{': ' + first_line if first_line else ''}"
+    if where:
+        summary = f"{summary} ({where})"
+    return report.TestResult(row, 0.0, report.ERROR, summary,
+                             details=str(excinfo.getrepr(style="short")))
 
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    results = _ordered(config.stash.get(_RESULTS, []))
-    config.stash[_RESULTS] = results
+    ledger = config.stash.get(_LEDGER, None)
+    if ledger is None or config.option.collectonly:
+        return
+    ledger.close(_why_rows_did_not_run(session, exitstatus))
+    # pytest's own code says only whether the tests that ran passed; a row that was to run and
+    # did not earn its points (skipped, stopped, a grader error) is not full marks.
+    if exitstatus == pytest.ExitCode.OK and not ledger.complete_and_full:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     path = config.getoption("--results-json")
-    if path and results:
+    if path:
         worker_session = config.stash.get(_SESSION, None)
         extra = {"reproducibility": report.reproducibility(),
                  "submission": str(submission_path(config)),
@@ -189,10 +280,23 @@ def pytest_sessionfinish(session, exitstatus):
                  "worker_restarts": worker_session.restarts if worker_session else 0,
                  "isolation_restarts": (worker_session.isolation_restarts
                                         if worker_session else 0)}
-        data = report.results_json(results, submission=str(submission_path(config)),
+        data = report.results_json(ledger.results, submission=str(submission_path(config)),
                                    seconds=time.monotonic() - config.stash[_STARTED], extra=extra,
-                                   load_failure=_load_failure(config))
+                                   load_failure=_load_failure(config), partial=ledger.partial)
         report.write_json_atomic(Path(path), data)
+
+
+def _why_rows_did_not_run(session, exitstatus) -> str:
+    """Why the session ended with rows that never ran (said in each such row)."""
+    if session.shouldfail:
+        return f"the run stopped early: {session.shouldfail} (-x/--maxfail)"
+    if session.shouldstop:
+        return f"the run stopped early: {session.shouldstop}"
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "the run was interrupted before this test"
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        return "the grading process failed (internal error) before this test"
+    return "the run ended before this test"
 
 
 def _load_failure(config) -> str:
@@ -206,12 +310,13 @@ def _load_failure(config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    results = config.stash.get(_RESULTS, [])
-    if not results:
+    ledger = config.stash.get(_LEDGER, None)
+    if ledger is None or config.option.collectonly:
         return
     terminalreporter.write_sep("=", "nngrade")
-    terminalreporter.write_line(report.score_table(results, str(submission_path(config)),
-                                                   load_failure=_load_failure(config)))
+    terminalreporter.write_line(report.score_table(ledger.results, str(submission_path(config)),
+                                                   load_failure=_load_failure(config),
+                                                   partial=ledger.partial))
     worker_session = config.stash.get(_SESSION, None)
     if worker_session is not None:
         terminalreporter.write_line(f"\nsandbox: {worker_session.mode.name}")

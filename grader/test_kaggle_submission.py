@@ -135,11 +135,15 @@ def test_kaggle_csv_probabilities(worker, grade, rng):
                    "its probabilities cannot be checked (see test_kaggle_csv_format)")
     got = np.array([parsed[int(i)] for i in ids])
     dog, logits = probabilities(x, weight, bias)
-    dog_training, _ = probabilities(x, weight, bias, TRAIN_SHIFT)
     error = np.abs(got - dog)
-    if np.all(error <= tol.KAGGLE_PROBABILITY_ATOL):
-        grade.expect(True, "")
-        return
+    wrong = error > tol.KAGGLE_PROBABILITY_ATOL
+    grade.expect(not np.any(wrong), _probability_message(got, dog, logits, x, weight, bias, ids, error)
+                 if np.any(wrong) else "")
+
+
+def _probability_message(got, dog, logits, x, weight, bias, ids, error) -> str:
+    """What differs between the labels and the probe's P(dog), and the likely cause."""
+    dog_training, _ = probabilities(x, weight, bias, TRAIN_SHIFT)
     causes = {
         "the labels are P(cat), the softmax of class 0; label is P(dog), class 1": 1 - dog,
         "the labels are predicted classes (0/1), not probabilities": (dog > 0.5).astype(float),
@@ -152,7 +156,7 @@ def test_kaggle_csv_probabilities(worker, grade, rng):
     named = [cause for cause, values in causes.items()
              if np.all(np.abs(got - values) <= tol.KAGGLE_PROBABILITY_ATOL)]
     worst = int(np.argmax(error))
-    grade.expect(False, f"{int(np.sum(error > tol.KAGGLE_PROBABILITY_ATOL))} of {len(ids)} labels "
-                 f"differ from the model's P(dog) by more than {tol.KAGGLE_PROBABILITY_ATOL}; worst: "
-                 f"id {int(ids[worst])}, label {got[worst]:.6g}, P(dog) {dog[worst]:.6g}"
-                 + (f". Likely cause: {named[0]}" if named else ""))
+    return (f"{int(np.sum(error > tol.KAGGLE_PROBABILITY_ATOL))} of {len(ids)} labels differ from "
+            f"the model's P(dog) by more than {tol.KAGGLE_PROBABILITY_ATOL}; worst: id "
+            f"{int(ids[worst])}, label {got[worst]:.6g}, P(dog) {dog[worst]:.6g}"
+            + (f". Likely cause: {named[0]}" if named else ""))

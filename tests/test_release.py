@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
+from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, patched_solution
 
 from grader.authoring.release import ReleaseError, check_handout, release
 from grader.rubric import RUBRIC
@@ -48,6 +48,37 @@ def test_handout_grader_runs_on_its_own(handout):
     assert f"{visible_points:.2f} / {visible_points:g}" in worked.stdout
 
 
+def test_handout_holds_no_reference_that_is_an_answer(handout):
+    """Seen: the handout copied reference/optim.py's RMSPropNesterov, the very update the student
+    must write. The handout keeps the rule's outputs on the public cases, not the rule."""
+    assert not (handout / "reference" / "rmsprop_nesterov.py").exists()
+    assert (handout / "reference" / "rmsprop_nesterov_public.json").is_file()
+    for path in handout.rglob("*.py"):
+        if path != handout / "solution.py":
+            assert "class RMSPropNesterov" not in path.read_text(), path
+    # The handout's reference cannot run the rule on inputs of its own: it knows the public cases.
+    probe = ("import numpy as np\nfrom reference import optim\n"
+             "try:\n    optim.trajectory('RMSPropNesterov', {'lr': 0.1}, {'w': np.ones(2)},"
+             " [{'dw': np.ones(2)}])\nexcept LookupError as error:\n    print('no rule:', error)\n")
+    process = subprocess.run([sys.executable, "-c", probe], cwd=handout, capture_output=True,
+                             text=True, timeout=120)
+    assert process.returncode == 0 and "no rule: " in process.stdout, process.stdout + process.stderr
+
+
+def test_handout_grades_rmsprop_nesterov_and_names_the_likely_cause(handout, tmp_path):
+    """test_optimizer[RMSPropNesterov] works in the handout from the recorded outputs, the
+    known wrong variant included."""
+    buggy = patched_solution(tmp_path, [
+        ("params[name] = param + (1 + self.momentum) * new_velocity - self.momentum * velocity",
+         "params[name] = param + new_velocity")])
+    process = subprocess.run([sys.executable, "-m", "pytest", "grader", "-q", "-p", "no:cacheprovider",
+                              "--submission", str(buggy), "--parts", "optimizers"],
+                             cwd=handout, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 1, process.stdout + process.stderr
+    assert "test_optimizer[RMSPropNesterov] (0 / 3)" in process.stdout, process.stdout
+    assert "moved by v' only" in process.stdout and "GRADER ERROR" not in process.stdout
+
+
 def test_release_refuses_an_existing_folder_and_guards_leaks(tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(ReleaseError, match="already exists"):
@@ -57,3 +88,8 @@ def test_release_refuses_an_existing_folder_and_guards_leaks(tmp_path):
     (leaky / "solution.py").write_text(WORKED_SOLUTION.read_text())
     with pytest.raises(ReleaseError):
         check_handout(leaky, WORKED_SOLUTION)
+    answer = tmp_path / "answer"
+    (answer / "reference").mkdir(parents=True)
+    (answer / "reference" / "rmsprop_nesterov.py").write_text("# the rule\n")
+    with pytest.raises(ReleaseError, match="answer"):
+        check_handout(answer, WORKED_SOLUTION)

@@ -1,20 +1,31 @@
 """Write the student handout: the template, the public grader and a README, nothing else.
 
-The handout never holds the worked solution or the hidden tests; ``check_handout`` proves it
-and runs after every release. The handout is built beside the target folder and moved into
-place at the end, so an interrupted release leaves no half-written handout.
+The handout never holds the worked solution, the hidden tests or a reference that is itself an
+answer; ``check_handout`` proves it and runs after every release. Most references are torch
+(autograd, ``torch.optim``, ``torch.nn.BatchNorm1d``), which a numpy answer cannot be copied
+from; RMSProp with Nesterov momentum has no torch version, so its reference is the rule itself
+(``reference/rmsprop_nesterov.py``). The handout leaves that module out and ships the rule's
+outputs on the public test's cases instead (``reference/rmsprop_nesterov_public.json``, made
+here by running the public test's own case builder). The handout is built beside the target
+folder and moved into place at the end, so an interrupted release leaves no half-written
+handout.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from grader.rubric import PARTS
 from grader.authoring.template import BEGIN, END, make_template
+from grader.rubric import PARTS
+from reference import optim
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".pytest_cache")
+ANSWER_FILES = ("reference/" + optim.RULE_MODULE.name,)
+"""Instructor files that are answers to a part, relative to the repository."""
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".pytest_cache",
+                                  *(Path(path).name for path in ANSWER_FILES))
 
 STUDENT_README = f"""\
 # Assignment: a multilayer perceptron in numpy, then convolutional networks in PyTorch
@@ -38,7 +49,7 @@ your source and in the network you build. The course may grade with more (hidden
 same parts.
 """
 
-REQUIREMENTS = "numpy>=1.24\ntorch>=2.1\npytest>=7.4\nmlxtend>=0.22\n"
+REQUIREMENTS = "numpy>=1.24\ntorch>=2.1\npytest>=8.0\nmlxtend>=0.22\n"
 
 
 class ReleaseError(RuntimeError):
@@ -49,6 +60,9 @@ def check_handout(folder: Path, worked_solution: Path) -> None:
     """Raise ReleaseError if ``folder`` holds solution regions, hidden tests or the worked file."""
     folder = Path(folder)
     worked_text = Path(worked_solution).read_text()
+    for relative in ANSWER_FILES:
+        if (folder / relative).exists():
+            raise ReleaseError(f"a reference that is an answer is in the handout: {folder / relative}")
     for path in folder.rglob("*"):
         if path.is_dir() and path.name == "hidden":
             raise ReleaseError(f"hidden tests in the handout: {path}")
@@ -59,6 +73,23 @@ def check_handout(folder: Path, worked_solution: Path) -> None:
             for line in text.splitlines():
                 if BEGIN.match(line) or END.match(line):
                     raise ReleaseError(f"a solution region is in the handout: {path}")
+
+
+def public_rule_outputs() -> dict:
+    """``{case key: trajectory}`` of the RMSPropNesterov rule (and its known wrong variants) on
+    the cases the public test ``test_optimizer[RMSPropNesterov]`` builds, with its inputs."""
+    from grader import test_optimizers
+    from grader.plugin import rng_for
+    from grader.verdicts.optimizer_patterns import variant_trajectories
+
+    name = "RMSPropNesterov"
+    with optim.recording() as table:
+        for hyper, params, stream, _ in test_optimizers.runs(rng_for(f"test_optimizer[{name}]"), name):
+            optim.trajectory(name, hyper, params, stream)
+            variant_trajectories(name, hyper, params, stream)
+    if not table:
+        raise ReleaseError("the RMSPropNesterov rule is not in this repository: cannot record it")
+    return dict(table)
 
 
 def release(target: Path, worked_solution: Path = REPOSITORY / "solution.py",
@@ -73,6 +104,10 @@ def release(target: Path, worked_solution: Path = REPOSITORY / "solution.py",
         (staging / "solution.py").write_text(make_template(Path(worked_solution).read_text()))
         shutil.copytree(REPOSITORY / "grader", staging / "grader", ignore=_IGNORED)
         shutil.copytree(REPOSITORY / "reference", staging / "reference", ignore=_IGNORED)
+        outputs = {"what": "RMSPropNesterov's reference outputs on the public test's cases, by "
+                           "reference.optim.case_key (written by python -m grader release)",
+                   "cases": public_rule_outputs()}
+        (staging / "reference" / optim.PUBLIC_OUTPUTS.name).write_text(json.dumps(outputs) + "\n")
         (staging / "README.md").write_text(STUDENT_README)
         (staging / "requirements.txt").write_text(REQUIREMENTS)
         check_handout(staging, worked_solution)

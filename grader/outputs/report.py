@@ -1,6 +1,14 @@
-"""Turn per-test results into the score table and Gradescope's results.json.
+"""Turn the ledger's rows into the score table and Gradescope's results.json.
 
 Nothing here talks to the worker; it formats what the trusted process decided.
+
+Two audiences read the results. The staff see everything: the terminal table (on Gradescope, the
+run's stdout, which ``stdout_visibility`` keeps from students) and ``extra_data``, which
+Gradescope stores without showing it. A student sees, before grades are published, the
+top-level ``output`` and the tests marked ``visible``; a hidden test's entry is marked
+``after_published``. So the top-level ``output`` is the public tests' table only (Gradescope
+hides the total score while some tests are hidden), and no test's output carries a grader
+traceback, which would show the grader's sources (hidden ones included).
 """
 from __future__ import annotations
 
@@ -20,14 +28,21 @@ SUITE_SEED = 20261123
 """Base seed of every input the tests draw (each test offsets it); recorded for reproducibility."""
 
 
+PASSED, FAILED, ERROR = "passed", "failed", "error"
+NOT_RUN, NOT_SELECTED = "not run", "not selected"
+"""A row's status. ``error`` is a fault of the grader itself (never the student's); ``not run``
+and ``not selected`` rows earn nothing and their message says why they did not run."""
+
+
 @dataclass
 class TestResult:
     row: Row
     fraction: float              # of row.points earned, in [0, 1]
-    status: str                  # "passed" | "failed" | "error" (a fault of the grader itself)
-    message: str = ""
+    status: str                  # one of the statuses above
+    message: str = ""            # the diagnosis (or why the row did not run), for the student
     notes: list = field(default_factory=list)
     seconds: float = 0.0
+    details: str = ""            # for the staff only: the traceback of a grader error
 
     @property
     def score(self) -> float:
@@ -43,20 +58,34 @@ def part_totals(results: list[TestResult]) -> dict[str, tuple[float, float]]:
     return {part: (round(e, 4), p) for part, (e, p) in totals.items() if p > 0}
 
 
-def score_table(results: list[TestResult], submission: str, load_failure: str = "") -> str:
-    """The human summary: points per part, the total, then the diagnosis of each lost point."""
-    totals = part_totals(results)
+def score_table(results: list[TestResult], submission: str, load_failure: str = "",
+                partial: str = "", public_only: bool = False) -> str:
+    """The human summary: points per part, the total, then the diagnosis of each lost point.
+
+    ``public_only`` gives the table a student may see while hidden tests are unpublished: the
+    visible rows only, and how many points the hidden tests are worth (not what they earned).
+    ``partial`` says why this run did not grade every row of the selected parts.
+    """
+    shown = [r for r in results if not (public_only and r.row.hidden)]
+    totals = part_totals(shown)
     earned = sum(e for e, _ in totals.values())
     possible = sum(p for _, p in totals.values())
-    width = max(len(part) for part in totals) if totals else 10
-    lines = [f"nngrade score for {submission}", "",
-             f"  {'part':<{width}}  {'points':>15}"]
+    total = "public tests" if public_only else "total"
+    width = max([len(part) for part in totals] + [len(total)])
+    lines = [f"nngrade score for {submission}", ""]
+    if partial:
+        lines += [f"PARTIAL RESULT: {partial}", ""]
+    lines.append(f"  {'part':<{width}}  {'points':>15}")
     for part, (e, p) in totals.items():
         mark = "" if e == p else "  <-"
         lines.append(f"  {part:<{width}}  {e:>7.2f} / {p:<5g}{mark}")
     percent = 100.0 * earned / possible if possible else 0.0
-    lines.append(f"  {'total':<{width}}  {earned:>7.2f} / {possible:<5g}  ({percent:.1f} %)")
-    lost = [r for r in results if r.fraction < 1.0]
+    lines.append(f"  {total:<{width}}  {earned:>7.2f} / {possible:<5g}  ({percent:.1f} %)")
+    hidden_points = sum(r.row.points for r in results if r.row.hidden)
+    if public_only and hidden_points:
+        lines.append(f"Hidden tests worth {hidden_points:g} more point{'s' * (hidden_points != 1)} are "
+                     "graded as well; their results appear when grades are published.")
+    lost = [r for r in shown if r.fraction < 1.0 and r.status != NOT_SELECTED]
     if load_failure:
         lines += ["", load_failure]
     elif lost:
@@ -64,14 +93,43 @@ def score_table(results: list[TestResult], submission: str, load_failure: str = 
         for result in lost:
             lines.append(f"- [{result.row.part}] {result.row.test} ({result.score:g} / "
                          f"{result.row.points:g}): {result.row.title}")
-            if result.status == "error":
+            text = result.message
+            if result.status == ERROR:
                 lines.append("    GRADER ERROR (not your fault; please report it):")
-            for text in result.message.splitlines():
-                lines.append(f"    {text}")
-    notes = sorted({note for r in results for note in r.notes})
+                if not public_only and result.details:
+                    text = result.details
+            elif result.status == NOT_RUN:
+                text = f"not run: {result.message}"
+            lines += [f"    {line}" for line in text.splitlines()]
+    left_out = {}
+    for result in shown:
+        if result.status == NOT_SELECTED:
+            left_out.setdefault(result.row.part, []).append(result.row.test)
+    if left_out:
+        lines += ["", "Not selected in this run (0 points each; the maximum still counts them):"]
+        lines += [f"- [{part}] {', '.join(tests)}" for part, tests in left_out.items()]
+    notes = sorted({note for r in shown for note in r.notes})
     if notes:
         lines += ["", "Notes (no points lost):"] + [f"- {note}" for note in notes]
     return "\n".join(lines)
+
+
+def student_output(result: TestResult, load_failure: str = "") -> str:
+    """The ``output`` of a test in results.json: its diagnosis, never a grader traceback."""
+    if load_failure:
+        output = "not graded: the submission could not be loaded"
+    elif result.status == ERROR:
+        # The traceback stays with the staff (it shows the grader's own, maybe hidden, sources).
+        output = "GRADER ERROR (not your fault; the course staff has the details)"
+        if not result.row.hidden and result.message:
+            output += f": {result.message}"
+    elif result.status in (NOT_RUN, NOT_SELECTED):
+        output = f"{result.status}: {result.message}"
+    else:
+        output = result.message
+    if result.notes:
+        output = (output + "\n" if output else "") + "\n".join(f"note: {n}" for n in result.notes)
+    return output
 
 
 def suite_hash() -> str:
@@ -95,36 +153,42 @@ def reproducibility() -> dict:
 
 
 def results_json(results: list[TestResult], *, submission: str, seconds: float,
-                 extra: dict, load_failure: str = "") -> dict:
-    """Gradescope's results.json: score, tests[] (tags hold the part), and our metadata."""
+                 extra: dict, load_failure: str = "", partial: str = "") -> dict:
+    """Gradescope's results.json: score, tests[] (tags hold the part), and our metadata.
+
+    Each test's ``visibility`` is its own: ``visible``, or ``after_published`` for a hidden
+    test. The top-level ``output`` is the public tests' table (see the module docstring);
+    ``stdout_visibility`` is ``hidden`` because the run's output is the staff's full table.
+    ``extra_data.nngrade.partial`` is ``None`` for a complete run, else ``{"reason": ...}``.
+    """
     totals = part_totals(results)
     tests = []
     for number, result in enumerate(results, start=1):
-        output = "not graded: the submission could not be loaded" if load_failure else result.message
-        if result.notes:
-            output = (output + "\n" if output else "") + "\n".join(f"note: {n}" for n in result.notes)
+        test_extra = {"test": result.row.test, "part": result.row.part, "status": result.status}
+        if result.details:
+            test_extra["details"] = result.details
         tests.append({
             "name": f"{result.row.part}: {result.row.title} ({result.row.test})",
             "number": str(number),
             "score": result.score,
             "max_score": result.row.points,
             "status": "passed" if result.fraction == 1.0 else "failed",
-            "output": output,
+            "output": student_output(result, load_failure),
             "tags": [result.row.part],
             "visibility": "after_published" if result.row.hidden else "visible",
-            "extra_data": {"test": result.row.test, "part": result.row.part,
-                           "status": result.status},
+            "extra_data": test_extra,
         })
     return {
         "score": round(sum(e for e, _ in totals.values()), 4),
         "max_score": sum(p for _, p in totals.values()),
         "execution_time": round(seconds, 3),
-        "output": score_table(results, submission, load_failure),
+        "output": score_table(results, submission, load_failure, partial, public_only=True),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {"nngrade": {"parts": {k: {"score": e, "max_score": p}
-                                             for k, (e, p) in totals.items()}, **extra}},
+                                             for k, (e, p) in totals.items()},
+                                   "partial": {"reason": partial} if partial else None, **extra}},
     }
 
 

@@ -87,16 +87,8 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
         variants["the squared gradients are not accumulated over the steps (s <- s + g^2)"] = (
             _run(params, stream, forgetful, decay))
     if name == "RMSPropNesterov":
-        alpha, momentum = hyper.get("alpha", 0.9), hyper.get("momentum", 0.9)
-        eps, lr = hyper.get("eps", 1e-8), hyper.get("lr", 0.001)
-
-        def velocity_only(p, g, s):
-            s["r"] = alpha * s.get("r", 0) + (1 - alpha) * g * g
-            s["v"] = momentum * s.get("v", 0) - lr * g / (np.sqrt(s["r"]) + eps)
-            return p + s["v"]
-
-        variants["the parameters moved by v' only; the look-ahead form moves them by "
-                 "(1 + momentum) v' - momentum v"] = _run(params, stream, velocity_only, decay)
+        # Its variants come with the rule, which the student handout does not contain.
+        variants.update(optim.rmsprop_nesterov_variants(hyper, params, stream))
     if name == "AdaDelta" and hyper.get("lr", 1.0) != 1.0:
         variants["the learning rate was ignored (torch multiplies the step by lr)"] = (
             optim.trajectory(name, {**hyper, "lr": 1.0}, params, stream))

@@ -20,6 +20,11 @@ class GradeFailure(AssertionError):
     """A graded test lost points; the message says why."""
 
 
+class GraderError(Exception):
+    """The grader itself went wrong (for example a graded test that made no check): never the
+    student's fault, and never a pass."""
+
+
 @dataclass
 class Scorer:
     checks: list = field(default_factory=list)   # (weight, Verdict)
@@ -54,12 +59,17 @@ class Scorer:
         return self.check(Verdict(bool(condition), "" if condition else message), weight)
 
     @property
+    def decided(self) -> bool:
+        """Whether the test reached a verdict: a failed call, or checks of positive weight."""
+        return bool(self.aborted) or sum(weight for weight, _ in self.checks) > 0
+
+    @property
     def fraction(self) -> float:
         if self.aborted:
             return 0.0
+        if not self.decided:
+            raise GraderError("a graded test made no check")  # a grader bug, never a student's
         total = sum(weight for weight, _ in self.checks)
-        if total == 0:
-            raise RuntimeError("a graded test made no check")  # a grader bug, never a student's
         return sum(weight for weight, verdict in self.checks if verdict.passed) / total
 
     @property
