@@ -43,7 +43,9 @@ def variants(state, steps, eps=EPS, momentum=MOMENTUM) -> dict:
                "torch weighs the new batch by momentum": [],
                "running_var updated with the biased batch variance; torch uses the unbiased one": [],
                "evaluation used the batch statistics instead of the running ones": [],
-               "backward treated the batch mean and variance as constants": []}
+               "backward treated the batch mean and variance as constants": [],
+               "the running statistics were never updated in training (they keep their "
+               "initial values)": []}
     names = list(results)
     mean_r, var_r = state["running_mean"].copy(), state["running_var"].copy()
     flipped_mean, flipped_var = mean_r.copy(), var_r.copy()
@@ -64,12 +66,15 @@ def variants(state, steps, eps=EPS, momentum=MOMENTUM) -> dict:
             results[names[2]].append({"running_var": biased_var.copy()})
             results[names[3]].append({})
             results[names[4]].append({"dx": dout * gamma / np.sqrt(var + eps)})
+            results[names[5]].append({"running_mean": state["running_mean"],
+                                      "running_var": state["running_var"]})
         else:
             results[names[0]].append({})
             results[names[1]].append({})
             results[names[2]].append({})
             results[names[3]].append({"out": gamma * (x - mean) / np.sqrt(var + eps) + beta})
             results[names[4]].append({})
+            results[names[5]].append({})
     return results
 
 

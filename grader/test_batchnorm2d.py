@@ -43,6 +43,42 @@ def check_steps(grade, got, expected, what: str, pick, weight=1.0, hypotheses=No
     grade.check(verdict, weight)
 
 
+NOT_UPDATED = "the running statistics were never updated in training (they keep their initial values)"
+BATCH_STATISTICS_IN_EVAL = "evaluation used the batch statistics instead of the running ones"
+
+
+def initial_buffers(steps) -> dict:
+    """``{step: {cause: initial buffers}}`` for the training steps: a module that never updates
+    its running statistics still holds running_mean = 0 and running_var = 1."""
+    channels = steps[0]["x"].shape[1]
+    return {"running_mean": {index: {NOT_UPDATED: np.zeros(channels)}
+                             for index, step in enumerate(steps, start=1) if step["train"]},
+            "running_var": {index: {NOT_UPDATED: np.ones(channels)}
+                            for index, step in enumerate(steps, start=1) if step["train"]}}
+
+
+def batch_statistics_outputs(weight, bias, steps) -> dict:
+    """``{step: {cause: output}}``: each step normalized with its own batch's mean and biased
+    variance, as a module that ignores its running statistics in evaluation computes."""
+    variants = {}
+    for index, step in enumerate(steps, start=1):
+        x = step["x"]
+        mean = x.mean(axis=(0, 2, 3), keepdims=True)
+        var = x.var(axis=(0, 2, 3), keepdims=True)
+        variants[index] = {BATCH_STATISTICS_IN_EVAL: np.reshape(weight, (1, -1, 1, 1)) * (x - mean)
+                           / np.sqrt(var + EPS) + np.reshape(bias, (1, -1, 1, 1))}
+    return variants
+
+
+def _unregistered(registered, names, kind: str, remedy: str) -> str:
+    """The cause when some of ``names`` are not among the module's registered ``kind``."""
+    missing = [name for name in names if not isinstance(registered, dict) or name not in registered]
+    if not missing:
+        return ""
+    return (f". Likely cause: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
+            f"registered as {kind} (a plain tensor attribute?); {remedy}")
+
+
 def test_batchnorm2d_parameters(worker, grade, rng):
     channels = 3
     steps = images(rng, 1, train=False)
@@ -52,13 +88,16 @@ def test_batchnorm2d_parameters(worker, grade, rng):
     buffers = outcome.state.get("buffers", {})
     grade.expect(parameters == {"weight": [channels], "bias": [channels]},
                  f"BatchNorm2d's parameters are {parameters}; expected weight and bias of shape "
-                 f"({channels},) registered as torch.nn.Parameter")
+                 f"({channels},)" + _unregistered(parameters, ("weight", "bias"), "parameters",
+                                                  "wrap them in torch.nn.Parameter"))
     grade.expect(buffers.get("running_mean") == [channels] and buffers.get("running_var") == [channels],
                  f"BatchNorm2d's buffers are {buffers}; expected running_mean and running_var of "
-                 f"shape ({channels},) registered with register_buffer (so .to() and state_dict "
-                 "carry them)")
+                 f"shape ({channels},)" + _unregistered(buffers, ("running_mean", "running_var"),
+                                                         "buffers", "use register_buffer, so that "
+                                                         ".to() and state_dict carry them"))
     check_steps(grade, got, expected, "evaluation output with the initial weight, bias and "
-                "running statistics", lambda r: r["out"])
+                "running statistics", lambda r: r["out"],
+                hypotheses=batch_statistics_outputs(np.ones(channels), np.zeros(channels), steps))
 
 
 def test_batchnorm2d_train(worker, grade, rng):
@@ -76,22 +115,25 @@ def test_batchnorm2d_train(worker, grade, rng):
     check_steps(grade, got, expected, "gradient with respect to x", lambda r: r["dx"])
     check_steps(grade, got, expected, "gradient of weight", lambda r: r["grads"]["weight"], 0.5)
     check_steps(grade, got, expected, "gradient of bias", lambda r: r["grads"]["bias"], 0.5)
+    not_updated = initial_buffers(steps)
     check_steps(grade, got, expected, "running_mean after a training step",
-                lambda r: r["buffers"]["running_mean"], 0.25)
+                lambda r: r["buffers"]["running_mean"], 0.25, not_updated["running_mean"])
     check_steps(grade, got, expected, "running_var after a training step",
-                lambda r: r["buffers"]["running_var"], 0.25)
+                lambda r: r["buffers"]["running_var"], 0.25, not_updated["running_var"])
 
 
 def test_batchnorm2d_steps_and_eval(worker, grade, rng):
     weight, bias = rng.uniform(0.5, 2.0, 2), rng.normal(0, 1, 2)
     steps = images(rng, 3, True, (5, 2, 4, 3)) + images(rng, 2, False, (5, 2, 4, 3))
     got, _, expected = run(worker, grade, weight, bias, steps, momentum=0.2)
+    not_updated = initial_buffers(steps)
     check_steps(grade, got, expected, "running_mean (momentum 0.2)",
-                lambda r: r["buffers"]["running_mean"], 0.75)
+                lambda r: r["buffers"]["running_mean"], 0.75, not_updated["running_mean"])
     check_steps(grade, got, expected, "running_var (momentum 0.2, unbiased batch variance)",
-                lambda r: r["buffers"]["running_var"], 0.75)
+                lambda r: r["buffers"]["running_var"], 0.75, not_updated["running_var"])
     evaluation = got[3:], expected[3:]
-    check_steps(grade, *evaluation, "evaluation output (running statistics)", lambda r: r["out"])
+    check_steps(grade, *evaluation, "evaluation output (running statistics)", lambda r: r["out"],
+                hypotheses=batch_statistics_outputs(weight, bias, steps[3:]))
     check_steps(grade, *evaluation, "evaluation gradient with respect to x", lambda r: r["dx"], 0.5)
 
 

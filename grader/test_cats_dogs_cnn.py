@@ -7,7 +7,8 @@ import numpy as np
 from grader import tolerances as tol
 from grader.isolation import STAND_IN_BATCHNORM2D
 from grader.verdicts import rules
-from grader.verdicts.cnn_checks import grade_learning, logits_verdict, output_verdicts
+from grader.verdicts.cnn_checks import (frozen_parameters, grade_learning, learning_rates,
+                                        logits_verdict, output_verdicts, stalled_loss)
 from reference.data.cats_dogs import striped_images
 
 # The student's class, as the worker names it (it imports the submission as module "solution"),
@@ -87,5 +88,21 @@ def test_cats_dogs_learns(worker, grade):
         x=images[:n_train], y=labels[:n_train], held_out=images[n_train:])
     what = (f"training CatsDogsCNN with make_cats_dogs_optimizer ({tol.CATS_DOGS_EPOCHS} epochs "
             f"of {n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
+
+    def diagnose(value) -> str:
+        stalled = stalled_loss(value)
+        described = worker.cnn("describe", cls="CatsDogsCNN", seed=0, optimizer=True,
+                               x=np.zeros((2, 3, 64, 64), dtype=np.float32))
+        facts = described.value if described.ok else {}
+        causes = [frozen_parameters(facts)]
+        rates = learning_rates(facts)
+        if stalled:
+            if rates and not causes[0]:
+                stalled += (f"; make_cats_dogs_optimizer's learning rate "
+                            f"{', '.join(f'{rate:g}' for rate in rates)} is likely far too small")
+            causes.insert(0, stalled)
+        return "; ".join(cause for cause in causes if cause)
+
     grade_learning(grade, outcome, what, labels[n_train:], "CatsDogsCNN", tol.CATS_DOGS_FLOOR,
-                   "images", "Check the optimizer's learning rate and that forward returns logits.")
+                   "images", "Check the optimizer's learning rate and that forward returns logits.",
+                   diagnose)

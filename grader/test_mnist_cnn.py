@@ -5,7 +5,8 @@ import functools
 import numpy as np
 
 from grader import tolerances as tol
-from grader.verdicts.cnn_checks import grade_learning, has_convolution, logits_verdict, output_verdicts
+from grader.verdicts.cnn_checks import (frozen_parameters, grade_learning, has_convolution,
+                                        logits_verdict, output_verdicts, stalled_loss)
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,5 +54,15 @@ def test_mnist_cnn_learns(worker, grade):
         held_out=valid_x.reshape(-1, 1, 28, 28).astype(np.float32))
     what = (f"training MnistCNN ({tol.MNIST_CNN_EPOCHS} epochs of Adam, lr {tol.MNIST_CNN_LR}, "
             f"on {len(train_y)} digits)")
+
+    def diagnose(value) -> str:
+        causes = [stalled_loss(value)]
+        described = worker.cnn("describe", cls="MnistCNN", seed=0,
+                               x=np.zeros((2, 1, 28, 28), dtype=np.float32))
+        if described.ok:
+            causes.append(frozen_parameters(described.value))
+        return "; ".join(cause for cause in causes if cause)
+
     grade_learning(grade, outcome, what, valid_y, "MnistCNN", tol.MNIST_CNN_FLOOR, "digits",
-                   "Does forward return logits (no softmax), and does every layer take part?")
+                   "Does forward return logits (no softmax), and does every layer take part?",
+                   diagnose)

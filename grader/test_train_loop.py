@@ -18,20 +18,20 @@ from reference import mlp
 
 def test_train_loop_matches_reference(worker, grade, callback_log, rng):
     n_train, batch_size, n_epochs = 96, 16, 4
-    outcome, logs, calls, weights, expected_logs, _ = run_train_loop(
+    outcome, logs, calls, weights, expected_logs, wrong_loops = run_train_loop(
         worker, grade, callback_log, rng, hidden=(16,), n_train=n_train, batch_size=batch_size,
         n_epochs=n_epochs, lr=0.1)
     grade_against_reference(grade, outcome, logs, calls, weights, expected_logs, n_epochs,
-                            math.ceil(n_train / batch_size))
+                            math.ceil(n_train / batch_size), wrong_loops=wrong_loops)
 
 
 def test_train_loop_partial_batch(worker, grade, callback_log, rng):
     n_train, batch_size, n_epochs = 100, 16, 2   # 6 full minibatches and one of 4 examples
-    outcome, logs, calls, weights, expected_logs, _ = run_train_loop(
+    outcome, logs, calls, weights, expected_logs, wrong_loops = run_train_loop(
         worker, grade, callback_log, rng, hidden=(8,), n_train=n_train, batch_size=batch_size,
         n_epochs=n_epochs, lr=0.2, activation="relu")
     grade_against_reference(grade, outcome, logs, calls, weights, expected_logs, n_epochs,
-                            math.ceil(n_train / batch_size), log_weight=0)
+                            math.ceil(n_train / batch_size), wrong_loops=wrong_loops, log_weight=0)
 
 
 def test_train_loop_learns(worker, grade, callback_log, rng):

@@ -27,6 +27,11 @@ submission loses points by chance with probability below 1e-4."""
 PATTERN_RTOL = 1e-4
 """How closely a wrong answer must match a known-bug pattern before the grader names it."""
 
+INIT_BOUND_RTOL = 0.02
+"""How close the largest |w| of a wrong uniform initialization must come to a candidate bound
+(e.g. sqrt(6 / (d_in * d_out))) before the grader names it: the largest of the 2,000 or more
+draws of U(-d, d) in a graded layer lies within 0.5 % of d with probability above 0.9999."""
+
 LEARNING_FLOOR = 0.85
 """Held-out accuracy the train_loop test requires on its separable 4-class problem (chance: 0.25;
 the reference reaches 1.0 on it)."""
@@ -52,6 +57,12 @@ CATS_DOGS_EPOCHS, CATS_DOGS_BATCH, CATS_DOGS_TRAIN, CATS_DOGS_HELD_OUT = 3, 32, 
 CATS_DOGS_FLOOR = 0.75
 """Accuracy CatsDogsCNN must reach after that run on the held-out images (chance: 0.5). The
 worked solution reached 0.995-1.0 over 4 seeds, plain SGD at lr 0.01 1.0 over 3 seeds."""
+
+LOSS_STALL_FRACTION = 0.02
+"""A training run whose loss fell by less than this fraction from its first epoch to its last
+did not move its parameters: its diagnosis names the causes of that (a learning rate far too
+small, frozen parameters) rather than the network. The worked solutions' losses fall by more
+than half; a learning rate of 1e-6 moves the loss by about 0.01 %."""
 
 CNN_TRAINING_CPU_S = 150.0
 """CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s)."""

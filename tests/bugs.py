@@ -15,13 +15,13 @@ class Bug:
     name: str
     part: str
     why: str
-    says: str            # words the diagnosis of the failing part must contain
+    says: str            # words of the diagnosis that name this bug's cause (never a check's label)
     replacements: tuple  # ((old, new), ...)
 
 
 BUGS = (
     Bug("glorot_product_of_dims", "init", "Glorot bound with d_in * d_out",
-        "d = sqrt(6 / (d_in + d_out))",
+        "the dimensions were multiplied",
         (("np.sqrt(6.0 / (d_in + d_out))", "np.sqrt(6.0 / (d_in * d_out))"),)),
     Bug("glorot_from_zero", "init", "U(0, d) instead of U(-d, d)", "U(0, d) instead of U(-d, d)",
         (("np.random.uniform(-bound, bound", "np.random.uniform(0, bound"),)),
@@ -29,7 +29,8 @@ BUGS = (
         "standard deviation is",
         (("np.random.normal(0.0, 1.0, size=(d_in, d_out))",
           "np.random.normal(0.0, 0.01, size=(d_in, d_out))"),)),
-    Bug("bias_flat", "init", "biases of shape (d,) instead of (1, d)", "expected (1, 20)",
+    Bug("bias_flat", "init", "biases of shape (d,) instead of (1, d)",
+        "has shape (20,), expected (1, 20)",
         (('self.weights[f"b{layer_n}"] = np.zeros((1, d_out))',
           'self.weights[f"b{layer_n}"] = np.zeros(d_out)'),)),
     Bug("seed_ignored", "init", "the seeding line deleted", "two calls with seed=7",
@@ -94,7 +95,7 @@ BUGS = (
     Bug("train_loop_no_update", "train_loop", "no update step", "update was called 0 times",
         (("                self.update(grads)\n", ""),)),
     Bug("train_loop_first_batch_only", "train_loop", "the first minibatch at every step",
-        "data order",
+        "every step used the first minibatch",
         (("cache = self.forward(minibatchX)\n                grads = self.backward(cache, minibatchY)",
           "cache = self.forward(X_train[:self.batch_size])\n"
           "                grads = self.backward(cache, y_onehot[:self.batch_size])"),)),
@@ -109,7 +110,8 @@ BUGS = (
     Bug("fd_not_restored", "finite_difference", "each entry left at theta - epsilon",
         "left at theta - epsilon",
         (("            w[index] = original\n            estimates", "            estimates"),)),
-    Bug("fd_single_epsilon", "finite_difference", "divided by epsilon, not 2 epsilon", "times 2",
+    Bug("fd_single_epsilon", "finite_difference", "divided by epsilon, not 2 epsilon",
+        "divided by epsilon instead of 2 * epsilon",
         (("estimates[i] = (loss_plus - loss_minus) / (2 * epsilon)",
           "estimates[i] = (loss_plus - loss_minus) / epsilon"),)),
     Bug("adam_no_bias_correction", "optimizers", "Adam without bias correction",
@@ -155,7 +157,8 @@ BUGS = (
         "unbiased variance",
         (("var = x.var(axis=0, keepdims=True)\n            unbiased",
           "var = x.var(axis=0, keepdims=True, ddof=1)\n            unbiased"),)),
-    Bug("bn_running_not_updated", "batchnorm", "running statistics never updated", "running",
+    Bug("bn_running_not_updated", "batchnorm", "running statistics never updated",
+        "never updated in training",
         (("            self.running_mean = (1 - self.momentum) * self.running_mean"
           " + self.momentum * mean\n"
           "            self.running_var = (1 - self.momentum) * self.running_var"
@@ -171,7 +174,8 @@ BUGS = (
           "self.momentum * self.running_mean + (1 - self.momentum) * mean"),
          ("(1 - self.momentum) * self.running_var + self.momentum * unbiased",
           "self.momentum * self.running_var + (1 - self.momentum) * unbiased"))),
-    Bug("bn_dgamma_not_summed", "batchnorm", "dgamma and dbeta kept per example", "shape",
+    Bug("bn_dgamma_not_summed", "batchnorm", "dgamma and dbeta kept per example",
+        "not summed over the batch axis",
         (("dgamma = np.sum(dout * x_hat, axis=0, keepdims=True)\n"
           "        dbeta = np.sum(dout, axis=0, keepdims=True)",
           "dgamma = dout * x_hat\n        dbeta = dout"),)),
@@ -197,23 +201,23 @@ BUGS = (
         "unbiased variance",
         (("var = x.var(dim=(0, 2, 3), unbiased=False)", "var = x.var(dim=(0, 2, 3), unbiased=True)"),)),
     Bug("bn2d_buffers_as_attributes", "batchnorm2d", "running statistics not registered as buffers",
-        "register_buffer",
+        "are not registered as buffers",
         (('self.register_buffer("running_mean", torch.zeros(num_features))',
           "self.running_mean = torch.zeros(num_features)"),
          ('self.register_buffer("running_var", torch.ones(num_features))',
           "self.running_var = torch.ones(num_features)"))),
     Bug("bn2d_eval_batch_stats", "batchnorm2d", "evaluation normalizes with batch statistics",
-        "evaluation output",
+        "evaluation used the batch statistics instead of the running ones",
         (("            mean, var = self.running_mean, self.running_var\n        shape",
           "            mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)\n"
           "        shape"),)),
     Bug("bn2d_running_not_updated", "batchnorm2d", "running statistics never updated",
-        "running_mean",
+        "never updated in training",
         (("                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)\n"
           "                self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)\n",
           "                pass\n"),)),
     Bug("bn2d_weight_not_parameter", "batchnorm2d", "weight and bias are plain tensors",
-        "torch.nn.Parameter",
+        "are not registered as parameters",
         (("self.weight = torch.nn.Parameter(torch.ones(num_features))",
           "self.weight = torch.ones(num_features)"),
          ("self.bias = torch.nn.Parameter(torch.zeros(num_features))",
@@ -243,7 +247,7 @@ BUGS = (
           "            nn.Flatten(), nn.Linear(784, 3136), nn.ReLU(),\n"
           "            nn.Unflatten(1, (64, 7, 7)))"),)),
     Bug("mnist_cnn_frozen", "mnist_cnn", "every layer frozen (requires_grad=False) but the last",
-        "held-out digits",
+        "are frozen (requires_grad=False)",
         (("        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 160), nn.ReLU(),\n"
           "                                        nn.Linear(160, 10))\n",
           "        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 160), nn.ReLU(),\n"
@@ -270,7 +274,7 @@ BUGS = (
         (("return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)",
           "return torch.optim.Adam(model.parameters(), lr=1e-3)"),)),
     Bug("cats_dogs_tiny_lr", "cats_dogs_cnn", "a learning rate far too small to learn",
-        "at least 75%",
+        "learning rate 1e-06 is likely far too small",
         (("return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)",
           "return torch.optim.SGD(model.parameters(), lr=1e-6)"),)),
     Bug("kaggle_header", "kaggle_submission", "header id,labels", "exactly 'id,label'",

@@ -32,6 +32,26 @@ def part_scores(data: dict) -> dict:
     return {part: (v["score"], v["max_score"]) for part, v in data["extra_data"]["nngrade"]["parts"].items()}
 
 
+def rubric_scores(zero=(), every_test_zero: bool = False) -> dict:
+    """``{test: (score, max_score)}`` of a file whose tests in ``zero`` (or every test) score 0
+    and all others full marks, for every rubric row. Built from the rubric alone: a test that
+    compares gradings first compares one with this, since two broken gradings agree on 0."""
+    from grader.rubric import RUBRIC
+
+    return {row.test: (0 if every_test_zero or row.test in zero else row.points, row.points)
+            for row in RUBRIC}
+
+
+def score_differences(got: dict, expected: dict, limit: int = 12) -> str:
+    """The tests whose ``(score, max_score)`` differ between two ``scores_by_test`` dicts, for a
+    failure message: ``test: got (s, m), expected (s, m)``, at most ``limit`` lines."""
+    tests = sorted(set(got) | set(expected))
+    lines = [f"{test}: got {got.get(test)}, expected {expected.get(test)}" for test in tests
+             if got.get(test) != expected.get(test)]
+    more = f"\n... and {len(lines) - limit} more" if len(lines) > limit else ""
+    return "\n".join(lines[:limit]) + more
+
+
 def patched_solution(tmp_path: Path, replacements, name: str = "solution.py") -> Path:
     """A copy of the worked solution with each ``(old, new)`` replaced exactly once."""
     text = WORKED_SOLUTION.read_text()

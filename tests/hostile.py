@@ -4,7 +4,9 @@ Every attack is the worked solution plus attack code (at import, or as the first
 method), sometimes plus a real bug so that a forged score would show. The expected result is
 what the honest part of the code earns: ``zero`` tests score 0, ``partial`` tests lose some
 points, every other test keeps full points; with ``twin``, every test must score exactly what
-the same file without the attack scores.
+the same file without the attack scores, and that file must itself score what its bug costs
+(``BACKWARD_BUG_ZEROES``), so that two broken gradings cannot agree on 0. ``says`` names the
+attack's own effect, never words that a grader which cannot start its worker would print too.
 """
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ FORWARD_TESTS = ("test_forward[relu]", "test_forward[sigmoid]", "test_forward[ta
 BACKWARD_TESTS = ("test_backward[relu]", "test_backward[sigmoid]", "test_backward[tanh]",
                   "test_backward[leaky_relu]", "test_backward_depths", "test_backward_batch_of_one",
                   "test_hidden_backward_deep")
+BACKWARD_BUG_ZEROES = tuple(test for test in BACKWARD_TESTS if test != "test_backward_batch_of_one")
+"""What BACKWARD_BUG honestly costs: 0 in every backward test but the batch of one (where summing
+over the batch and averaging agree); every other test keeps full marks (measured: 164 / 185)."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,9 @@ ALL_TESTS_ZERO = dict(all_zero=True)
 
 ATTACKS = (
     Attack("import_sys_exit", "sys.exit at import", prelude="import sys\nsys.exit(0)\n",
-           says="could not be loaded", **ALL_TESTS_ZERO),
+           says="SystemExit", **ALL_TESTS_ZERO),
     Attack("import_os_exit", "os._exit at import", prelude="import os\nos._exit(3)\n",
-           says="could not be loaded", **ALL_TESTS_ZERO),
+           says="exited with status 3", **ALL_TESTS_ZERO),
     Attack("import_segfault", "segfault at import", prelude="import ctypes\nctypes.string_at(0)\n",
            says="SIGSEGV", **ALL_TESTS_ZERO),
     Attack("import_infinite_loop", "infinite loop at import", prelude="while True:\n    pass\n",

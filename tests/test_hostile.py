@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPOSITORY, WORKED_SOLUTION, grade_file, patched_solution, scores_by_test
-from hostile import ATTACKS, DECOY, SECRETS, Attack
+from conftest import (REPOSITORY, WORKED_SOLUTION, grade_file, patched_solution, rubric_scores,
+                      score_differences, scores_by_test)
+from hostile import ATTACKS, BACKWARD_BUG, BACKWARD_BUG_ZEROES, DECOY, SECRETS, Attack
 
 from grader.isolation import sandbox
+from grader.rubric import RUBRIC
 
 MODE = sandbox.choose_mode().name
 ISOLATED = MODE == "bubblewrap" or (MODE == "unprivileged-user" and os.geteuid() == 0)
@@ -48,17 +50,21 @@ def snapshot() -> dict:
 
 @pytest.fixture(scope="session")
 def twin_scores(tmp_path_factory):
-    """Per-test scores of the attacks' bug without any attack."""
+    """Per-test scores of the twin attacks' bug without any attack. The twin must first earn
+    what its bug deserves: two gradings that cannot start a worker would agree on 0 too."""
     folder = tmp_path_factory.mktemp("twin")
-    twin = build(Attack("twin", "", bug=ATTACKS[-1].bug or
-                        next(a.bug for a in ATTACKS if a.bug)), folder)
+    twin = build(Attack("twin", "", bug=BACKWARD_BUG), folder)
     _, output, data = grade_file(twin, folder / "results.json", *HOSTILE_OPTIONS)
     assert data is not None, output
-    return scores_by_test(data)
+    scores, expected = scores_by_test(data), rubric_scores(BACKWARD_BUG_ZEROES)
+    assert scores == expected, (
+        "the twin (the worked solution with BACKWARD_BUG, no attack) did not earn what its bug "
+        f"deserves:\n{score_differences(scores, expected)}\n{output[-3000:]}")
+    return scores
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
-def test_attack_is_contained(attack, tmp_path, twin_scores):
+def test_attack_is_contained(attack, tmp_path, request):
     if attack.needs_isolation and not ISOLATED and os.environ.get("CI"):
         pytest.fail(f"CI must run the whole hostile suite, but the sandbox here is {MODE}: "
                     "install bubblewrap (.ci/run does)")
@@ -78,11 +84,18 @@ def test_attack_is_contained(attack, tmp_path, twin_scores):
         assert data is not None, f"the batch did not complete:\n{output[-3000:]}"
         assert code in (0, 1), output[-3000:]
         scores = scores_by_test(data)
+        assert set(scores) == {row.test for row in RUBRIC}, "results.json lacks rubric rows"
         if attack.twin:
-            assert scores == twin_scores, "the attack changed scores"
+            assert attack.bug == BACKWARD_BUG, "a twin attack carries the twin's bug"
+            twin_scores = request.getfixturevalue("twin_scores")
+            assert scores == twin_scores, (
+                f"the attack changed scores:\n{score_differences(scores, twin_scores)}")
+        elif attack.all_zero:
+            expected = rubric_scores(every_test_zero=True)
+            assert scores == expected, f"{score_differences(scores, expected)}\n{output[-3000:]}"
         else:
             for test, (score, maximum) in scores.items():
-                if attack.all_zero or test in attack.zero:
+                if test in attack.zero:
                     assert score == 0, (test, output[-3000:])
                 elif test in attack.partial:
                     assert 0 <= score < maximum, (test, output[-3000:])

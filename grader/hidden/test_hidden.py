@@ -49,11 +49,11 @@ def test_hidden_backward_deep(worker, grade, rng):
 
 def test_hidden_train_loop_other_sizes(worker, grade, callback_log, rng):
     n_train, batch_size, n_epochs = 75, 25, 3
-    outcome, logs, calls, weights, expected_logs, _ = run_train_loop(
+    outcome, logs, calls, weights, expected_logs, wrong_loops = run_train_loop(
         worker, grade, callback_log, rng, hidden=(10, 6), n_train=n_train, batch_size=batch_size,
         n_epochs=n_epochs, lr=0.05, activation="sigmoid", seed=17, n_features=7, n_classes=3)
     grade_against_reference(grade, outcome, logs, calls, weights, expected_logs, n_epochs,
-                            math.ceil(n_train / batch_size))
+                            math.ceil(n_train / batch_size), wrong_loops=wrong_loops)
 
 
 def test_hidden_finite_difference_last_layer(worker, grade, rng):

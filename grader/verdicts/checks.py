@@ -120,6 +120,9 @@ def compare_array(label: str, got, expected, *, batch_size: int | None = None,
             hint = ""
             if got.shape == expected.shape[::-1] and got.ndim == 2:
                 hint = " (transposed?)"
+            elif (got.ndim == expected.ndim >= 2 and expected.shape[0] == 1 < got.shape[0]
+                  and got.shape[1:] == expected.shape[1:]):
+                hint = " (one row per example: not summed over the batch axis?)"
             return Verdict(False, f"{label}: shape {got.shape}, expected {expected.shape}{hint}")
     non_finite = int(np.sum(~np.isfinite(got) & np.isfinite(expected)))
     if _close(got, expected):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from grader import tolerances as tol
 from grader.verdicts.checks import type_name
 
 CONVOLUTION_BASE = "torch.nn.modules.conv._ConvNd"
@@ -62,19 +63,72 @@ def has_convolution(value: dict) -> bool:
 
 
 def grade_learning(grade, outcome, what: str, labels: np.ndarray, cls: str, floor: float,
-                   items: str, hint: str) -> None:
+                   items: str, hint: str, diagnose=None) -> None:
     """Score a training run: the held-out accuracy of the logits it returned, computed here
     with ``labels``, against ``floor``. ``what`` describes the run, ``items`` the held-out
-    examples (e.g. "digits") and ``hint`` what to check when the floor is missed."""
+    examples (e.g. "digits") and ``hint`` what to check when the floor is missed.
+    ``diagnose(value)``, called only then, returns the likely causes it finds ("" for none)."""
     value = grade.require(outcome, what)
     score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None, labels, cls)
     if score is None:
         grade.fail(problem)
     chance = 1 / len(np.unique(labels))
-    grade.expect(score >= floor,
-                 f"after {what}, {cls} classifies {score:.1%} of {len(labels)} held-out {items} "
-                 f"correctly; at least {floor:.0%} is expected (chance: {chance:.0%}). Training "
-                 f"loss per epoch: {losses(value)}. {hint}")
+    message = ""
+    if score < floor:
+        message = (f"after {what}, {cls} classifies {score:.1%} of {len(labels)} held-out {items} "
+                   f"correctly; at least {floor:.0%} is expected (chance: {chance:.0%}). Training "
+                   f"loss per epoch: {losses(value)}. {hint}")
+        cause = diagnose(value) if diagnose else ""
+        if cause:
+            message += f" Likely cause: {cause}"
+    grade.expect(score >= floor, message)
+
+
+def frozen_parameters(described) -> str:
+    """How many of the network's parameters cannot learn (``requires_grad=False``), from a
+    ``describe`` report ("" when all can, or when the report lacks the counts)."""
+    if not isinstance(described, dict):
+        return ""
+    shapes, trainable = described.get("parameter_shapes"), described.get("trainable_parameters")
+    if not isinstance(shapes, dict) or not isinstance(trainable, int):
+        return ""
+    try:
+        total = sum(int(np.prod(shape)) for shape in shapes.values())
+    except (TypeError, ValueError):
+        return ""
+    if trainable >= total:
+        return ""
+    return (f"{total - trainable:,} of its {total:,} parameters are frozen (requires_grad=False), "
+            "so training cannot change them")
+
+
+def stalled_loss(value) -> str:
+    """Whether the training loss hardly moved from the first epoch to the last (the parameters
+    barely changed), as text for a message, or ""."""
+    reported = value.get("losses") if isinstance(value, dict) else None
+    try:
+        values = [float(v) for v in reported]
+    except (TypeError, ValueError):
+        return ""
+    if len(values) < 2 or not np.all(np.isfinite(values)) or values[0] <= 0:
+        return ""
+    if (values[0] - values[-1]) / values[0] >= tol.LOSS_STALL_FRACTION:
+        return ""
+    return (f"the training loss hardly changed over {len(values)} epochs ({values[0]:.4g} to "
+            f"{values[-1]:.4g}): the parameters barely moved")
+
+
+def learning_rates(described) -> list[float]:
+    """The learning rates of the optimizer's parameter groups, from a ``describe`` report with
+    ``optimizer=True`` (empty when not reported)."""
+    optimizer = described.get("optimizer") if isinstance(described, dict) else None
+    groups = optimizer.get("hyperparameters") if isinstance(optimizer, dict) else None
+    rates = []
+    for group in groups if isinstance(groups, list) else []:
+        rate = group.get("lr") if isinstance(group, dict) else None
+        if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+            rates.append(float(rate))
+    return rates
 
 
 def accuracy(logits, labels: np.ndarray, cls: str) -> tuple[float | None, str]:

@@ -90,6 +90,12 @@ def _likely_init_cause(w: np.ndarray, expected: distributions.Distribution) -> s
         observed_bound = float(np.max(np.abs(values)))
         if abs(np.var(values) - 1.0) < 0.05:
             return ". Likely cause: drawn from N(0, 1) instead of U(-d, d)"
+        d_in, d_out = w.shape
+        product_bound = float(np.sqrt(6.0 / (d_in * d_out)))
+        if abs(observed_bound - product_bound) <= tol.INIT_BOUND_RTOL * product_bound:
+            return (f". Likely cause: the largest |w| is {observed_bound:.4g}, the bound "
+                    f"sqrt(6 / (d_in * d_out)) = {product_bound:.4g}: the dimensions were "
+                    f"multiplied; d = sqrt(6 / (d_in + d_out)) = {bound:.4g}")
         return (f". Likely cause: the largest |w| is {observed_bound:.4g} but d = "
                 f"sqrt(6 / (d_in + d_out)) = {bound:.4g}")
     if expected.kind == "normal":
@@ -213,7 +219,29 @@ def run_train_loop(worker, grade, callback_log, rng, *, hidden, n_train, batch_s
     initial = mlp.initialize([n_features, n_classes], hidden, "glorot", seed)
     expected_weights, expected_logs = mlp.train(initial, data["train"], data["valid"], n_epochs,
                                                 batch_size, lr, activation, 1e-6)
-    return outcome, logs, calls, expected_weights, expected_logs, data
+    wrong_loops = loop_variants(initial, data, n_epochs, batch_size, lr, activation)
+    return outcome, logs, calls, expected_weights, expected_logs, wrong_loops
+
+
+def loop_variants(initial, data, n_epochs, batch_size, lr, activation) -> dict:
+    """``{cause: final weights}`` of common wrong loops, replayed with the reference: every step
+    on the first minibatch, the last partial minibatch dropped, one full-batch step per epoch."""
+    x, y = data["train"]
+    n_batches = -(-len(x) // batch_size)
+
+    def final(train, size):
+        return mlp.train(initial, train, data["valid"], n_epochs, size, lr, activation, 1e-6)[0]
+
+    first = (np.concatenate([x[:batch_size]] * n_batches), np.concatenate([y[:batch_size]] * n_batches))
+    variants = {"every step used the first minibatch (X[:batch_size]) instead of the step's own "
+                "minibatch": final(first, batch_size)}
+    whole = len(x) // batch_size * batch_size
+    if 0 < whole < len(x):
+        variants["the last, partial minibatch was skipped"] = final((x[:whole], y[:whole]), batch_size)
+    if n_batches > 1:
+        variants["one step per epoch on the whole training set instead of one per minibatch"] = (
+            final((x, y), len(x)))
+    return variants
 
 
 def loop_diagnosis(calls, n_epochs, n_batches) -> str:
@@ -232,9 +260,12 @@ def loop_diagnosis(calls, n_epochs, n_batches) -> str:
 
 
 def grade_against_reference(grade, outcome, logs, calls, expected_weights, expected_logs,
-                            n_epochs, n_batches, log_weight=2.0, weight_weight=3.0):
+                            n_epochs, n_batches, log_weight=2.0, weight_weight=3.0, wrong_loops=None):
+    """Final weights and train_logs against the reference loop's; ``wrong_loops`` maps a cause
+    to the weights that wrong loop leaves (``loop_variants``)."""
     diagnosis = loop_diagnosis(calls, n_epochs, n_batches)
-    verdicts = compare_mapping("final self.weights", outcome.state.get("weights"), expected_weights)
+    verdicts = compare_mapping("final self.weights", outcome.state.get("weights"), expected_weights,
+                               hypotheses=wrong_loops)
     wrong = [v.message for v in verdicts.values() if not v.passed]
     message = ""
     if wrong:
@@ -296,6 +327,8 @@ def variants(weights, x, labels, name, epsilon, layer, p):
               "the central difference": forward_difference,
               "the entries were taken in column-major order; the first p entries are the first "
               "p of W.reshape(-1) (row-major)": column_major}
+    central = mlp.central_differences(weights, x, labels, name, epsilon, layer, p, EPSILON_LOSS)
+    result["the difference was divided by epsilon instead of 2 * epsilon"] = 2 * central
     for other in (layer - 1, layer + 1):
         if 1 <= other <= layers and weights[f"W{other}"].size >= p:
             result[f"the estimates are for W{other}, not W{layer}"] = mlp.central_differences(
