@@ -19,12 +19,13 @@ from grader.outputs import report
 from grader.rubric import BY_TEST, PARTS, RUBRIC
 from grader.verdicts.scoring import GradeFailure, Scorer
 from grader.verdicts.substitutes import CallbackLog
-from grader.isolation.worker import Limits, Session
+from grader.isolation.worker import CouldNotGrade, Limits, Session
 
 _RESULTS = pytest.StashKey[list]()
 _STARTED = pytest.StashKey[float]()
 _SCORER = pytest.StashKey[Scorer]()
 _SESSION = pytest.StashKey[Session]()
+_COULD_NOT_GRADE = pytest.StashKey[str]()
 _HIDDEN_DIR = Path(__file__).resolve().parent / "hidden"
 
 
@@ -106,16 +107,52 @@ def callback_log() -> CallbackLog:
     return CallbackLog()
 
 
-@pytest.fixture(scope="session")
-def worker(request, callback_log):
-    config = request.config
+def _limits_and_mode(config) -> tuple[Limits, sandbox.Mode]:
     overrides = {"call_timeout_s": config.getoption("--call-timeout"),
                  "load_timeout_s": config.getoption("--load-timeout")}
     limits = Limits(**{k: v for k, v in overrides.items() if v})
     try:
         mode = sandbox.choose_mode(config.getoption("--sandbox"))
-    except (RuntimeError, ValueError) as error:
+    except ValueError as error:
         raise pytest.UsageError(str(error)) from None
+    except RuntimeError as error:  # the requested sandbox cannot run here
+        raise CouldNotGrade(str(error)) from None
+    return limits, mode
+
+
+def _stop_could_not_grade(config, reason: str):
+    """Stop the run: exit code 2, "could not grade", and no part scored (see
+    pytest_sessionfinish and pytest_terminal_summary)."""
+    config.stash[_COULD_NOT_GRADE] = reason
+    pytest.exit(f"could not grade: {reason.splitlines()[0]}", returncode=2)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """The preflight, once, before any graded test: a worker started exactly as grading will
+    start it, on a trivial module, must answer one message. If it cannot, the environment is
+    at fault (sandbox, interpreter, libraries) and nothing may be scored."""
+    config = session.config
+    if not session.items or config.option.collectonly:
+        return
+    try:
+        limits, mode = _limits_and_mode(config)
+        Session(submission_path(config), CallbackLog(), limits, mode).preflight()
+    except CouldNotGrade as error:
+        _stop_could_not_grade(config, str(error))
+
+
+def pytest_exception_interact(node, call, report):
+    """A worker that could not be started later in the run (Session raises CouldNotGrade when
+    none of the submission had run) also stops grading: no zero for the environment."""
+    if call.excinfo is not None and call.excinfo.errisinstance(CouldNotGrade):
+        _stop_could_not_grade(node.config, str(call.excinfo.value))
+
+
+@pytest.fixture(scope="session")
+def worker(request, callback_log):
+    config = request.config
+    limits, mode = _limits_and_mode(config)
     session = Session(submission_path(config), callback_log, limits, mode)
     config.stash[_SESSION] = session
     yield session
@@ -178,6 +215,12 @@ def _ordered(results):
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
+    if _COULD_NOT_GRADE in config.stash:
+        if config.getoption("--results-json"):
+            report.write_json_atomic(Path(config.getoption("--results-json")), report.could_not_grade_results(
+                config.stash[_COULD_NOT_GRADE], str(submission_path(config)),
+                {"reproducibility": report.reproducibility()}))
+        return
     results = _ordered(config.stash.get(_RESULTS, []))
     config.stash[_RESULTS] = results
     path = config.getoption("--results-json")
@@ -206,6 +249,12 @@ def _load_failure(config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _COULD_NOT_GRADE in config.stash:
+        terminalreporter.write_sep("=", "nngrade")
+        terminalreporter.write_line(f"could not grade: {config.stash[_COULD_NOT_GRADE]}", red=True)
+        terminalreporter.write_line("This is a fault of the grading environment, not of the "
+                                    "submission; nothing was scored.")
+        return
     results = config.stash.get(_RESULTS, [])
     if not results:
         return
