@@ -4,7 +4,8 @@ Three modes, strongest first; ``auto`` picks the strongest this machine supports
 
 - ``bubblewrap``: the worker runs under ``bwrap`` in new PID, network, IPC and UTS namespaces
   with a root file system built from read-only binds of the system and Python directories only,
-  plus its private working directory. The grader's sources, hidden tests, references and the
+  plus its private working directory; ``/tmp`` and that directory are tmpfs mounts of a fixed
+  size (``Limits.tmp_bytes``, ``Limits.folder_bytes``). The grader's sources, hidden tests, references and the
   worked solution are not mounted (and are masked if they sit inside a mounted directory).
   Killing ``bwrap`` kills the whole namespace. When the grader runs as root the worker also
   drops to a user id of its own (see below).
@@ -14,6 +15,9 @@ Three modes, strongest first; ``auto`` picks the strongest this machine supports
   killed when the worker ends. World-readable files stay readable: a visible warning says so.
 - ``rlimits-only``: resource limits and a process group only. A visible warning says the
   submission can read what the grading user can read.
+
+In the two weaker modes the worker folder is a directory on the host's disk, measured by the
+grader while a request runs (see PROTOCOL.md, Limits).
 
 Resource limits (memory, CPU time, file size, open files, and processes where a private user id
 makes that limit meaningful) are set by the worker's first lines, before the submission is
