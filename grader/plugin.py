@@ -142,11 +142,15 @@ def pytest_collection_finish(session):
         _stop_could_not_grade(config, str(error))
 
 
-def pytest_exception_interact(node, call, report):
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
     """A worker that could not be started later in the run (Session raises CouldNotGrade when
-    none of the submission had run) also stops grading: no zero for the environment."""
-    if call.excinfo is not None and call.excinfo.errisinstance(CouldNotGrade):
-        _stop_could_not_grade(node.config, str(call.excinfo.value))
+    none of the submission had run) also stops grading, before the test is reported: no zero
+    and no failure for the environment."""
+    try:
+        return (yield)
+    except CouldNotGrade as error:
+        _stop_could_not_grade(pyfuncitem.config, str(error))
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, part_scores
+from test_worker import MODES, session_for
 
 from grader.isolation import sandbox
+from grader.isolation.worker import CouldNotGrade
 
 BWRAP = shutil.which("bwrap")
 BUBBLEWRAP_HERE = sandbox.choose_mode("auto").name == "bubblewrap"
@@ -39,18 +42,19 @@ def grade(python: str, submission: Path, results: Path, *extra: str, env=None, t
     return process.returncode, process.stdout + process.stderr, data
 
 
-def stand_in_bwrap(folder: Path, real_bwrap: str) -> Path:
-    """A ``bwrap`` that runs the real one the first time (the mode probe, so the grader picks
-    bubblewrap) and then fails the way bubblewrap fails when the machine's user namespaces are
-    used up: the worker itself can never start. Only the preflight can catch this before a
-    submission is blamed for it. Returns the folder to put first on PATH."""
+def stand_in_bwrap(folder: Path, real_bwrap: str, works: int = 1) -> Path:
+    """A ``bwrap`` that runs the real one ``works`` times (the first is the mode probe, so the
+    grader picks bubblewrap) and then fails the way bubblewrap fails when the machine's user
+    namespaces are used up: no further worker can start. Only the preflight (or, later in the
+    run, the worker's missing ready line) can tell this from a submission that crashed.
+    Returns the folder to put first on PATH."""
     (folder / "bin").mkdir()
     counter = folder / "invocations"
     script = folder / "bin" / "bwrap"
     script.write_text(f"""#!/bin/sh
 n=$(cat '{counter}' 2>/dev/null || echo 0)
 echo $((n + 1)) > '{counter}'
-if [ "$n" -eq 0 ]; then exec '{real_bwrap}' "$@"; fi
+if [ "$n" -lt {works} ]; then exec '{real_bwrap}' "$@"; fi
 echo '{NAMESPACE_FAULT}' >&2
 exit 1
 """)
@@ -59,14 +63,15 @@ exit 1
 
 
 @needs_bubblewrap
-@pytest.mark.parametrize("submission", [WORKED_SOLUTION, TEMPLATE], ids=["worked", "template"])
-def test_a_sandbox_that_cannot_start_the_worker_is_could_not_grade(tmp_path, submission):
-    path_first = stand_in_bwrap(tmp_path, BWRAP)
+@pytest.mark.parametrize("submission, works", [(WORKED_SOLUTION, 1), (TEMPLATE, 1), (WORKED_SOLUTION, 2)],
+                         ids=["worked", "template", "after-the-preflight"])
+def test_a_sandbox_that_cannot_start_the_worker_is_could_not_grade(tmp_path, submission, works):
+    path_first = stand_in_bwrap(tmp_path, BWRAP, works)
     environment = {**os.environ, "PATH": f"{path_first}{os.pathsep}{os.environ['PATH']}"}
     code, output, data = grade(sys.executable, submission, tmp_path / "results.json",
                                env=environment, timeout=300)
-    assert (tmp_path / "invocations").read_text().strip() == "2", \
-        "the stand-in must pass the probe and then fail the preflight"
+    # probe, preflight (and, with works=2, the first graded test's worker): then it stopped
+    assert (tmp_path / "invocations").read_text().strip() == str(works + 1), output[-3000:]
     assert code == 2, output[-3000:]
     assert "could not grade:" in output and NAMESPACE_FAULT in output, output[-3000:]
     # Nothing tells the student they did something wrong, and no part is scored.
@@ -148,3 +153,36 @@ def test_a_venv_reached_through_a_link_grades_fully(public_folder):
     facts = describe(python)
     assert facts["executable"] == python and facts["prefix"] != facts["base_prefix"]
     grades_fully(python, link.parent)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_interpreter_that_cannot_start_is_could_not_grade(tmp_path, monkeypatch, mode):
+    # Seen: "bwrap: execvp .../bin/python: No such file or directory" never reached the message,
+    # which blamed the submission ("sys.exit or os._exit in the submission?").
+    monkeypatch.setattr(sandbox, "interpreter", lambda: str(tmp_path / "gone" / "bin" / "python"))
+    session = session_for(tmp_path, "")
+    session.mode = sandbox.choose_mode(mode)
+    try:
+        with pytest.raises(CouldNotGrade) as preflight:
+            session.preflight()
+        text = str(preflight.value)
+        assert "could not be started" in text and "No such file" in text, text
+        assert "sys.exit" not in text and "submission?" not in text, text
+        if mode == "bubblewrap":
+            assert "bwrap: execvp" in text, text   # bubblewrap's own words
+        with pytest.raises(CouldNotGrade):
+            session.call("relu", args=[np.zeros(2)])
+        assert session.load_failure is None, "an environment fault is not the submission's load failure"
+    finally:
+        session.close()
+
+
+def test_the_workers_own_output_reaches_the_crash_message(tmp_path):
+    session = session_for(tmp_path, "", prelude="import os, sys\n"
+                          "print('last words of the worker', file=sys.stderr, flush=True)\nos._exit(3)\n")
+    try:
+        outcome = session.call("relu", args=[np.zeros(2)])
+        text = outcome.failure_text()
+        assert "exited with status 3" in text and "last words of the worker" in text, text
+    finally:
+        session.close()

@@ -615,7 +615,12 @@ class Session:
                                             error_message=f"no submission at {self.submission}")
             return self.load_failure
         self.worker = Worker(self.submission, self.limits, self.callbacks, self.mode)
-        self.worker.start()
+        try:
+            self.worker.start()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            self.worker.kill()
+            raise CouldNotGrade(f"the worker could not be started in {self.mode.name} mode: "
+                                f"{type(error).__name__}: {error}") from None
         outcome = self.worker.request({"op": "load"}, self.limits.load_timeout_s)
         if not outcome.ok:
             started = self.worker.ready
@@ -640,7 +645,7 @@ class Session:
                 worker.start()
                 outcome = worker.request({"op": "load"}, self.limits.load_timeout_s)
             except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-                raise CouldNotGrade(f"the {self.mode.name} sandbox could not start the worker: "
+                raise CouldNotGrade(f"the worker could not be started in {self.mode.name} mode: "
                                     f"{type(error).__name__}: {error}") from None
             finally:
                 worker.kill()
