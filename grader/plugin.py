@@ -219,11 +219,12 @@ def _ordered(results):
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    if _COULD_NOT_GRADE in config.stash:
+    if _COULD_NOT_GRADE in config.stash:   # no part is scored, not even as "not run"
         if config.getoption("--results-json"):
-            report.write_json_atomic(Path(config.getoption("--results-json")), report.could_not_grade_results(
-                config.stash[_COULD_NOT_GRADE], str(submission_path(config)),
-                {"reproducibility": report.reproducibility()}))
+            data = report.could_not_grade_results(config.stash[_COULD_NOT_GRADE],
+                                                  str(submission_path(config)),
+                                                  {"reproducibility": report.reproducibility()})
+            report.write_json_atomic(Path(config.getoption("--results-json")), data)
         return
     results = _ordered(config.stash.get(_RESULTS, []))
     config.stash[_RESULTS] = results

@@ -432,7 +432,8 @@ class Worker:
             if not chunk:
                 raise EOFError
             self._buffer += chunk
-        data = bytes(self._buffer[:n])
+        with memoryview(self._buffer) as view:
+            data = bytes(view[:n])   # one copy (a slice of the bytearray would be a second)
         del self._buffer[:n]
         return data
 
