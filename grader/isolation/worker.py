@@ -626,9 +626,10 @@ class Session:
         if not outcome.ok:
             started = self.worker.ready
             self.worker.kill()
-            if outcome.crashed and not started:
-                # Nothing of the submission ran: the environment failed (e.g. bwrap refused a
-                # later worker), which must never be scored as the student's crash.
+            if not started:
+                # Nothing of the submission ran (it runs only after the worker program's ready
+                # line): the environment failed, e.g. bwrap refused a later worker or the
+                # interpreter hung starting, which must never be scored as the student's fault.
                 raise CouldNotGrade(_could_not_start(self.mode, outcome))
             self.load_failure = outcome
             return outcome
