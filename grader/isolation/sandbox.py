@@ -5,8 +5,9 @@ Three modes, strongest first; ``auto`` picks the strongest this machine supports
 - ``bubblewrap``: the worker runs under ``bwrap`` in new PID, network, IPC and UTS namespaces
   with a root file system built from read-only binds of the system and Python directories only,
   plus its private working directory; ``/tmp`` and that directory are tmpfs mounts of a fixed
-  size (``Limits.tmp_bytes``, ``Limits.folder_bytes``). The grader's sources, hidden tests, references and the
-  worked solution are not mounted (and are masked if they sit inside a mounted directory).
+  size (``Limits.tmp_bytes``, ``Limits.folder_bytes``). The grader's sources, hidden tests,
+  references and the worked solution are not mounted (and are masked if they sit inside a
+  mounted directory).
   Killing ``bwrap`` kills the whole namespace. When the grader runs as root the worker also
   drops to a user id of its own (see below).
 - ``unprivileged-user``: (root only, no bwrap) the worker drops to a user id leased for it alone,
@@ -35,6 +36,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,8 +238,6 @@ def _bubblewrap_works() -> bool:
     executable = shutil.which("bwrap")
     if executable is None:
         return False
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="nngrade-probe-") as folder:
         probe_file = Path(folder) / "probe.py"
         probe_file.write_text("")
