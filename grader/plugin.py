@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from grader.isolation import sandbox
-from grader.isolation.worker import Limits, Session
+from grader.isolation.worker import CouldNotGrade, Limits, Session
 from grader.ledger import Ledger
 from grader.outputs import report
 from grader.rubric import BY_TEST, PARTS, RUBRIC
@@ -32,6 +32,7 @@ _SELECTED_PARTS = pytest.StashKey[tuple]()
 _STARTED = pytest.StashKey[float]()
 _SCORER = pytest.StashKey[Scorer]()
 _SESSION = pytest.StashKey[Session]()
+_COULD_NOT_GRADE = pytest.StashKey[str]()
 _HIDDEN_DIR = Path(__file__).resolve().parent / "hidden"
 
 
@@ -135,13 +136,15 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
-    """Open the ledger once every selection (``--parts``, then pytest's own) is final."""
+    """Open the ledger once every selection (``--parts``, then pytest's own) is final, then run
+    the preflight before any graded test."""
     config = session.config
     if _SELECTED_PARTS not in config.stash:
         return  # collection failed before the grader's hook ran; pytest reports why
     parts = set(config.stash[_SELECTED_PARTS])
     config.stash[_LEDGER] = Ledger([row for row in RUBRIC if row.part in parts],
                                    {item.name for item in session.items}, _selection(config))
+    _preflight(session)
 
 
 def _selection(config) -> str:
@@ -168,16 +171,55 @@ def callback_log() -> CallbackLog:
     return CallbackLog()
 
 
-@pytest.fixture(scope="session")
-def worker(request, callback_log):
-    config = request.config
+def _limits_and_mode(config) -> tuple[Limits, sandbox.Mode]:
     overrides = {"call_timeout_s": config.getoption("--call-timeout"),
                  "load_timeout_s": config.getoption("--load-timeout")}
     limits = Limits(**{k: v for k, v in overrides.items() if v})
     try:
         mode = sandbox.choose_mode(config.getoption("--sandbox"))
-    except (RuntimeError, ValueError) as error:
+    except ValueError as error:
         raise pytest.UsageError(str(error)) from None
+    except RuntimeError as error:  # the requested sandbox cannot run here
+        raise CouldNotGrade(str(error)) from None
+    return limits, mode
+
+
+def _stop_could_not_grade(config, reason: str):
+    """Stop the run: exit code 2, "could not grade", and no part scored (see
+    pytest_sessionfinish and pytest_terminal_summary)."""
+    config.stash[_COULD_NOT_GRADE] = reason
+    pytest.exit(f"could not grade: {reason.splitlines()[0]}", returncode=2)
+
+
+def _preflight(session) -> None:
+    """The preflight, once, before any graded test: a worker started exactly as grading will
+    start it, on a trivial module, must answer one message. If it cannot, the environment is
+    at fault (sandbox, interpreter, libraries) and nothing may be scored."""
+    config = session.config
+    if not session.items or config.option.collectonly:
+        return
+    try:
+        limits, mode = _limits_and_mode(config)
+        Session(submission_path(config), CallbackLog(), limits, mode).preflight()
+    except CouldNotGrade as error:
+        _stop_could_not_grade(config, str(error))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """A worker that could not be started later in the run (Session raises CouldNotGrade when
+    none of the submission had run) also stops grading, before the test is reported: no zero
+    and no failure for the environment."""
+    try:
+        return (yield)
+    except CouldNotGrade as error:
+        _stop_could_not_grade(pyfuncitem.config, str(error))
+
+
+@pytest.fixture(scope="session")
+def worker(request, callback_log):
+    config = request.config
+    limits, mode = _limits_and_mode(config)
     session = Session(submission_path(config), callback_log, limits, mode)
     config.stash[_SESSION] = session
     yield session
@@ -263,6 +305,13 @@ def _grader_error(row, call, where: str) -> report.TestResult:
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
+    if _COULD_NOT_GRADE in config.stash:   # no part is scored, not even as "not run"
+        if config.getoption("--results-json"):
+            data = report.could_not_grade_results(config.stash[_COULD_NOT_GRADE],
+                                                  str(submission_path(config)),
+                                                  {"reproducibility": report.reproducibility()})
+            report.write_json_atomic(Path(config.getoption("--results-json")), data)
+        return
     ledger = config.stash.get(_LEDGER, None)
     if ledger is None or config.option.collectonly:
         return
@@ -310,6 +359,12 @@ def _load_failure(config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _COULD_NOT_GRADE in config.stash:
+        terminalreporter.write_sep("=", "nngrade")
+        terminalreporter.write_line(f"could not grade: {config.stash[_COULD_NOT_GRADE]}", red=True)
+        terminalreporter.write_line("This is a fault of the grading environment, not of the "
+                                    "submission; nothing was scored.")
+        return
     ledger = config.stash.get(_LEDGER, None)
     if ledger is None or config.option.collectonly:
         return

@@ -202,4 +202,36 @@ ATTACKS = (
     Attack("close_channel", "closes the worker's pipes",
            methods={"relu": "import os, sys\nos.close(int(sys.argv[1]))\nos.close(int(sys.argv[2]))\n"},
            zero=("test_relu",)),
+    Attack("stale_replies_during_long_call", "a forked child burns CPU keeping the reply pipe busy "
+           "with stale replies while relu waits, then answers honestly",
+           methods={"relu": "import os, sys, time, _nngrade_wire as _w\nif os.fork() == 0:\n"
+                            "    while True:\n        _w.write_message(int(sys.argv[2]), {'id': 'stale', "
+                            "'ok': True, 'value': 0})\ntime.sleep(10)\n"},
+           zero=("test_relu",), says="time limit"),
+    Attack("huge_stale_reply", "a 48 MB stale reply of empty JSON lists before an honest answer",
+           methods={"relu": "import os, struct, sys\n"
+                            "_h = b'{\"id\": \"stale\", \"ok\": true, \"value\": [' + b'[],' * (16 << 20) "
+                            "+ b'[]]}'\n"
+                            "os.write(int(sys.argv[2]), struct.pack('<QI', len(_h) + 4, len(_h)) + _h)\n"}),
+    *(Attack(f"malformed_reply_{kind}", f"a reply to the current request holding {what}",
+             methods={"relu": "import os, struct, sys\n_f = sys._getframe()\n"
+                              "while not isinstance((_f.f_locals.get('request') or {}).get('id') "
+                              "if isinstance(_f.f_locals.get('request'), dict) else None, str):\n"
+                              "    _f = _f.f_back\n"
+                              "_h = ('{\"id\": \"' + _f.f_locals['request']['id'] + '\", \"ok\": true, "
+                              f"\"value\": ' + {payload} + '}}').encode()\n"
+                              "os.write(int(sys.argv[2]), struct.pack('<QI', len(_h) + 4, len(_h)) + _h)\n"
+                              "return x * 0 + 7\n"},
+             zero=("test_relu",), says="malformed")
+      for kind, what, payload in (
+          ("header", "an array header of the wrong types",
+           "'{\"__nd__\": \"start\", \"dtype\": \"<f8\", \"shape\": \"wide\"}'"),
+          ("long_integer", "a 5,000-digit integer", "'1' * 5000"),
+          ("deep_nesting", "lists nested 100,000 deep", "'[' * 100000 + ']' * 100000"))),
+    Attack("fill_worker_folder", "writes 7 GiB into its own folder",
+           methods={"relu": "import os\ntry:\n    for _i in range(7 * 17):\n"
+                            "        with open(f'fill{_i}', 'wb') as _out:\n"
+                            "            for _ in range(60):\n                _out.write(b'x' * (1 << 20))\n"
+                            "except OSError as _error:\n    print(_error)\nreturn x * 0 + 7\n"},
+           zero=("test_relu",)),
 )

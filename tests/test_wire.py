@@ -86,3 +86,28 @@ def test_truncated_and_oversized_messages_are_refused():
             wire.encode(np.zeros(100))
         finally:
             wire.MAX_MESSAGE_BYTES = original
+
+
+@pytest.mark.parametrize("header", [
+    b'{"__nd__": "start", "dtype": "<f8", "shape": "wide"}',    # wrongly typed array header
+    b'{"__nd__": [0, 8], "dtype": "<f8", "shape": [true]}',     # a boolean for a dimension
+    b'{"__nd__": [0, 8], "dtype": "<f8"}',                      # no shape
+    b'{"__nd__": [-8, 8], "dtype": "<f8", "shape": [1]}',       # negative offset
+    b'{"__nd__": [0, 8], "dtype": ["<f8"], "shape": [1]}',      # an unhashable dtype
+    b"[" + b"1" * 5000 + b"]",                                  # a 5,000-digit integer
+    b"[" * 100_000 + b"]" * 100_000,                            # nesting past the JSON parser
+    b"[" * 70 + b"]" * 70,                                      # nesting past MAX_DEPTH
+    b'{"__scalar__": 100000, "dtype": "|i1"}',                  # out of the dtype's range
+    b'{"__tuple__": 5}', b'{"__dict__": [1]}', b"\xff\xfe",     # tags of the wrong type, not UTF-8
+])
+def test_any_malformed_header_is_a_wire_error(header):
+    # Seen: a wrongly typed header, a 5,000-digit integer and deep nesting escaped the decoder.
+    with pytest.raises(wire.WireError):
+        wire.decode(struct.pack("<I", len(header)) + header + b"\0" * 8)
+
+
+def test_a_message_starts_with_its_id():
+    frame = wire.encode({"id": "0123abcd", "ok": True, "value": np.zeros(3)})
+    header = frame[12:]
+    assert header.startswith(wire.id_prefix("0123abcd"))
+    assert not header.startswith(wire.id_prefix("0123abc"))

@@ -4,8 +4,10 @@ Three modes, strongest first; ``auto`` picks the strongest this machine supports
 
 - ``bubblewrap``: the worker runs under ``bwrap`` in new PID, network, IPC and UTS namespaces
   with a root file system built from read-only binds of the system and Python directories only,
-  plus its private working directory. The grader's sources, hidden tests, references and the
-  worked solution are not mounted (and are masked if they sit inside a mounted directory).
+  plus its private working directory; ``/tmp`` and that directory are tmpfs mounts of a fixed
+  size (``Limits.tmp_bytes``, ``Limits.folder_bytes``). The grader's sources, hidden tests,
+  references and the worked solution are not mounted (and are masked if they sit inside a
+  mounted directory).
   Killing ``bwrap`` kills the whole namespace. When the grader runs as root the worker also
   drops to a user id of its own (see below).
 - ``unprivileged-user``: (root only, no bwrap) the worker drops to a user id leased for it alone,
@@ -14,6 +16,9 @@ Three modes, strongest first; ``auto`` picks the strongest this machine supports
   killed when the worker ends. World-readable files stay readable: a visible warning says so.
 - ``rlimits-only``: resource limits and a process group only. A visible warning says the
   submission can read what the grading user can read.
+
+In the two weaker modes the worker folder is a directory on the host's disk, measured by the
+grader while a request runs (see PROTOCOL.md, Limits).
 
 Resource limits (memory, CPU time, file size, open files, and processes where a private user id
 makes that limit meaningful) are set by the worker's first lines, before the submission is
@@ -31,6 +36,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,16 +204,53 @@ def python_paths() -> list[Path]:
     return [p for p in paths if not any(q != p and q in p.parents for q in paths)]
 
 
+def interpreter() -> str:
+    """The path the worker's Python is started by, valid inside the sandbox as well.
+
+    Its directory is resolved, since the sandbox binds resolved directories (a venv reached
+    through a link, ``~/.cache/venv -> /opt/venv``, exists inside only as ``/opt/venv``), but its
+    own name is kept: a venv's ``bin/python`` is itself a link to the base interpreter, and
+    Python finds the venv's ``pyvenv.cfg`` beside the path it was started by."""
+    executable = Path(sys.executable)
+    return str(executable.parent.resolve() / executable.name)
+
+
+def worker_command(mode: Mode, directory: Path, copies, arguments, *, drop_privileges: bool,
+                   tmp_bytes: int, folder_bytes: int) -> list[str]:
+    """The whole command line of a worker: the interpreter running ``BOOT`` with ``arguments``,
+    under ``bwrap`` in bubblewrap mode (``copies``: the file names in ``directory`` that the
+    worker needs, bound read-only into its size-limited folder)."""
+    command = [interpreter(), "-I", "-c", BOOT, *arguments]
+    if mode.name == "bubblewrap":
+        command = bubblewrap_command(directory, drop_privileges, copies=copies,
+                                     tmp_bytes=tmp_bytes, folder_bytes=folder_bytes) + command
+    return command
+
+
+PROBE_BYTES = 1024 ** 2
+"""Size of the probe's tmpfs mounts: any size tests the same mount options."""
+
+
 @functools.cache
 def _bubblewrap_works() -> bool:
+    """Whether bwrap can start this Python with the worker's own bubblewrap arguments (the
+    preflight, ``Session.preflight``, then checks the whole worker once before grading)."""
     executable = shutil.which("bwrap")
     if executable is None:
         return False
-    try:
-        probe = subprocess.run([executable, "--ro-bind", "/", "/", "--unshare-pid", "--dev", "/dev",
-                                "--proc", "/proc", "true"], capture_output=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    with tempfile.TemporaryDirectory(prefix="nngrade-probe-") as folder:
+        probe_file = Path(folder) / "probe.py"
+        probe_file.write_text("")
+        command = worker_command(Mode("bubblewrap"), Path(folder), ["probe.py"], [],
+                                 drop_privileges=os.geteuid() == 0, tmp_bytes=PROBE_BYTES,
+                                 folder_bytes=PROBE_BYTES)
+        # The same command line as a worker's, with a program that only exits.
+        command[command.index(BOOT)] = "import os; os.stat('probe.py')"
+        try:
+            probe = subprocess.run(command, capture_output=True, timeout=60, cwd=folder,
+                                   stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
     return probe.returncode == 0
 
 
@@ -253,8 +296,15 @@ def held_out_data_files() -> list[Path]:
     return found
 
 
-def bubblewrap_command(directory: Path, drop_privileges: bool) -> list[str]:
-    """The ``bwrap`` arguments that confine a worker to ``directory`` (ending before the command)."""
+def bubblewrap_command(directory: Path, drop_privileges: bool, *, copies=(),
+                       tmp_bytes: int, folder_bytes: int) -> list[str]:
+    """The ``bwrap`` arguments that confine a worker to ``directory`` (ending before the command).
+
+    ``/tmp`` and ``directory`` are tmpfs mounts of ``tmp_bytes`` and ``folder_bytes``: a write
+    past them fails with "No space left on device" instead of filling the host's RAM or disk.
+    The files named in ``copies`` are bound read-only from the host's ``directory`` into the
+    folder's tmpfs. Order matters: a mount hides what an earlier one put below its path, so
+    ``/tmp`` comes before the Python directories (a venv may live under ``/tmp``)."""
     args = [shutil.which("bwrap") or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             "--tmpfs", "/"]
@@ -267,9 +317,11 @@ def bubblewrap_command(directory: Path, drop_privileges: bool) -> list[str]:
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
                  "nsswitch.conf"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "01777", "--size", str(int(tmp_bytes)), "--tmpfs", "/tmp"]
     system = [Path("/") / name for name in SYSTEM_DIRECTORIES]
     mounted = [p for p in python_paths() if not _inside(p, [s.resolve() for s in system])]
-    created = {Path("/")}
+    created = {Path("/"), Path("/tmp"), Path("/proc"), Path("/dev")}
     for path in mounted:
         # Parents that bwrap would create 0700 (e.g. under /root) are made traversable.
         for parent in reversed(path.parents):
@@ -287,8 +339,10 @@ def bubblewrap_command(directory: Path, drop_privileges: bool) -> list[str]:
     for answers in held_out_data_files():
         if _inside(answers, visible):
             args += ["--ro-bind", "/dev/null", str(answers)]  # reads as an empty file
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/tmp",
-             "--bind", str(directory), str(directory), "--chdir", str(directory)]
+    args += ["--perms", "01777", "--size", str(int(folder_bytes)), "--tmpfs", str(directory)]
+    for name in copies:
+        args += ["--ro-bind", str(directory / name), str(directory / name)]
+    args += ["--chdir", str(directory)]
     # NVIDIA's device nodes, when the machine has a GPU, so that the CNN parts can use it.
     for node in sorted(Path("/dev").glob("nvidia*")):
         args += ["--dev-bind-try", str(node), str(node)]

@@ -26,6 +26,9 @@ import numpy as np
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 """The largest message either side accepts; a bigger one is refused before it is read."""
 
+MAX_DEPTH = 64
+"""The deepest nesting of lists, dicts and tags that is decoded."""
+
 MAX_STRING_CHARS = 20_000
 """Strings from the student side longer than this are cut, so a message cannot flood a report."""
 
@@ -75,6 +78,7 @@ def _encode_value(value, blobs: list, offset: list):
     if isinstance(value, list):
         return [_encode_value(v, blobs, offset) for v in value]
     if isinstance(value, dict):
+        # (the keys keep their order: a reply starts with its "id", see id_prefix)
         if not all(isinstance(k, str) for k in value):
             return {"__unsupported__": "dict with non-string keys"}
         if any(k.startswith("__") and k.endswith("__") for k in value):
@@ -106,8 +110,39 @@ def encode(message) -> bytes:
     return b"".join([_LENGTH.pack(body_length), struct.pack("<I", len(header)), header, *blobs])
 
 
+def id_prefix(request_id: str) -> bytes:
+    """How the JSON of every message about request ``request_id`` starts (a dict whose first
+    key is ``"id"``; see ``encode``). The grader reads this much of a message to tell whether
+    it belongs to the current request before it reads or decodes the rest."""
+    return b'{"id": ' + json.dumps(request_id).encode("utf-8")
+
+
+def _integer(value, what: str) -> int:
+    if type(value) is not int or not 0 <= value < 2 ** 63:
+        raise WireError(f"{what} is not a non-negative integer")
+    return value
+
+
+def _decode_array(node: dict, payload: memoryview) -> np.ndarray:
+    dtype_str = node.get("dtype")
+    if not isinstance(dtype_str, str) or dtype_str not in ALLOWED_DTYPES:
+        raise WireError(f"array dtype {str(dtype_str)[:40]!r} is not allowed")
+    place, shape = node["__nd__"], node.get("shape")
+    if not (isinstance(place, list) and len(place) == 2 and isinstance(shape, list)
+            and len(shape) <= MAX_DEPTH):
+        raise WireError("array header of the wrong form")
+    start, nbytes = (_integer(v, "array offset") for v in place)
+    shape = tuple(_integer(s, "array dimension") for s in shape)
+    if start + nbytes > len(payload):
+        raise WireError("array header points outside the message")
+    dtype = np.dtype(dtype_str)
+    if math.prod(shape) * dtype.itemsize != nbytes:
+        raise WireError("array size does not match its shape")
+    return np.frombuffer(payload[start:start + nbytes], dtype=dtype).reshape(shape).copy()
+
+
 def _decode_value(node, payload: memoryview, depth: int = 0):
-    if depth > 64:
+    if depth > MAX_DEPTH:
         raise WireError("message nested too deeply")
     if isinstance(node, str):
         return node[:MAX_STRING_CHARS]
@@ -118,17 +153,7 @@ def _decode_value(node, payload: memoryview, depth: int = 0):
     if not isinstance(node, dict):
         raise WireError(f"unexpected JSON node {type(node).__name__}")
     if "__nd__" in node:
-        dtype_str = node.get("dtype")
-        if dtype_str not in ALLOWED_DTYPES:
-            raise WireError(f"array dtype {dtype_str!r} is not allowed")
-        start, nbytes = node["__nd__"]
-        shape = tuple(int(s) for s in node["shape"])
-        if any(s < 0 for s in shape) or not (start >= 0 and start + nbytes <= len(payload)):
-            raise WireError("array header points outside the message")
-        dtype = np.dtype(dtype_str)
-        if math.prod(shape) * dtype.itemsize != nbytes:
-            raise WireError("array size does not match its shape")
-        return np.frombuffer(payload[start:start + nbytes], dtype=dtype).reshape(shape).copy()
+        return _decode_array(node, payload)
     if "__float__" in node:
         text = node["__float__"]
         if text not in ("nan", "inf", "-inf"):
@@ -136,18 +161,22 @@ def _decode_value(node, payload: memoryview, depth: int = 0):
         return float(text)
     if "__scalar__" in node:
         dtype_str = node.get("dtype")
-        if dtype_str not in ALLOWED_DTYPES:
-            raise WireError(f"scalar dtype {dtype_str!r} is not allowed")
+        if not isinstance(dtype_str, str) or dtype_str not in ALLOWED_DTYPES:
+            raise WireError(f"scalar dtype {str(dtype_str)[:40]!r} is not allowed")
         value = _decode_value(node["__scalar__"], payload, depth + 1)
         if not isinstance(value, (bool, int, float)):
             raise WireError("scalar payload is not a number")
         return np.dtype(dtype_str).type(value)
     if "__tuple__" in node:
+        if not isinstance(node["__tuple__"], list):
+            raise WireError("a tuple that is not a list")
         return tuple(_decode_value(v, payload, depth + 1) for v in node["__tuple__"])
     if "__unsupported__" in node:
         return Unsupported(node["__unsupported__"])
     if "__dict__" in node:
         node = node["__dict__"]
+        if not isinstance(node, dict):
+            raise WireError("a tagged dict that is not a dict")
     return {str(k)[:200]: _decode_value(v, payload, depth + 1) for k, v in node.items()}
 
 
@@ -158,12 +187,21 @@ def decode(body: bytes):
     (header_length,) = struct.unpack_from("<I", body, 0)
     if 4 + header_length > len(body):
         raise WireError("truncated message header")
+    view = memoryview(body)
+    return decode_parts(view[4:4 + header_length], view[4 + header_length:])
+
+
+def decode_parts(header: bytes, payload: bytes):
+    """Decode a message from its JSON header and the array bytes after it. Whatever the bytes,
+    the only exception is WireError: a wrongly typed tag, a number too long to convert, nesting
+    deeper than the JSON parser's recursion limit all end here."""
     try:
-        header = json.loads(bytes(body[4:4 + header_length]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise WireError(f"message header is not JSON: {error}") from None
-    payload = memoryview(body)[4 + header_length:]
-    return _decode_value(header, payload)
+        return _decode_value(json.loads(bytes(header).decode("utf-8")), memoryview(payload))
+    except WireError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError,
+            MemoryError) as error:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise WireError(f"undecodable message: {type(error).__name__}: {str(error)[:200]}") from None
 
 
 def write_message(fd: int, message) -> None:

@@ -16,7 +16,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -46,7 +45,9 @@ class Limits:
 
     call_timeout_s: float = 30.0
     load_timeout_s: float = 60.0
-    memory_bytes: int = 6 * 1024 ** 3       # address space
+    memory_bytes: int = 6 * 1024 ** 3       # in all: address space + /tmp + the worker folder
+    tmp_bytes: int = 512 * 1024 ** 2         # the sandbox's /tmp (a tmpfs, so memory)
+    folder_bytes: int = 512 * 1024 ** 2      # the worker folder (a tmpfs under bubblewrap)
     cpu_seconds: int = 900
     file_size_bytes: int = 64 * 1024 ** 2
     open_files: int = 256
@@ -56,14 +57,56 @@ class Limits:
     def as_record(self) -> dict:
         return dict(self.__dict__)
 
+    @property
+    def address_space_bytes(self) -> int:
+        """What the process itself may map: files in /tmp and in the folder use RAM (tmpfs) or
+        disk that counts against the same total, ``memory_bytes``."""
+        return self.memory_bytes - self.tmp_bytes - self.folder_bytes
+
     def rlimits(self, private_uid: bool) -> dict:
         """``{RLIMIT_NAME: value}`` applied by the worker before it imports the submission."""
-        limits = {"RLIMIT_AS": self.memory_bytes, "RLIMIT_CPU": self.cpu_seconds,
+        limits = {"RLIMIT_AS": self.address_space_bytes, "RLIMIT_CPU": self.cpu_seconds,
                   "RLIMIT_FSIZE": self.file_size_bytes, "RLIMIT_NOFILE": self.open_files,
                   "RLIMIT_CORE": 0}
         if private_uid:  # counted per user: meaningless (or harmful) for a shared user id
             limits["RLIMIT_NPROC"] = self.processes
         return limits
+
+
+class CouldNotGrade(RuntimeError):
+    """The grader cannot run a worker here (sandbox, interpreter or its libraries): an
+    environment fault, never the submission's. The message says what failed, with the
+    worker's own output."""
+
+
+REPLY_FLOOR_BYTES = 64 * 1024 ** 2
+"""Every reply may be this large (plus ``REPLY_FACTOR`` times its request): the largest replies
+of a full grading of the worked solution are a few MiB."""
+REPLY_FACTOR = 4
+HEADER_FLOOR_BYTES = 2 * 1024 ** 2
+"""The JSON part of a reply (arrays travel beside it) may be this large plus ``REPLY_FACTOR``
+times the request's. JSON is what costs the grader memory to decode (an empty list, 2 bytes on
+the wire, is a 56-byte object), so it has its own, smaller bound."""
+FOLDER_ENTRIES = 10_000
+"""More files than this in the worker folder count as a full folder (it is measured by walking)."""
+
+
+@dataclass(frozen=True)
+class _ReplyLimits:
+    """How large the reply to one request may be (``body``: the whole frame, ``header``: its JSON)."""
+
+    body: int
+    header: int
+
+    @classmethod
+    def for_request(cls, frame: bytes) -> _ReplyLimits:
+        (header,) = struct.unpack_from("<I", frame, 8)
+        return cls(min(wire.MAX_MESSAGE_BYTES, REPLY_FLOOR_BYTES + REPLY_FACTOR * len(frame)),
+                   HEADER_FLOOR_BYTES + REPLY_FACTOR * header)
+
+
+class _FolderFull(Exception):
+    """The worker folder holds more than ``Limits.folder_bytes`` (outside bubblewrap)."""
 
 
 @dataclass
@@ -90,7 +133,10 @@ class CallOutcome:
             return (f"did not finish within the time limit ({self.timeout_s:g} s of CPU time, "
                     f"{self.seconds:.1f} s elapsed); the worker was killed")
         if self.crashed:
-            return f"the worker process died: {self.crashed}"
+            text = f"the worker process died: {self.crashed}"
+            if self.output.strip():
+                text += "\nits last output:\n" + self.output.strip()[-2000:]
+            return text
         text = f"raised {self.error_type}: {self.error_message}".rstrip(": ")
         if self.traceback:
             text += "\n" + self.traceback.rstrip()
@@ -113,31 +159,55 @@ sleeps or blocks is still stopped by the wall-clock cap."""
 
 
 class _Budget:
-    """The time one request may take: CPU seconds of the worker's process tree, and wall time."""
+    """The time one request may take: CPU seconds of the worker's process tree, and wall time.
 
-    def __init__(self, root_pid: int, cpu_seconds: float, started: float):
+    ``check`` runs on every turn of every loop that waits for the worker, whether or not data
+    arrived (a worker that keeps the pipe busy must not escape it); the wall clock is read every
+    time, the CPU time (a scan of /proc) and the folder's size at most every ``EVERY_S``."""
+
+    EVERY_S = 0.25
+
+    def __init__(self, root_pid: int, cpu_seconds: float, started: float,
+                 folder_check: Callable[[], None] | None = None):
         self.root_pid = root_pid
         self.cpu_seconds = cpu_seconds
         self.wall_deadline = started + WALL_FACTOR * cpu_seconds
-        # Measured at the first check (a quarter second in), not here: most calls end sooner,
+        self.folder_check = folder_check
+        # Measured at the first scan (a quarter second in), not here: most calls end sooner,
         # and scanning /proc for every call would cost more than the call.
         self.cpu_at_start: float | None = None
+        self.next_scan = started + self.EVERY_S
 
     def next_wait(self) -> float:
-        return max(0.0, min(0.25, self.wall_deadline - time.monotonic()))
+        return max(0.0, min(self.EVERY_S, self.wall_deadline - time.monotonic()))
 
     def check(self) -> None:
-        if time.monotonic() >= self.wall_deadline:
+        now = time.monotonic()
+        if now >= self.wall_deadline:
             raise TimeoutError
+        if now < self.next_scan:
+            return
+        self.next_scan = now + self.EVERY_S
         used = sandbox.tree_cpu_seconds(self.root_pid)
         if self.cpu_at_start is None:
             self.cpu_at_start = used
         elif used - self.cpu_at_start > self.cpu_seconds:
             raise TimeoutError
+        if self.folder_check is not None:
+            self.folder_check()
 
 
 _SYNC = re.compile(rb"\x1enngrade-sync:[0-9a-f]{32}\x1e")
 """The marker the worker prints after each request, so the output of a call is complete."""
+
+READY = b"\x1enngrade-ready\x1e"
+"""What the worker program prints first, before it reads a request: a worker that dies without
+it never ran any of the submission (the sandbox or the interpreter failed)."""
+
+_MARKERS = re.compile(rb"\x1enngrade-(?:sync:[0-9a-f]{32}|ready)\x1e")
+
+_READ_CHUNK = 1 << 20
+"""The most the grader reads from the worker's pipe at once."""
 
 _LIVE_WORKERS: set[int] = set()
 """Pids of this process's running workers (never taken for orphans)."""
@@ -169,7 +239,7 @@ class _OutputSink(threading.Thread):
                 if room > 0:
                     self.kept += chunk[:room]
                 window = self._recent + chunk
-                for found in _SYNC.findall(window):
+                for found in _MARKERS.findall(window):
                     self._markers.add(found)
                 self._recent = window[-64:]
                 self.lock.notify_all()
@@ -180,19 +250,28 @@ class _OutputSink(threading.Thread):
             self.lock.wait_for(lambda: marker in self._markers or self.closed, timeout)
             self._markers.discard(marker)
 
+    def seen(self, marker: bytes) -> bool:
+        with self.lock:
+            return marker in self._markers
+
     def mark(self) -> int:
         with self.lock:
             return len(self.kept)
 
     def since(self, mark: int) -> str:
         with self.lock:
-            text = _SYNC.sub(b"", bytes(self.kept[mark:])).decode("utf-8", "replace")
+            text = _MARKERS.sub(b"", bytes(self.kept[mark:])).decode("utf-8", "replace")
             if self.total > self.cap and len(self.kept) >= self.cap:
                 text += f"\n[output cut: {self.total} bytes printed, {self.cap} kept]"
             return text
 
 
-def _describe_exit(returncode: int | None, under_bubblewrap: bool = False) -> str:
+def _describe_exit(returncode: int | None, under_bubblewrap: bool = False,
+                   started: bool = True) -> str:
+    if not started:
+        return (f"{_describe_exit(returncode, under_bubblewrap).split(' (')[0]} before the worker "
+                "program started, so none of the submission had run (the sandbox or the "
+                "interpreter failed)")
     if returncode is None:
         return "it stopped answering"
     if under_bubblewrap and 128 < returncode < 128 + 65:
@@ -206,6 +285,10 @@ def _describe_exit(returncode: int | None, under_bubblewrap: bool = False) -> st
                  "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}
         return f"killed by {name}{hints.get(name, '')}"
     return f"exited with status {returncode} (sys.exit or os._exit in the submission?)"
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024 ** 2:g} MiB"
 
 
 class Worker:
@@ -233,6 +316,7 @@ class Worker:
         shutil.copyfile(self.submission, self.directory / "solution.py")
         for source, copy in INSIDE_COPIES.items():
             shutil.copyfile(_HERE / source, self.directory / copy)
+        copies = ["solution.py", *INSIDE_COPIES.values()]
         uid = None
         if os.geteuid() == 0 and self.mode.name in ("bubblewrap", "unprivileged-user"):
             self.lease = sandbox.UidLease()
@@ -250,17 +334,20 @@ class Worker:
                                 self.limits.rlimits(private_uid=uid is not None), uid)})
         # -I: no PYTHONPATH, no user site, no current directory on sys.path; the boot code adds
         # the private directory back so the worker finds its copy of the wire module.
-        command = [sys.executable, "-I", "-c", sandbox.BOOT, str(request_r), str(reply_w),
-                   str(self.directory / "solution.py")]
-        if self.mode.name == "bubblewrap":
-            command = sandbox.bubblewrap_command(self.directory, uid is not None) + command
+        command = sandbox.worker_command(
+            self.mode, self.directory, copies,
+            [str(request_r), str(reply_w), str(self.directory / "solution.py")],
+            drop_privileges=uid is not None, tmp_bytes=self.limits.tmp_bytes,
+            folder_bytes=self.limits.folder_bytes)
         self._subreaper = self.mode.name == "rlimits-only" and sandbox.become_subreaper()
-        self.process = subprocess.Popen(
-            command, cwd=self.directory, env=environment, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(request_r, reply_w),
-            start_new_session=True, close_fds=True)
-        os.close(request_r)
-        os.close(reply_w)
+        try:
+            self.process = subprocess.Popen(
+                command, cwd=self.directory, env=environment, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(request_r, reply_w),
+                start_new_session=True, close_fds=True)
+        finally:
+            os.close(request_r)
+            os.close(reply_w)
         _LIVE_WORKERS.add(self.process.pid)
         self._sink = _OutputSink(self.process.stdout, self.limits.output_bytes)
         self._sink.start()
@@ -268,6 +355,12 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the worker program started (printed ``READY``) before anything of the
+        submission could run."""
+        return self._sink is not None and self._sink.seen(READY)
 
     def kill(self) -> None:
         """Kill the worker and everything it started (its whole process group)."""
@@ -305,41 +398,91 @@ class Worker:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
 
+    def _check_folder(self) -> None:
+        """Outside bubblewrap the worker folder is a plain directory on the host's disk: measure
+        it (allocated blocks, not announced sizes) and stop a worker that filled it."""
+        if self.mode.name == "bubblewrap" or self.directory is None:
+            return  # a tmpfs of folder_bytes: the kernel refuses the excess
+        used, entries, pending = 0, 0, [self.directory]
+        while pending:
+            try:
+                with os.scandir(pending.pop()) as listing:
+                    for entry in listing:
+                        entries += 1
+                        info = entry.stat(follow_symlinks=False)
+                        used += info.st_blocks * 512
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(Path(entry.path))
+            except FileNotFoundError:
+                continue  # removed while we looked
+            except OSError as error:
+                raise _FolderFull(f"its folder could not be measured ({error.strerror})") from None
+            if used > self.limits.folder_bytes or entries > FOLDER_ENTRIES:
+                raise _FolderFull(f"it wrote more than {_mib(self.limits.folder_bytes)} or "
+                                  f"{FOLDER_ENTRIES} files into its folder (the limit)")
+
     # -- messaging ---------------------------------------------------------------------------
     def _read_with_deadline(self, n: int, budget: _Budget) -> bytes:
         while len(self._buffer) < n:
+            budget.check()   # every turn: a stream of data must not keep the clock from running
             ready, _, _ = select.select([self._reply_r], [], [], budget.next_wait())
             if not ready:
-                budget.check()
                 continue
-            chunk = os.read(self._reply_r, max(65536, n - len(self._buffer)))
+            chunk = os.read(self._reply_r, min(_READ_CHUNK, max(65536, n - len(self._buffer))))
             if not chunk:
                 raise EOFError
             self._buffer += chunk
-        data = bytes(self._buffer[:n])
+        with memoryview(self._buffer) as view:
+            data = bytes(view[:n])   # one copy (a slice of the bytearray would be a second)
         del self._buffer[:n]
         return data
 
-    def _receive(self, budget: _Budget):
+    def _skip(self, n: int, budget: _Budget) -> None:
+        """Read and drop ``n`` bytes, a chunk at a time (a stale message is never held whole)."""
+        while n:
+            taken = min(n, _READ_CHUNK)
+            self._read_with_deadline(taken, budget)
+            n -= taken
+
+    def _receive(self, budget: _Budget, limits: _ReplyLimits):
+        """The next message for the current request, or None for one that is not (skipped).
+
+        A message belongs to the current request when its JSON starts with its id
+        (``wire.id_prefix``); anything else is dropped unread, whatever its size. Only then
+        are the request's size limits applied and the message decoded."""
         (length,) = struct.unpack("<Q", self._read_with_deadline(8, budget))
         if length > wire.MAX_MESSAGE_BYTES or length < 4:
             raise wire.WireError(f"the worker announced a message of {length} bytes")
-        return wire.decode(self._read_with_deadline(length, budget))
+        (header_length,) = struct.unpack("<I", self._read_with_deadline(4, budget))
+        if header_length > length - 4:
+            raise wire.WireError("a message header longer than its message")
+        expected = wire.id_prefix(self._request_id)
+        prefix = self._read_with_deadline(min(len(expected), header_length), budget)
+        if prefix != expected:
+            self._skip(length - 4 - len(prefix), budget)
+            return None
+        if length > limits.body or header_length > limits.header:
+            raise wire.WireError(
+                f"a reply of {length} bytes with {header_length} bytes of JSON; this request "
+                f"allows {limits.body} and {limits.header}")
+        header = prefix + self._read_with_deadline(header_length - len(prefix), budget)
+        payload = self._read_with_deadline(length - 4 - header_length, budget)
+        return wire.decode_parts(header, payload)
 
     def _send(self, message, budget: _Budget) -> None:
         """Write a whole message; a worker that stops reading cannot block us past the budget."""
-        data = memoryview(wire.encode(message))
+        data = memoryview(message if isinstance(message, bytes) else wire.encode(message))
         while data:
+            budget.check()
             _, ready, _ = select.select([], [self._request_w], [], budget.next_wait())
             if not ready:
-                budget.check()
                 continue
             data = data[os.write(self._request_w, data):]
 
     def request(self, message: dict, timeout_s: float) -> CallOutcome:
         """Send one request and serve callbacks until its reply, the deadline, or a crash."""
         started = time.monotonic()
-        budget = _Budget(self.process.pid, timeout_s, started)
+        budget = _Budget(self.process.pid, timeout_s, started, self._check_folder)
         mark = self._sink.mark() if self._sink else 0
         private_prefix = f"{self.directory}{os.sep}"
         outcome = self._request(message, budget)
@@ -357,63 +500,92 @@ class Worker:
     def _request(self, message: dict, budget: _Budget) -> CallOutcome:
         # An unpredictable id: replies forged in advance (for later requests) can never match.
         self._request_id = secrets.token_hex(16)
-        message = {**message, "id": self._request_id}
+        frame = wire.encode({**message, "id": self._request_id})
+        limits = _ReplyLimits.for_request(frame)
         # Only the methods this request replaces may be answered by the reference: anything else
         # would let a submission ask the grader for the answer to the part under test.
         allowed = set(message.get("substitute") or ())
         try:
-            self._send(message, budget)
+            self._check_folder()   # what a background process wrote since the last request
+            self._send(frame, budget)
             while True:
-                reply = self._receive(budget)
+                budget.check()
+                reply = self._receive(budget, limits)
+                if reply is None:
+                    continue  # a stale or forged message: only the answer to this request counts
                 if not isinstance(reply, dict):
-                    return CallOutcome(ok=False, error_type="ProtocolError",
-                                       error_message="the worker sent a malformed reply")
+                    raise wire.WireError("a reply that is not a dict")
                 if "callback" in reply:
                     self._serve_callback(reply, allowed, budget)
                     continue
-                if reply.get("id") != self._request_id:
-                    continue  # a stale or forged reply: only the answer to this request counts
                 return self._outcome_from_reply(reply)
         except TimeoutError:
             self.kill()
             return CallOutcome(ok=False, timed_out=True, timeout_s=budget.cpu_seconds)
+        except _FolderFull as error:
+            self.kill()
+            return CallOutcome(ok=False, crashed=f"it was stopped: {error}")
         except (EOFError, BrokenPipeError, OSError):
             returncode = self.process.wait(timeout=10) if self.process else None
+            if self._sink is not None:
+                self._sink.join(timeout=1)   # its last output, and whether it ever started
+            started = self.ready
             self.kill()
             return CallOutcome(ok=False, crashed=_describe_exit(
-                returncode, under_bubblewrap=self.mode.name == "bubblewrap"))
+                returncode, under_bubblewrap=self.mode.name == "bubblewrap", started=started))
         except wire.WireError as error:
             self.kill()
             return CallOutcome(ok=False, error_type="ProtocolError",
-                               error_message=f"the worker sent a malformed message ({error})")
+                               error_message=f"the worker sent a malformed message ({error}); "
+                                             "it was stopped")
 
     def _serve_callback(self, message: dict, allowed: set, budget: _Budget) -> None:
         name = message.get("callback")
-        if name not in allowed:
+        if not isinstance(name, str) or name not in allowed:
             self._send({"ok": False, "error": f"{name!r} is not replaced by the reference in this "
                                               "test; the submission's own method must be used"},
                        budget)
             return
-        self.served.add(str(name))
+        self.served.add(name)
         try:
-            value = self.callbacks(str(name), list(message.get("args") or []),
+            value = self.callbacks(name, list(message.get("args") or []),
                                    dict(message.get("kwargs") or {}), dict(message.get("self") or {}))
-            self._send({"ok": True, "value": value}, budget)
+            answer = {"ok": True, "value": value}
         except Exception as error:  # noqa: BLE001 - bad input from the student side
-            self._send({"ok": False, "error": f"{type(error).__name__}: {error}"[:1000]}, budget)
+            answer = {"ok": False, "error": f"{type(error).__name__}: {error}"[:1000]}
+        self._send(answer, budget)
 
     @staticmethod
     def _outcome_from_reply(reply: dict) -> CallOutcome:
+        """The outcome a reply reports; WireError for fields of the wrong type."""
+        notes, state, args_after = reply.get("notes") or [], reply.get("state") or {}, \
+            reply.get("args_after") or []
+        if not (isinstance(notes, list) and isinstance(state, dict)
+                and isinstance(args_after, (list, tuple))):
+            raise wire.WireError("a reply whose notes, state or args_after have the wrong type")
         if reply.get("ok"):
-            return CallOutcome(ok=True, value=reply.get("value"), state=reply.get("state") or {},
-                               args_after=reply.get("args_after") or [],
-                               notes=[str(n) for n in reply.get("notes") or []])
+            return CallOutcome(ok=True, value=reply.get("value"), state=state,
+                               args_after=list(args_after), notes=[str(n) for n in notes])
         error = reply.get("error") or {}
         if not isinstance(error, dict):
             error = {"message": str(error)}
         return CallOutcome(ok=False, error_type=str(error.get("type", "Error")),
                            error_message=str(error.get("message", "")),
                            traceback=str(error.get("traceback", "")))
+
+
+def _could_not_start(mode: sandbox.Mode, outcome: CallOutcome) -> str:
+    """Why a worker that ran none of the submission failed, with its own output."""
+    if outcome.timed_out:
+        what = f"it did not answer within {outcome.timeout_s:g} s"
+    elif outcome.crashed:
+        what = outcome.crashed
+    else:
+        what = f"{outcome.error_type}: {outcome.error_message}"
+    text = f"the worker could not be started in {mode.name} mode: {what}"
+    output = outcome.output.strip()
+    return text + (f"\nthe worker's output:\n{output[-4000:]}" if output else
+                   "\n(the worker printed nothing)")
 
 
 class Session:
@@ -444,13 +616,43 @@ class Session:
                                             error_message=f"no submission at {self.submission}")
             return self.load_failure
         self.worker = Worker(self.submission, self.limits, self.callbacks, self.mode)
-        self.worker.start()
+        try:
+            self.worker.start()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            self.worker.kill()
+            raise CouldNotGrade(f"the worker could not be started in {self.mode.name} mode: "
+                                f"{type(error).__name__}: {error}") from None
         outcome = self.worker.request({"op": "load"}, self.limits.load_timeout_s)
         if not outcome.ok:
+            started = self.worker.ready
             self.worker.kill()
+            if not started:
+                # Nothing of the submission ran (it runs only after the worker program's ready
+                # line): the environment failed, e.g. bwrap refused a later worker or the
+                # interpreter hung starting, which must never be scored as the student's fault.
+                raise CouldNotGrade(_could_not_start(self.mode, outcome))
             self.load_failure = outcome
             return outcome
         return None
+
+    def preflight(self) -> None:
+        """Start a worker exactly as grading will, with a trivial module in place of the
+        submission, and exchange one message (``load``). Raises CouldNotGrade, saying what
+        failed with the worker's own output, if that does not work."""
+        with tempfile.TemporaryDirectory(prefix="nngrade-preflight-") as folder:
+            trivial = Path(folder) / "solution.py"
+            trivial.write_text('"""nngrade\'s preflight: stands in for the submission."""\n')
+            worker = Worker(trivial, self.limits, self.callbacks, self.mode)
+            try:
+                worker.start()
+                outcome = worker.request({"op": "load"}, self.limits.load_timeout_s)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+                raise CouldNotGrade(f"the worker could not be started in {self.mode.name} mode: "
+                                    f"{type(error).__name__}: {error}") from None
+            finally:
+                worker.kill()
+        if not outcome.ok:
+            raise CouldNotGrade(_could_not_start(self.mode, outcome))
 
     def _forget_answers_unless(self, substituted: set) -> None:
         """Replace the worker if it has received reference answers for a method that the next

@@ -186,9 +186,31 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
-        "extra_data": {"nngrade": {"parts": {k: {"score": e, "max_score": p}
+        "extra_data": {"nngrade": {"status": "graded",
+                                   "parts": {k: {"score": e, "max_score": p}
                                              for k, (e, p) in totals.items()},
                                    "partial": {"reason": partial} if partial else None, **extra}},
+    }
+
+
+def could_not_grade_results(reason: str, submission: str, extra: dict) -> dict:
+    """results.json for a run that graded nothing because the grader could not run here.
+
+    It must not read as a score of 0: ``score`` is left out on purpose. Gradescope's spec makes
+    ``score`` optional only when every test carries one, and here no test does, so there is no
+    number to record as the student's grade (a ``"score": 0`` would be stored as one); staff
+    see the top-level ``output`` and can rerun. Batch tools tell it apart by
+    ``extra_data.nngrade.status == "could_not_grade"`` (a graded run says ``"graded"``) and by
+    the missing ``score``. Nothing in it says the student did something wrong."""
+    return {
+        "output": (f"could not grade: {reason}\n\nThis is a fault of the grading environment, "
+                   f"not of the submission ({Path(submission).name}); nothing was scored. "
+                   "Please tell the course staff."),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+        "extra_data": {"nngrade": {"status": "could_not_grade", "reason": reason,
+                                   "submission": submission, **extra}},
     }
 
 

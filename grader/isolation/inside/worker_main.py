@@ -37,6 +37,8 @@ _SELF_ATTRIBUTES = ("weights", "activation_str", "n_hidden", "hidden_dims", "eps
 
 _submission = None
 _MISSING = object()
+_current_id = None
+"""The id of the request being served: every message about it starts with it (callbacks too)."""
 
 
 class ReferenceCallError(RuntimeError):
@@ -67,8 +69,8 @@ def _self_state(obj) -> dict:
 
 
 def _ask_reference(name: str, obj, args, kwargs):
-    wire.write_message(REPLY_FD, {"callback": name, "args": list(args), "kwargs": kwargs,
-                                  "self": _self_state(obj)})
+    wire.write_message(REPLY_FD, {"id": _current_id, "callback": name, "args": list(args),
+                                  "kwargs": kwargs, "self": _self_state(obj)})
     reply = wire.read_message(REQUEST_FD)
     if not reply.get("ok"):
         raise ReferenceCallError(f"the grader's reference {name} refused the call: {reply.get('error')}")
@@ -319,21 +321,26 @@ def _sync_output(request_id) -> None:
 
 
 def main() -> None:
+    global _current_id
+    # Before any request, hence before any of the submission runs: a worker that dies without
+    # this line was never started (the grader then blames the environment, not the student).
+    os.write(1, b"\x1enngrade-ready\x1e")
     while True:
         try:
             request = wire.read_message(REQUEST_FD)
         except EOFError:
             return
+        _current_id = request.get("id")
         try:
             reply = _handle(request)
         except BaseException as error:  # noqa: BLE001 - SystemExit and friends count as failures
             reply = {"ok": False, "error": _error_report(error)}
-        reply["id"] = request.get("id")
+        reply = {"id": request.get("id"), **reply}   # first: the grader reads the id before the rest
         _sync_output(request.get("id"))
         try:
             wire.write_message(REPLY_FD, reply)
         except (wire.WireError, ValueError, TypeError) as error:
-            wire.write_message(REPLY_FD, {"ok": False, "id": request.get("id"), "error": {
+            wire.write_message(REPLY_FD, {"id": request.get("id"), "ok": False, "error": {
                 "type": type(error).__name__,
                 "message": f"the result cannot be sent back: {error}", "traceback": ""}})
 
