@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, part_scores
 from test_worker import MODES, session_for
 
 from grader.isolation import sandbox
-from grader.isolation.worker import CouldNotGrade
+from grader.isolation.worker import CouldNotGrade, Limits, Worker
 
 BWRAP = shutil.which("bwrap")
 BUBBLEWRAP_HERE = sandbox.choose_mode("auto").name == "bubblewrap"
@@ -186,3 +187,25 @@ def test_the_workers_own_output_reaches_the_crash_message(tmp_path):
         assert "exited with status 3" in text and "last words of the worker" in text, text
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_output_before_the_first_request_reaches_its_message(tmp_path, monkeypatch, mode):
+    # An interpreter (or bwrap) that complains and exits at once: its words are read before the
+    # load request is sent, and must still be part of that request's outcome.
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'this interpreter refuses to start' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sandbox, "interpreter", lambda: str(fake))
+    worker = Worker(session_for(tmp_path, "").submission, Limits(), lambda *a: None,
+                    sandbox.choose_mode(mode))
+    try:
+        worker.start()
+        time.sleep(0.5)
+        outcome = worker.request({"op": "load"}, 10.0)
+    finally:
+        worker.kill()
+    # (bubblewrap cannot even find it, which is the Seen case: its execvp error must show)
+    words = "bwrap: execvp" if mode == "bubblewrap" else "this interpreter refuses to start"
+    assert not outcome.ok and words in outcome.output, outcome
+    assert "before the worker program started" in outcome.crashed, outcome.crashed

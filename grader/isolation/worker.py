@@ -483,7 +483,9 @@ class Worker:
         """Send one request and serve callbacks until its reply, the deadline, or a crash."""
         started = time.monotonic()
         budget = _Budget(self.process.pid, timeout_s, started, self._check_folder)
-        mark = self._sink.mark() if self._sink else 0
+        # What the worker printed before its first request (e.g. bubblewrap's own error, which
+        # the sink may read before this line runs) belongs to that first request, the load.
+        mark = self._sink.mark() if self._sink and self._request_id else 0
         private_prefix = f"{self.directory}{os.sep}"
         outcome = self._request(message, budget)
         outcome.seconds = time.monotonic() - started
