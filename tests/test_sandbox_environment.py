@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, part_scores
-from test_worker import MODES, session_for
+from test_worker import MODES, mode_or_skip, session_for
 
 from grader.isolation import sandbox
 from grader.isolation.worker import CouldNotGrade, Limits, Worker
@@ -162,7 +162,7 @@ def test_an_interpreter_that_cannot_start_is_could_not_grade(tmp_path, monkeypat
     # which blamed the submission ("sys.exit or os._exit in the submission?").
     monkeypatch.setattr(sandbox, "interpreter", lambda: str(tmp_path / "gone" / "bin" / "python"))
     session = session_for(tmp_path, "")
-    session.mode = sandbox.choose_mode(mode)
+    session.mode = mode_or_skip(mode)
     try:
         with pytest.raises(CouldNotGrade) as preflight:
             session.preflight()
@@ -198,7 +198,7 @@ def test_output_before_the_first_request_reaches_its_message(tmp_path, monkeypat
     fake.chmod(0o755)
     monkeypatch.setattr(sandbox, "interpreter", lambda: str(fake))
     worker = Worker(session_for(tmp_path, "").submission, Limits(), lambda *a: None,
-                    sandbox.choose_mode(mode))
+                    mode_or_skip(mode))
     try:
         worker.start()
         time.sleep(0.5)
