@@ -79,31 +79,24 @@ def test_handout_holds_no_reference_that_is_an_answer(handout):
     assert process.stdout.count("no rule: ") == 2, process.stdout + process.stderr
 
 
-def test_handout_grades_finite_differences_and_names_the_likely_cause(handout, tmp_path):
-    """test_finite_difference_* work in the handout from the recorded outputs, wrong variants
-    included."""
-    buggy = patched_solution(tmp_path, [("(loss_plus - loss_minus) / (2 * epsilon)",
-                                         "(loss_plus - loss_minus) / epsilon")])
+@pytest.mark.parametrize("part, bug, lost, cause", [
+    ("optimizers", ("params[name] = param + (1 + self.momentum) * new_velocity - self.momentum * velocity",
+                    "params[name] = param + new_velocity"),
+     "test_optimizer[RMSPropNesterov] (0 / 3)", "moved by v' only"),
+    ("finite_difference", ("(loss_plus - loss_minus) / (2 * epsilon)", "(loss_plus - loss_minus) / epsilon"),
+     "test_finite_difference_values (0 / ", "divided by epsilon instead of 2 * epsilon"),
+])
+def test_handout_grades_a_withheld_rule_and_names_the_likely_cause(handout, tmp_path, part, bug,
+                                                                   lost, cause):
+    """The public tests of the withheld rules work in the handout from the recorded outputs, the
+    known wrong variants included."""
+    buggy = patched_solution(tmp_path, [bug])
     process = subprocess.run([sys.executable, "-m", "pytest", "grader", "-q", "-p", "no:cacheprovider",
-                              "--submission", str(buggy), "--parts", "finite_difference"],
+                              "--submission", str(buggy), "--parts", part],
                              cwd=handout, capture_output=True, text=True, timeout=300)
     assert process.returncode == 1, process.stdout + process.stderr
-    assert "divided by epsilon instead of 2 * epsilon" in process.stdout, process.stdout
+    assert lost in process.stdout and cause in process.stdout, process.stdout
     assert "GRADER ERROR" not in process.stdout
-
-
-def test_handout_grades_rmsprop_nesterov_and_names_the_likely_cause(handout, tmp_path):
-    """test_optimizer[RMSPropNesterov] works in the handout from the recorded outputs, the
-    known wrong variant included."""
-    buggy = patched_solution(tmp_path, [
-        ("params[name] = param + (1 + self.momentum) * new_velocity - self.momentum * velocity",
-         "params[name] = param + new_velocity")])
-    process = subprocess.run([sys.executable, "-m", "pytest", "grader", "-q", "-p", "no:cacheprovider",
-                              "--submission", str(buggy), "--parts", "optimizers"],
-                             cwd=handout, capture_output=True, text=True, timeout=300)
-    assert process.returncode == 1, process.stdout + process.stderr
-    assert "test_optimizer[RMSPropNesterov] (0 / 3)" in process.stdout, process.stdout
-    assert "moved by v' only" in process.stdout and "GRADER ERROR" not in process.stdout
 
 
 def test_release_refuses_an_existing_folder_and_guards_leaks(tmp_path):
