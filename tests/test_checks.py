@@ -270,3 +270,30 @@ def test_digests_survive_the_wire_and_see_every_change():
         change()
         assert wire.array_digest(x) != before[("args", 0)]
     assert len(wire.array_leaves([np.zeros(1)] * (wire.MAX_INPUT_ARRAYS + 5))) == wire.MAX_INPUT_ARRAYS
+
+
+def test_kaggle_labels_that_are_nan_fail():
+    import grader.test_kaggle_submission as kaggle
+    from grader.isolation.worker import CallOutcome
+    from grader.verdicts.scoring import GradeFailure, Scorer
+
+    class Writer:
+        def __init__(self, label):
+            self.label = label
+
+        def cnn(self, task, *, x, ids, weight, bias, **_):
+            dog, _ = kaggle.probabilities(x, weight, bias)
+            rows = "".join(f"{i},{self.label(p)}\n" for i, p in sorted(zip(ids.tolist(), dog)))
+            text = np.frombuffer(("id,label\n" + rows).encode(), dtype=np.uint8)
+            return CallOutcome(ok=True, value={"written": True, "truncated": False, "bytes": text})
+
+    def score(label) -> float:
+        scorer = Scorer()
+        try:
+            kaggle.test_kaggle_csv_probabilities(Writer(label), scorer, np.random.default_rng(3))
+        except GradeFailure:
+            pass
+        return scorer.fraction
+
+    assert score(lambda p: f"{p:.6f}") == 1.0
+    assert score(lambda p: "nan") == 0.0
