@@ -114,7 +114,9 @@ def _value_report(got: np.ndarray, expected: np.ndarray) -> tuple[str, int]:
 def compare_array(label: str, got, expected, *, batch_size: int | None = None,
                   hypotheses: Mapping[str, np.ndarray] | None = None,
                   allow_squeeze: bool = True) -> Verdict:
-    """Check ``got`` against the float64 ``expected`` array: type, dtype, shape, then values."""
+    """Check ``got`` against the float64 ``expected`` array: type, dtype, shape, then values.
+    ``expected`` sets the tolerance (``allowed_error``), so it is always the grader's reference,
+    computed from the grader's own inputs, never anything the student returned."""
     expected = np.asarray(expected, dtype=np.float64)
     if isinstance(got, (list, tuple)) and not isinstance(got, Unsupported):
         return Verdict(False, f"{label}: returned a {type(got).__name__}; expected a numpy array "
