@@ -74,7 +74,7 @@ def test_cats_dogs_rules(worker, grade):
                  "rules forbid (SGD with momentum, RMSprop, Adagrad ... or your own Adam are "
                  "allowed): " + _listing(in_optimizer + adam))
     covered, total = optimizer.get("covered"), optimizer.get("total")
-    grade.expect(covered == total,
+    grade.expect(isinstance(total, int) and covered == total,   # unreported counts fail
                  f"make_cats_dogs_optimizer's optimizer updates {covered} of the model's {total} "
                  "parameter tensors; pass it model.parameters()", 0.5)
 

@@ -136,7 +136,7 @@ def test_kaggle_csv_probabilities(worker, grade, rng):
     got = np.array([parsed[int(i)] for i in ids])
     dog, logits = probabilities(x, weight, bias)
     error = np.abs(got - dog)
-    wrong = error > tol.KAGGLE_PROBABILITY_ATOL
+    wrong = ~(error <= tol.KAGGLE_PROBABILITY_ATOL)   # a NaN label is wrong, not unjudged
     grade.expect(not np.any(wrong), _probability_message(got, dog, logits, x, weight, bias, ids, error)
                  if np.any(wrong) else "")
 
@@ -156,7 +156,7 @@ def _probability_message(got, dog, logits, x, weight, bias, ids, error) -> str:
     named = [cause for cause, values in causes.items()
              if np.all(np.abs(got - values) <= tol.KAGGLE_PROBABILITY_ATOL)]
     worst = int(np.argmax(error))
-    return (f"{int(np.sum(error > tol.KAGGLE_PROBABILITY_ATOL))} of {len(ids)} labels differ from "
+    return (f"{int(np.sum(~(error <= tol.KAGGLE_PROBABILITY_ATOL)))} of {len(ids)} labels differ from "
             f"the model's P(dog) by more than {tol.KAGGLE_PROBABILITY_ATOL}; worst: id "
             f"{int(ids[worst])}, label {got[worst]:.6g}, P(dog) {dog[worst]:.6g}"
             + (f". Likely cause: {named[0]}" if named else ""))

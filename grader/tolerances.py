@@ -67,6 +67,12 @@ than half; a learning rate of 1e-6 moves the loss by about 0.01 %."""
 CNN_TRAINING_CPU_S = 150.0
 """CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s)."""
 
+PROBABILITY_SUM_ATOL = 1e-4
+"""How close to 1 every row of a network's outputs must sum (with every entry in [0, 1]) before
+the grader says forward returns probabilities rather than logits: float32 softmax rows sum to 1
+within 1e-6; logits of a trained or untrained network are almost never all in [0, 1] summing to 1
+on every row of a batch."""
+
 KAGGLE_PROBABILITY_ATOL = 6e-3
 """How closely a submission file's label must equal P(dog): labels rounded to 2 or more decimals
 pass (error <= 0.005), as Kaggle accepts them; the bugs the check is for (P(cat), class labels,

@@ -56,6 +56,17 @@ BUGS = (
           "        return e / np.sum(e, axis=-1, keepdims=True)",
           "shifted = x - np.max(x, axis=0, keepdims=True)\n        e = np.exp(shifted)\n"
           "        return e / np.sum(e, axis=0, keepdims=True)"),)),
+    Bug("softmax_uniform", "softmax", "a placeholder returning 1/C everywhere: rows sum to 1 and "
+        "it is shift-invariant, but the logits are never used", "every entry is 1/C",
+        (("shifted = x - np.max(x, axis=-1, keepdims=True)\n        e = np.exp(shifted)\n"
+          "        return e / np.sum(e, axis=-1, keepdims=True)",
+          "return np.full(np.shape(x), 1.0 / np.shape(x)[-1])"),)),
+    Bug("forward_zeroes_input", "forward", "the caller's batch is zeroed in place after use (the "
+        "cache keeps a copy): right cache, but train_loop's training data is wiped",
+        "forward changed its argument x in place",
+        (('cache = {"Z0": x}', 'cache = {"Z0": x.copy()}'),
+         ('            cache[f"Z{layer_n}"] = z\n',
+          '            cache[f"Z{layer_n}"] = z\n        x[...] = 0\n'))),
     Bug("forward_no_bias", "forward", "biases never added", "biases b{l} were not added",
         (('a = z @ self.weights[f"W{layer_n}"] + self.weights[f"b{layer_n}"]',
           'a = z @ self.weights[f"W{layer_n}"]'),)),

@@ -255,3 +255,69 @@ def test_cnn_tasks_report_plain_facts_and_restore_the_students_batchnorm(tmp_pat
         assert not unknown.ok and "unknown cnn task" in unknown.error_message
     finally:
         session.close()
+
+
+
+INPUT_CHANGES = """
+import numpy as np
+
+class NN:
+    def relu(self, x, grad=False):
+        return np.maximum(x, 0)
+
+    def forward(self, x):
+        cache = {"Z0": x.copy()}
+        x[...] = 0
+        return cache
+
+    def backward(self, cache, labels):
+        cache["A1"] = cache["A1"] * 2    # rebinds the caller's dict entry: no array changed
+        cache["Z1"] += 1                 # writes into the caller's array
+        return {}
+
+class Steps:
+    def forward(self, x, train=True):
+        return x * 2, x
+
+    def backward(self, dout, cache):
+        dout *= 2
+        return dout
+
+class SGD:
+    def __init__(self, lr=0.1):
+        self.lr = lr
+
+    def step(self, params, grads):
+        for name in params:
+            params[name] -= self.lr * grads["d" + name]   # the parameters are meant to change
+"""
+
+
+def test_the_worker_reports_which_arguments_a_call_changed(tmp_path):
+    from grader.verdicts.inputs import changed_arguments
+
+    path = tmp_path / "solution.py"
+    path.write_text(INPUT_CHANGES)
+    session = Session(path, CallbackLog(), Limits(call_timeout_s=5.0, load_timeout_s=10.0))
+    rng = np.random.default_rng(0)
+    try:
+        forward = session.call("forward", args=[rng.normal(size=(3, 2))])
+        assert forward.ok, forward.failure_text()
+        assert changed_arguments(forward.inputs) == ["forward changed its argument x in place"]
+        cache = {name: rng.normal(size=(3, 2)) for name in ("Z0", "A1", "Z1")}
+        backward = session.call("backward", args=[cache, rng.normal(size=(3, 2))])
+        assert changed_arguments(backward.inputs) == [
+            "backward changed its argument cache['Z1'] in place"]
+        assert changed_arguments(session.call("relu", args=[rng.normal(size=3)]).inputs) == []
+        steps = session.call_sequence(
+            "forward", [{"args": [rng.normal(size=2), True],
+                         "then": {"method": "backward", "args": [rng.normal(size=2)]}}] * 2,
+            cls="Steps")
+        assert changed_arguments(steps.inputs) == [
+            "backward changed its argument dout in place (steps 1, 2)"]
+        sgd = session.optimizer_steps("SGD", {}, {"W": np.ones(2)}, [[{"dW": np.ones(2)}]] * 3)
+        assert sgd.ok and changed_arguments(sgd.inputs) == []
+        unchecked = session.call("forward", args=[rng.normal(size=(3, 2))], check_inputs=False)
+        assert unchecked.ok and changed_arguments(unchecked.inputs) == []
+    finally:
+        session.close()

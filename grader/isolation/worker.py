@@ -110,6 +110,48 @@ class _FolderFull(Exception):
 
 
 @dataclass
+class InputEvidence:
+    """What the trusted side needs to tell whether a call changed, in place, an array it was
+    given (the verdict is ``grader.verdicts.inputs``): the digests of the arrays it sent,
+    computed here before sending, and the worker's digests of the same arrays after the call
+    (PROTOCOL.md, "inputs"). Paths are those of ``wire.array_leaves`` over the request fields
+    that hold the inputs: ``("args", 0)``, ``("kwargs", "grad")``, ``("sequence", step, ...)``."""
+
+    op: str = ""
+    method: str = ""
+    then_methods: dict = field(default_factory=dict)  # call_sequence: {step index: chained method}
+    sent: dict = field(default_factory=dict)          # {path: digest}
+    after: dict | None = None                         # {path: digest}; None: nothing reported
+    parameters: dict = field(default_factory=dict)    # {method: positional parameter names}
+    checked: bool = True                              # False: the test checks these inputs itself
+
+
+def _sent_inputs(fields: dict) -> dict:
+    """``{path: digest}`` of every array in ``fields`` (a request's input fields)."""
+    return {path: wire.array_digest(array) for path, array in wire.array_leaves(fields)}
+
+
+def _reported_inputs(report) -> InputEvidence | None:
+    """The worker's ``inputs`` field as evidence (``after`` and ``parameters`` only), or None
+    when the reply carries none. Entries of the wrong form are dropped: a path the worker does
+    not report counts as unverified, never as unchanged."""
+    if not isinstance(report, dict) or not isinstance(report.get("digests"), list):
+        return None
+    after = {}
+    for entry in report["digests"][:wire.MAX_INPUT_ARRAYS]:
+        if (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
+                and isinstance(entry[1], str)
+                and all(isinstance(p, (int, str)) and not isinstance(p, bool) for p in entry[0])):
+            after[tuple(entry[0])] = entry[1]
+    parameters = {}
+    reported = report.get("parameters")
+    for method, names in (reported.items() if isinstance(reported, dict) else ()):
+        if isinstance(names, list):
+            parameters[str(method)[:60]] = [str(name)[:60] for name in names[:32]]
+    return InputEvidence(after=after, parameters=parameters)
+
+
+@dataclass
 class CallOutcome:
     """What one request to the worker produced, as seen by the trusted side."""
 
@@ -117,6 +159,7 @@ class CallOutcome:
     value: Any = None
     state: dict = field(default_factory=dict)
     args_after: list = field(default_factory=list)
+    inputs: InputEvidence | None = None  # for call, call_sequence, optimizer_steps (see Session)
     notes: list = field(default_factory=list)
     error_type: str = ""
     error_message: str = ""
@@ -567,7 +610,8 @@ class Worker:
             raise wire.WireError("a reply whose notes, state or args_after have the wrong type")
         if reply.get("ok"):
             return CallOutcome(ok=True, value=reply.get("value"), state=state,
-                               args_after=list(args_after), notes=[str(n) for n in notes])
+                               args_after=list(args_after), notes=[str(n) for n in notes],
+                               inputs=_reported_inputs(reply.get("inputs")))
         error = reply.get("error") or {}
         if not isinstance(error, dict):
             error = {"message": str(error)}
@@ -664,43 +708,72 @@ class Session:
             self.worker = None
             self.isolation_restarts += 1
 
-    def _send(self, message: dict, substituted: set, timeout_s: float | None) -> CallOutcome:
+    def _send(self, message: dict, substituted: set, timeout_s: float | None,
+              inputs: InputEvidence | None = None) -> CallOutcome:
         """Send one request to a loaded worker that holds no reference answers for the methods
-        the request runs as the submission's own (``substituted`` are the ones it replaces)."""
+        the request runs as the submission's own (``substituted`` are the ones it replaces).
+        ``inputs``: the digests of the arrays the request hands to the submission, to which the
+        worker's report of them after the call is added."""
         self._forget_answers_unless(substituted)
         failure = self._ensure_loaded()
         if failure is not None:
             return failure
-        return self.worker.request(message, timeout_s or self.limits.call_timeout_s)
+        outcome = self.worker.request(message, timeout_s or self.limits.call_timeout_s)
+        if inputs is not None and outcome.ok:
+            reported = outcome.inputs or InputEvidence()
+            inputs.after, inputs.parameters = reported.after, reported.parameters
+            outcome.inputs = inputs
+        else:
+            outcome.inputs = None
+        return outcome
 
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
-             timeout_s: float | None = None) -> CallOutcome:
+             timeout_s: float | None = None, check_inputs: bool = True) -> CallOutcome:
         """Build ``cls(**config)`` in the worker, set ``state``, replace ``substitute`` by reference
-        proxies and call ``method(*args, **kwargs)`` there (``"__init__"``: build it only)."""
+        proxies and call ``method(*args, **kwargs)`` there (``"__init__"``: build it only).
+        ``check_inputs=False``: the test judges itself whether the arrays in ``args`` changed
+        (``grade.require`` then does not; see ``grader.verdicts.inputs``)."""
         message = {
             "op": "call", "cls": cls, "method": method, "args": list(args), "kwargs": kwargs or {},
             "config": config or {}, "state": state or {}, "substitute": list(substitute),
             "return_state": list(return_state), "return_args": return_args,
         }
-        return self._send(message, set(substitute), timeout_s)
+        inputs = None
+        if method != "__init__":
+            inputs = InputEvidence(op="call", method=method, checked=check_inputs,
+                                   sent=_sent_inputs({"args": message["args"],
+                                                      "kwargs": message["kwargs"]}))
+        return self._send(message, set(substitute), timeout_s, inputs)
 
     def call_sequence(self, method: str, sequence: list, *, cls: str, config=None, state=None,
-                      kwargs=None, record_state=(), timeout_s: float | None = None) -> CallOutcome:
+                      kwargs=None, record_state=(), timeout_s: float | None = None,
+                      check_inputs: bool = True) -> CallOutcome:
         """Call ``method`` on one ``cls(**config)`` once per step of ``sequence`` (steps of
         ``{"args": [...], "then": {"method", "args"}}``, see PROTOCOL.md); no method is replaced."""
         message = {"op": "call_sequence", "cls": cls, "method": method, "config": config or {},
                    "state": state or {}, "kwargs": kwargs or {}, "sequence": list(sequence),
                    "record_state": list(record_state)}
-        return self._send(message, set(), timeout_s)
+        then_methods = {index: str(step["then"].get("method"))
+                        for index, step in enumerate(message["sequence"])
+                        if isinstance(step, dict) and isinstance(step.get("then"), dict)}
+        inputs = InputEvidence(op="call_sequence", method=method, then_methods=then_methods,
+                               checked=check_inputs,
+                               sent=_sent_inputs({"sequence": message["sequence"],
+                                                  "kwargs": message["kwargs"]}))
+        return self._send(message, set(), timeout_s, inputs)
 
     def optimizer_steps(self, cls: str, config: dict, carry, sequence: list, *,
-                        method: str = "step", timeout_s: float | None = None) -> CallOutcome:
+                        method: str = "step", timeout_s: float | None = None,
+                        check_inputs: bool = True) -> CallOutcome:
         """Call ``method(carry, *step_args)`` on one ``cls(**config)`` for each ``step_args`` of
-        ``sequence``; the value is ``carry`` after every step (an optimizer's parameters)."""
+        ``sequence``; the value is ``carry`` after every step (an optimizer's parameters).
+        ``carry`` is meant to change; the arrays of ``sequence`` (the gradients) are not."""
         message = {"op": "optimizer_steps", "cls": cls, "method": method, "config": config,
                    "carry": carry, "sequence": [list(step) for step in sequence]}
-        return self._send(message, set(), timeout_s)
+        inputs = InputEvidence(op="optimizer_steps", method=method, checked=check_inputs,
+                               sent=_sent_inputs({"sequence": message["sequence"], "kwargs": {}}))
+        return self._send(message, set(), timeout_s, inputs)
 
     def torch_steps(self, cls: str, config: dict, set_values: dict, steps: list,
                     timeout_s: float | None = None) -> CallOutcome:

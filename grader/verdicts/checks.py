@@ -31,19 +31,33 @@ def type_name(value) -> str:
     return type(value).__name__
 
 
-def allowed_error(expected: np.ndarray) -> np.ndarray:
-    """The per-element bound of the tolerance policy (see ``tolerances``)."""
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    return tol.ATOL_FLOOR + tol.ATOL_SCALE * scale + tol.RTOL * np.abs(expected)
+def allowed_error(expected: np.ndarray, rtol: float | None = None) -> np.ndarray:
+    """The per-element bound of the tolerance policy (see ``tolerances``); with ``rtol``, the
+    looser bound used to name a known wrong variant (``rtol`` in place of both RTOL and
+    ATOL_SCALE).
+
+    It depends on the reference ``expected`` alone, never on the answer compared with it, so
+    ``expected`` must be computed by the grader from its own inputs: a bound that scaled with
+    the student's output would let a planted 1e300 widen it to anything. An entry the reference
+    gives as NaN or an infinity allows no error (only the same infinity matches it)."""
+    finite = np.isfinite(expected)
+    scale = float(np.max(np.abs(expected[finite]), initial=0.0))
+    relative, scaled = (tol.RTOL, tol.ATOL_SCALE) if rtol is None else (rtol, rtol)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bound = tol.ATOL_FLOOR + scaled * scale + relative * np.abs(expected)
+    return np.where(finite, bound, 0.0)
+
+
+def _within(got: np.ndarray, expected: np.ndarray, rtol: float | None = None) -> np.ndarray:
+    """Per element: whether ``got`` lies within the reference's bound (NaN never does)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (np.abs(got - expected) <= allowed_error(expected, rtol)) | (got == expected)
 
 
 def _close(got: np.ndarray, expected: np.ndarray, rtol: float | None = None) -> bool:
     if got.shape != expected.shape:
         return False
-    with np.errstate(invalid="ignore", over="ignore"):
-        bound = allowed_error(expected) if rtol is None else (
-            rtol * (np.abs(expected) + float(np.max(np.abs(expected), initial=0.0))) + tol.ATOL_FLOOR)
-        return bool(np.all(np.abs(got - expected) <= bound))
+    return bool(np.all(_within(got, expected, rtol)))
 
 
 def _generic_patterns(got: np.ndarray, expected: np.ndarray, batch_size: int | None) -> str:
@@ -54,10 +68,14 @@ def _generic_patterns(got: np.ndarray, expected: np.ndarray, batch_size: int | N
         return "every entry is 0 (a result never computed or never assigned?)"
     if got.ndim == 2 and got.shape[0] == got.shape[1] and _close(got, expected.T, tol.PATTERN_RTOL):
         return "it equals the expected matrix transposed"
-    denominator = float(np.sum(expected * expected))
-    if denominator > 0:
-        factor = float(np.sum(got * expected)) / denominator
-        if factor != 0 and _close(got, factor * expected, tol.PATTERN_RTOL):
+    with np.errstate(invalid="ignore", over="ignore"):
+        denominator = float(np.sum(expected * expected))
+        factor = float(np.sum(got * expected)) / denominator if denominator > 0 else 0.0
+    if np.isfinite(factor) and factor != 0:
+        # got / factor against expected: the bound stays the reference's, whatever got holds
+        with np.errstate(invalid="ignore", over="ignore"):
+            rescaled = got / factor
+        if _close(rescaled, expected, tol.PATTERN_RTOL):
             if batch_size and batch_size > 1 and abs(factor - batch_size) < 1e-3 * batch_size:
                 return (f"it is exactly {batch_size} (the batch size) times too large: summed over "
                         "the batch instead of averaging?")
@@ -76,12 +94,13 @@ def _value_report(got: np.ndarray, expected: np.ndarray) -> tuple[str, int]:
     with np.errstate(invalid="ignore", over="ignore"):
         difference = np.abs(got - expected)
         bound = allowed_error(expected)
-        bad = ~(difference <= bound)  # NaN counts as bad
+    bad = ~_within(got, expected)  # NaN counts as bad
     n_bad = int(np.sum(bad))
     if got.ndim == 0:
         worst = ()
     else:
-        score = np.where(np.isnan(difference), np.inf, difference - bound)
+        score = np.where(bad, np.where(np.isnan(difference), np.inf, difference - bound),
+                         -np.inf)
         worst = np.unravel_index(int(np.argmax(score)), got.shape)
     g, e = float(got[worst]), float(expected[worst])
     abs_error = abs(g - e)
@@ -95,7 +114,9 @@ def _value_report(got: np.ndarray, expected: np.ndarray) -> tuple[str, int]:
 def compare_array(label: str, got, expected, *, batch_size: int | None = None,
                   hypotheses: Mapping[str, np.ndarray] | None = None,
                   allow_squeeze: bool = True) -> Verdict:
-    """Check ``got`` against the float64 ``expected`` array: type, dtype, shape, then values."""
+    """Check ``got`` against the float64 ``expected`` array: type, dtype, shape, then values.
+    ``expected`` sets the tolerance (``allowed_error``), so it is always the grader's reference,
+    computed from the grader's own inputs, never anything the student returned."""
     expected = np.asarray(expected, dtype=np.float64)
     if isinstance(got, (list, tuple)) and not isinstance(got, Unsupported):
         return Verdict(False, f"{label}: returned a {type(got).__name__}; expected a numpy array "

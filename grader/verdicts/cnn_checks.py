@@ -38,12 +38,20 @@ def output_verdicts(value: dict, cls: str, batch: int, classes: int) -> list[tup
 
 def logits_verdict(value: dict, cls: str) -> tuple[bool, str]:
     """Whether the outputs look like logits rather than probabilities (every row in [0, 1] and
-    summing to 1): the loss applies the softmax, so a softmax in forward applies it twice."""
+    summing to 1): the loss applies the softmax, so a softmax in forward applies it twice.
+    Outputs that cannot be judged (missing, not a non-empty 2-D array, NaN or infinite entries)
+    fail: nothing then shows that forward returns logits."""
     outputs = value.get("outputs") if isinstance(value, dict) else None
     out = outputs.get("eval") if isinstance(outputs, dict) else None
-    if not isinstance(out, np.ndarray) or out.ndim != 2 or not np.all(np.isfinite(out)):
-        return True, ""  # the shape checks report these
-    if np.all((out >= 0) & (out <= 1)) and np.allclose(out.sum(axis=1), 1.0, atol=1e-4):
+    if not isinstance(out, np.ndarray) or out.ndim != 2 or out.size == 0:
+        return False, (f"whether {cls}.forward returns logits cannot be checked: in evaluation "
+                       f"mode it returned {type_name(out)}, not a (batch, classes) array")
+    if not np.all(np.isfinite(out)):
+        return False, (f"whether {cls}.forward returns logits cannot be checked: "
+                       f"{int(np.sum(~np.isfinite(out)))} of its outputs in evaluation mode are "
+                       "NaN or infinite")
+    row_sums = out.astype(np.float64).sum(axis=1)
+    if np.all((out >= 0) & (out <= 1)) and np.all(np.abs(row_sums - 1.0) <= tol.PROBABILITY_SUM_ATOL):
         return False, (f"{cls}.forward returns probabilities (every row sums to 1); it must return "
                        "logits, since cross-entropy applies the softmax itself")
     return True, ""

@@ -2,18 +2,32 @@
 
 A test adds weighted checks; its fraction of the rubric points is the weight of the checks that
 passed over the total. A call that fails outright (not implemented, crash, timeout) ends the test
-with 0 and the reason. The pytest plugin turns a scorer with failures into a failed test whose
-message is the diagnosis.
+with 0 and the reason. A call that changed an array it was given keeps its checks but costs the
+test a share of what they earn (``INPUT_CHANGE_SHARE``). The pytest plugin turns a scorer with
+failures into a failed test whose message is the diagnosis.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grader.verdicts.checks import Verdict
 from grader.isolation.worker import CallOutcome
+from grader.verdicts import inputs
+from grader.verdicts.checks import Verdict
 
 MAX_PRINTED_CHARS = 1500
 MAX_FAILURES_SHOWN = 3
+
+INPUT_CHANGE_SHARE = 0.25
+"""What changing an argument in place costs a test, as a share of what its checks earn.
+
+A multiplier, not a check of its own: not changing the inputs is a property, and like every
+property it earns nothing without right values (a check that always passed would give points to
+code whose values are all wrong, and dilute every other check of the test). The values stay
+the main thing graded, so right values keep 75 % of the test; but the change is a real bug, not
+a style point: the worked solution's conventions forbid it, and in ``train_loop`` a ``forward``
+that writes into its input destroys the training data it is handed as slices. A quarter is what
+one of four equal checks of a test costs, and a test whose values are wrong anyway loses
+nothing more for it (0 stays 0)."""
 
 
 class GradeFailure(AssertionError):
@@ -31,13 +45,18 @@ class Scorer:
     notes: list = field(default_factory=list)
     aborted: str = ""
     printed: str = ""
+    penalties: list = field(default_factory=list)  # messages: arguments changed in place
 
     def require(self, outcome: CallOutcome, what: str):
-        """The value of a worker call, or end the test with 0 points saying why it failed."""
+        """The value of a worker call, or end the test with 0 points saying why it failed. A
+        call that changed an array it was given costs the test ``INPUT_CHANGE_SHARE``."""
         self.notes.extend(outcome.notes)
         if outcome.output.strip():
             self.printed += outcome.output
         if outcome.ok:
+            penalty = inputs.penalty_message(outcome, INPUT_CHANGE_SHARE)
+            if penalty and penalty not in self.penalties:
+                self.penalties.append(penalty)
             return outcome.value
         if outcome.not_implemented:
             self.aborted = f"{what}: not implemented ({outcome.error_message})"
@@ -70,11 +89,14 @@ class Scorer:
         if not self.decided:
             raise GraderError("a graded test made no check")  # a grader bug, never a student's
         total = sum(weight for weight, _ in self.checks)
-        return sum(weight for weight, verdict in self.checks if verdict.passed) / total
+        earned = sum(weight for weight, verdict in self.checks if verdict.passed) / total
+        # One share per test, however many calls changed their inputs: the cost is of the habit.
+        return earned * (1.0 - INPUT_CHANGE_SHARE) if self.penalties else earned
 
     @property
     def failed(self) -> bool:
-        return bool(self.aborted) or any(not verdict.passed for _, verdict in self.checks)
+        return (bool(self.aborted) or bool(self.penalties)
+                or any(not verdict.passed for _, verdict in self.checks))
 
     def message(self) -> str:
         lines = [self.aborted] if self.aborted else []
@@ -83,6 +105,7 @@ class Scorer:
         if len(failures) > MAX_FAILURES_SHOWN:
             lines.append(f"... and {len(failures) - MAX_FAILURES_SHOWN} more checks of this test "
                          "failed (fix the ones above first: they often share a cause)")
+        lines += self.penalties   # always shown: no value check names them
         if self.printed.strip() and self.failed:
             text = self.printed.strip()
             if len(text) > MAX_PRINTED_CHARS:

@@ -174,13 +174,52 @@ def _bound(obj, request: dict):
     return method
 
 
-def _reply(value, obj, notes: list, request: dict, args=None) -> dict:
+def _reply(value, obj, notes: list, request: dict, args=None, inputs=None) -> dict:
     reply = {"ok": True, "value": value, "notes": notes}
     if request.get("return_state"):
         reply["state"] = {name: getattr(obj, name, None) for name in request["return_state"]}
     if request.get("return_args"):
         reply["args_after"] = args
+    if inputs is not None:
+        reply["inputs"] = inputs
     return reply
+
+
+def _positional_names(method) -> list:
+    """The names of a method's positional parameters (``self`` excluded), for the grader's
+    messages ("forward changed its argument x"); ``*args`` is named once, as ``*args``."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    names = []
+    for parameter in parameters:
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            names.append(parameter.name[:60])
+        elif parameter.kind is parameter.VAR_POSITIONAL:
+            names.append("*" + parameter.name[:60])
+            break
+    return names[:32]
+
+
+class _Inputs:
+    """The arrays a request hands to the submission, held from before the first call, and
+    their digests afterwards: the grader compares these with the digests of what it sent to
+    tell which argument the submission changed in place (PROTOCOL.md, "inputs"). The array
+    objects themselves are held, so rebinding a dict entry or a list item is not a change;
+    writing into an array is."""
+
+    def __init__(self, fields: dict):
+        self.leaves = wire.array_leaves(fields)
+        self.parameters = {}
+
+    def name(self, method_name: str, method) -> None:
+        if method_name not in self.parameters:
+            self.parameters[method_name] = _positional_names(method)
+
+    def evidence(self) -> dict:
+        return {"digests": [[list(path), wire.array_digest(array)] for path, array in self.leaves],
+                "parameters": self.parameters}
 
 
 def _handle_call(request: dict) -> dict:
@@ -190,8 +229,12 @@ def _handle_call(request: dict) -> dict:
     args = request.get("args", [])
     if request["method"] == "__init__":
         return _reply(None, obj, notes, request, args)
-    value = _bound(obj, request)(*args, **request.get("kwargs", {}))
-    return _reply(value, obj, notes, request, args)
+    kwargs = request.get("kwargs", {})
+    inputs = _Inputs({"args": args, "kwargs": kwargs})
+    method = _bound(obj, request)
+    inputs.name(request["method"], method)
+    value = method(*args, **kwargs)
+    return _reply(value, obj, notes, request, args, inputs.evidence())
 
 
 def _handle_call_sequence(request: dict) -> dict:
@@ -202,6 +245,8 @@ def _handle_call_sequence(request: dict) -> dict:
     obj, notes = _build_for(request)
     method = _bound(obj, request)
     kwargs = request.get("kwargs", {})
+    inputs = _Inputs({"sequence": request["sequence"], "kwargs": kwargs})
+    inputs.name(request["method"], method)
     value = []
     for step in request["sequence"]:
         result = method(*step["args"], **kwargs)
@@ -210,11 +255,12 @@ def _handle_call_sequence(request: dict) -> dict:
             if not (isinstance(result, (tuple, list)) and len(result) >= 2):
                 raise TypeError(f"{request['method']} must return a pair (out, cache)")
             chained = getattr(obj, step["then"]["method"])
+            inputs.name(step["then"]["method"], chained)
             record["then"] = chained(*step["then"]["args"], result[1])
         record["state"] = {name: _copy(getattr(obj, name, None))
                            for name in request.get("record_state", [])}
         value.append(record)
-    return _reply(value, obj, notes, request)
+    return _reply(value, obj, notes, request, inputs=inputs.evidence())
 
 
 def _handle_optimizer_steps(request: dict) -> dict:
@@ -224,12 +270,15 @@ def _handle_optimizer_steps(request: dict) -> dict:
     method = _bound(obj, request)
     kwargs = request.get("kwargs", {})
     carry = request["carry"]
+    # (``carry`` is meant to change: only the other arguments, e.g. the gradients, are checked)
+    inputs = _Inputs({"sequence": request["sequence"], "kwargs": kwargs})
+    inputs.name(request["method"], method)
     value = []
     for step_args in request["sequence"]:
         method(carry, *step_args, **kwargs)
         value.append({key: _copy(item) for key, item in carry.items()}
                      if isinstance(carry, dict) else _copy(carry))
-    return _reply(value, obj, notes, request)
+    return _reply(value, obj, notes, request, inputs=inputs.evidence())
 
 
 def _torch_module_steps(request: dict) -> dict:
