@@ -50,7 +50,7 @@ def test_init_seed(worker, grade):
                  "np.random with self.seed (when it is not None) before drawing")
     grade.expect(not same(first, other), "seeds 7 and 8 gave the same weights: the seed is ignored "
                  "or a fixed seed is used")
-    # Different seeds must give independent weights, not e.g. the same stream shifted or rescaled:
+    # Different seeds must give independent weights, not e.g. the same draws rescaled or negated:
     # an exact test on all the W entries, with false-alarm rate STAT_ALPHA.
     keys = [f"W{layer}" for layer in range(1, len(hidden) + 2)]
     if all(isinstance(w.get(k), np.ndarray) and w[k].dtype.kind in "biuf" for w in (first, other)
@@ -66,7 +66,7 @@ def test_init_seed(worker, grade):
         check = same_order_check("the W entries of seed 7 against those of seed 8",
                                  far_pairs(first), far_pairs(other), tol.STAT_ALPHA)
         grade.expect(check.passed, "seeds 7 and 8 gave weights that depend on each other (the same "
-                     "draws reordered, shifted or rescaled?): " + check.describe())
+                     "draws, rescaled or negated?): " + check.describe())
     else:
         grade.expect(False, "cannot compare the weights of seeds 7 and 8 (missing W keys, or "
                      "shapes that differ)")
