@@ -103,12 +103,14 @@ RUBRIC: tuple[Row, ...] = (
         "dx, dgamma and dbeta match autograd in training and evaluation"),
 
     Row("test_dropout_train_statistics[0.3]", "dropout", 2,
-        "p = 0.3: drop rate and 1 / (1 - p) scaling (statistical)"),
+        "p = 0.3: drop rate, 1 / (1 - p) scaling, fresh masks per call and entry (statistical)"),
     Row("test_dropout_train_statistics[0.75]", "dropout", 2,
-        "p = 0.75: drop rate and 1 / (1 - p) scaling (statistical)"),
-    Row("test_dropout_eval_identity", "dropout", 1, "evaluation passes the input unchanged"),
+        "p = 0.75: drop rate, 1 / (1 - p) scaling, fresh masks per call and entry (statistical)"),
+    Row("test_dropout_eval_identity", "dropout", 1,
+        "evaluation, and p = 0, pass the input unchanged"),
     Row("test_dropout_backward_uses_mask", "dropout", 2, "backward uses the forward mask"),
-    Row("test_dropout_seed", "dropout", 1, "a seed makes the masks reproducible; p = 0 is identity"),
+    Row("test_dropout_seed", "dropout", 1,
+        "the same seed gives the same mask, another seed an independent one"),
 
     Row("test_batchnorm2d_parameters", "batchnorm2d", 1,
         "weight and bias are parameters, running statistics are buffers, initial values right"),

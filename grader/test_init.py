@@ -1,8 +1,10 @@
 """Part init: ``initialize_weights`` for the zero, normal and Glorot methods, and seeding."""
 import numpy as np
 
+from grader import tolerances as tol
 from grader.verdicts.nn_parts import INIT_SIZES, check_statistics, check_structure, initialized_weights
 from reference import mlp
+from reference.distributions import same_order_check
 
 N_FEATURES, HIDDEN, N_CLASSES = INIT_SIZES["n_features"], INIT_SIZES["hidden"], INIT_SIZES["n_classes"]
 
@@ -48,3 +50,23 @@ def test_init_seed(worker, grade):
                  "np.random with self.seed (when it is not None) before drawing")
     grade.expect(not same(first, other), "seeds 7 and 8 gave the same weights: the seed is ignored "
                  "or a fixed seed is used")
+    # Different seeds must give independent weights, not e.g. the same draws rescaled or negated:
+    # an exact test on all the W entries, with false-alarm rate STAT_ALPHA.
+    keys = [f"W{layer}" for layer in range(1, len(hidden) + 2)]
+    if all(isinstance(w.get(k), np.ndarray) and w[k].dtype.kind in "biuf" for w in (first, other)
+           for k in keys) and all(first[k].shape == other[k].shape for k in keys):
+        def far_pairs(weights):
+            # entry k is paired with entry k + half, far apart, so that the check looks at the
+            # seeds only: entries repeated within a row (a bug of its own, graded in the
+            # statistics tests) do not tie here
+            flat = np.concatenate([weights[k].ravel() for k in keys])
+            half = flat.size // 2
+            return np.stack([flat[:half], flat[half:2 * half]], axis=1)
+
+        check = same_order_check("the W entries of seed 7 against those of seed 8",
+                                 far_pairs(first), far_pairs(other), tol.STAT_ALPHA)
+        grade.expect(check.passed, "seeds 7 and 8 gave weights that depend on each other (the same "
+                     "draws, rescaled or negated?): " + check.describe())
+    else:
+        grade.expect(False, "cannot compare the weights of seeds 7 and 8 (missing W keys, or "
+                     "shapes that differ)")

@@ -21,8 +21,10 @@ ATOL_FLOOR = 1e-12
 
 STAT_ALPHA = 1e-6
 """False-alarm rate of each statistical check of a random part: the probability that a correct
-initializer fails that one check. A full run makes fewer than 60 such checks, so a correct
-submission loses points by chance with probability below 1e-4."""
+initializer or Dropout fails that one check. The checks are the marginal ones (mean, variance,
+distribution shape, drop rate) and the exact independence ones (across units, calls and seeds;
+a check made of several tests splits alpha among them). A full run makes 45 such checks, so a
+correct submission loses points by chance with probability below 1e-4."""
 
 PATTERN_RTOL = 1e-4
 """How closely a wrong answer must match a known-bug pattern before the grader names it."""

@@ -84,8 +84,13 @@ class StatCheck:
     expected: float
     bound: float         # the check passes when |observed - expected| <= bound
     passed: bool
+    allowed: tuple | None = None   # instead of the bound: the range [low, high] of an exact test
 
     def describe(self) -> str:
+        if self.allowed is not None:
+            low, high = self.allowed
+            return (f"{self.name}: observed {self.observed:.6g}, expected {self.expected:.6g} "
+                    f"(allowed range {low:.4g} to {high:.4g})")
         return (f"{self.name}: observed {self.observed:.6g}, expected {self.expected:.6g} "
                 f"(allowed deviation {self.bound:.3g})")
 
@@ -149,3 +154,110 @@ def check_sample(sample: np.ndarray, distribution: Distribution, alpha: float) -
     checks.append(StatCheck(f"Kolmogorov-Smirnov distance to {distribution.describe()}", ks, 0.0,
                             ks_bound, ks <= ks_bound))
     return checks
+
+
+# -- independence: exact tests that need no knowledge of the law of the entries -------------------
+#
+# A sampler can match every marginal statistic above and still repeat itself: every unit of a
+# layer given the same incoming weights, one dropout mask reused for every call or every example.
+# The tests below compare two parts of a sample that a correct sampler draws independently. Each
+# is exact: under independence its statistic has a known discrete law (binomial or
+# hypergeometric), and the allowed range leaves at most ``alpha / 2`` in each tail, whatever the
+# law of the entries (any continuous law for weights, any drop rate for masks).
+
+
+def _log_choose(n: np.ndarray | int, k: np.ndarray) -> np.ndarray:
+    n = torch.as_tensor(n, dtype=torch.float64)
+    k = torch.as_tensor(k, dtype=torch.float64)
+    return (torch.lgamma(n + 1) - torch.lgamma(k + 1) - torch.lgamma(n - k + 1)).numpy()
+
+
+def _acceptance_range(support: np.ndarray, log_pmf: np.ndarray, alpha: float) -> tuple[int, int]:
+    """The narrowest ``[low, high]`` with ``P(X < low) <= alpha / 2`` and ``P(X > high) <= alpha / 2``
+    for ``X`` with the given law (tails summed from their own end, so no cancellation)."""
+    pmf = np.exp(log_pmf - np.logaddexp.reduce(log_pmf))   # normalized exactly once
+    below = np.cumsum(pmf)                                  # P(X <= support[i])
+    above = np.cumsum(pmf[::-1])[::-1]                      # P(X >= support[i])
+    low_index = int(np.searchsorted(below, alpha / 2.0, side="right"))  # P(X < low) <= alpha/2
+    high_candidates = np.nonzero(above <= alpha / 2.0)[0]
+    high_index = int(high_candidates[0]) - 1 if high_candidates.size else len(support) - 1
+    return int(support[low_index]), int(support[max(high_index, low_index)])
+
+
+def binomial_range(n: int, q: float, alpha: float) -> tuple[int, int]:
+    """Exact acceptance range of ``X ~ Binomial(n, q)`` at level ``alpha`` (two-sided)."""
+    k = np.arange(n + 1)
+    log_pmf = _log_choose(n, k) + k * math.log(q) + (n - k) * math.log1p(-q)
+    return _acceptance_range(k, log_pmf, alpha)
+
+
+def hypergeometric_range(population: int, first: int, second: int, alpha: float) -> tuple[int, int]:
+    """Exact acceptance range of the overlap of two independent uniformly random subsets of sizes
+    ``first`` and ``second`` of ``population`` places (Fisher's exact test, two-sided)."""
+    k = np.arange(max(0, first + second - population), min(first, second) + 1)
+    log_pmf = _log_choose(first, k) + _log_choose(population - first, second - k)
+    return _acceptance_range(k, log_pmf, alpha)
+
+
+def same_order_check(name: str, a: np.ndarray, b: np.ndarray, alpha: float) -> StatCheck:
+    """Are ``a`` and ``b`` (same shape; entries iid from one continuous law) independent?
+
+    The entries are taken in disjoint pairs (0, 1), (2, 3), ... of ``a.ravel()`` and the same
+    places of ``b``; for each pair, the two arrays either order it the same way or not. When
+    ``a`` and ``b`` are independent that is a fair coin, independently per pair, so the number
+    of pairs ordered alike is Binomial(pairs, 1/2) exactly, whatever the law of the entries.
+    Pairs with a tie in either array are left out (a tie says nothing about the order; leaving
+    them out keeps the law exact, and float32 draws do tie now and then). Copies (``b = a``, or
+    ``b = c * a`` with ``c > 0``) order every pair alike, ``b = -a`` none; arrays with no untied
+    pair cannot be independent draws of a continuous law and fail.
+    """
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    size = (min(x.size, y.size) // 2) * 2
+    x, y = x[:size], y[:size]
+    untied = (x[0::2] != x[1::2]) & (y[0::2] != y[1::2])
+    pairs = int(untied.sum())
+    label = f"{name}: fraction of {pairs} pairs of entries ordered alike"
+    if pairs == 0:
+        return StatCheck(f"{name}: no pair of entries differs in both (every pair is tied)",
+                         math.nan, 0.5, 0.0, False, (math.nan, math.nan))
+    alike = int(np.sum(((x[0::2] > x[1::2]) == (y[0::2] > y[1::2]))[untied]))
+    low, high = binomial_range(pairs, 0.5, alpha)
+    return StatCheck(label, alike / pairs, 0.5, 0.0, low <= alike <= high,
+                     (low / pairs, high / pairs))
+
+
+def independent_units_checks(w: np.ndarray, alpha: float) -> list[StatCheck]:
+    """Do the columns (units) of ``w`` (d_in, d_out), and its rows, vary independently?
+
+    Even columns against odd ones (``w[:, 0::2]`` vs ``w[:, 1::2]``), and even rows against odd
+    ones, by ``same_order_check`` on the 2 x 2 blocks they share: units given the same incoming
+    weights (columns that repeat) order every pair of rows alike, and so do rows that repeat.
+    Each of the two checks is held to ``alpha / 2``: together they fail a correct initializer
+    with probability at most ``alpha``.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    rows, columns = (w.shape[0] // 2) * 2, (w.shape[1] // 2) * 2
+    block = w[:rows, :columns]
+    # pair rows (2r, 2r+1) within each column: a column pair orders them alike or not
+    by_columns = same_order_check("units (columns) 0, 2, 4, ... against 1, 3, 5, ...",
+                                  block[:, 0::2].T, block[:, 1::2].T, alpha / 2.0)
+    by_rows = same_order_check("inputs (rows) 0, 2, 4, ... against 1, 3, 5, ...",
+                               block[0::2, :], block[1::2, :], alpha / 2.0)
+    return [by_columns, by_rows]
+
+
+def mask_overlap_check(name: str, kept_a: np.ndarray, kept_b: np.ndarray, alpha: float) -> StatCheck:
+    """Were two dropout masks (boolean, True = kept, same shape) drawn independently?
+
+    Given how many entries each keeps, independent masks that treat every entry alike keep a
+    common set whose size is hypergeometric (Fisher's exact test), whatever the drop rate. A
+    reused mask keeps the same entries twice: the overlap is the largest possible.
+    """
+    a = np.asarray(kept_a, dtype=bool).ravel()
+    b = np.asarray(kept_b, dtype=bool).ravel()
+    both = int(np.sum(a & b))
+    low, high = hypergeometric_range(a.size, int(a.sum()), int(b.sum()), alpha)
+    expected = a.sum() * b.sum() / a.size
+    return StatCheck(f"{name}: entries kept by both", both, float(expected), 0.0,
+                     low <= both <= high, (low, high))

@@ -35,6 +35,17 @@ BUGS = (
           'self.weights[f"b{layer_n}"] = np.zeros(d_out)'),)),
     Bug("seed_ignored", "init", "the seeding line deleted", "two calls with seed=7",
         (("            np.random.seed(self.seed)\n", "            pass\n"),)),
+    Bug("init_units_share_weights", "init",
+        "one column of exact quantiles (in random order) tiled across the units: every mean, "
+        "variance and distribution-shape statistic is right, yet all units of a layer get the "
+        "same incoming weights and can never become different",
+        "has the same incoming weights",
+        (("np.random.normal(0.0, 1.0, size=(d_in, d_out))",
+          "np.tile(np.random.permutation([__import__('statistics').NormalDist().inv_cdf("
+          "(i + 0.5) / d_in) for i in range(d_in)])[:, None], (1, d_out))"),
+         ("np.random.uniform(-bound, bound, size=(d_in, d_out))",
+          "np.tile(np.random.permutation(-bound + 2 * bound * (np.arange(d_in) + 0.5) / d_in)"
+          "[:, None], (1, d_out))"))),
     Bug("relu_grad_at_zero", "activations", "relu'(0) = 1", "relu'(0) must be 0",
         (("return (x > 0).astype(float)", "return (x >= 0).astype(float)"),)),
     Bug("sigmoid_grad_of_input", "activations", "sigmoid' applied to x as if it were s",
@@ -208,6 +219,22 @@ BUGS = (
     Bug("dropout_in_evaluation", "dropout", "dropout applied in evaluation too",
         "dropped with train=False",
         (("if not train or self.p == 0:", "if self.p == 0:"),)),
+    Bug("dropout_never_drops", "dropout", "the p == 0 shortcut written p >= 0: never drops",
+        "never drops",
+        (("if not train or self.p == 0:", "if not train or self.p >= 0:"),)),
+    Bug("dropout_mask_not_applied", "dropout", "the mask is drawn and returned, x is not masked",
+        "never drops",
+        (("        return x * mask, mask\n", "        return x, mask\n"),)),
+    Bug("dropout_mask_reused", "dropout", "the mask is drawn once and reused by every call",
+        "the same entries were dropped in the first and the second call",
+        (("        mask = (self.rng.random(x.shape) >= self.p) / (1.0 - self.p)\n",
+          "        if getattr(self, 'mask', None) is None or self.mask.shape != x.shape:\n"
+          "            self.mask = (self.rng.random(x.shape) >= self.p) / (1.0 - self.p)\n"
+          "        mask = self.mask\n"),)),
+    Bug("dropout_one_mask_per_batch", "dropout", "one mask row broadcast over the examples",
+        "the same entries were dropped in examples (rows)",
+        (("mask = (self.rng.random(x.shape) >= self.p) / (1.0 - self.p)",
+          "mask = (self.rng.random(x.shape[1:]) >= self.p) / (1.0 - self.p)"),)),
     Bug("bn2d_unbiased_normalization", "batchnorm2d", "normalized with the unbiased variance",
         "unbiased variance",
         (("var = x.var(dim=(0, 2, 3), unbiased=False)", "var = x.var(dim=(0, 2, 3), unbiased=True)"),)),

@@ -77,6 +77,34 @@ def check_statistics(grade, weights, dims, method, weight_per_layer=1.0) -> None
             message = (f"W{layer} {shape} does not look like {expected.describe()}: "
                        + "; ".join(s.describe() for s in failed) + _likely_init_cause(w, expected))
         grade.expect(not failed, message, weight_per_layer)
+        check_independent_units(grade, w, f"W{layer}", weight_per_layer)
+
+
+def check_independent_units(grade, w: np.ndarray, name: str, weight: float) -> None:
+    """The units (columns) of ``w`` and its inputs (rows) must be drawn independently: a layer
+    whose units all get the same incoming weights matches every marginal statistic, yet its
+    units compute the same function and receive the same gradient, so it can never learn more
+    than one of them. Exact tests at ``STAT_ALPHA`` for the pair (see
+    ``distributions.independent_units_checks``)."""
+    if w.ndim != 2 or min(w.shape) < 2:
+        return
+    failed = [s for s in distributions.independent_units_checks(w, tol.STAT_ALPHA) if not s.passed]
+    message = ""
+    if failed:
+        values = w.astype(np.float64)
+        if np.all(values == values[:, :1]):
+            cause = (f"every unit (column) of {name} has the same incoming weights (the columns "
+                     "are copies of one another), so the units can never become different")
+        elif np.all(values == values[:1, :]):
+            cause = (f"every row of {name} is the same: each unit gives all of its inputs one "
+                     "weight")
+        else:
+            cause = (f"the entries of {name} are not independent draws (are some of them copies "
+                     "of others, or a pattern repeated across units?)")
+        message = (f"{cause}: " + "; ".join(s.describe() for s in failed)
+                   + ". Draw every entry independently, e.g. np.random.uniform(-d, d, "
+                   "size=(d_in, d_out))")
+    grade.expect(not failed, message, weight)
 
 
 def _likely_init_cause(w: np.ndarray, expected: distributions.Distribution) -> str:
