@@ -41,8 +41,11 @@ def test_init_seed(worker, grade):
     other = initialized_weights(worker, grade, "glorot", seed=8, hidden=hidden,
                                 n_features=n_features, n_classes=n_classes)
 
+    keys = [f"W{layer}" for layer in range(1, len(hidden) + 2)]
+
     def same(a, b):
-        return set(a) == set(b) and all(
+        # two empty or keyless dicts are not "the same weights": there are no weights to compare
+        return set(a) == set(b) and all(k in a for k in keys) and all(
             isinstance(a[k], np.ndarray) and isinstance(b[k], np.ndarray)
             and a[k].shape == b[k].shape and np.array_equal(a[k], b[k]) for k in a)
 
@@ -52,7 +55,6 @@ def test_init_seed(worker, grade):
                  "or a fixed seed is used")
     # Different seeds must give independent weights, not e.g. the same draws rescaled or negated:
     # an exact test on all the W entries, with false-alarm rate STAT_ALPHA.
-    keys = [f"W{layer}" for layer in range(1, len(hidden) + 2)]
     if all(isinstance(w.get(k), np.ndarray) and w[k].dtype.kind in "biuf" for w in (first, other)
            for k in keys) and all(first[k].shape == other[k].shape for k in keys):
         def far_pairs(weights):
