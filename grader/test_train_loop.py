@@ -11,7 +11,7 @@ import numpy as np
 from grader import tolerances as tol
 from grader.verdicts import cases
 from grader.verdicts.checks import compare_scalar, type_name
-from grader.verdicts.nn_parts import grade_against_reference, loop_diagnosis, run_train_loop
+from grader.verdicts.nn_parts import LOG_KEYS, grade_against_reference, loop_diagnosis, run_train_loop
 from grader.verdicts.substitutes import all_but, reference_call
 from reference import mlp
 
@@ -56,6 +56,42 @@ def test_train_loop_learns(worker, grade, callback_log, rng):
                    f"correctly; at least {tol.LEARNING_FLOOR:.0%} is expected (chance: 25%). "
                    + loop_diagnosis(calls, 8, 10))
     grade.expect(accuracy >= tol.LEARNING_FLOOR, message)
+
+
+def test_train_loop_end_to_end(worker, grade, rng):
+    """The loop as the student runs it: every method the student's own (nothing substituted).
+    The other tests replace forward, backward, update and compute_loss_and_accuracy by the
+    reference, so a loop that only works with the reference's versions (e.g. its own
+    compute_loss_and_accuracy crashes) would pass them all. Only that the loop runs and logs
+    finite numbers is checked here: the values are the other parts' business."""
+    n_epochs, n_features, n_classes = 2, 6, 3
+    x, y, centers = cases.blobs(rng, 40, n_features, n_classes)
+    valid = cases.blobs(rng, 12, n_features, n_classes, centers)[:2]
+    outcome = worker.call("train_loop", args=[n_epochs],
+                          config=cases.config((5,), activation="tanh", lr=0.05, batch_size=16,
+                                              seed=2),
+                          state={"train": (x, y), "valid": valid, "test": valid},
+                          return_state=["train_logs"])
+    grade.require(outcome, f"train_loop({n_epochs}) with your own forward, backward, update, loss "
+                           "and compute_loss_and_accuracy")
+    logs = outcome.state.get("train_logs")
+    if not isinstance(logs, dict):
+        grade.fail(f"after train_loop({n_epochs}) with your own methods, self.train_logs is "
+                   f"{type_name(logs)}, not a dict")
+    problems = []
+    for key in LOG_KEYS:
+        values = logs.get(key)
+        try:
+            array = np.asarray([float(v) for v in values], dtype=np.float64)
+        except (TypeError, ValueError):
+            problems.append(f"train_logs[{key!r}] is {type_name(values)}, not a list of numbers")
+            continue
+        if array.shape != (n_epochs,):
+            problems.append(f"train_logs[{key!r}] has {array.size} entries, expected {n_epochs}")
+        elif not np.all(np.isfinite(array)):
+            problems.append(f"train_logs[{key!r}] = {array.tolist()} holds NaN or Inf")
+    grade.expect(not problems, f"train_loop({n_epochs}) with your own methods: "
+                 + "; ".join(problems[:4]))
 
 
 def test_evaluate(worker, grade, rng):

@@ -49,7 +49,8 @@ your source and in the network you build. The course may grade with more (hidden
 same parts.
 """
 
-REQUIREMENTS = "numpy>=1.24\ntorch>=2.1\npytest>=8.0\nmlxtend>=0.22\n"
+REQUIREMENTS = ("numpy>=1.24\ntorch>=2.1\npytest>=8.0\nmlxtend>=0.22\ntorchvision>=0.16\n"
+                "tqdm>=4.60\nmatplotlib>=3.5\n")
 
 
 class ReleaseError(RuntimeError):

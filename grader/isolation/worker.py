@@ -38,6 +38,10 @@ _SINGLE_THREAD_ENVIRONMENT = {
     "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
 }
 
+# Course files import matplotlib.pyplot at the top: with no display, it must pick a backend that
+# needs none (and keep its cache in the worker's HOME, the private folder).
+_HEADLESS_ENVIRONMENT = {"MPLBACKEND": "Agg"}
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -328,6 +332,7 @@ class Worker:
         os.set_blocking(self._request_w, False)
         environment = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
         environment.update(_SINGLE_THREAD_ENVIRONMENT)
+        environment.update(_HEADLESS_ENVIRONMENT)
         environment.update({"HOME": str(self.directory), "TMPDIR": str(self.directory),
                             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
                             "NNGRADE_SANDBOX": sandbox.boot_environment(
@@ -590,6 +595,33 @@ def _could_not_start(mode: sandbox.Mode, outcome: CallOutcome) -> str:
                    "\n(the worker printed nothing)")
 
 
+def describe_fallback(value) -> str:
+    """What the student is told when importing the file raised and the worker graded its
+    definitions instead (the ``load`` reply's value, see PROTOCOL.md); "" when it did not.
+    The value comes from the sandbox: only its plain fields are used, cut to size."""
+    if not isinstance(value, dict) or not isinstance(value.get("import_error"), dict):
+        return ""
+    error = value["import_error"]
+    kind, message = str(error.get("type", "an error"))[:100], str(error.get("message", ""))[:500]
+    line, source = error.get("line"), str(error.get("source", ""))[:200]
+    where = (f"solution.py line {line} (`{source}`)" if isinstance(line, int) and source
+             else f"solution.py line {line}" if isinstance(line, int) else "solution.py")
+    text = f"importing solution.py failed: {where} raised {kind}: {message}".rstrip(": ")
+    trace = str(error.get("traceback", "")).strip("\n").rstrip()
+    if trace:
+        text += "\n" + trace[-1500:]
+    skipped = [span for span in value.get("skipped") or [] if isinstance(span, (list, tuple))
+               and len(span) == 2 and all(isinstance(n, int) for n in span)]
+    spans = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in skipped[:12])
+    text += ("\nThe grader graded the file's definitions (imports, functions, classes and "
+             "constants) without its script code")
+    text += f" (lines {spans})." if spans else "."
+    text += (" Code that should run only when you run the file yourself (loading data, training, "
+             "a search, plots) belongs under `if __name__ == \"__main__\":` at the bottom of the "
+             "file, so that importing the file runs none of it.")
+    return text
+
+
 class Session:
     """The worker for one graded submission, restarted after a crash or a timeout."""
 
@@ -603,6 +635,10 @@ class Session:
         self.load_failure: CallOutcome | None = None
         self.restarts = 0              # after a crash or a timeout
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
+        self.load_warning = ""
+        """Set when importing the submission raised and its definitions were graded instead."""
+        self.adapt: Callable[[dict], dict] = lambda message: message
+        """Rewrites each request for the submission's template style (``verdicts.styles``)."""
 
     def _ensure_loaded(self) -> CallOutcome | None:
         """Start and load a worker if none is alive; return the failure if the submission cannot load."""
@@ -635,6 +671,7 @@ class Session:
                 raise CouldNotGrade(_could_not_start(self.mode, outcome))
             self.load_failure = outcome
             return outcome
+        self.load_warning = describe_fallback(outcome.value)
         return None
 
     def preflight(self) -> None:
@@ -667,6 +704,8 @@ class Session:
     def _send(self, message: dict, substituted: set, timeout_s: float | None) -> CallOutcome:
         """Send one request to a loaded worker that holds no reference answers for the methods
         the request runs as the submission's own (``substituted`` are the ones it replaces)."""
+        message = self.adapt(message)
+        substituted = substituted | set(message.get("substitute") or ())
         self._forget_answers_unless(substituted)
         failure = self._ensure_loaded()
         if failure is not None:
