@@ -148,17 +148,21 @@ def test_the_fallback_runs_definitions_only_and_never_the_script_again(tmp_path)
 
 @pytest.mark.parametrize("source, words", [
     # Nothing is left to grade: the import's own error, as before.
-    ("import numpy as np\ndata = np.load('train.npy')\n", "line 2"),
+    ("import numpy as np\ndata = np.load('train.npy')\n", ("FileNotFoundError", "line 2")),
     # The definitions fail as well (an import the grader cannot satisfy): the import's error.
     ("import numpy as np\ndata = np.load('train.npy')\nimport not_a_module_anywhere\n"
-     "class NN:\n    pass\n", "line 2"),
+     "class NN:\n    pass\n", ("FileNotFoundError", "line 2")),
+    # A file that exits at import is not graded on its definitions (an exit is on purpose; the
+    # hostile suite's import_sys_exit relies on it).
+    ("import sys\nclass NN:\n    def relu(self, x, grad=False):\n        return x\nsys.exit(0)\n",
+     ("SystemExit",)),
 ])
 def test_when_the_definitions_cannot_stand_the_import_error_is_the_answer(tmp_path, source, words):
     session = session_for(tmp_path, source)
     try:
         outcome = session.call("relu", args=[np.zeros(2)])
         assert not outcome.ok and session.load_failure is outcome
-        assert "FileNotFoundError" in outcome.failure_text() and words in outcome.failure_text()
+        assert all(word in outcome.failure_text() for word in words), outcome.failure_text()
         assert session.load_warning == ""
     finally:
         session.close()

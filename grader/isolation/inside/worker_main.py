@@ -293,11 +293,13 @@ def _load(request: dict) -> dict:
     the top level: ``model = NN(data=load_mnist())``, a search, a pickle loaded from disk), the
     module is built again from its definitions alone (``_definitions``) and the reply says what
     failed and which statements were left out; the grader tells the student. When the
-    definitions alone fail as well, or define nothing, the import's own error is the answer."""
+    definitions alone fail as well, or define nothing, the import's own error is the answer; so
+    is an exit (SystemExit, ``os._exit``), a crash or a timeout, which end the import on purpose
+    or take the process with them."""
     global _submission
     try:
         module = _execute(None)
-    except BaseException as error:  # noqa: BLE001 - SystemExit at the top level counts too
+    except Exception as error:  # noqa: BLE001 - not SystemExit: a file that exits is not graded
         failure = _error_report(error)
         failure.update(_failing_statement(error))
         try:
