@@ -291,7 +291,7 @@ def _torch_module_steps(request: dict) -> dict:
 def _load(request: dict) -> dict:
     """Import the submission as module ``solution``. When the import raises (script code at
     the top level: ``model = NN(data=load_mnist())``, a search, a pickle loaded from disk), the
-    module is built again from its definitions alone (``_definitions``) and the reply says what
+    module is built again from its definitions alone (``_definitions_only``) and the reply says what
     failed and which statements were left out; the grader tells the student. When the
     definitions alone fail as well, or define nothing, the import's own error is the answer; so
     is an exit (SystemExit, ``os._exit``), a crash or a timeout, which end the import on purpose
