@@ -24,6 +24,8 @@ from grader.isolation.worker import CouldNotGrade, Limits, Session
 from grader.ledger import Ledger
 from grader.outputs import report
 from grader.rubric import BY_TEST, PARTS, RUBRIC
+from grader.verdicts import styles
+from grader.verdicts.rules import read_source
 from grader.verdicts.scoring import GradeFailure, GraderError, Scorer
 from grader.verdicts.substitutes import CallbackLog
 
@@ -217,10 +219,20 @@ def pytest_pyfunc_call(pyfuncitem):
 
 
 @pytest.fixture(scope="session")
-def worker(request, callback_log):
+def style(request) -> styles.Style:
+    """The template the submission was written for, read from its source (never run)."""
+    try:
+        return styles.detect(read_source(submission_path(request.config)))
+    except (OSError, ValueError):
+        return styles.Style()
+
+
+@pytest.fixture(scope="session")
+def worker(request, callback_log, style):
     config = request.config
     limits, mode = _limits_and_mode(config)
     session = Session(submission_path(config), callback_log, limits, mode)
+    session.adapt = style.adapt
     config.stash[_SESSION] = session
     yield session
     session.close()
@@ -331,7 +343,8 @@ def pytest_sessionfinish(session, exitstatus):
                                         if worker_session else 0)}
         data = report.results_json(ledger.results, submission=str(submission_path(config)),
                                    seconds=time.monotonic() - config.stash[_STARTED], extra=extra,
-                                   load_failure=_load_failure(config), partial=ledger.partial)
+                                   load_failure=_load_failure(config), partial=ledger.partial,
+                                   load_warning=worker_session.load_warning if worker_session else "")
         report.write_json_atomic(Path(path), data)
 
 
@@ -354,8 +367,11 @@ def _load_failure(config) -> str:
     failure = worker_session.load_failure if worker_session else None
     if failure is None:
         return ""
+    # Only the grader's own "no submission at ..." is said bare; an error the submission raised
+    # (a FileNotFoundError of a data file included) keeps its traceback, which shows the line.
+    missing = not worker_session.submission.is_file()
     return f"{worker_session.submission.name} could not be loaded, so nothing was graded: " + (
-        failure.error_message if failure.error_type == "FileNotFoundError" else failure.failure_text())
+        failure.error_message if missing else failure.failure_text())
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -369,10 +385,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if ledger is None or config.option.collectonly:
         return
     terminalreporter.write_sep("=", "nngrade")
-    terminalreporter.write_line(report.score_table(ledger.results, str(submission_path(config)),
-                                                   load_failure=_load_failure(config),
-                                                   partial=ledger.partial))
     worker_session = config.stash.get(_SESSION, None)
+    terminalreporter.write_line(report.score_table(
+        ledger.results, str(submission_path(config)), load_failure=_load_failure(config),
+        partial=ledger.partial, load_warning=worker_session.load_warning if worker_session else ""))
     if worker_session is not None:
         terminalreporter.write_line(f"\nsandbox: {worker_session.mode.name}")
         if worker_session.mode.warning:

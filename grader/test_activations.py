@@ -24,13 +24,30 @@ def call_activation(worker, grade, name, x, grad, method=None):
     return grade.require(outcome, f"{method}(x, grad={grad})")
 
 
+SUBGRADIENTS_AT_ZERO = {"relu": (0.0, 1.0), "leaky_relu": (0.01, 1.0)}
+"""At the kink x = 0 any value between the two one-sided slopes is a valid subgradient (relu'(0)
+= 0, 0.5 or 1 are all correct); the reference uses the lower one."""
+
+
+def expected_derivative(name, x, got):
+    """The reference derivative at ``x``, except at x = 0 where the student's value is kept
+    when it is a valid subgradient (see SUBGRADIENTS_AT_ZERO)."""
+    expected = mlp.activation(name, x, grad=True)
+    if name in SUBGRADIENTS_AT_ZERO and isinstance(got, np.ndarray) and got.shape == x.shape \
+            and got.dtype.kind in "biuf":
+        low, high = SUBGRADIENTS_AT_ZERO[name]
+        at_kink = (x == 0) & (got >= low) & (got <= high)
+        expected = np.where(at_kink, got.astype(np.float64), expected)
+    return expected
+
+
 def grade_activation(worker, grade, rng, name, value_hypotheses, grad_hypotheses):
     x = inputs(rng)
     got = call_activation(worker, grade, name, x, False)
     grade.check(compare_array(f"{name}(x)", got, mlp.activation(name, x),
                               hypotheses=value_hypotheses(x)))
     got = call_activation(worker, grade, name, x, True)
-    grade.check(compare_array(f"{name}(x, grad=True)", got, mlp.activation(name, x, grad=True),
+    grade.check(compare_array(f"{name}(x, grad=True)", got, expected_derivative(name, x, got),
                               hypotheses=grad_hypotheses(x)))
 
 
@@ -38,8 +55,7 @@ def test_relu(worker, grade, rng):
     grade_activation(
         worker, grade, rng, "relu",
         lambda x: {"the derivative was returned instead of the value": (x > 0).astype(float)},
-        lambda x: {"relu'(0) must be 0: use x > 0, not x >= 0": (x >= 0).astype(float),
-                   "it returns relu(x), not its derivative": np.maximum(x, 0)})
+        lambda x: {"it returns relu(x), not its derivative": np.maximum(x, 0)})
 
 
 def test_sigmoid(worker, grade, rng):
@@ -65,11 +81,10 @@ def test_leaky_relu(worker, grade, rng):
         worker, grade, rng, "leaky_relu",
         lambda x: {"the slope for x <= 0 is 0 (that is relu, not leaky relu)": np.maximum(x, 0),
                    "the slope for x <= 0 must be 0.01": np.where(x > 0, x, 0.1 * x)},
-        lambda x: {"leaky_relu'(0) must be 0.01: use x > 0 for the slope 1":
-                   np.where(x >= 0, 1.0, 0.01)})
+        lambda x: {"it returns leaky_relu(x), not its derivative": np.where(x > 0, x, 0.01 * x)})
 
 
-def test_activation_dispatch(worker, grade, rng):
+def test_activation_dispatch(worker, grade, rng, style):
     x = inputs(rng)
     for name in mlp.ACTIVATIONS:
         for grad in (False, True):
@@ -86,6 +101,10 @@ def test_activation_dispatch(worker, grade, rng):
             grade.check(compare_array(label, got, mlp.activation(name, x, grad)))
     outcome = worker.call("activation", args=[x], config=cases.config(activation="swish"),
                           substitute=all_but("activation"))
-    grade.expect(not outcome.ok and outcome.error_type == "ValueError",
-                 "activation() with an unknown activation_str ('swish') must raise ValueError; "
+    # The original course templates gave `raise Exception("invalid")` for this case: any
+    # exception is right for a file written for them; this project's template asks ValueError.
+    raised = not outcome.ok and not (outcome.crashed or outcome.timed_out)
+    wanted = "an exception" if style.original_template else "ValueError"
+    grade.expect(raised and (style.original_template or outcome.error_type == "ValueError"),
+                 f"activation() with an unknown activation_str ('swish') must raise {wanted}; "
                  + ("it returned a value" if outcome.ok else f"it {outcome.failure_text()}"))

@@ -2,6 +2,7 @@
 import numpy as np
 
 from grader import tolerances as tol
+from grader.verdicts import styles
 from grader.verdicts.nn_parts import INIT_SIZES, check_statistics, check_structure, initialized_weights
 from reference import mlp
 from reference.distributions import same_order_check
@@ -15,7 +16,9 @@ def test_init_zero(worker, grade):
     check_structure(grade, weights, dims)
     nonzero = [k for k, v in weights.items() if isinstance(v, np.ndarray) and k.startswith("W")
                and v.dtype.kind in "biuf" and np.any(v != 0)]
-    grade.expect(not nonzero, f"the zero method left non-zero entries in {', '.join(nonzero)}", 2)
+    grade.expect(not nonzero, f"the zero method left non-zero entries in {', '.join(nonzero)} "
+                 f"(the grader passes init_method='zero'; accepted names: "
+                 f"{styles.accepted_init_names()})", 2)
 
 
 def test_init_normal(worker, grade):

@@ -46,8 +46,11 @@ BUGS = (
          ("np.random.uniform(-bound, bound, size=(d_in, d_out))",
           "np.tile(np.random.permutation(-bound + 2 * bound * (np.arange(d_in) + 0.5) / d_in)"
           "[:, None], (1, d_out))"))),
-    Bug("relu_grad_at_zero", "activations", "relu'(0) = 1", "relu'(0) must be 0",
-        (("return (x > 0).astype(float)", "return (x >= 0).astype(float)"),)),
+    # relu'(0) = 1 (x >= 0) used to be an entry here; it is a valid subgradient, as is any value
+    # in [0, 1], and is now accepted (tests/submissions/ift6390_a20_style.py relies on it).
+    Bug("relu_grad_returns_value", "activations", "relu(x) returned for its derivative",
+        "it returns relu(x), not its derivative",
+        (("return (x > 0).astype(float)", "return np.maximum(x, 0.0)"),)),
     Bug("sigmoid_grad_of_input", "activations", "sigmoid' applied to x as if it were s",
         "applied to x itself",
         (("            return s * (1.0 - s)\n", "            return x * (1.0 - x)\n"),)),

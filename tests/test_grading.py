@@ -79,25 +79,6 @@ def test_grading_a_file_from_another_directory_via_pytest_option(tmp_path):
     assert "softmax" in process.stdout and "9.00 / 9" in process.stdout
 
 
-def test_code_for_the_original_course_template_is_graded_on_what_it_implements(tmp_path):
-    """No init_method, leaky_relu or finite_difference; a datapath argument; in-place clipping."""
-    from conftest import REPOSITORY
-
-    code, output, data = grade_file(REPOSITORY / "tests" / "submissions" / "ift6135_style.py",
-                                    tmp_path / "results.json")
-    scores = part_scores(data)
-    for part in ("softmax", "forward", "backward", "update", "train_loop"):
-        assert scores[part][0] == scores[part][1], (part, output)
-    assert scores["finite_difference"][0] == 0
-    assert 0 < scores["activations"][0] < scores["activations"][1]
-    assert scores["loss"][0] == scores["loss"][1] - 2      # only the in-place clipping costs
-    by_name = {t["name"].split("(")[-1].rstrip(")"): t for t in data["tests"]}
-    assert by_name["test_init_glorot"]["score"] == by_name["test_init_glorot"]["max_score"]
-    assert "no method finite_difference" in by_name["test_finite_difference_values"]["output"]
-    dispatch = by_name["test_activation_dispatch"]
-    assert 0 < dispatch["score"] < dispatch["max_score"]   # three of four names dispatch
-
-
 def test_grading_only_some_parts(tmp_path):
     code, output, data = grade_file(WORKED_SOLUTION, tmp_path / "results.json", "--parts",
                                     "backward,update")

@@ -50,7 +50,8 @@ your source and in the network you build. The course may grade with more (hidden
 same parts.
 """
 
-REQUIREMENTS = "numpy>=1.24\ntorch>=2.2\npytest>=8.0\nmlxtend>=0.22\n"
+REQUIREMENTS = ("numpy>=1.24\ntorch>=2.2\npytest>=8.0\nmlxtend>=0.22\ntorchvision>=0.17\n"
+                "tqdm>=4.60\nmatplotlib>=3.5\n")
 
 
 class ReleaseError(RuntimeError):

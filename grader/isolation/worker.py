@@ -38,6 +38,10 @@ _SINGLE_THREAD_ENVIRONMENT = {
     "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
 }
 
+# Course files import matplotlib.pyplot at the top: with no display, it must pick a backend that
+# needs none (and keep its cache in the worker's HOME, the private folder).
+_HEADLESS_ENVIRONMENT = {"MPLBACKEND": "Agg"}
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -124,6 +128,14 @@ class InputEvidence:
     after: dict | None = None                         # {path: digest}; None: nothing reported
     parameters: dict = field(default_factory=dict)    # {method: positional parameter names}
     checked: bool = True                              # False: the test checks these inputs itself
+
+
+def _input_fields(message: dict) -> dict:
+    """The fields of a request whose arrays the submission receives and must leave unchanged
+    (an optimizer's ``carry`` is meant to change)."""
+    if message["op"] == "call":
+        return {"args": message["args"], "kwargs": message["kwargs"]}
+    return {"sequence": message["sequence"], "kwargs": message.get("kwargs", {})}
 
 
 def _sent_inputs(fields: dict) -> dict:
@@ -371,6 +383,7 @@ class Worker:
         os.set_blocking(self._request_w, False)
         environment = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
         environment.update(_SINGLE_THREAD_ENVIRONMENT)
+        environment.update(_HEADLESS_ENVIRONMENT)
         environment.update({"HOME": str(self.directory), "TMPDIR": str(self.directory),
                             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
                             "NNGRADE_SANDBOX": sandbox.boot_environment(
@@ -634,6 +647,33 @@ def _could_not_start(mode: sandbox.Mode, outcome: CallOutcome) -> str:
                    "\n(the worker printed nothing)")
 
 
+def describe_fallback(value) -> str:
+    """What the student is told when importing the file raised and the worker graded its
+    definitions instead (the ``load`` reply's value, see PROTOCOL.md); "" when it did not.
+    The value comes from the sandbox: only its plain fields are used, cut to size."""
+    if not isinstance(value, dict) or not isinstance(value.get("import_error"), dict):
+        return ""
+    error = value["import_error"]
+    kind, message = str(error.get("type", "an error"))[:100], str(error.get("message", ""))[:500]
+    line, source = error.get("line"), str(error.get("source", ""))[:200]
+    where = (f"solution.py line {line} (`{source}`)" if isinstance(line, int) and source
+             else f"solution.py line {line}" if isinstance(line, int) else "solution.py")
+    text = f"importing solution.py failed: {where} raised {kind}: {message}".rstrip(": ")
+    trace = str(error.get("traceback", "")).strip("\n").rstrip()
+    if trace:
+        text += "\n" + trace[-1500:]
+    skipped = [span for span in value.get("skipped") or [] if isinstance(span, (list, tuple))
+               and len(span) == 2 and all(isinstance(n, int) for n in span)]
+    spans = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in skipped[:12])
+    text += ("\nThe grader graded the file's definitions (imports, functions, classes and "
+             "constants) without its script code")
+    text += f" (lines {spans})." if spans else "."
+    text += (" Code that should run only when you run the file yourself (loading data, training, "
+             "a search, plots) belongs under `if __name__ == \"__main__\":` at the bottom of the "
+             "file, so that importing the file runs none of it.")
+    return text
+
+
 class Session:
     """The worker for one graded submission, restarted after a crash or a timeout."""
 
@@ -647,6 +687,10 @@ class Session:
         self.load_failure: CallOutcome | None = None
         self.restarts = 0              # after a crash or a timeout
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
+        self.load_warning = ""
+        """Set when importing the submission raised and its definitions were graded instead."""
+        self.adapt: Callable[[dict], dict] = lambda message: message
+        """Rewrites each request for the submission's template style (``verdicts.styles``)."""
 
     def _ensure_loaded(self) -> CallOutcome | None:
         """Start and load a worker if none is alive; return the failure if the submission cannot load."""
@@ -679,6 +723,7 @@ class Session:
                 raise CouldNotGrade(_could_not_start(self.mode, outcome))
             self.load_failure = outcome
             return outcome
+        self.load_warning = describe_fallback(outcome.value)
         return None
 
     def preflight(self) -> None:
@@ -714,6 +759,12 @@ class Session:
         the request runs as the submission's own (``substituted`` are the ones it replaces).
         ``inputs``: the digests of the arrays the request hands to the submission, to which the
         worker's report of them after the call is added."""
+        message = self.adapt(message)
+        if inputs is not None:
+            # Digests of what is actually sent: a style adapter may have rewritten the arrays
+            # (integer labels for the original templates), and those are what the worker sees.
+            inputs.sent = _sent_inputs(_input_fields(message))
+        substituted = substituted | set(message.get("substitute") or ())
         self._forget_answers_unless(substituted)
         failure = self._ensure_loaded()
         if failure is not None:
@@ -741,9 +792,7 @@ class Session:
         }
         inputs = None
         if method != "__init__":
-            inputs = InputEvidence(op="call", method=method, checked=check_inputs,
-                                   sent=_sent_inputs({"args": message["args"],
-                                                      "kwargs": message["kwargs"]}))
+            inputs = InputEvidence(op="call", method=method, checked=check_inputs)
         return self._send(message, set(substitute), timeout_s, inputs)
 
     def call_sequence(self, method: str, sequence: list, *, cls: str, config=None, state=None,
@@ -758,9 +807,7 @@ class Session:
                         for index, step in enumerate(message["sequence"])
                         if isinstance(step, dict) and isinstance(step.get("then"), dict)}
         inputs = InputEvidence(op="call_sequence", method=method, then_methods=then_methods,
-                               checked=check_inputs,
-                               sent=_sent_inputs({"sequence": message["sequence"],
-                                                  "kwargs": message["kwargs"]}))
+                               checked=check_inputs)
         return self._send(message, set(), timeout_s, inputs)
 
     def optimizer_steps(self, cls: str, config: dict, carry, sequence: list, *,
@@ -771,8 +818,7 @@ class Session:
         ``carry`` is meant to change; the arrays of ``sequence`` (the gradients) are not."""
         message = {"op": "optimizer_steps", "cls": cls, "method": method, "config": config,
                    "carry": carry, "sequence": [list(step) for step in sequence]}
-        inputs = InputEvidence(op="optimizer_steps", method=method, checked=check_inputs,
-                               sent=_sent_inputs({"sequence": message["sequence"], "kwargs": {}}))
+        inputs = InputEvidence(op="optimizer_steps", method=method, checked=check_inputs)
         return self._send(message, set(), timeout_s, inputs)
 
     def torch_steps(self, cls: str, config: dict, set_values: dict, steps: list,

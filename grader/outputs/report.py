@@ -59,12 +59,13 @@ def part_totals(results: list[TestResult]) -> dict[str, tuple[float, float]]:
 
 
 def score_table(results: list[TestResult], submission: str, load_failure: str = "",
-                partial: str = "", public_only: bool = False) -> str:
+                partial: str = "", public_only: bool = False, load_warning: str = "") -> str:
     """The human summary: points per part, the total, then the diagnosis of each lost point.
 
     ``public_only`` gives the table a student may see while hidden tests are unpublished: the
     visible rows only, and how many points the hidden tests are worth (not what they earned).
-    ``partial`` says why this run did not grade every row of the selected parts.
+    ``partial`` says why this run did not grade every row of the selected parts;
+    ``load_warning`` why only the file's definitions were graded (``worker.describe_fallback``).
     """
     shown = [r for r in results if not (public_only and r.row.hidden)]
     totals = part_totals(shown)
@@ -86,6 +87,8 @@ def score_table(results: list[TestResult], submission: str, load_failure: str = 
         lines.append(f"Hidden tests worth {hidden_points:g} more point{'s' * (hidden_points != 1)} are "
                      "graded as well; their results appear when grades are published.")
     lost = [r for r in shown if r.fraction < 1.0 and r.status != NOT_SELECTED]
+    if load_warning and not load_failure:
+        lines += ["", "WARNING: " + load_warning]
     if load_failure:
         lines += ["", load_failure]
     elif lost:
@@ -153,7 +156,8 @@ def reproducibility() -> dict:
 
 
 def results_json(results: list[TestResult], *, submission: str, seconds: float,
-                 extra: dict, load_failure: str = "", partial: str = "") -> dict:
+                 extra: dict, load_failure: str = "", partial: str = "",
+                 load_warning: str = "") -> dict:
     """Gradescope's results.json: score, tests[] (tags hold the part), and our metadata.
 
     Each test's ``visibility`` is its own: ``visible``, or ``after_published`` for a hidden
@@ -182,14 +186,16 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
         "score": round(sum(e for e, _ in totals.values()), 4),
         "max_score": sum(p for _, p in totals.values()),
         "execution_time": round(seconds, 3),
-        "output": score_table(results, submission, load_failure, partial, public_only=True),
+        "output": score_table(results, submission, load_failure, partial, public_only=True,
+                              load_warning=load_warning),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {"nngrade": {"status": "graded",
                                    "parts": {k: {"score": e, "max_score": p}
                                              for k, (e, p) in totals.items()},
-                                   "partial": {"reason": partial} if partial else None, **extra}},
+                                   "partial": {"reason": partial} if partial else None,
+                                   "load_warning": load_warning or None, **extra}},
     }
 
 

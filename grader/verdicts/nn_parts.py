@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader import tolerances as tol
-from grader.verdicts import cases
+from grader.verdicts import cases, styles
 from grader.verdicts.checks import Verdict, compare_array, compare_mapping, type_name
 from grader.verdicts.substitutes import all_but
 from reference import distributions, mlp
@@ -35,7 +35,8 @@ def initialized_weights(worker, grade, method, seed=None, hidden=INIT_SIZES["hid
     outcome = worker.call("initialize_weights", args=[[n_features, n_classes]],
                           config=cases.config(hidden, init_method=method, seed=seed),
                           return_state=["weights"])
-    grade.require(outcome, f"initialize_weights (init_method={method!r})")
+    grade.require(outcome, f"initialize_weights (init_method={method!r}; the names the grader "
+                           f"passes are {styles.accepted_init_names()})")
     weights = outcome.state.get("weights")
     if not isinstance(weights, dict):
         grade.fail(f"after initialize_weights, self.weights is {type_name(weights)}, not a dict")

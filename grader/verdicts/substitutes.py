@@ -15,8 +15,14 @@ import numpy as np
 from reference import mlp
 
 SUBSTITUTABLE = ("initialize_weights", "relu", "sigmoid", "tanh", "leaky_relu", "activation",
-                 "softmax", "forward", "backward", "update", "loss", "compute_loss_and_accuracy")
-"""Every NN method a test may replace by its reference version."""
+                 "softmax", "forward", "backward", "update", "loss", "compute_loss_and_accuracy",
+                 "one_hot")
+"""Every NN method a test may replace by its reference version (``one_hot``: the integer-label
+templates' conversion, see ``verdicts.styles``)."""
+
+SPELLINGS = {"leakyrelu": "leaky_relu", "zeros": "zero"}
+"""Other templates' spellings of a method, ``activation_str`` or ``init_method`` (see
+``verdicts.styles``), answered as the interface's name."""
 
 MAX_ELEMENTS = 5_000_000
 """Largest array a proxy may hand to the reference: bounds the work a submission can ask for."""
@@ -68,6 +74,7 @@ def _argument(args: list, kwargs: dict, position: int, name: str, default=None, 
 
 def _activation_name(state: dict) -> str:
     name = state.get("activation_str")
+    name = SPELLINGS.get(name, name) if isinstance(name, str) else name
     if name not in mlp.ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}")
     return name
@@ -79,8 +86,20 @@ def _inputs(x: np.ndarray, weights: dict) -> np.ndarray:
     return x
 
 
+def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """One-hot rows ``(N, n_classes)`` of integer labels ``(N,)``."""
+    if labels.ndim != 1 or not np.all(labels == np.round(labels)):
+        raise ValueError("integer labels must be a 1-d array of whole numbers")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"labels outside 0 .. {n_classes - 1}")
+    if labels.size * n_classes > MAX_ELEMENTS:
+        raise ValueError(f"{labels.size} labels of {n_classes} classes are too many")
+    return np.eye(n_classes)[labels.astype(np.int64)]
+
+
 def reference_call(name: str, args: list, kwargs: dict, state: dict):
     """Compute what the method ``name`` of a correct NN returns for these arguments."""
+    name = SPELLINGS.get(name, name)
     if name in ("relu", "sigmoid", "tanh", "leaky_relu", "activation"):
         x = _array(_argument(args, kwargs, 0, "x"), "x")
         grad = bool(_argument(args, kwargs, 1, "grad", False, required=False))
@@ -126,9 +145,19 @@ def reference_call(name: str, args: list, kwargs: dict, state: dict):
         weights = _weights(state)
         x = _inputs(_array(_argument(args, kwargs, 0, "X"), "X"), weights)
         labels = _array(_argument(args, kwargs, 1, "y"), "y")
+        if labels.ndim == 1:  # integer labels (the integer-label templates)
+            labels = _one_hot(labels, weights[f"W{mlp.n_layers(weights)}"].shape[1])
+        if labels.shape != (x.shape[0], weights[f"W{mlp.n_layers(weights)}"].shape[1]):
+            raise ValueError(f"y has shape {labels.shape}, which does not match the batch")
         loss, accuracy, predictions = mlp.loss_and_accuracy(
             weights, x, labels, _activation_name(state), float(state.get("epsilon")))
         return loss, accuracy, predictions
+    if name == "one_hot":
+        labels = _array(_argument(args, kwargs, 0, "y"), "y")
+        n_classes = state.get("n_classes")
+        if not isinstance(n_classes, int) or isinstance(n_classes, bool):
+            n_classes = int(labels.max()) + 1 if labels.size else 0
+        return _one_hot(labels, n_classes)
     if name == "initialize_weights":
         dims = _argument(args, kwargs, 0, "dims")
         if not (isinstance(dims, (list, tuple)) and len(dims) == 2):
@@ -139,7 +168,8 @@ def reference_call(name: str, args: list, kwargs: dict, state: dict):
         dims = [int(d) for d in dims]
         if sum(a * b for a, b in zip([dims[0], *hidden], [*hidden, dims[1]], strict=True)) > MAX_ELEMENTS:
             raise ValueError("the network is too large")
-        return mlp.initialize(dims, hidden, str(state.get("init_method")), state.get("seed"))
+        method = str(state.get("init_method"))
+        return mlp.initialize(dims, hidden, SPELLINGS.get(method, method), state.get("seed"))
     raise ValueError(f"no reference for {name!r}")
 
 

@@ -12,6 +12,7 @@ on its own even when the parts it calls are broken.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import os
@@ -33,7 +34,7 @@ _ATTRIBUTE_FROM_CONFIG = {
 
 # What a proxy sends along so that the reference can act as ``self`` would.
 _SELF_ATTRIBUTES = ("weights", "activation_str", "n_hidden", "hidden_dims", "epsilon", "lr",
-                    "seed", "init_method", "batch_size")
+                    "seed", "init_method", "batch_size", "n_classes")
 
 _submission = None
 _MISSING = object()
@@ -144,8 +145,22 @@ def _build(class_name: str, config: dict, state: dict, substitute: list, strict:
         notes.append(f"{class_name}(...) raised {type(error).__name__}: {str(error)[:300]}; "
                      "the grader set the attributes itself")
     for key, attribute in _ATTRIBUTE_FROM_CONFIG.items():
-        if key in config and not hasattr(obj, attribute):
-            setattr(obj, attribute, tuple(config[key]) if key == "hidden_dims" else config[key])
+        if key not in config:
+            continue
+        wanted = tuple(config[key]) if key == "hidden_dims" else config[key]
+        if not hasattr(obj, attribute):
+            setattr(obj, attribute, wanted)
+        elif key in ("init_method", "activation") and not _same(getattr(obj, attribute), wanted):
+            # A constructor that fixes the attribute itself: the grader's setting would never
+            # reach the code under test. Set it anyway (a constructor without the keyword, as in
+            # a template that only asked for one method) and say so.
+            found = getattr(obj, attribute)
+            how = ("ignores its argument" if key in kwargs
+                   else f"takes no {key} argument")
+            notes.append(f"{class_name}.__init__ {how} and sets self.{attribute} = {found!r} "
+                         f"itself; the grader set self.{attribute} = {wanted!r} after "
+                         f"construction, so that {key}={wanted!r} is what your code ran with")
+            setattr(obj, attribute, wanted)
     if "hidden_dims" in config and not hasattr(obj, "n_hidden"):
         obj.n_hidden = len(config["hidden_dims"])
     if class_name == "NN" and not hasattr(obj, "train_logs"):
@@ -158,6 +173,13 @@ def _build(class_name: str, config: dict, state: dict, substitute: list, strict:
     for name in substitute:
         setattr(obj, name, types.MethodType(_make_proxy(name), obj))
     return obj, notes
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - an attribute whose comparison fails is not the same
+        return False
 
 
 def _build_for(request: dict):
@@ -316,13 +338,128 @@ def _torch_module_steps(request: dict) -> dict:
 
 
 def _load(request: dict) -> dict:
+    """Import the submission as module ``solution``. When the import raises (script code at
+    the top level: ``model = NN(data=load_mnist())``, a search, a pickle loaded from disk), the
+    module is built again from its definitions alone (``_definitions_only``) and the reply says what
+    failed and which statements were left out; the grader tells the student. When the
+    definitions alone fail as well, or define nothing, the import's own error is the answer; so
+    is an exit (SystemExit, ``os._exit``), a crash or a timeout, which end the import on purpose
+    or take the process with them."""
     global _submission
+    try:
+        module = _execute(None)
+    except Exception as error:  # noqa: BLE001 - not SystemExit: a file that exits is not graded
+        failure = _error_report(error)
+        failure.update(_failing_statement(error))
+        try:
+            module, skipped = _definitions_only()
+        except BaseException:  # noqa: BLE001 - the definitions cannot stand alone either
+            raise error from None
+        if module is None:
+            raise error from None
+        _submission = module
+        return {"ok": True, "names": _public_names(module),
+                "value": {"import_error": failure, "skipped": skipped}}
+    _submission = module
+    return {"ok": True, "names": _public_names(module), "value": None}
+
+
+def _public_names(module) -> list:
+    return sorted(n for n in vars(module) if not n.startswith("_"))[:500]
+
+
+def _execute(tree):
+    """A fresh module ``solution`` run from the submission's file, or from ``tree`` (an AST of
+    that file) when given; registered in ``sys.modules`` as an import would."""
     spec = importlib.util.spec_from_file_location("solution", SUBMISSION_PATH)
     module = importlib.util.module_from_spec(spec)
     sys.modules["solution"] = module
-    spec.loader.exec_module(module)
-    _submission = module
-    return {"ok": True, "names": sorted(n for n in vars(module) if not n.startswith("_"))[:500]}
+    if tree is None:
+        spec.loader.exec_module(module)
+    else:
+        # The file's own name and line numbers, so tracebacks point at the student's lines.
+        exec(compile(tree, SUBMISSION_PATH, "exec"), vars(module))  # noqa: S102
+    return module
+
+
+def _failing_statement(error: BaseException) -> dict:
+    """The top-level statement of solution.py that was running when ``error`` was raised: its
+    line and text (empty for a SyntaxError, whose line is in the message)."""
+    line = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if os.path.basename(frame.filename) == "solution.py" and frame.name == "<module>":
+            line = frame.lineno
+    if line is None:
+        return {}
+    try:
+        with open(SUBMISSION_PATH, encoding="utf-8-sig", errors="replace") as file:
+            text = file.read().splitlines()[line - 1].strip()
+    except (OSError, IndexError):
+        text = ""
+    return {"line": line, "source": text[:200]}
+
+
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _is_definition(node) -> bool:
+    """Whether a top-level statement only defines something: an import, a function or class,
+    a constant (``EPSILON = 1e-6``, ``SIZES = (512, 256)``, ``tqdm = lambda x: x``), or a
+    ``try`` made of those (``try: import tqdm`` / ``except ImportError: ...``). Everything
+    else (a call, a loop, an ``if``) is script code, left out."""
+    if isinstance(node, _DEFINITIONS) or _is_main_guard(node):
+        return True
+    if isinstance(node, ast.Expr):  # a docstring or a bare constant
+        return isinstance(node.value, ast.Constant)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return (node.value is not None and all(isinstance(t, ast.Name) for t in targets)
+                and _is_constant_expression(node.value))
+    if isinstance(node, ast.Try):
+        blocks = [node.body, node.orelse, node.finalbody] + [h.body for h in node.handlers]
+        return all(_is_definition(child) or isinstance(child, ast.Pass)
+                   for block in blocks for child in block)
+    return False
+
+
+def _is_main_guard(node) -> bool:
+    """``if __name__ == "__main__":``: kept, since it runs nothing when the grader imports."""
+    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__" and len(test.comparators) == 1
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
+
+
+def _is_constant_expression(node) -> bool:
+    """Literals, names, attributes and operators on them, and lambdas: nothing that calls."""
+    if isinstance(node, ast.Lambda):
+        return True
+    return not any(isinstance(child, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom,
+                                      ast.NamedExpr, ast.ListComp, ast.SetComp, ast.DictComp,
+                                      ast.GeneratorExp))
+                   for child in ast.walk(node))
+
+
+def _definitions_only():
+    """The submission rebuilt from its top-level definitions (see ``_is_definition``); returns
+    ``(module, skipped)`` with ``skipped`` the ``[first, last]`` lines of each statement left
+    out, or ``(None, skipped)`` when no function or class is left to grade. The definitions are
+    the student's own code, run in this same sandbox: nothing here runs anything the first
+    import did not already run, and the grader checks everything that comes out as before."""
+    with open(SUBMISSION_PATH, "rb") as file:
+        tree = ast.parse(file.read(), filename=SUBMISSION_PATH)
+    kept, skipped = [], []
+    for node in tree.body:
+        if _is_definition(node):
+            kept.append(node)
+        else:
+            skipped.append([node.lineno, getattr(node, "end_lineno", None) or node.lineno])
+    if not any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+               for node in kept):
+        return None, skipped
+    tree.body = kept
+    return _execute(tree), skipped
 
 
 def _cnn(request: dict) -> dict:
