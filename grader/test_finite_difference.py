@@ -11,14 +11,13 @@ from grader.verdicts.substitutes import all_but
 from reference import mlp
 
 
-def call_finite_difference(worker, grade, rng, *, layer, p, epsilon, hidden=(6, 5), name="tanh",
-                           n_features=4, n_classes=3, batch=5, layer_kw=True):
-    dims = mlp.layer_dims(n_features, hidden, n_classes)
-    weights = cases.weights(rng, dims)
-    x, labels = cases.batch(rng, batch, n_features, n_classes)
+def call_finite_difference(worker, grade, rng, *, layer, p, epsilon, name="tanh",
+                           sizes=cases.FINITE_DIFFERENCE):
+    weights = cases.weights(rng, sizes.dims)
+    x, labels = cases.batch(rng, sizes.batch, sizes.n_features, sizes.n_classes)
     outcome = worker.call("finite_difference", args=[x, labels, epsilon],
                           kwargs={"layer": layer, "p": p},
-                          config=cases.config(hidden, activation=name, epsilon=EPSILON_LOSS),
+                          config=sizes.config(activation=name, epsilon=EPSILON_LOSS),
                           state={"weights": weights}, substitute=all_but("finite_difference"),
                           return_state=["weights"])
     got = grade.require(outcome, f"finite_difference(x, labels, {epsilon}, layer={layer}, p={p})")
@@ -62,7 +61,7 @@ def _perturbed_hypotheses(weights, layer, p, epsilon):
 def test_finite_difference_other_layer(worker, grade, rng):
     layer, p, epsilon = 1, 7, 1e-3
     got, expected, _, weights, x, labels, name = call_finite_difference(
-        worker, grade, rng, layer=layer, p=p, epsilon=epsilon, hidden=(5,), name="sigmoid",
-        n_features=3)
+        worker, grade, rng, layer=layer, p=p, epsilon=epsilon, name="sigmoid",
+        sizes=cases.FINITE_DIFFERENCE_FIRST_LAYER)
     grade.check(compare_array(f"finite_difference(..., layer={layer}, p={p})", got, expected,
                               hypotheses=variants(weights, x, labels, name, epsilon, layer, p)))
