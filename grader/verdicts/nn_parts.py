@@ -162,8 +162,8 @@ def softmax_failure_cause(x: np.ndarray, got) -> str:
                     "row changes the result")
     unshifted = _numpy_softmax(x, np.zeros(()))
     if not np.all(np.isfinite(unshifted)) and _same_with_nans(got, unshifted):
-        return ("exp overflows: nothing was subtracted before exp; subtract each row's maximum "
-                "first (softmax(x - c) = softmax(x))")
+        return ("exp overflows: nothing was subtracted before exp; subtract the row maximum "
+                "first, each row's own (softmax(x - c) = softmax(x) for a constant c per row)")
     if isinstance(got, np.ndarray) and got.dtype.kind == "f" and not np.all(np.isfinite(got)):
         return ("NaN or Inf in the output: exp overflowed (inf / inf) or a whole row underflowed "
                 "to 0 (0 / 0) somewhere")
