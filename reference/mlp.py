@@ -11,6 +11,8 @@ import math
 import numpy as np
 import torch
 
+from reference import withheld
+
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")
 LEAKY_SLOPE = 0.01
 
@@ -62,12 +64,38 @@ def n_layers(weights: dict) -> int:
     return count
 
 
-def _forward_tensors(weights_t: dict, x: torch.Tensor, name: str, layers: int) -> dict:
+class _DerivativeAtOutput(torch.autograd.Function):
+    """The activation, whose backward evaluates act' at its output instead of at its input: the
+    classic mistake of passing Z{l} where A{l} belongs. Used only to name that cause."""
+
+    @staticmethod
+    def forward(ctx, a, name):
+        z = _torch_activation(name, a)
+        ctx.save_for_backward(z)
+        ctx.name = name
+        return z
+
+    @staticmethod
+    def backward(ctx, upstream):
+        (z,) = ctx.saved_tensors
+        with torch.enable_grad():
+            at = z.detach().requires_grad_(True)
+            (slope,) = torch.autograd.grad(_torch_activation(ctx.name, at).sum(), at)
+        return upstream * slope, None
+
+
+def _forward_tensors(weights_t: dict, x: torch.Tensor, name: str, layers: int,
+                     derivative_at: str = "pre-activation") -> dict:
     cache = {"Z0": x}
     z = x
     for layer in range(1, layers + 1):
         a = z @ weights_t[f"W{layer}"] + weights_t[f"b{layer}"]
-        z = torch.softmax(a, dim=-1) if layer == layers else _torch_activation(name, a)
+        if layer == layers:
+            z = torch.softmax(a, dim=-1)
+        elif derivative_at == "activation":
+            z = _DerivativeAtOutput.apply(a, name)
+        else:
+            z = _torch_activation(name, a)
         cache[f"A{layer}"] = a
         cache[f"Z{layer}"] = z
     return cache
@@ -97,15 +125,16 @@ def mean_cross_entropy(prediction, labels, epsilon: float) -> float:
     return float(-(y * torch.log(p)).sum() / p.shape[0])
 
 
-def backward(weights: dict, x, labels, name: str) -> dict:
+def backward(weights: dict, x, labels, name: str, derivative_at: str = "pre-activation") -> dict:
     """Autograd gradients of the mean cross-entropy (unclipped, through log-softmax).
 
     Returns ``dA{l}`` (N, d_l) for l = 1..L, ``dZ{l}`` (N, d_l) for l = 1..L-1, ``dW{l}`` and
-    ``db{l}`` shaped like ``W{l}`` and ``b{l}``.
+    ``db{l}`` shaped like ``W{l}`` and ``b{l}``. ``derivative_at="activation"`` gives, instead,
+    the gradients of the common mistake that evaluates act' at Z{l} rather than at A{l}.
     """
     layers = n_layers(weights)
     weights_t = _weights_tensors(weights, requires_grad=True)
-    cache = _forward_tensors(weights_t, _tensor(x), name, layers)
+    cache = _forward_tensors(weights_t, _tensor(x), name, layers, derivative_at)
     for key, value in cache.items():
         if key != "Z0" and key != f"Z{layers}":
             value.retain_grad()
@@ -125,14 +154,15 @@ def backward(weights: dict, x, labels, name: str) -> dict:
 
 
 def sgd_update(weights: dict, grads: dict, lr: float) -> dict:
-    """New weights ``W{l} - lr * dW{l}``, ``b{l} - lr * db{l}`` (the inputs are not changed)."""
-    updated = {}
-    for key, value in weights.items():
-        grad = grads.get("d" + key)
-        if grad is None:
+    """New weights after one ``torch.optim.SGD`` step with gradients ``grads["d" + key]``, each
+    shaped like ``weights[key]`` (the inputs are not changed)."""
+    params = {key: _tensor(value, requires_grad=True) for key, value in weights.items()}
+    for key, param in params.items():
+        if "d" + key not in grads:
             raise KeyError(f"no gradient d{key}")
-        updated[key] = _numpy(_tensor(value) - lr * _tensor(grad))
-    return updated
+        param.grad = _tensor(grads["d" + key])
+    torch.optim.SGD(list(params.values()), lr=lr).step()
+    return {key: _numpy(param) for key, param in params.items()}
 
 
 def layer_dims(n_features: int, hidden_dims, n_classes: int) -> list:
@@ -146,69 +176,86 @@ def glorot_bound(d_in: int, d_out: int) -> float:
 
 
 def initialize(dims, hidden_dims, method: str, seed) -> dict:
-    """A valid draw of the initial weights (used where a test needs *some* correct init)."""
-    rng = np.random.RandomState(seed)
+    """A valid draw of the initial weights, by ``torch.nn.init`` (used where a test needs *some*
+    correct initialization, never to judge one): ``W{l}`` (d_{l-1}, d_l), ``b{l}`` (1, d_l) zeros.
+
+    ``method`` is "zero", "normal" (N(0, 1)) or "glorot" (U(-sqrt(6/(d_in+d_out)), +...));
+    the draw depends only on ``seed`` (an int, or None for a fresh one).
+    """
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed) % 2 ** 63)
     all_dims = layer_dims(dims[0], hidden_dims, dims[1])
     weights = {}
     for layer in range(1, len(all_dims)):
-        d_in, d_out = all_dims[layer - 1], all_dims[layer]
+        w = torch.empty(all_dims[layer - 1], all_dims[layer], dtype=torch.float64)
         if method == "zero":
-            w = np.zeros((d_in, d_out))
+            torch.nn.init.zeros_(w)
         elif method == "normal":
-            w = rng.normal(0.0, 1.0, size=(d_in, d_out))
+            torch.nn.init.normal_(w, 0.0, 1.0, generator=generator)
         elif method == "glorot":
-            bound = glorot_bound(d_in, d_out)
-            w = rng.uniform(-bound, bound, size=(d_in, d_out))
+            # fan_in + fan_out is symmetric, so torch's (out, in) reading of the shape agrees.
+            torch.nn.init.xavier_uniform_(w, generator=generator)
         else:
             raise ValueError(f"unknown init_method {method!r}")
-        weights[f"W{layer}"] = w
-        weights[f"b{layer}"] = np.zeros((1, d_out))
+        weights[f"W{layer}"] = _numpy(w)
+        weights[f"b{layer}"] = np.zeros((1, all_dims[layer]))
     return weights
 
 
 def loss_and_accuracy(weights: dict, x, labels, name: str, epsilon: float):
-    """``(mean cross-entropy, accuracy, predicted classes (N,))`` of the network on ``x``."""
-    output = forward(weights, x, name)[f"Z{n_layers(weights)}"]
-    predictions = np.argmax(output, axis=1)
-    accuracy = float(np.mean(np.argmax(np.asarray(labels), axis=1) == predictions))
-    return mean_cross_entropy(output, labels, epsilon), accuracy, predictions
+    """``(mean cross-entropy, accuracy, predicted classes (N,))`` of the network on ``x`` (N, D)
+    with one-hot ``labels`` (N, C)."""
+    layers = n_layers(weights)
+    with torch.no_grad():
+        output = _forward_tensors(_weights_tensors(weights), _tensor(x), name, layers)[f"Z{layers}"]
+        predictions = output.argmax(dim=1)
+        accuracy = (predictions == _tensor(labels).argmax(dim=1)).double().mean()
+    return (mean_cross_entropy(_numpy(output), labels, epsilon), float(accuracy),
+            predictions.numpy().copy())
 
 
 def train(weights: dict, train_data, valid_data, n_epochs: int, batch_size: int, lr: float,
           name: str, epsilon: float):
-    """Minibatch SGD in data order from ``weights``; returns ``(final weights, train_logs)``."""
-    x_train, y_train = (np.asarray(a, dtype=np.float64) for a in train_data)
-    x_valid, y_valid = (np.asarray(a, dtype=np.float64) for a in valid_data)
+    """Minibatch SGD (``torch.optim.SGD``) over ``train_data = (X (N, D), Y (N, C))`` in data
+    order, the last minibatch possibly smaller, from ``weights``. Returns ``(final weights,
+    train_logs)``: per epoch, the accuracy and mean loss on both sets after the epoch."""
+    layers = n_layers(weights)
+    params = _weights_tensors(weights, requires_grad=True)
+    optimizer = torch.optim.SGD(list(params.values()), lr=lr)
+    batches = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(*(_tensor(a) for a in train_data)),
+        batch_size=batch_size, shuffle=False)
     logs = {"train_accuracy": [], "validation_accuracy": [], "train_loss": [], "validation_loss": []}
-    n_batches = math.ceil(x_train.shape[0] / batch_size)
     for _ in range(n_epochs):
-        for batch in range(n_batches):
-            rows = slice(batch * batch_size, (batch + 1) * batch_size)
-            grads = backward(weights, x_train[rows], y_train[rows], name)
-            weights = sgd_update(weights, grads, lr)
-        train_loss, train_accuracy, _ = loss_and_accuracy(weights, x_train, y_train, name, epsilon)
-        valid_loss, valid_accuracy, _ = loss_and_accuracy(weights, x_valid, y_valid, name, epsilon)
-        logs["train_accuracy"].append(train_accuracy)
-        logs["validation_accuracy"].append(valid_accuracy)
-        logs["train_loss"].append(train_loss)
-        logs["validation_loss"].append(valid_loss)
-    return weights, logs
+        for x, y in batches:
+            optimizer.zero_grad()
+            logits = _forward_tensors(params, x, name, layers)[f"A{layers}"]
+            (-(y * torch.log_softmax(logits, dim=-1)).sum() / x.shape[0]).backward()
+            optimizer.step()
+        current = {key: _numpy(param) for key, param in params.items()}
+        for split, (x, y) in (("train", train_data), ("validation", valid_data)):
+            loss, accuracy, _ = loss_and_accuracy(current, x, y, name, epsilon)
+            logs[f"{split}_loss"].append(loss)
+            logs[f"{split}_accuracy"].append(accuracy)
+    return {key: _numpy(param) for key, param in params.items()}, logs
 
 
 def central_differences(weights: dict, x, labels, name: str, epsilon: float, layer: int, p: int,
                         loss_epsilon: float) -> np.ndarray:
-    """``(p,)`` central differences ``(loss(theta_i + eps) - loss(theta_i - eps)) / (2 eps)`` for
-    the first ``p`` entries of ``W{layer}`` in row-major order (the loss clips with ``loss_epsilon``)."""
-    layers = n_layers(weights)
-    estimates = np.zeros(p)
-    for i in range(p):
-        values = []
-        for sign in (1.0, -1.0):
-            perturbed = {k: np.array(v, dtype=np.float64) for k, v in weights.items()}
-            w = perturbed[f"W{layer}"]
-            index = np.unravel_index(i, w.shape)
-            w[index] = w[index] + sign * epsilon
-            output = forward(perturbed, x, name)[f"Z{layers}"]
-            values.append(mean_cross_entropy(output, labels, loss_epsilon))
-        estimates[i] = (values[0] - values[1]) / (2.0 * epsilon)
-    return estimates
+    """``(p,)`` central differences of the loss (clipped with ``loss_epsilon``) for the first
+    ``p`` entries of ``W{layer}`` in row-major order: the withheld rule
+    ``reference/finite_differences.py``, or its outputs on the public cases."""
+    inputs = [weights, x, labels, name, epsilon, layer, p, loss_epsilon]
+    return withheld.compute("finite_differences", "central", inputs,
+                            lambda rule: rule.central(*inputs))
+
+
+def finite_difference_variants(weights: dict, x, labels, name: str, epsilon: float, layer: int,
+                               p: int, loss_epsilon: float) -> dict:
+    """``{likely cause: (p,) estimates}`` of the common wrong forms of ``central_differences``."""
+    inputs = [weights, x, labels, name, epsilon, layer, p, loss_epsilon]
+    return withheld.compute("finite_differences", "variants", inputs,
+                            lambda rule: rule.variants(*inputs))

@@ -1,9 +1,8 @@
 """RMSProp with Nesterov momentum: the update rule itself, and its close wrong variants.
 
 This module is the answer to a part of the assignment, so it is the instructor's only: the
-student handout (``python -m grader release``) leaves it out and ships, in its place, this
-rule's outputs on the public test's cases (``reference/rmsprop_nesterov_public.json``), which
-``reference/optim.py`` reads when this module is absent.
+student handout leaves it out and ships, in its place, this rule's outputs on the public test's
+cases (see ``reference/withheld.py``).
 """
 from __future__ import annotations
 

@@ -87,6 +87,68 @@ def test_training_reaches_the_separable_problem():
     assert logs["train_accuracy"][-1] > 0.9
 
 
+def test_torch_sgd_update_is_the_plain_step_and_leaves_its_inputs():
+    rng = np.random.default_rng(3)
+    weights = {"W1": rng.normal(size=(3, 4)), "b1": rng.normal(size=(1, 4))}
+    grads = {"dW1": rng.normal(size=(3, 4)), "db1": rng.normal(size=(1, 4)), "dA1": np.ones(2)}
+    before = {k: v.copy() for k, v in weights.items()}
+    updated = mlp.sgd_update(weights, grads, 0.25)
+    for key in weights:
+        np.testing.assert_allclose(updated[key], before[key] - 0.25 * grads["d" + key], rtol=1e-15)
+        np.testing.assert_array_equal(weights[key], before[key])
+    with pytest.raises(KeyError, match="no gradient db1"):
+        mlp.sgd_update(weights, {"dW1": grads["dW1"]}, 0.1)
+
+
+def test_torch_initializer_draws_each_law_reproducibly():
+    zero = mlp.initialize([5, 3], (4,), "zero", 1)
+    assert set(zero) == {"W1", "b1", "W2", "b2"} and not any(v.any() for v in zero.values())
+    glorot = mlp.initialize([300, 3], (200,), "glorot", 7)
+    assert glorot["W1"].shape == (300, 200) and glorot["b1"].shape == (1, 200)
+    bound = mlp.glorot_bound(300, 200)
+    assert np.abs(glorot["W1"]).max() <= bound and np.abs(glorot["W1"]).max() > 0.99 * bound
+    np.testing.assert_array_equal(glorot["W1"], mlp.initialize([300, 3], (200,), "glorot", 7)["W1"])
+    assert not np.array_equal(glorot["W1"], mlp.initialize([300, 3], (200,), "glorot", 8)["W1"])
+    normal = mlp.initialize([300, 3], (200,), "normal", 7)["W1"]
+    assert abs(normal.std() - 1.0) < 0.02 and abs(normal.mean()) < 0.02
+    with pytest.raises(ValueError, match="unknown init_method"):
+        mlp.initialize([5, 3], (4,), "he", 1)
+
+
+def test_torch_train_loop_is_minibatch_sgd_in_data_order():
+    """The torch loop (DataLoader, torch.optim.SGD) takes the same steps as backward + update
+    over the minibatches in order, the last one smaller, and logs after every epoch."""
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(23, 5)), np.eye(3)[rng.integers(0, 3, 23)]
+    start = mlp.initialize([5, 3], (6,), "glorot", 2)
+    weights, logs = mlp.train(start, (x, y), (x[:9], y[:9]), 2, 10, 0.2, "tanh", 1e-6)
+    manual = start
+    for _ in range(2):
+        for first in range(0, 23, 10):
+            grads = mlp.backward(manual, x[first:first + 10], y[first:first + 10], "tanh")
+            manual = mlp.sgd_update(manual, grads, 0.2)
+    for key in start:
+        np.testing.assert_allclose(weights[key], manual[key], rtol=1e-12, atol=1e-14)
+    loss, accuracy, predictions = mlp.loss_and_accuracy(manual, x[:9], y[:9], "tanh", 1e-6)
+    assert logs["validation_loss"][-1] == pytest.approx(loss, rel=1e-12)
+    assert logs["validation_accuracy"][-1] == accuracy == np.mean(predictions == y[:9].argmax(1))
+    assert all(len(values) == 2 for values in logs.values())
+
+
+def test_derivative_at_the_activation_is_the_named_mistake():
+    rng = np.random.default_rng(6)
+    weights = {"W1": rng.normal(size=(4, 5)), "b1": rng.normal(size=(1, 5)),
+               "W2": rng.normal(size=(5, 3)), "b2": rng.normal(size=(1, 3))}
+    x, y = rng.normal(size=(6, 4)), np.eye(3)[rng.integers(0, 3, 6)]
+    right = mlp.backward(weights, x, y, "sigmoid")
+    wrong = mlp.backward(weights, x, y, "sigmoid", derivative_at="activation")
+    z1 = mlp.forward(weights, x, "sigmoid")["Z1"]
+    np.testing.assert_allclose(wrong["dA1"], right["dZ1"] * mlp.activation("sigmoid", z1, grad=True),
+                               rtol=1e-12)
+    np.testing.assert_allclose(wrong["dW2"], right["dW2"], rtol=1e-12)
+    assert not np.allclose(wrong["dW1"], right["dW1"])
+
+
 def test_statistical_checks_pass_correct_and_fail_wrong_samples():
     law = distributions.weight_distribution("glorot", 300, 200)
     rng = np.random.RandomState(0)

@@ -50,33 +50,53 @@ def test_handout_grader_runs_on_its_own(handout):
 
 def test_handout_holds_no_reference_that_is_an_answer(handout):
     """Seen: the handout copied reference/optim.py's RMSPropNesterov, the very update the student
-    must write. The handout keeps the rule's outputs on the public cases, not the rule."""
-    assert not (handout / "reference" / "rmsprop_nesterov.py").exists()
-    assert (handout / "reference" / "rmsprop_nesterov_public.json").is_file()
+    must write, and reference/mlp.py's hand-written initializer, update, train loop and central
+    differences. The handout keeps the hand-written rules' outputs on the public cases, not the
+    rules; the rest of reference/ is torch."""
+    for module in ("rmsprop_nesterov", "finite_differences"):
+        assert not (handout / "reference" / f"{module}.py").exists()
+    assert (handout / "reference" / "public_outputs.json").is_file()
+    mlp_source = (handout / "reference" / "mlp.py").read_text()
+    for torch_form in ("torch.optim.SGD", "torch.nn.init.xavier_uniform_", "DataLoader"):
+        assert torch_form in mlp_source
     for path in handout.rglob("*.py"):
         if path != handout / "solution.py":
-            assert "class RMSPropNesterov" not in path.read_text(), path
-    # The handout's reference cannot run the rule on inputs of its own: it knows the public cases.
-    probe = ("import numpy as np\nfrom reference import optim\n"
+            text = path.read_text()
+            assert "class RMSPropNesterov" not in text, path
+            # the perturbation scheme of central differences, and any numpy random draw
+            assert "2.0 * epsilon" not in text and "RandomState" not in text, path
+    # The handout's references cannot run the rules on inputs of their own: they know the
+    # public cases only.
+    probe = ("import numpy as np\nfrom reference import mlp, optim\n"
              "try:\n    optim.trajectory('RMSPropNesterov', {'lr': 0.1}, {'w': np.ones(2)},"
-             " [{'dw': np.ones(2)}])\nexcept LookupError as error:\n    print('no rule:', error)\n")
+             " [{'dw': np.ones(2)}])\nexcept LookupError as error:\n    print('no rule:', error)\n"
+             "w = {'W1': np.ones((2, 2)), 'b1': np.zeros((1, 2))}\n"
+             "try:\n    mlp.central_differences(w, np.ones((1, 2)), np.eye(2)[:1], 'relu', 1e-3, 1,"
+             " 2, 1e-6)\nexcept LookupError as error:\n    print('no rule:', error)\n")
     process = subprocess.run([sys.executable, "-c", probe], cwd=handout, capture_output=True,
                              text=True, timeout=120)
-    assert process.returncode == 0 and "no rule: " in process.stdout, process.stdout + process.stderr
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert process.stdout.count("no rule: ") == 2, process.stdout + process.stderr
 
 
-def test_handout_grades_rmsprop_nesterov_and_names_the_likely_cause(handout, tmp_path):
-    """test_optimizer[RMSPropNesterov] works in the handout from the recorded outputs, the
-    known wrong variant included."""
-    buggy = patched_solution(tmp_path, [
-        ("params[name] = param + (1 + self.momentum) * new_velocity - self.momentum * velocity",
-         "params[name] = param + new_velocity")])
+@pytest.mark.parametrize("part, bug, lost, cause", [
+    ("optimizers", ("params[name] = param + (1 + self.momentum) * new_velocity - self.momentum * velocity",
+                    "params[name] = param + new_velocity"),
+     "test_optimizer[RMSPropNesterov] (0 / 3)", "moved by v' only"),
+    ("finite_difference", ("(loss_plus - loss_minus) / (2 * epsilon)", "(loss_plus - loss_minus) / epsilon"),
+     "test_finite_difference_values (0 / ", "divided by epsilon instead of 2 * epsilon"),
+])
+def test_handout_grades_a_withheld_rule_and_names_the_likely_cause(handout, tmp_path, part, bug,
+                                                                   lost, cause):
+    """The public tests of the withheld rules work in the handout from the recorded outputs, the
+    known wrong variants included."""
+    buggy = patched_solution(tmp_path, [bug])
     process = subprocess.run([sys.executable, "-m", "pytest", "grader", "-q", "-p", "no:cacheprovider",
-                              "--submission", str(buggy), "--parts", "optimizers"],
+                              "--submission", str(buggy), "--parts", part],
                              cwd=handout, capture_output=True, text=True, timeout=300)
     assert process.returncode == 1, process.stdout + process.stderr
-    assert "test_optimizer[RMSPropNesterov] (0 / 3)" in process.stdout, process.stdout
-    assert "moved by v' only" in process.stdout and "GRADER ERROR" not in process.stdout
+    assert lost in process.stdout and cause in process.stdout, process.stdout
+    assert "GRADER ERROR" not in process.stdout
 
 
 def test_release_refuses_an_existing_folder_and_guards_leaks(tmp_path):

@@ -2,11 +2,12 @@
 
 The handout never holds the worked solution, the hidden tests or a reference that is itself an
 answer; ``check_handout`` proves it and runs after every release. Most references are torch
-(autograd, ``torch.optim``, ``torch.nn.BatchNorm1d``), which a numpy answer cannot be copied
-from; RMSProp with Nesterov momentum has no torch version, so its reference is the rule itself
-(``reference/rmsprop_nesterov.py``). The handout leaves that module out and ships the rule's
-outputs on the public test's cases instead (``reference/rmsprop_nesterov_public.json``, made
-here by running the public test's own case builder). The handout is built beside the target
+(autograd, ``torch.optim``, ``torch.nn.init``, ``torch.nn.BatchNorm1d``), which a numpy answer
+cannot be copied from. The two that are hand-written rules (RMSProp with Nesterov momentum, and
+central differences) are withheld (``reference/withheld.py``): the handout leaves their modules
+out and ships their outputs on the public tests' cases instead
+(``reference/public_outputs.json``, made here by replaying the public tests' own case builders).
+The handout is built beside the target
 folder and moved into place at the end, so an interrupted release leaves no half-written
 handout.
 """
@@ -19,10 +20,10 @@ from pathlib import Path
 
 from grader.authoring.template import BEGIN, END, make_template
 from grader.rubric import PARTS
-from reference import optim
+from reference import withheld
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-ANSWER_FILES = ("reference/" + optim.RULE_MODULE.name,)
+ANSWER_FILES = withheld.ANSWER_FILES
 """Instructor files that are answers to a part, relative to the repository."""
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".pytest_cache",
                                   *(Path(path).name for path in ANSWER_FILES))
@@ -49,7 +50,7 @@ your source and in the network you build. The course may grade with more (hidden
 same parts.
 """
 
-REQUIREMENTS = "numpy>=1.24\ntorch>=2.1\npytest>=8.0\nmlxtend>=0.22\n"
+REQUIREMENTS = "numpy>=1.24\ntorch>=2.2\npytest>=8.0\nmlxtend>=0.22\n"
 
 
 class ReleaseError(RuntimeError):
@@ -76,19 +77,26 @@ def check_handout(folder: Path, worked_solution: Path) -> None:
 
 
 def public_rule_outputs() -> dict:
-    """``{case key: trajectory}`` of the RMSPropNesterov rule (and its known wrong variants) on
-    the cases the public test ``test_optimizer[RMSPropNesterov]`` builds, with its inputs."""
-    from grader import test_optimizers
+    """``{case key: output}`` of the withheld rules (and their known wrong variants) on the cases
+    the public tests build: ``test_optimizer[RMSPropNesterov]`` and the finite-difference tests
+    that compare estimates."""
+    from grader import test_finite_difference, test_optimizers
     from grader.plugin import rng_for
     from grader.verdicts.optimizer_patterns import variant_trajectories
+    from reference import optim
 
     name = "RMSPropNesterov"
-    with optim.recording() as table:
+    missing = [module for module in withheld.RULE_MODULES if withheld.rule(module) is None]
+    if missing:
+        raise ReleaseError(f"the withheld rules {missing} are not in this repository: cannot "
+                           f"record their outputs")
+    with withheld.recording() as table:
         for hyper, params, stream, _ in test_optimizers.runs(rng_for(f"test_optimizer[{name}]"), name):
             optim.trajectory(name, hyper, params, stream)
             variant_trajectories(name, hyper, params, stream)
-    if not table:
-        raise ReleaseError("the RMSPropNesterov rule is not in this repository: cannot record it")
+        for test_name, options in test_finite_difference.PUBLIC_CASES.items():
+            test_finite_difference.reference_estimates(
+                test_finite_difference.make_case(rng_for(test_name), **options))
     return dict(table)
 
 
@@ -104,10 +112,10 @@ def release(target: Path, worked_solution: Path = REPOSITORY / "solution.py",
         (staging / "solution.py").write_text(make_template(Path(worked_solution).read_text()))
         shutil.copytree(REPOSITORY / "grader", staging / "grader", ignore=_IGNORED)
         shutil.copytree(REPOSITORY / "reference", staging / "reference", ignore=_IGNORED)
-        outputs = {"what": "RMSPropNesterov's reference outputs on the public test's cases, by "
-                           "reference.optim.case_key (written by python -m grader release)",
+        outputs = {"what": "the withheld rules' outputs on the public tests' cases, by "
+                           "reference.withheld.case_key (written by python -m grader release)",
                    "cases": public_rule_outputs()}
-        (staging / "reference" / optim.PUBLIC_OUTPUTS.name).write_text(json.dumps(outputs) + "\n")
+        (staging / "reference" / withheld.PUBLIC_OUTPUTS.name).write_text(json.dumps(outputs) + "\n")
         (staging / "README.md").write_text(STUDENT_README)
         (staging / "requirements.txt").write_text(REQUIREMENTS)
         check_handout(staging, worked_solution)

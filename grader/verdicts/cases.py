@@ -77,6 +77,11 @@ class Sizes:
         """``config`` with these hidden layers and ``self.batch_size``."""
         return config(self.hidden, **{"batch_size": self.batch_size, **overrides})
 
+    def layer_sizes(self) -> dict:
+        """``hidden``, ``n_features``, ``n_classes`` and ``batch`` as keywords."""
+        return {"hidden": self.hidden, "n_features": self.n_features,
+                "n_classes": self.n_classes, "batch": self.batch}
+
     def loop_sizes(self) -> dict:
         """The size keywords of ``nn_parts.run_train_loop`` (``batch`` is the training set)."""
         return {"hidden": self.hidden, "n_train": self.batch, "batch_size": self.batch_size,

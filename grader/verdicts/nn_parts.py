@@ -246,19 +246,7 @@ def gradient_keys(n_layers: int) -> list[str]:
 
 def derivative_at_activation(weights, x, labels, name):
     """The gradients a backward pass gives when it evaluates act' at Z{l} instead of A{l}."""
-    layers = mlp.n_layers(weights)
-    cache = mlp.forward(weights, x, name)
-    grads = {}
-    d_a = (cache[f"Z{layers}"] - labels) / x.shape[0]
-    for layer in range(layers, 0, -1):
-        grads[f"dA{layer}"] = d_a
-        grads[f"dW{layer}"] = cache[f"Z{layer - 1}"].T @ d_a
-        grads[f"db{layer}"] = d_a.sum(axis=0, keepdims=True)
-        if layer > 1:
-            d_z = d_a @ weights[f"W{layer}"].T
-            grads[f"dZ{layer - 1}"] = d_z
-            d_a = d_z * mlp.activation(name, cache[f"Z{layer - 1}"], grad=True)
-    return grads
+    return mlp.backward(weights, x, labels, name, derivative_at="activation")
 
 
 def backward_by_chain_rule(weights, cache, labels, name, *, derivative="of A",
@@ -521,34 +509,4 @@ def grade_against_reference(grade, outcome, logs, calls, expected_weights, expec
 
 def variants(weights, x, labels, name, epsilon, layer, p):
     """Estimates of common wrong implementations, to name the likely cause."""
-    layers = mlp.n_layers(weights)
-
-    def loss_at(w):
-        return mlp.mean_cross_entropy(mlp.forward(w, x, name)[f"Z{layers}"], labels, EPSILON_LOSS)
-
-    base = loss_at(weights)
-    forward_difference = np.zeros(p)
-    column_major = np.zeros(p)
-    w = weights[f"W{layer}"]
-    for i in range(p):
-        plus = {k: v.copy() for k, v in weights.items()}
-        plus[f"W{layer}"][np.unravel_index(i, w.shape)] += epsilon
-        forward_difference[i] = (loss_at(plus) - base) / epsilon
-    for i in range(min(p, w.size)):
-        index = np.unravel_index(i, w.shape, order="F")
-        plus = {k: v.copy() for k, v in weights.items()}
-        minus = {k: v.copy() for k, v in weights.items()}
-        plus[f"W{layer}"][index] += epsilon
-        minus[f"W{layer}"][index] -= epsilon
-        column_major[i] = (loss_at(plus) - loss_at(minus)) / (2 * epsilon)
-    result = {"a one-sided difference (loss(theta + eps) - loss(theta)) / eps was used instead of "
-              "the central difference": forward_difference,
-              "the entries were taken in column-major order; the first p entries are the first "
-              "p of W.reshape(-1) (row-major)": column_major}
-    central = mlp.central_differences(weights, x, labels, name, epsilon, layer, p, EPSILON_LOSS)
-    result["the difference was divided by epsilon instead of 2 * epsilon"] = 2 * central
-    for other in (layer - 1, layer + 1):
-        if 1 <= other <= layers and weights[f"W{other}"].size >= p:
-            result[f"the estimates are for W{other}, not W{layer}"] = mlp.central_differences(
-                weights, x, labels, name, epsilon, other, p, EPSILON_LOSS)
-    return result
+    return mlp.finite_difference_variants(weights, x, labels, name, epsilon, layer, p, EPSILON_LOSS)
