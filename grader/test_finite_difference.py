@@ -13,11 +13,13 @@ from reference import mlp
 
 PUBLIC_CASES = {
     # A large epsilon is fine (the reference is the exact central difference, not the gradient)
-    # and separates a one-sided difference clearly.
-    "test_finite_difference_values": {"layer": 2, "p": 10, "epsilon": 1e-2},
-    "test_finite_difference_restores_weights": {"layer": 2, "p": 10, "epsilon": 1e-3},
-    "test_finite_difference_other_layer": {"layer": 1, "p": 7, "epsilon": 1e-3, "hidden": (5,),
-                                           "name": "sigmoid", "n_features": 3},
+    # and separates a one-sided difference clearly. W2 is square (cases.FINITE_DIFFERENCE).
+    "test_finite_difference_values": {"layer": 2, "p": 10, "epsilon": 1e-2,
+                                      **cases.FINITE_DIFFERENCE.layer_sizes()},
+    "test_finite_difference_restores_weights": {"layer": 2, "p": 10, "epsilon": 1e-3,
+                                                **cases.FINITE_DIFFERENCE.layer_sizes()},
+    "test_finite_difference_other_layer": {"layer": 1, "p": 7, "epsilon": 1e-3, "name": "sigmoid",
+                                           **cases.FINITE_DIFFERENCE_FIRST_LAYER.layer_sizes()},
 }
 """Each test's case, by test name; ``python -m grader release`` replays these to record the
 withheld central-difference rule's outputs for the handout (``reference/withheld.py``)."""

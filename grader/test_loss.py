@@ -19,7 +19,7 @@ def call_loss(worker, grade, prediction, labels, what, return_args=False):
 
 
 def test_loss_value(worker, grade, rng):
-    n, c = 10, 6
+    n, c = 10, 6   # both differ from self.batch_size (cases.CONFIGURED_BATCH_SIZE)
     prediction = cases.probabilities(rng, n, c)
     labels = cases.one_hot(rng.integers(0, c, size=n), c)
     got, _ = call_loss(worker, grade, prediction, labels, "loss(prediction, labels)")
@@ -32,6 +32,9 @@ def test_loss_value(worker, grade, rng):
         "the minus sign is missing": np.asarray(np.sum(labels * log_p) / n),
         "the labels were not used (log of every probability summed)":
             np.asarray(-np.sum(log_p) / n),
+        f"divided by self.batch_size ({cases.CONFIGURED_BATCH_SIZE}) instead of the number of "
+        f"examples given ({n}): use N = prediction.shape[0]":
+            np.asarray(-np.sum(labels * log_p) / cases.CONFIGURED_BATCH_SIZE),
     }
     grade.check(compare_scalar("loss(prediction, labels)", got, expected, hypotheses=hypotheses,
                                batch_size=n))

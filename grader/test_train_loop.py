@@ -17,32 +17,35 @@ from reference import mlp
 
 
 def test_train_loop_matches_reference(worker, grade, callback_log, rng):
-    n_train, batch_size, n_epochs = 96, 16, 4
+    sizes, n_epochs = cases.TRAIN_LOOP, 4
+    n_train, batch_size = sizes.batch, sizes.batch_size
     outcome, logs, calls, weights, expected_logs, wrong_loops = run_train_loop(
-        worker, grade, callback_log, rng, hidden=(16,), n_train=n_train, batch_size=batch_size,
-        n_epochs=n_epochs, lr=0.1)
+        worker, grade, callback_log, rng, **sizes.loop_sizes(), n_epochs=n_epochs, lr=0.1)
     grade_against_reference(grade, outcome, logs, calls, weights, expected_logs, n_epochs,
                             math.ceil(n_train / batch_size), wrong_loops=wrong_loops)
 
 
 def test_train_loop_partial_batch(worker, grade, callback_log, rng):
-    n_train, batch_size, n_epochs = 100, 16, 2   # 6 full minibatches and one of 4 examples
+    sizes, n_epochs = cases.TRAIN_LOOP_PARTIAL, 2   # 6 full minibatches and one of 5 examples
+    n_train, batch_size = sizes.batch, sizes.batch_size
     outcome, logs, calls, weights, expected_logs, wrong_loops = run_train_loop(
-        worker, grade, callback_log, rng, hidden=(8,), n_train=n_train, batch_size=batch_size,
-        n_epochs=n_epochs, lr=0.2, activation="relu")
+        worker, grade, callback_log, rng, **sizes.loop_sizes(), n_epochs=n_epochs, lr=0.2,
+        activation="relu")
     grade_against_reference(grade, outcome, logs, calls, weights, expected_logs, n_epochs,
                             math.ceil(n_train / batch_size), wrong_loops=wrong_loops, log_weight=0)
 
 
 def test_train_loop_learns(worker, grade, callback_log, rng):
-    n_features, n_classes = 10, 4
-    x, y, centers = cases.blobs(rng, 240, n_features, n_classes)
-    valid = cases.blobs(rng, 60, n_features, n_classes, centers)[:2]
-    held_out_x, held_out_y, _ = cases.blobs(rng, 400, n_features, n_classes, centers)
+    sizes = cases.TRAIN_LOOP_LEARNS
+    n_features, n_classes, others = sizes.n_features, sizes.n_classes, dict(sizes.others)
+    x, y, centers = cases.blobs(rng, sizes.batch, n_features, n_classes)
+    valid = cases.blobs(rng, others["validation examples"], n_features, n_classes, centers)[:2]
+    held_out_x, held_out_y, _ = cases.blobs(rng, others["held-out examples"], n_features,
+                                            n_classes, centers)
     data = {"train": (x, y), "valid": valid, "test": valid}
     outcome, logs, calls, _, _, _ = run_train_loop(
-        worker, grade, callback_log, rng, hidden=(32,), n_train=240, batch_size=24, n_epochs=8,
-        lr=0.3, activation="relu", seed=3, n_features=n_features, n_classes=n_classes, data=data)
+        worker, grade, callback_log, rng, **sizes.loop_sizes(), n_epochs=8, lr=0.3,
+        activation="relu", seed=3, data=data)
     weights = outcome.state.get("weights")
     try:
         _, accuracy, _ = reference_call("compute_loss_and_accuracy", [held_out_x, held_out_y], {},

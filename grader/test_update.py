@@ -1,27 +1,31 @@
-"""Part update: one SGD step on every weight matrix and bias."""
+"""Part update: one SGD step on every weight matrix and bias (``cases.UPDATE``: W2 is square)."""
 from grader.verdicts import cases
 from grader.verdicts.checks import compare_mapping
+from grader.verdicts.nn_parts import transposed_square
 from grader.verdicts.substitutes import all_but
 from reference import mlp
 
 
 def test_update(worker, grade, rng):
-    hidden, lr = (7, 5), 0.05
-    dims = mlp.layer_dims(6, hidden, 3)
-    weights = cases.weights(rng, dims)
-    x, labels = cases.batch(rng, 9, 6, 3)
+    sizes, lr = cases.UPDATE, 0.05
+    weights = cases.weights(rng, sizes.dims)
+    x, labels = cases.batch(rng, sizes.batch, sizes.n_features, sizes.n_classes)
     grads = mlp.backward(weights, x, labels, "relu")
-    outcome = worker.call("update", args=[grads], config=cases.config(hidden, lr=lr),
+    outcome = worker.call("update", args=[grads], config=sizes.config(lr=lr),
                           state={"weights": weights}, substitute=all_but("update"),
                           return_state=["weights"])
     grade.require(outcome, "update(grads)")
     expected = mlp.sgd_update(weights, grads, lr)
     step = {k: weights[k] - grads["d" + k] for k in weights}
     ascent = {k: weights[k] + lr * grads["d" + k] for k in weights}
+    square_step = {k: weights[k] - lr * transposed_square(grads)["d" + k] for k in weights}
     verdicts = compare_mapping("self.weights after update(grads)", outcome.state.get("weights"),
                                expected, hypotheses={
                                    "this entry was not updated": weights,
                                    "the learning rate was ignored (W - dW)": step,
-                                   "the gradient was added (W + lr dW), not subtracted": ascent})
+                                   "the gradient was added (W + lr dW), not subtracted": ascent,
+                                   "the square layer's dW was transposed: W - lr * dW whatever "
+                                   "the shape (code that picks dW or dW.T from the shapes picks "
+                                   "wrongly when W is square)": square_step})
     for verdict in verdicts.values():
         grade.check(verdict)

@@ -328,4 +328,85 @@ BUGS = (
         "model.eval()", (("    model.eval()\n    rows = []", "    rows = []"),)),
     Bug("kaggle_cat_probability", "kaggle_submission", "P(cat) written as the label", "P(cat)",
         (("dim=1)[:, 1]", "dim=1)[:, 0]"),)),
+    # -- issue 11, section 3: bugs seen again and again in real student files --------------------
+    Bug("backward_self_batch_size", "backward",
+        "divided by self.batch_size, not by the size of the batch at hand (the last minibatch of "
+        "an epoch may be smaller)", "divided by self.batch_size (16) instead of the number of "
+        "examples in this batch (7)",
+        (("d_a = (output - labels) / batch_size", "d_a = (output - labels) / self.batch_size"),)),
+    Bug("loss_self_batch_size", "loss", "the loss divided by self.batch_size",
+        "divided by self.batch_size (16) instead of the number of examples given (10)",
+        (("return float(-np.sum(labels * np.log(clipped)) / prediction.shape[0])",
+          "return float(-np.sum(labels * np.log(clipped)) / self.batch_size)"),)),
+    Bug("softmax_batch_max", "softmax", "the maximum of the whole batch subtracted, not each row's",
+        "maximum of the whole batch",
+        (("shifted = x - np.max(x, axis=-1, keepdims=True)", "shifted = x - np.max(x)"),)),
+    Bug("loss_mean_over_entries", "loss", "np.mean over the N x C entries", "averaged over every entry",
+        (("return float(-np.sum(labels * np.log(clipped)) / prediction.shape[0])",
+          "return float(-np.mean(labels * np.log(clipped)))"),)),
+    Bug("backward_dw_from_preactivation", "backward", "dW{l} = A{l-1}.T @ dA{l}",
+        "computed from A{l-1} (the pre-activation)",
+        (('grads[f"dW{layer_n}"] = cache[f"Z{layer_n - 1}"].T @ d_a',
+          'grads[f"dW{layer_n}"] = cache[f"A{layer_n - 1}" if layer_n > 1 else "Z0"].T @ d_a'),)),
+    Bug("backward_no_activation_derivative", "backward", "the chain rule skips act'",
+        "derivative was not applied",
+        (('d_a = d_z * self.activation(cache[f"A{layer_n - 1}"], grad=True)', "d_a = d_z"),)),
+    Bug("backward_activation_value", "backward", "act(A) where act'(A) belongs",
+        "instead of its derivative",
+        (('d_a = d_z * self.activation(cache[f"A{layer_n - 1}"], grad=True)',
+          'd_a = d_z * self.activation(cache[f"A{layer_n - 1}"])'),)),
+    Bug("backward_db_not_summed", "backward", "db kept per example", "not summed over the batch axis",
+        (('grads[f"db{layer_n}"] = np.sum(d_a, axis=0, keepdims=True)',
+          'grads[f"db{layer_n}"] = d_a'),)),
+    Bug("backward_db_wrong_axis", "backward", "db summed over the units", "summed over axis 1",
+        (('grads[f"db{layer_n}"] = np.sum(d_a, axis=0, keepdims=True)',
+          'grads[f"db{layer_n}"] = np.sum(d_a, axis=1, keepdims=True)'),)),
+    # -- issue 11, section 4: code that transposes W when the shapes allow it is wrong only on a
+    # square layer; these stay unseen unless a graded case has one.
+    Bug("forward_transpose_when_square", "forward", "z @ W.T whenever the shapes allow it",
+        "square weight matrix W2 was transposed",
+        (('a = z @ self.weights[f"W{layer_n}"] + self.weights[f"b{layer_n}"]',
+          'w = self.weights[f"W{layer_n}"]\n'
+          '            a = z @ (w.T if w.shape[1] == z.shape[1] else w) + self.weights[f"b{layer_n}"]'),)),
+    Bug("backward_untransposed_when_square", "backward", "dA @ W whenever the shapes allow it",
+        "square W2 was not transposed",
+        (('d_z = d_a @ self.weights[f"W{layer_n}"].T',
+          'w = self.weights[f"W{layer_n}"]\n'
+          '                d_z = d_a @ (w if w.shape[0] == d_a.shape[1] else w.T)'),)),
+    Bug("update_transpose_when_square", "update", "dW.T whenever the shapes allow it",
+        "square layer's dW was transposed",
+        (('self.weights[f"W{layer}"] - self.lr * grads[f"dW{layer}"]',
+          'self.weights[f"W{layer}"] - self.lr * (grads[f"dW{layer}"].T if '
+          'grads[f"dW{layer}"].shape[0] == grads[f"dW{layer}"].shape[1] else grads[f"dW{layer}"])'),)),
+)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """The worked solution written another correct way: it must keep full marks in ``parts``."""
+    name: str
+    parts: tuple
+    why: str
+    replacements: tuple  # ((old, new), ...)
+
+
+CONVENTIONS = (
+    # Most real files keep dA{L} = output - labels (the gradient of the summed loss, one row per
+    # example) and divide only dW and db by N (issue 11, section 5).
+    Convention("backward_per_example_intermediates", ("backward",),
+               "dA and dZ per example, only dW and db divided by N",
+               (("d_a = (output - labels) / batch_size", "d_a = output - labels"),
+                ('grads[f"dW{layer_n}"] = cache[f"Z{layer_n - 1}"].T @ d_a',
+                 'grads[f"dW{layer_n}"] = cache[f"Z{layer_n - 1}"].T @ d_a / batch_size'),
+                ('grads[f"db{layer_n}"] = np.sum(d_a, axis=0, keepdims=True)',
+                 'grads[f"db{layer_n}"] = np.mean(d_a, axis=0, keepdims=True)'))),
+    # The same with N read from the labels and db of shape (d,): accepted (the interface's
+    # (1, d) is preferred; update broadcasts either).
+    Convention("backward_per_example_flat_db", ("backward", "update"),
+               "per-example dA/dZ, np.dot, N from labels, db of shape (d,)",
+               (("d_a = (output - labels) / batch_size", "d_a = output - labels"),
+                ('grads[f"dW{layer_n}"] = cache[f"Z{layer_n - 1}"].T @ d_a',
+                 'grads[f"dW{layer_n}"] = np.dot(cache[f"Z{layer_n - 1}"].T, d_a) / labels.shape[0]'),
+                ('grads[f"db{layer_n}"] = np.sum(d_a, axis=0, keepdims=True)',
+                 'grads[f"db{layer_n}"] = np.sum(d_a, axis=0) / labels.shape[0]'))),
 )

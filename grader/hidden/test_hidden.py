@@ -5,6 +5,7 @@ from grader.verdicts import cases
 from grader.verdicts.checks import compare_array
 from grader.verdicts.nn_parts import (
     call_softmax,
+    softmax_failure_cause,
     check_statistics,
     check_structure,
     grade_against_reference,
@@ -34,17 +35,25 @@ def test_hidden_softmax_mixed_scales(worker, grade, rng):
     x[2] = 0.0
     x[3] -= 700.0
     got = call_softmax(worker, grade, x)
-    grade.check(compare_array("softmax(x) on rows of very different scales", got, mlp.softmax(x)))
+    verdict = compare_array("softmax(x) on rows of very different scales", got, mlp.softmax(x))
+    cause = softmax_failure_cause(x, got)
+    if not verdict.passed and cause and "Likely cause" not in verdict.message:
+        verdict.message += f". Likely cause: {cause}"
+    grade.check(verdict)
+
+
+HIDDEN_FORWARD = cases.Sizes("forward", n_features=5, hidden=(11, 13, 7, 9), n_classes=6, batch=3)
+HIDDEN_BACKWARD = cases.Sizes("backward", n_features=9, hidden=(12, 10, 10, 6), n_classes=5,
+                              batch=33)
+"""W3 is square; batch 33 is neither self.batch_size nor a multiple of it."""
 
 
 def test_hidden_forward_deep(worker, grade, rng):
-    grade_forward(worker, grade, rng, "leaky_relu", hidden=(11, 13, 7, 9), n_features=5,
-                  n_classes=6, batch=3)
+    grade_forward(worker, grade, rng, "leaky_relu", HIDDEN_FORWARD)
 
 
 def test_hidden_backward_deep(worker, grade, rng):
-    grade_backward(worker, grade, rng, "relu", hidden=(12, 10, 8, 6), n_features=9, n_classes=5,
-                   batch=33)
+    grade_backward(worker, grade, rng, "relu", HIDDEN_BACKWARD)
 
 
 def test_hidden_train_loop_other_sizes(worker, grade, callback_log, rng):

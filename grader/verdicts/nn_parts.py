@@ -18,8 +18,11 @@ from reference import distributions, mlp
 INIT_SIZES = dict(n_features=300, hidden=(200, 200), n_classes=10)
 """Non-square layers and one square one (200 -> 200), big enough for sharp statistics."""
 
-FORWARD_SIZES = dict(n_features=15, hidden=(12, 9), n_classes=5, batch=6)
-BACKWARD_SIZES = dict(n_features=6, hidden=(10, 8), n_classes=4, batch=7)
+INTERMEDIATE_WEIGHT = 0.25
+"""Weight of each intermediate gradient (``dA{l}``, ``dZ{l}``) of backward, against 1 for each
+``dW{l}`` and ``db{l}``: update uses only the latter, and the intermediate keys may follow either
+of two correct conventions (see ``grade_backward``); they are checked so that a wrong step of
+the chain rule is located, not to weigh as much as the gradients the step uses."""
 
 EPSILON_LOSS = 1e-6
 """The loss's epsilon (clipping) in the finite-difference tests."""
@@ -141,6 +144,61 @@ def call_softmax(worker, grade, x, what="softmax(x)"):
     return grade.require(outcome, what)
 
 
+def _numpy_softmax(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        e = np.exp(x - shift)
+        return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _same_with_nans(got, pattern: np.ndarray) -> bool:
+    """``got`` equals ``pattern`` up to PATTERN_RTOL, NaN where it is NaN and Inf where it is Inf."""
+    if not isinstance(got, np.ndarray) or got.shape != pattern.shape or got.dtype.kind not in "biuf":
+        return False
+    got = got.astype(np.float64)
+    scale = float(np.max(np.abs(pattern[np.isfinite(pattern)]), initial=0.0))
+    return bool(np.allclose(got, pattern, rtol=tol.PATTERN_RTOL,
+                            atol=tol.ATOL_FLOOR + tol.PATTERN_RTOL * scale, equal_nan=True))
+
+
+def softmax_failure_cause(x: np.ndarray, got) -> str:
+    """Why ``got`` is not softmax(x) (rows along the last axis), when a known variant explains
+    it; else "". The variants are computed in float64 numpy, as student code computes them, so
+    that their NaNs (0/0, inf/inf) fall where the student's do.
+
+    Subtracting the maximum of the whole batch (``np.max(x)``) instead of each row's is exact in
+    exact arithmetic, so it is named only where it shows: on rows whose logits all lie more than
+    ~745 below the batch maximum, exp underflows to 0 and the row becomes 0/0."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2 and x.shape[0] > 1:
+        batch_max = _numpy_softmax(x, np.max(x))
+        exact = mlp.softmax(x)
+        with np.errstate(invalid="ignore"):
+            row_ok = np.all(np.abs(batch_max - exact) <= tol.RTOL * np.abs(exact) + tol.ATOL_FLOOR,
+                            axis=-1)
+        underflowed = np.flatnonzero(~row_ok)   # NaN rows, or rows of subnormal exps
+        if underflowed.size and _same_with_nans(got, batch_max):
+            rows = ", ".join(str(int(r)) for r in underflowed[:5])
+            return (f"the maximum of the whole batch ({np.max(x):.6g}, np.max(x)) was subtracted "
+                    f"instead of each row's own maximum (np.max(x, axis=-1, keepdims=True)). "
+                    f"That is exact in exact arithmetic, but row(s) {rows} lie so far below the "
+                    f"batch maximum (their own maximum: "
+                    f"{', '.join(f'{x[r].max():.6g}' for r in underflowed[:5])}) that exp "
+                    f"underflows there (to 0 on a whole row: 0 / 0 gives NaN)")
+        column_max = _numpy_softmax(x, np.max(x, axis=0, keepdims=True))
+        if _same_with_nans(got, column_max):
+            return ("each column's maximum (np.max(x, axis=0)) was subtracted instead of each "
+                    "row's (np.max(x, axis=-1, keepdims=True)): a different constant per entry of a "
+                    "row changes the result")
+    unshifted = _numpy_softmax(x, np.zeros(()))
+    if not np.all(np.isfinite(unshifted)) and _same_with_nans(got, unshifted):
+        return ("exp overflows: nothing was subtracted before exp; subtract the row maximum "
+                "first, each row's own (softmax(x - c) = softmax(x) for a constant c per row)")
+    if isinstance(got, np.ndarray) and got.dtype.kind == "f" and not np.all(np.isfinite(got)):
+        return ("NaN or Inf in the output: exp overflowed (inf / inf) or a whole row underflowed "
+                "to 0 (0 / 0) somewhere")
+    return ""
+
+
 # -- forward ---------------------------------------------------------------------------------------
 
 def forward_cache_keys(n_layers: int) -> list[str]:
@@ -148,6 +206,18 @@ def forward_cache_keys(n_layers: int) -> list[str]:
     for layer in range(1, n_layers + 1):
         keys += [f"A{layer}", f"Z{layer}"]
     return keys
+
+
+def transposed_square(weights: dict) -> dict:
+    """``weights`` (or gradients) with every square ``W{l}`` (``dW{l}``) transposed, the others
+    as they are."""
+    return {k: (v.T if k.startswith(("W", "dW")) and v.shape[0] == v.shape[1] else v)
+            for k, v in weights.items()}
+
+
+def square_layers(weights: dict) -> list[int]:
+    return [layer for layer in range(1, mlp.n_layers(weights) + 1)
+            if weights[f"W{layer}"].shape[0] == weights[f"W{layer}"].shape[1]]
 
 
 def forward_hypotheses(weights, x, name):
@@ -160,16 +230,28 @@ def forward_hypotheses(weights, x, name):
     hidden_out = dict(cache)
     hidden_out[f"Z{layers}"] = mlp.activation(name, cache[f"A{layers}"])
     variants["the output layer used the hidden activation instead of softmax"] = hidden_out
+    # A and Z are the reverse of CS231n's letters in this template.
+    swapped = {"Z0": cache["Z0"]}
+    for layer in range(1, layers + 1):
+        swapped[f"A{layer}"], swapped[f"Z{layer}"] = cache[f"Z{layer}"], cache[f"A{layer}"]
+    variants["A{l} and Z{l} are swapped: in this template A{l} is the pre-activation Z{l-1} @ "
+             "W{l} + b{l} and Z{l} the activation of A{l} (the reverse of CS231n's letters)"] = swapped
+    square = square_layers(weights)
+    if square:
+        # Code that transposes W when the shapes allow it goes wrong exactly on square layers.
+        names = ", ".join(f"W{layer}" for layer in square)
+        variants[f"the square weight matrix {names} was transposed: A{{l}} = Z{{l-1}} @ W{{l}} "
+                 f"+ b{{l}} for every layer, whatever its shape (code that picks W or W.T from "
+                 f"the shapes picks wrongly when W is square)"] = mlp.forward(
+                     transposed_square(weights), x, name)
     return variants
 
 
-def grade_forward(worker, grade, rng, name, hidden=FORWARD_SIZES["hidden"],
-                  n_features=FORWARD_SIZES["n_features"], n_classes=FORWARD_SIZES["n_classes"],
-                  batch=FORWARD_SIZES["batch"]):
-    dims = mlp.layer_dims(n_features, hidden, n_classes)
+def grade_forward(worker, grade, rng, name, sizes: cases.Sizes = cases.FORWARD):
+    dims = sizes.dims
     weights = cases.weights(rng, dims)
-    x = rng.normal(0.0, 1.0, size=(batch, n_features))
-    outcome = worker.call("forward", args=[x], config=cases.config(hidden, activation=name),
+    x = rng.normal(0.0, 1.0, size=(sizes.batch, sizes.n_features))
+    outcome = worker.call("forward", args=[x], config=sizes.config(activation=name),
                           state={"weights": weights}, substitute=all_but("forward"))
     got = grade.require(outcome, f"forward(x) with {name}")
     expected = mlp.forward(weights, x, name)
@@ -196,27 +278,163 @@ def derivative_at_activation(weights, x, labels, name):
     return mlp.backward(weights, x, labels, name, derivative_at="activation")
 
 
-def grade_backward(worker, grade, rng, name, hidden=BACKWARD_SIZES["hidden"],
-                   n_features=BACKWARD_SIZES["n_features"], n_classes=BACKWARD_SIZES["n_classes"],
-                   batch=BACKWARD_SIZES["batch"], weight=1.0):
-    dims = mlp.layer_dims(n_features, hidden, n_classes)
-    weights = cases.weights(rng, dims)
-    x, labels = cases.batch(rng, batch, n_features, n_classes)
-    cache = mlp.forward(weights, x, name)
-    outcome = worker.call("backward", args=[cache, labels],
-                          config=cases.config(hidden, activation=name),
-                          state={"weights": weights}, substitute=all_but("backward"))
-    label = f"backward with {name}, {len(hidden)} hidden layer(s), batch {batch}"
-    got = grade.require(outcome, label)
+def backward_by_chain_rule(weights, cache, labels, name, *, derivative="of A",
+                           transpose_square=False, dw_input="Z") -> dict:
+    """Gradients of the mean loss by the chain rule in float64 numpy, with one step done as a
+    known bug does it: ``derivative`` "of A" (right), "missing" (dA{l} = dZ{l}) or "value"
+    (dZ{l} * act(A{l})); ``transpose_square``: dZ{l-1} = dA{l} @ W{l} on square layers;
+    ``dw_input`` "A": dW{l} = A{l-1}.T @ dA{l} for l > 1."""
+    layers = mlp.n_layers(weights)
+    grads = {}
+    d_a = (cache[f"Z{layers}"] - labels) / labels.shape[0]
+    for layer in range(layers, 0, -1):
+        grads[f"dA{layer}"] = d_a
+        source = cache[f"A{layer - 1}"] if dw_input == "A" and layer > 1 else cache[f"Z{layer - 1}"]
+        grads[f"dW{layer}"] = source.T @ d_a
+        grads[f"db{layer}"] = d_a.sum(axis=0, keepdims=True)
+        if layer > 1:
+            w = weights[f"W{layer}"]
+            d_z = d_a @ (w if transpose_square and w.shape[0] == w.shape[1] else w.T)
+            grads[f"dZ{layer - 1}"] = d_z
+            a = cache[f"A{layer - 1}"]
+            if derivative == "missing":
+                d_a = d_z
+            elif derivative == "value":
+                d_a = d_z * mlp.activation(name, a)
+            else:
+                d_a = d_z * mlp.activation(name, a, grad=True)
+    return grads
+
+
+def backward_hypotheses(weights, x, labels, name, configured_batch_size) -> dict:
+    """``{cause: gradients}`` of frequent wrong backward passes (gradients of the mean loss,
+    scaled like the correct ones; ``grade_backward`` rescales the intermediate keys)."""
+    n = x.shape[0]
     expected = mlp.backward(weights, x, labels, name)
+    cache = mlp.forward(weights, x, name)
     hypotheses = {}
-    if name != "relu" and hidden:  # relu' is the same at A and at Z = relu(A)
+    if configured_batch_size != n:
+        hypotheses[f"divided by self.batch_size ({configured_batch_size}) instead of the number "
+                   f"of examples in this batch ({n}): the last minibatch of an epoch can be "
+                   f"smaller, so use N = labels.shape[0]"] = {
+                       key: value * (n / configured_batch_size) for key, value in expected.items()}
+    if name != "relu" and mlp.n_layers(weights) > 1:  # relu' is the same at A and at Z = relu(A)
         hypotheses["the activation derivative was evaluated at Z (the activation) instead of A "
                    "(the pre-activation)"] = derivative_at_activation(weights, x, labels, name)
-    verdicts = compare_mapping(label + ": grads", got, expected, batch_size=batch,
-                               keys=gradient_keys(len(dims) - 1), hypotheses=hypotheses)
-    for verdict in verdicts.values():
-        grade.check(verdict, weight)
+    if mlp.n_layers(weights) > 1:
+        hypotheses["the activation's derivative was not applied: dA{l} = dZ{l} * act'(A{l}), "
+                   "not dZ{l}"] = backward_by_chain_rule(weights, cache, labels, name,
+                                                         derivative="missing")
+        hypotheses["dZ{l} was multiplied by activation(A{l}) instead of its derivative "
+                   "activation(A{l}, grad=True)"] = backward_by_chain_rule(
+                       weights, cache, labels, name, derivative="value")
+        hypotheses["dW{l} was computed from A{l-1} (the pre-activation) instead of Z{l-1} (the "
+                   "previous layer's activation): dW{l} = Z{l-1}.T @ dA{l}"] = (
+                       backward_by_chain_rule(weights, cache, labels, name, dw_input="A"))
+        square = [layer for layer in square_layers(weights) if layer > 1]
+        if square:
+            names = ", ".join(f"W{layer}" for layer in square)
+            hypotheses[f"the square {names} was not transposed: dZ{{l-1}} = dA{{l}} @ W{{l}}.T for "
+                       f"every layer, whatever its shape (code that picks W or W.T from the shapes "
+                       f"picks wrongly when W is square)"] = backward_by_chain_rule(
+                           weights, cache, labels, name, transpose_square=True)
+    return hypotheses
+
+
+def _is_intermediate(key: str) -> bool:
+    return key.startswith(("dA", "dZ"))
+
+
+def _matches(got, expected) -> bool:
+    return compare_array("", got, expected).passed
+
+
+def intermediate_convention(got: dict, expected: dict, keys, n: int) -> float:
+    """The factor (1 or N) by which the submission's ``dA``/``dZ`` relate to the gradients of
+    the mean loss: 1 when they are those gradients, N under the per-example convention
+    (``dA{L} = output - labels``, dividing only ``dW``/``db`` by N). Both are correct; the
+    convention is read from the first intermediate key that matches one of them."""
+    if n == 1:
+        return 1.0
+    for key in keys:
+        if _is_intermediate(key) and key in got:
+            if _matches(got[key], expected[key]):
+                return 1.0
+            if _matches(got[key], n * expected[key]):
+                return float(n)
+    return 1.0
+
+
+def backward_verdicts(label, got, expected, *, n, keys, hypotheses=None):
+    """``[(key, Verdict, weight)]`` for the gradients ``got`` of a batch of ``n`` examples.
+
+    ``dW{l}``/``db{l}`` must be the gradients of the mean loss. The intermediate ``dA{l}`` and
+    ``dZ{l}`` may follow either correct convention (``intermediate_convention``), the same one
+    for all; a key that follows the other one is named as inconsistent, never as a bug of
+    averaging."""
+    hypotheses = dict(hypotheses or {})
+    intermediate = [key for key in keys if _is_intermediate(key)]
+    factor = intermediate_convention(got, expected, keys, n) if isinstance(got, dict) else 1.0
+
+    def scaled(arrays):
+        return {k: (v * factor if _is_intermediate(k) else v) for k, v in arrays.items()}
+
+    per_example_hint = (f"it is exactly {n} (the batch size) times too large: summed over the "
+                        f"batch instead of averaging. dW and db are the gradients of the mean "
+                        f"loss: divide them by N = {n} (dA and dZ may keep the per-example "
+                        f"convention)")
+    named = {cause: scaled(arrays) for cause, arrays in hypotheses.items()}
+    if n > 1:
+        named = {per_example_hint: {k: n * v for k, v in expected.items()
+                                    if not _is_intermediate(k)}, **named}
+    verdicts = compare_mapping(label, got, scaled(expected), batch_size=n, keys=keys,
+                               hypotheses=named)
+    result = []
+    for key in keys:
+        verdict = verdicts[key]
+        if not verdict.passed and isinstance(got, dict) and key in got:
+            if key in intermediate and n > 1:
+                other = float(n) if factor == 1.0 else 1.0
+                if _matches(got[key], other * expected[key]):
+                    conventions = {1.0: "the gradient of the mean loss",
+                                   float(n): f"N = {n} times the gradient of the mean loss (the "
+                                             f"per-example convention)"}
+                    first = next(k for k in intermediate if k in got)
+                    verdict.message = (
+                        f"{label}[{key!r}] is {conventions[other]}, but {first} is "
+                        f"{conventions[factor]}: either convention is accepted for dA and dZ, the "
+                        f"same one for all of them")
+            elif key.startswith("db"):
+                verdict.message += _db_shape_cause(got[key], expected[key].shape, n)
+        result.append((key, verdict, INTERMEDIATE_WEIGHT if key in intermediate else 1.0))
+    return result
+
+
+def _db_shape_cause(got, shape, n) -> str:
+    if not isinstance(got, np.ndarray) or got.shape == shape:
+        return ""
+    if got.shape == (n, 1) and n != shape[1]:
+        return (". Likely cause: summed over axis 1 (the units) instead of axis 0 (the "
+                "examples): np.sum(dA, axis=0, keepdims=True)")
+    if got.ndim == 0 or got.size == 1 != shape[1]:
+        return ". Likely cause: summed over every axis; sum over axis 0 (the examples) only"
+    return ""
+
+
+def grade_backward(worker, grade, rng, name, sizes: cases.Sizes = cases.BACKWARD, weight=1.0):
+    dims = sizes.dims
+    weights = cases.weights(rng, dims)
+    x, labels = cases.batch(rng, sizes.batch, sizes.n_features, sizes.n_classes)
+    cache = mlp.forward(weights, x, name)
+    outcome = worker.call("backward", args=[cache, labels], config=sizes.config(activation=name),
+                          state={"weights": weights}, substitute=all_but("backward"))
+    label = f"backward with {name}, {len(sizes.hidden)} hidden layer(s), batch {sizes.batch}"
+    got = grade.require(outcome, label)
+    expected = mlp.backward(weights, x, labels, name)
+    for _, verdict, key_weight in backward_verdicts(
+            label + ": grads", got, expected, n=sizes.batch, keys=gradient_keys(len(dims) - 1),
+            hypotheses=backward_hypotheses(weights, x, labels, name, sizes.batch_size)):
+        grade.check(verdict, weight * key_weight)
 
 
 # -- train_loop ------------------------------------------------------------------------------------
@@ -225,7 +443,7 @@ def run_train_loop(worker, grade, callback_log, rng, *, hidden, n_train, batch_s
                    lr, activation="tanh", seed=5, n_features=12, n_classes=4, data=None):
     if data is None:
         x, y, centers = cases.blobs(rng, n_train, n_features, n_classes)
-        valid = cases.blobs(rng, 32, n_features, n_classes, centers)[:2]
+        valid = cases.blobs(rng, cases.VALIDATION_EXAMPLES, n_features, n_classes, centers)[:2]
         data = {"train": (x, y), "valid": valid, "test": valid}
     config = cases.config(hidden, activation=activation, lr=lr, batch_size=batch_size, seed=seed)
     callback_log.clear()
