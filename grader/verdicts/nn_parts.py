@@ -66,49 +66,53 @@ def check_structure(grade, weights, dims, weight=1.0) -> bool:
 
 
 def check_statistics(grade, weights, dims, method, weight_per_layer=1.0) -> None:
+    """Each layer's ``W{l}`` (d_{l-1}, d_l) must be a sample of the law of ``method`` whose
+    entries are independent draws. Both are one verdict worth ``2 * weight_per_layer``:
+    independence is a property, and a property earns nothing beside wrong values (a draw from the
+    wrong law is wrong however independent its entries are)."""
     for layer in range(1, len(dims)):
         w = weights.get(f"W{layer}")
         shape = (dims[layer - 1], dims[layer])
         if not isinstance(w, np.ndarray) or w.shape != shape or w.dtype.kind not in "biuf":
             grade.expect(False, f"W{layer}: cannot test its statistics (shape or type is wrong)",
-                         weight_per_layer)
+                         2 * weight_per_layer)
             continue
         expected = distributions.weight_distribution(method, *shape)
         stats = distributions.check_sample(w, expected, tol.STAT_ALPHA)
         failed = [s for s in stats if not s.passed]
-        message = ""
+        messages = []
         if failed:
-            message = (f"W{layer} {shape} does not look like {expected.describe()}: "
-                       + "; ".join(s.describe() for s in failed) + _likely_init_cause(w, expected))
-        grade.expect(not failed, message, weight_per_layer)
-        check_independent_units(grade, w, f"W{layer}", weight_per_layer)
+            messages.append(f"W{layer} {shape} does not look like {expected.describe()}: "
+                            + "; ".join(s.describe() for s in failed)
+                            + _likely_init_cause(w, expected))
+        dependence = independent_units_failure(w, f"W{layer}")
+        if dependence:
+            messages.append(dependence)
+        grade.expect(not messages, ". ".join(messages), 2 * weight_per_layer)
 
 
-def check_independent_units(grade, w: np.ndarray, name: str, weight: float) -> None:
+def independent_units_failure(w: np.ndarray, name: str) -> str:
     """The units (columns) of ``w`` and its inputs (rows) must be drawn independently: a layer
     whose units all get the same incoming weights matches every marginal statistic, yet its
     units compute the same function and receive the same gradient, so it can never learn more
     than one of them. Exact tests at ``STAT_ALPHA`` for the pair (see
-    ``distributions.independent_units_checks``)."""
+    ``distributions.independent_units_checks``). Returns why they are not, or "" when they pass."""
     if w.ndim != 2 or min(w.shape) < 2:
-        return
+        return ""
     failed = [s for s in distributions.independent_units_checks(w, tol.STAT_ALPHA) if not s.passed]
-    message = ""
-    if failed:
-        values = w.astype(np.float64)
-        if np.all(values == values[:, :1]):
-            cause = (f"every unit (column) of {name} has the same incoming weights (the columns "
-                     "are copies of one another), so the units can never become different")
-        elif np.all(values == values[:1, :]):
-            cause = (f"every row of {name} is the same: each unit gives all of its inputs one "
-                     "weight")
-        else:
-            cause = (f"the entries of {name} are not independent draws (are some of them copies "
-                     "of others, or a pattern repeated across units?)")
-        message = (f"{cause}: " + "; ".join(s.describe() for s in failed)
-                   + ". Draw every entry independently, e.g. np.random.uniform(-d, d, "
-                   "size=(d_in, d_out))")
-    grade.expect(not failed, message, weight)
+    if not failed:
+        return ""
+    values = w.astype(np.float64)
+    if np.all(values == values[:, :1]):
+        cause = (f"every unit (column) of {name} has the same incoming weights (the columns are "
+                 "copies of one another), so the units can never become different")
+    elif np.all(values == values[:1, :]):
+        cause = f"every row of {name} is the same: each unit gives all of its inputs one weight"
+    else:
+        cause = (f"the entries of {name} are not independent draws (are some of them copies of "
+                 "others, or a pattern repeated across units?)")
+    return (f"{cause}: " + "; ".join(s.describe() for s in failed)
+            + ". Draw every entry independently, e.g. np.random.uniform(-d, d, size=(d_in, d_out))")
 
 
 def _likely_init_cause(w: np.ndarray, expected: distributions.Distribution) -> str:
