@@ -61,7 +61,7 @@ EXPECTED = {
     # The IFT6135 H20 layout (datapath pickle, one-hot labels, no init_method: Glorot only, so
     # the zero and normal initializers are not implemented and lose their value checks).
     "ift6135_style.py": {
-        "init": (8.4167, 12), "activations": (9.5556, 12), "softmax": (9, 9), "forward": (14, 14),
+        "init": (8.0953, 12), "activations": (9.5556, 12), "softmax": (9, 9), "forward": (14, 14),
         "loss": (8, 8), "backward": (23, 23), "update": (6, 6), "train_loop": (16, 16),
         "finite_difference": (0, 12)},
 }
