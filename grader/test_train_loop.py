@@ -111,7 +111,9 @@ def test_train_loop_end_to_end(worker, grade, rng):
     what = f"train_loop({n_epochs}) with your own methods"
     outcome = run(())
     problems = end_to_end_problems(outcome, n_epochs)
-    if problems and not (outcome.timed_out or outcome.not_implemented):
+    # A run that timed out or was killed is repeated too: the slow or hostile code may sit in a
+    # part graded elsewhere (an activation that forks), and the reference's parts are fast.
+    if problems and not outcome.not_implemented:
         again = run(all_but("train_loop", "evaluate", *LOOP_OWN))
         if not end_to_end_problems(again, n_epochs):
             grade.notes.append(f"{what} fails ({problems[0].splitlines()[0][:300]}), but runs with "

@@ -44,6 +44,8 @@ def test_hidden_diagnoses_are_in_their_own_entries_only(tmp_path):
     for row in HIDDEN:
         assert row.test not in visible and row.title not in visible, row
     for line in diagnosis.splitlines():
+        if line.strip().startswith("... and "):   # the table's count of further failed checks
+            continue
         assert line.strip() not in visible, line
     # The visible tests' own diagnoses stay visible.
     lost_visible = [t for t in data["tests"] if t["visibility"] == "visible" and t["score"] < t["max_score"]]
