@@ -12,6 +12,15 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 WORKED_SOLUTION = REPOSITORY / "solution.py"
 TEMPLATE = REPOSITORY / "template" / "solution.py"
 
+TORCH_PARTS = ("batchnorm2d", "mnist_cnn", "cats_dogs_cnn", "kaggle_submission")
+"""Part 4, PyTorch; the numpy parts (1-3) share no code with it."""
+
+
+def numpy_parts() -> tuple:
+    """The rubric's numpy parts (Parts 1-3), in rubric order."""
+    from grader.rubric import PARTS
+    return tuple(part for part in PARTS if part not in TORCH_PARTS)
+
 
 def grade_file(path: Path, results: Path, *extra: str, timeout: float = 600, env=None):
     """Run ``python -m grader grade PATH --results-json RESULTS``; return (exit code, output, results)."""

@@ -1,12 +1,10 @@
 """Every buggy submission of the bank loses points in its own part and only there."""
 import pytest
 from bugs import BUGS
-from conftest import WORKED_SOLUTION, grade_file, part_scores, patched_solution
+from conftest import (TORCH_PARTS, WORKED_SOLUTION, grade_file, numpy_parts, part_scores,
+                      patched_solution)
 
-from grader.rubric import PARTS
-
-TORCH_PARTS = ("batchnorm2d", "mnist_cnn", "cats_dogs_cnn", "kaggle_submission")
-NUMPY_PARTS = tuple(part for part in PARTS if part not in TORCH_PARTS)
+NUMPY_PARTS = numpy_parts()
 
 
 def parts_to_grade(bug) -> tuple:

@@ -10,18 +10,16 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import REPOSITORY, WORKED_SOLUTION, grade_file, part_scores
+from conftest import REPOSITORY, WORKED_SOLUTION, grade_file, numpy_parts, part_scores
 
 from grader.isolation import sandbox
 from grader.isolation.worker import Limits, Session
-from grader.rubric import PARTS
 from grader.verdicts import styles
 from grader.verdicts.substitutes import CallbackLog
 
 SUBMISSIONS = REPOSITORY / "tests" / "submissions"
 
-NUMPY_PARTS = tuple(part for part in PARTS if part not in
-                    ("batchnorm2d", "mnist_cnn", "cats_dogs_cnn", "kaggle_submission"))
+NUMPY_PARTS = numpy_parts()
 """What these files are graded on: no original template has the CNN parts, and their training
 runs would triple the cost."""
 

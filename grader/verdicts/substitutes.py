@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from grader.verdicts.styles import ACTIVATION_SPELLINGS, INIT_METHOD_SPELLINGS
 from reference import mlp
 
 SUBSTITUTABLE = ("initialize_weights", "relu", "sigmoid", "tanh", "leaky_relu", "activation",
@@ -20,9 +21,10 @@ SUBSTITUTABLE = ("initialize_weights", "relu", "sigmoid", "tanh", "leaky_relu", 
 """Every NN method a test may replace by its reference version (``one_hot``: the integer-label
 templates' conversion, see ``verdicts.styles``)."""
 
-SPELLINGS = {"leakyrelu": "leaky_relu", "zeros": "zero"}
-"""Other templates' spellings of a method, ``activation_str`` or ``init_method`` (see
-``verdicts.styles``), answered as the interface's name."""
+SPELLINGS = {theirs: ours for table in (ACTIVATION_SPELLINGS, INIT_METHOD_SPELLINGS)
+             for ours, others in table.items() for theirs in others}
+"""Other templates' spellings of a method, ``activation_str`` or ``init_method`` (from
+``verdicts.styles``), answered as the interface's name: {"leakyrelu": "leaky_relu", ...}."""
 
 MAX_ELEMENTS = 5_000_000
 """Largest array a proxy may hand to the reference: bounds the work a submission can ask for."""
