@@ -1,27 +1,40 @@
-"""Part cats_dogs_cnn: CatsDogsCNN's output shape, the Kaggle rules (read from the source in this
-process and from the module tree the worker reports) and a short training run with the student's
-optimizer on generated images whose held-out labels stay in this process. The worker builds the
-network with torch's BatchNorm2d in place of the student's, which is graded in its own part."""
+"""Part cats_dogs_cnn: CatsDogsCNN's output shape, the Kaggle rules and a short training run.
+
+The worker only captures the network as a graph and the optimizer as a description (plain
+data); the grader rebuilds both from its allow-list, then trains and judges them here. The
+rules are read from the graph the grader runs (no library normalization or dropout anywhere in
+it, the student's BatchNorm2d in it) and, as an earlier signal, from the source. The student's
+BatchNorm2d is rebuilt as torch's (its own numerics are graded in part batchnorm2d), and the
+optimizer from its declared spec: its torch.optim class and hyper-parameters."""
+import secrets
+
 import numpy as np
 
 from grader import tolerances as tol
-from grader.isolation import STAND_IN_BATCHNORM2D
+from grader.networks import allowlist, capture, training
 from grader.verdicts import rules
-from grader.verdicts.cnn_checks import (frozen_parameters, grade_learning, learning_rates,
-                                        logits_verdict, output_verdicts, stalled_loss)
+from grader.verdicts.cnn_checks import grade_learning, logits_verdict, output_verdicts, stalled_loss
 from reference.data.cats_dogs import striped_images
 
-# The student's class, as the worker names it (it imports the submission as module "solution"),
-# and the stand-in the worker builds in its place (see worker_cnn.StandInBatchNorm2d).
-OWN_BATCHNORM = ("solution.BatchNorm2d", STAND_IN_BATCHNORM2D)
+INPUT = (3, 64, 64)
+
+
+def described(worker, grade) -> dict:
+    return capture.captured(worker, grade, "CatsDogsCNN", (2, *INPUT), optimizer=True)
 
 
 def test_cats_dogs_shapes(worker, grade, rng):
-    x = rng.uniform(0, 1, (4, 3, 64, 64)).astype(np.float32)
-    value = grade.require(worker.cnn("describe", cls="CatsDogsCNN", x=x, seed=0), "CatsDogsCNN()")
+    network = capture.network(grade, described(worker, grade), "CatsDogsCNN", (4, *INPUT))
+    x = rng.uniform(0, 1, (4, *INPUT)).astype(np.float32)
+    value = capture.outputs(network, x)
+    for mode, out in value["outputs"].items():
+        if isinstance(out, str):
+            grade.fail(f"CatsDogsCNN fails on a batch of 4 images in {mode} mode: {out}")
     for passed, message in output_verdicts(value, "CatsDogsCNN", 4, 2):
         grade.expect(passed, message)
-    grade.expect(*logits_verdict(value, "CatsDogsCNN"), 0.5)
+    graph_problem = capture.output_not_logits(network, "CatsDogsCNN")
+    passed, message = logits_verdict(value, "CatsDogsCNN")
+    grade.expect(passed and not graph_problem, graph_problem or message, 0.5)
 
 
 def _source_findings(worker, grade) -> tuple[list, list]:
@@ -38,64 +51,81 @@ def _listing(items, limit=4) -> str:
     return "; ".join(shown[:limit]) + (f"; and {len(shown) - limit} more" if len(shown) > limit else "")
 
 
-def _uses_own_batchnorm(modules: list) -> bool:
-    """Whether some module is the student's BatchNorm2d, the stand-in built in its place, or a
-    subclass of either."""
-    return any(isinstance(m, dict) and isinstance(m.get("mro"), list)
-               and any(base in OWN_BATCHNORM for base in m["mro"]) for m in modules)
+def library_operations(network) -> list[str]:
+    """The library normalization and dropout in either mode's graph, as ``kind at node``."""
+    forbidden = allowlist.LIBRARY_NORMALIZATION | allowlist.LIBRARY_DROPOUT
+    found = []
+    for name, where in network.operations():
+        if name in forbidden:
+            entry = f"{name} (at {where})"
+            if entry not in found:
+                found.append(entry)
+    return found
 
 
 def test_cats_dogs_rules(worker, grade):
     in_network, in_optimizer = _source_findings(worker, grade)
-    # No forward pass: the rules concern what the network is built from, not what it computes.
-    value = grade.require(worker.cnn("describe", cls="CatsDogsCNN", forward=False, optimizer=True),
-                          "CatsDogsCNN()")
-    modules = value.get("modules") if isinstance(value, dict) else None
-    modules = modules if isinstance(modules, list) else []
-    library = rules.library_classes(modules, rules.NORMALIZATION_RULE, own=OWN_BATCHNORM)
+    description = described(worker, grade)
+    network = capture.network(grade, description, "CatsDogsCNN", (2, *INPUT))
+    library = library_operations(network)
     grade.expect(not in_network and not library,
                  "CatsDogsCNN uses library normalization or dropout, which the Kaggle rules forbid "
                  "(use your BatchNorm2d; write your own dropout module): "
                  + _listing(in_network + library))
-    grade.expect(_uses_own_batchnorm(modules),
+    grade.expect(any(kind == allowlist.OWN_BATCHNORM for kind in network.kinds.values()),
                  "CatsDogsCNN holds no instance of your BatchNorm2d; the part asks you to "
                  "normalize with it", 0.5)
-    optimizer = value.get("optimizer") if isinstance(value, dict) else None
-    optimizer = optimizer if isinstance(optimizer, dict) else {}
-    kind = optimizer.get("class") if isinstance(optimizer.get("class"), dict) else {}
-    if optimizer.get("error") or not optimizer.get("is_torch_optimizer"):
-        problem = (f"raised {optimizer['error']}" if optimizer.get("error")
-                   else f"returned {kind.get('qualname') or 'something'}, not a torch.optim.Optimizer")
-        grade.expect(False, f"make_cats_dogs_optimizer(model) {problem}", 1.5)
+    spec = description.get("optimizer")
+    try:
+        _, missing = training.build_optimizer(spec, network)
+    except training.OptimizerRefused as error:
+        grade.expect(False, f"make_cats_dogs_optimizer(model): {error}. The grader rebuilds the "
+                     "optimizer from its torch.optim class and hyper-parameters", 1.5)
         return
-    adam = rules.library_classes([kind], rules.ADAM_RULE)
+    family = spec.get("family")
+    adam = [f"torch.optim.{family}"] if family in allowlist.ADAM_FAMILY else []
     grade.expect(not in_optimizer and not adam,
                  "make_cats_dogs_optimizer uses a library Adam-family optimizer, which the Kaggle "
-                 "rules forbid (SGD with momentum, RMSprop, Adagrad ... or your own Adam are "
-                 "allowed): " + _listing(in_optimizer + adam))
-    covered, total = optimizer.get("covered"), optimizer.get("total")
-    grade.expect(isinstance(total, int) and covered == total,   # unreported counts fail
-                 f"make_cats_dogs_optimizer's optimizer updates {covered} of the model's {total} "
-                 "parameter tensors; pass it model.parameters()", 0.5)
+                 "rules forbid (SGD with momentum, RMSprop, Adagrad ... are allowed): "
+                 + _listing(in_optimizer + adam))
+    total = len([p for p in network.parameter_names.values() if p.requires_grad])
+    grade.expect(not missing,
+                 f"make_cats_dogs_optimizer's optimizer leaves out {len(missing)} of the model's "
+                 f"{total} parameter tensors ({', '.join(missing[:4])}); pass it model.parameters()",
+                 0.5)
 
 
 def test_cats_dogs_learns(worker, grade):
     n_train, n_held_out = tol.CATS_DOGS_TRAIN, tol.CATS_DOGS_HELD_OUT
-    images, labels = striped_images(n_train + n_held_out, size=64, seed=20261123)
-    outcome = worker.cnn(
-        "train", timeout_s=tol.CNN_TRAINING_CPU_S, cls="CatsDogsCNN", optimizer="student",
-        epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH, seed=0,
-        x=images[:n_train], y=labels[:n_train], held_out=images[n_train:])
-    what = (f"training CatsDogsCNN with make_cats_dogs_optimizer ({tol.CATS_DOGS_EPOCHS} epochs "
-            f"of {n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
+    description = described(worker, grade)
+    network = capture.network(grade, description, "CatsDogsCNN", (tol.CATS_DOGS_BATCH, *INPUT))
+    try:
+        optimizer, _ = training.build_optimizer(description.get("optimizer"), network)
+        how = "make_cats_dogs_optimizer's optimizer"
+    except training.OptimizerRefused:
+        # The optimizer's own row has already lost its points; the network is still judged.
+        family, settings = tol.CATS_DOGS_FALLBACK_OPTIMIZER
+        optimizer = getattr(training.torch.optim, family)(network.parameters(), **settings)
+        how = f"the grader's {family} {settings} (make_cats_dogs_optimizer's cannot be rebuilt)"
+    # Fresh images for every grading: the held-out ones cannot be known in advance.
+    images, labels = striped_images(n_train + n_held_out, size=64,
+                                    seed=secrets.randbits(32))
+    what = (f"the grader trained CatsDogsCNN with {how} ({tol.CATS_DOGS_EPOCHS} epochs of "
+            f"{n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
+    try:
+        losses = training.train(network, images[:n_train], labels[:n_train], optimizer,
+                                epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH,
+                                seed=0, cpu_budget_s=tol.CNN_TRAINING_CPU_S)
+        value = {"logits": training.logits(network, images[n_train:]), "losses": losses}
+    except training.TrainingTooSlow as error:
+        grade.fail(f"{what}: {error}; make the network smaller")
+    except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
+        grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}")
 
     def diagnose(value) -> str:
         stalled = stalled_loss(value)
-        described = worker.cnn("describe", cls="CatsDogsCNN", seed=0, optimizer=True,
-                               x=np.zeros((2, 3, 64, 64), dtype=np.float32))
-        facts = described.value if described.ok else {}
-        causes = [frozen_parameters(facts)]
-        rates = learning_rates(facts)
+        causes = [capture.frozen_parameters(network)]
+        rates = sorted({float(g["lr"]) for g in optimizer.param_groups})
         if stalled:
             if rates and not causes[0]:
                 stalled += (f"; make_cats_dogs_optimizer's learning rate "
@@ -103,6 +133,6 @@ def test_cats_dogs_learns(worker, grade):
             causes.insert(0, stalled)
         return "; ".join(cause for cause in causes if cause)
 
-    grade_learning(grade, outcome, what, labels[n_train:], "CatsDogsCNN", tol.CATS_DOGS_FLOOR,
+    grade_learning(grade, value, what, labels[n_train:], "CatsDogsCNN", tol.CATS_DOGS_FLOOR,
                    "images", "Check the optimizer's learning rate and that forward returns logits.",
                    diagnose)

@@ -66,8 +66,39 @@ did not move its parameters: its diagnosis names the causes of that (a learning 
 small, frozen parameters) rather than the network. The worked solutions' losses fall by more
 than half; a learning rate of 1e-6 moves the loss by about 0.01 %."""
 
+CATS_DOGS_FALLBACK_OPTIMIZER = ("SGD", {"lr": 0.05, "momentum": 0.9})
+"""What the grader trains CatsDogsCNN with when make_cats_dogs_optimizer's optimizer cannot be
+rebuilt (that costs the rules row; the network is still judged on its own)."""
+
 CNN_TRAINING_CPU_S = 150.0
 """CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s)."""
+
+# -- networks the grader rebuilds (grader/networks) --------------------------------------------
+# A captured network is data the grader turns into torch modules and runs in its own process,
+# so its size is bounded before anything runs: the worked MnistCNN has 14 operations, 0.04 GFLOP
+# and ~0.1 M intermediate numbers per image; the worked CatsDogsCNN 20, 0.1 GFLOP and ~1 M.
+
+GRAPH_MAX_NODES = 400
+"""Operations per captured graph (a ResNet-18 traced at module level has ~70)."""
+
+GRAPH_MAX_MODULES = 200
+"""Layers per captured network."""
+
+GRAPH_MAX_PARAMETERS = 20_000_000
+"""Entries of one parameter the grader initializes itself."""
+
+GRAPH_MAX_CONSTANT_ELEMENTS = 4096
+"""Numbers a capture may carry as values: buffers, constants and 1-D parameters outside torch's
+layers, plus the literal numbers in the graph's arguments. Normalization constants fit; a table
+of images or labels does not (500 labels alone are 500 numbers keyed by 500 hashes)."""
+
+GRAPH_MAX_FLOPS_PER_EXAMPLE = 1e9
+"""FLOPs of one forward pass per image (10x the worked CatsDogsCNN): the grader trains the
+network itself, and this bounds the time of one batch."""
+
+GRAPH_MAX_ACTIVATIONS_PER_EXAMPLE = 8_000_000
+"""Numbers held by the intermediate results of one forward pass per image (8x the worked
+CatsDogsCNN): bounds the memory of one batch (batch 64: 2 GiB in float32)."""
 
 PROBABILITY_SUM_ATOL = 1e-4
 """How close to 1 every row of a network's outputs must sum (with every entry in [0, 1]) before

@@ -257,6 +257,17 @@ BUGS = (
         (("                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)\n"
           "                self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)\n",
           "                pass\n"),)),
+    Bug("bn2d_inverted_momentum", "batchnorm2d", "momentum weights the old running value",
+        "Keras' convention",
+        (("                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)\n"
+          "                self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)\n",
+          "                self.running_mean.mul_(self.momentum).add_((1 - self.momentum) * mean)\n"
+          "                self.running_var.mul_(self.momentum).add_((1 - self.momentum) * unbiased)\n"),)),
+    Bug("bn2d_torch_subclass", "batchnorm2d", "torch's BatchNorm2d handed in as one's own",
+        "computes with torch's own normalization",
+        (("class BatchNorm2d(torch.nn.Module):",
+          "class BatchNorm2d(torch.nn.BatchNorm2d):\n    \"\"\"Mine.\"\"\"\n\n\n"
+          "class _UnusedBatchNorm2d(torch.nn.Module):"),)),
     Bug("bn2d_weight_not_parameter", "batchnorm2d", "weight and bias are plain tensors",
         "are not registered as parameters",
         (("self.weight = torch.nn.Parameter(torch.ones(num_features))",

@@ -5,8 +5,9 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
-from grader.isolation import STAND_IN_BATCHNORM2D, sandbox
+from grader.isolation import sandbox
 from grader.verdicts.substitutes import CallbackLog
 from grader.isolation.worker import Limits, Session
 
@@ -230,27 +231,34 @@ def test_stale_and_forged_replies_are_ignored(tmp_path):
         session.close()
 
 
-def test_cnn_tasks_report_plain_facts_and_restore_the_students_batchnorm(tmp_path):
+def test_cnn_capture_is_plain_data_the_grader_rebuilds(tmp_path):
     from conftest import WORKED_SOLUTION
+
+    from grader.networks import allowlist, layer, rebuild, training
 
     path = tmp_path / "solution.py"
     path.write_text(WORKED_SOLUTION.read_text())
     session = Session(path, CallbackLog(), Limits(call_timeout_s=20.0, load_timeout_s=30.0))
     try:
-        x = np.random.default_rng(0).uniform(0, 1, (2, 3, 64, 64)).astype(np.float32)
-        described = session.cnn("describe", cls="CatsDogsCNN", x=x, seed=0, optimizer=True)
-        assert described.ok, described.failure_text()
-        value = described.value
-        assert value["outputs"]["eval"].shape == (2, 2)
-        assert value["trainable_parameters"] == sum(
-            int(np.prod(shape)) for shape in value["parameter_shapes"].values())
-        kinds = {f"{m['module']}.{m['qualname']}" for m in value["modules"]}
-        assert STAND_IN_BATCHNORM2D in kinds and "solution.BatchNorm2d" not in kinds
-        assert value["optimizer"]["class"]["qualname"] == "SGD"
-        assert value["optimizer"]["covered"] == value["optimizer"]["total"] > 0
-        # the stand-in is gone once the network is built: the student's class is back
-        own = session.cnn("class_of", cls="BatchNorm2d", kwargs={"num_features": 3})
-        assert own.ok and (own.value["module"], own.value["qualname"]) == ("solution", "BatchNorm2d")
+        captured = session.cnn("capture", cls="CatsDogsCNN", input_shape=[2, 3, 64, 64], seed=0,
+                               optimizer=True)
+        assert captured.ok, captured.failure_text()
+        value = captured.value
+        kinds = {spec["kind"] for spec in value["modules"].values()}
+        assert allowlist.OWN_BATCHNORM in kinds and "torch.nn.BatchNorm2d" not in kinds
+        network = rebuild.rebuild(value, seed=0)
+        # the grader's network: torch's BatchNorm2d in place of the student's, 4 of them
+        assert sum(isinstance(m, allowlist.StandInBatchNorm2d) for m in network.modules()) == 4
+        assert network(torch.zeros(2, 3, 64, 64)).shape == (2, 2)
+        optimizer, missing = training.build_optimizer(value["optimizer"], network)
+        assert type(optimizer) is torch.optim.SGD and not missing
+        assert optimizer.param_groups[0]["momentum"] == 0.9
+        # the marker that stood in while the network was built is gone: the student's class,
+        # captured now, computes with tensor operations, not torch's batch norm
+        own = session.cnn("capture_layer", cls="BatchNorm2d", config={"num_features": 3},
+                          shapes={"train": [2, 3, 4, 4]})
+        assert own.ok and own.value["inputs"][-1] == "input"
+        assert layer.library_operators(own.value) == []
         unknown = session.cnn("no-such-task")
         assert not unknown.ok and "unknown cnn task" in unknown.error_message
     finally:

@@ -14,12 +14,9 @@ INSIDE_COPIES = {
     "wire.py": "_nngrade_wire.py",
     "inside/worker_main.py": "_nngrade_worker.py",
     "inside/worker_cnn.py": "_nngrade_cnn.py",
+    "inside/worker_graph.py": "_nngrade_graph.py",
 }
 """``{source file under grader/isolation: name of its copy in the worker's private folder}``."""
 
 WORKER_PROGRAM = INSIDE_COPIES["inside/worker_main.py"]
 """The file the sandbox's boot code runs."""
-
-STAND_IN_BATCHNORM2D = "_nngrade_cnn.StandInBatchNorm2d"
-"""The class (``module.qualname``) the worker builds in place of the student's BatchNorm2d while
-it builds a network (see ``inside/worker_cnn.py``); the CNN verdicts count it as the student's."""

@@ -821,14 +821,8 @@ class Session:
         inputs = InputEvidence(op="optimizer_steps", method=method, checked=check_inputs)
         return self._send(message, set(), timeout_s, inputs)
 
-    def torch_steps(self, cls: str, config: dict, set_values: dict, steps: list,
-                    timeout_s: float | None = None) -> CallOutcome:
-        """Run a student ``torch.nn.Module`` over ``steps`` in the worker (see PROTOCOL.md)."""
-        return self._send({"op": "torch_steps", "cls": cls, "config": config, "set": set_values,
-                           "steps": steps}, set(), timeout_s)
-
     def cnn(self, task: str, timeout_s: float | None = None, **fields) -> CallOutcome:
-        """Run one CNN task of ``inside/worker_cnn`` (class_of, describe, train, kaggle)."""
+        """Run one CNN task of ``inside/worker_cnn`` (capture, capture_layer, kaggle)."""
         return self._send({"op": "cnn", "task": task, **fields}, set(), timeout_s)
 
     def close(self) -> None:

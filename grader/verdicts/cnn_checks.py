@@ -1,14 +1,11 @@
-"""Checks the CNN parts share: output shapes, module-tree facts and held-out accuracy, all made
-in the trusted process from the plain data the worker reports."""
+"""Checks the CNN parts share: output shapes, logits and held-out accuracy, all made in the
+trusted process on what the grader's own rebuilt network computed (``grader/networks``)."""
 from __future__ import annotations
 
 import numpy as np
 
 from grader import tolerances as tol
 from grader.verdicts.checks import type_name
-
-CONVOLUTION_BASE = "torch.nn.modules.conv._ConvNd"
-
 
 def output_verdicts(value: dict, cls: str, batch: int, classes: int) -> list[tuple[bool, str]]:
     """``(passed, message)`` for the outputs of ``cls`` in training and in evaluation mode."""
@@ -57,26 +54,12 @@ def logits_verdict(value: dict, cls: str) -> tuple[bool, str]:
     return True, ""
 
 
-def has_convolution(value: dict) -> bool:
-    """Whether the network convolves: a torch convolution module (Conv1d/2d/3d or a subclass) in
-    the reported module tree, or a 4-D parameter (a kernel used with ``F.conv2d``)."""
-    if not isinstance(value, dict):
-        return False
-    modules = value.get("modules") if isinstance(value.get("modules"), list) else []
-    if any(isinstance(m, dict) and isinstance(m.get("mro"), list) and CONVOLUTION_BASE in m["mro"]
-           for m in modules):
-        return True
-    shapes = value.get("parameter_shapes")
-    return isinstance(shapes, dict) and any(isinstance(s, list) and len(s) == 4 for s in shapes.values())
-
-
-def grade_learning(grade, outcome, what: str, labels: np.ndarray, cls: str, floor: float,
+def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, floor: float,
                    items: str, hint: str, diagnose=None) -> None:
-    """Score a training run: the held-out accuracy of the logits it returned, computed here
-    with ``labels``, against ``floor``. ``what`` describes the run, ``items`` the held-out
-    examples (e.g. "digits") and ``hint`` what to check when the floor is missed.
-    ``diagnose(value)``, called only then, returns the likely causes it finds ("" for none)."""
-    value = grade.require(outcome, what)
+    """Score a training run the grader made: the held-out accuracy of its ``value["logits"]``
+    (N, C), computed with ``labels`` (N,), against ``floor``. ``what`` describes the run,
+    ``items`` the held-out examples (e.g. "digits") and ``hint`` what to check when the floor is
+    missed. ``diagnose(value)``, called only then, returns the likely causes ("" for none)."""
     score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None, labels, cls)
     if score is None:
         grade.fail(problem)
@@ -90,24 +73,6 @@ def grade_learning(grade, outcome, what: str, labels: np.ndarray, cls: str, floo
         if cause:
             message += f" Likely cause: {cause}"
     grade.expect(score >= floor, message)
-
-
-def frozen_parameters(described) -> str:
-    """How many of the network's parameters cannot learn (``requires_grad=False``), from a
-    ``describe`` report ("" when all can, or when the report lacks the counts)."""
-    if not isinstance(described, dict):
-        return ""
-    shapes, trainable = described.get("parameter_shapes"), described.get("trainable_parameters")
-    if not isinstance(shapes, dict) or not isinstance(trainable, int):
-        return ""
-    try:
-        total = sum(int(np.prod(shape)) for shape in shapes.values())
-    except (TypeError, ValueError):
-        return ""
-    if trainable >= total:
-        return ""
-    return (f"{total - trainable:,} of its {total:,} parameters are frozen (requires_grad=False), "
-            "so training cannot change them")
 
 
 def stalled_loss(value) -> str:
@@ -124,19 +89,6 @@ def stalled_loss(value) -> str:
         return ""
     return (f"the training loss hardly changed over {len(values)} epochs ({values[0]:.4g} to "
             f"{values[-1]:.4g}): the parameters barely moved")
-
-
-def learning_rates(described) -> list[float]:
-    """The learning rates of the optimizer's parameter groups, from a ``describe`` report with
-    ``optimizer=True`` (empty when not reported)."""
-    optimizer = described.get("optimizer") if isinstance(described, dict) else None
-    groups = optimizer.get("hyperparameters") if isinstance(optimizer, dict) else None
-    rates = []
-    for group in groups if isinstance(groups, list) else []:
-        rate = group.get("lr") if isinstance(group, dict) else None
-        if isinstance(rate, (int, float)) and not isinstance(rate, bool):
-            rates.append(float(rate))
-    return rates
 
 
 def accuracy(logits, labels: np.ndarray, cls: str) -> tuple[float | None, str]:

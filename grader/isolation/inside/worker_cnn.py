@@ -1,4 +1,4 @@
-"""The worker's side of the CNN parts: build the student's networks, run them and report plain data.
+"""The worker's side of the CNN parts: capture the student's networks and report plain data.
 
 Copied beside ``worker_main.py`` into the worker's private directory (under the name in
 ``grader/isolation/__init__.py``) and run next to the student's code, so, like ``worker_main``,
@@ -6,15 +6,13 @@ it decides nothing: it has no labels for the held-out images, no expected values
 Every result goes back as numbers, strings and numpy arrays; the grader checks them in the
 trusted process.
 
-Networks are built with torch's BatchNorm2d standing in for the student's (see
-``StandInBatchNorm2d``). Requests (``op == "cnn"``) carry a ``task``:
+Requests (``op == "cnn"``) carry a ``task``:
 
-- ``describe``: build ``cls()``, report its parameters, its module tree and its outputs for
-  given inputs in training and in evaluation mode; optionally the optimizer that
-  ``make_cats_dogs_optimizer`` returns for it.
-- ``train``: a short training run with cross-entropy on the given images and labels, then the
-  logits of held-out images (whose labels the grader keeps).
-- ``class_of``: build ``cls(**kwargs)`` and report its class and base classes.
+- ``capture``: build ``cls()`` and describe it as a graph of operations (``worker_graph``), and
+  optionally the optimizer ``make_cats_dogs_optimizer`` returns for it. The grader rebuilds,
+  initializes, trains and judges the network itself; nothing here is a verdict.
+- ``capture_layer``: build ``cls(**config)`` (the student's BatchNorm2d) and describe it as
+  operator graphs, one per mode, that the grader replays on its own tensors.
 - ``kaggle``: call ``write_kaggle_submission`` on a fixed probe model and a loader of given
   images and ids; send back the bytes of the file it wrote.
 """
@@ -34,150 +32,6 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 def device() -> torch.device:
     """A GPU when the worker can see one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _class_record(obj) -> dict:
-    cls = type(obj)
-    return {"module": cls.__module__, "qualname": cls.__qualname__,
-            "mro": [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__]}
-
-
-def _module_tree(model: torch.nn.Module) -> list[dict]:
-    return [{"path": name, **_class_record(module)} for name, module in model.named_modules()]
-
-
-class StandInBatchNorm2d(torch.nn.BatchNorm2d):
-    """torch's BatchNorm2d, standing in for the student's while a network is built here: the
-    student's own is graded in its part (batchnorm2d), so a bug in it must not cost points in
-    the network parts too. An instance in the module tree shows that the network used the
-    module-level name ``BatchNorm2d``, i.e. the student's class."""
-
-    def _check_input_dim(self, input):
-        # A student's layer may normalize (N, C) as well as (N, C, H, W); so does this one.
-        if input.dim() < 2:
-            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
-
-
-@contextmanager
-def _batchnorm_stand_in(submission):
-    own = getattr(submission, "BatchNorm2d", None)
-    if own is None:
-        yield
-        return
-    submission.BatchNorm2d = StandInBatchNorm2d
-    try:
-        yield
-    finally:
-        submission.BatchNorm2d = own
-
-
-def _build(submission, name: str, seed: int):
-    cls = getattr(submission, name, None)
-    if cls is None:
-        raise AttributeError(f"solution.py defines no {name}")
-    torch.manual_seed(seed)
-    with _batchnorm_stand_in(submission):
-        model = cls()
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"{name}() is a {type(model).__name__}, not a torch.nn.Module")
-    return model
-
-
-def _numpy(tensor) -> np.ndarray:
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"forward returned {type(tensor).__name__}, not a tensor")
-    return tensor.detach().to("cpu", torch.float64).numpy().copy()
-
-
-def _describe(submission, request: dict) -> dict:
-    model = _build(submission, request["cls"], request.get("seed", 0))
-    value = {"class": _class_record(model), "modules": _module_tree(model), "outputs": {}}
-    if request.get("forward", True):
-        x = torch.tensor(request["x"], dtype=torch.float32)
-        for mode in ("train", "eval"):
-            model.train(mode == "train")
-            with torch.no_grad():
-                value["outputs"][mode] = _numpy(model(x))
-        # counted after the forward passes, which give lazy layers (LazyLinear) their shapes
-        value["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        value["parameter_shapes"] = {n: list(p.shape) for n, p in model.named_parameters()}
-    if request.get("optimizer"):
-        try:
-            value["optimizer"] = _describe_optimizer(submission, model)
-        except Exception as error:  # noqa: BLE001 - reported as data: the network's facts stand
-            value["optimizer"] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
-    return {"ok": True, "value": value}
-
-
-def _describe_optimizer(submission, model: torch.nn.Module) -> dict:
-    make = getattr(submission, "make_cats_dogs_optimizer", None)
-    if make is None:
-        raise AttributeError("solution.py defines no make_cats_dogs_optimizer")
-    optimizer = make(model)
-    record = {"class": _class_record(optimizer),
-              "is_torch_optimizer": isinstance(optimizer, torch.optim.Optimizer)}
-    if record["is_torch_optimizer"]:
-        owned = {id(p) for p in model.parameters()}
-        given = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        record["covered"] = len(owned & given)
-        record["total"] = len(owned)
-        record["hyperparameters"] = [
-            {k: v for k, v in group.items() if isinstance(v, (int, float, bool, str))}
-            for group in optimizer.param_groups]
-    return record
-
-
-def _recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, batch_size: int) -> int:
-    """Re-estimate the running statistics of torch batch-norm layers over the training images
-    with the final weights (a short run's running averages still lag the weights). Returns
-    how many layers were re-estimated."""
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-              and m.track_running_stats]
-    if not layers:
-        return 0
-    model.eval()
-    for layer in layers:
-        layer.reset_running_stats()
-        layer.momentum = None  # cumulative average over the pass
-        layer.train()
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            model(images[start:start + batch_size])
-    return len(layers)
-
-
-def _train(submission, request: dict) -> dict:
-    where = device()
-    seed = int(request.get("seed", 0))
-    model = _build(submission, request["cls"], seed).to(where)
-    if request["optimizer"] == "student":
-        optimizer = submission.make_cats_dogs_optimizer(model)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=float(request["lr"]))
-    images = torch.tensor(request["x"], dtype=torch.float32, device=where)
-    labels = torch.tensor(request["y"], dtype=torch.int64, device=where)
-    batch_size = int(request["batch_size"])
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(int(request["epochs"])):
-        model.train()
-        order = torch.randperm(len(images), generator=generator).to(where)
-        total = 0.0
-        for start in range(0, len(images), batch_size):
-            batch = order[start:start + batch_size]
-            optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(images[batch]), labels[batch])
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-        losses.append(total / len(images))
-    recalibrated = _recalibrate_batch_norm(model, images, 2 * batch_size)
-    model.eval()
-    held_out = torch.tensor(request["held_out"], dtype=torch.float32, device=where)
-    with torch.no_grad():
-        logits = [_numpy(model(held_out[i:i + 256])) for i in range(0, len(held_out), 256)]
-    return {"ok": True, "value": {"logits": np.concatenate(logits), "losses": losses,
-                                  "recalibrated_layers": recalibrated, "device": str(where)}}
 
 
 class KaggleProbe(torch.nn.Module):
@@ -219,14 +73,76 @@ def _kaggle(submission, request: dict) -> dict:
                                   "bytes": np.frombuffer(content[:MAX_FILE_BYTES], dtype=np.uint8)}}
 
 
-def _class_of(submission, request: dict) -> dict:
+class OwnBatchNorm2dMarker(torch.nn.BatchNorm2d):
+    """Stands in for the student's BatchNorm2d while a network is built for capture: the
+    student's own is graded in its part (batchnorm2d), so a bug in its constructor must not cost
+    the network parts too. The capture reports it (like the student's class) as the student's
+    batch norm, which the grader rebuilds as torch's."""
+
+    def _check_input_dim(self, input):
+        # A student's layer may normalize (N, C) as well as (N, C, H, W); so does this one.
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+
+@contextmanager
+def _batchnorm_marker(submission):
+    own = getattr(submission, "BatchNorm2d", None)
+    if own is None:
+        yield
+        return
+    submission.BatchNorm2d = OwnBatchNorm2dMarker
+    try:
+        yield
+    finally:
+        submission.BatchNorm2d = own
+
+
+def _capture(submission, request: dict) -> dict:
+    """The network ``cls()`` as a graph description (``worker_graph.capture_network``)."""
+    import _nngrade_graph  # the copy of inside/worker_graph.py beside this file
+
     cls = getattr(submission, request["cls"], None)
     if cls is None:
         raise AttributeError(f"solution.py defines no {request['cls']}")
-    return {"ok": True, "value": {"path": "", **_class_record(cls(**request.get("kwargs", {})))}}
+    torch.manual_seed(int(request.get("seed", 0)))
+    own = getattr(submission, "BatchNorm2d", None)
+    # torch's own class under the student's name (``BatchNorm2d = nn.BatchNorm2d``) is not the
+    # student's: every library batch norm would pass for one
+    students = isinstance(own, type) and not own.__module__.startswith("torch")
+    own = (OwnBatchNorm2dMarker, *((own,) if students else ()))
+    with _batchnorm_marker(submission):
+        model = cls()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{request['cls']}() is a {type(model).__name__}, not a torch.nn.Module")
+    example = torch.zeros(tuple(int(n) for n in request["input_shape"]))
+    value = _nngrade_graph.capture_network(model, own, example, getattr(submission, "__file__", ""))
+    if request.get("optimizer"):
+        make = getattr(submission, "make_cats_dogs_optimizer", None)
+        try:
+            if make is None:
+                raise AttributeError("solution.py defines no make_cats_dogs_optimizer")
+            value["optimizer"] = _nngrade_graph.describe_optimizer(make(model), model)
+        except Exception as error:  # noqa: BLE001 - reported as data: the network stands
+            value["optimizer"] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
+    return {"ok": True, "value": value}
 
 
-TASKS = {"class_of": _class_of, "describe": _describe, "train": _train, "kaggle": _kaggle}
+def _capture_layer(submission, request: dict) -> dict:
+    """The layer ``cls(**config)`` as operator graphs, one per ``{mode: input shape}`` of
+    ``shapes`` (``worker_graph.capture_layer_steps``)."""
+    import _nngrade_graph  # the copy of inside/worker_graph.py beside this file
+
+    cls = getattr(submission, request["cls"], None)
+    if cls is None:
+        raise AttributeError(f"solution.py defines no {request['cls']}")
+    module = cls(**request.get("config", {}))
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"{request['cls']} is not a torch.nn.Module")
+    return {"ok": True, "value": _nngrade_graph.capture_layer_steps(module, request["shapes"])}
+
+
+TASKS = {"capture": _capture, "capture_layer": _capture_layer, "kaggle": _kaggle}
 """The CNN tasks of a ``cnn`` request, by its ``task`` field (see the grader's PROTOCOL.md)."""
 
 

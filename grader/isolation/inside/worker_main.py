@@ -303,40 +303,6 @@ def _handle_optimizer_steps(request: dict) -> dict:
     return _reply(value, obj, notes, request, inputs=inputs.evidence())
 
 
-def _torch_module_steps(request: dict) -> dict:
-    """Drive a student ``torch.nn.Module``: float64, parameters set from the request, then per
-    step train/eval mode, forward, backward of ``sum(out * dout)``; everything returned as numpy."""
-    import torch
-
-    # strict: a module whose constructor fails cannot be half-built the way an NN can
-    module, notes = _build(request["cls"], request.get("config", {}), {}, [], strict=True)
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"{request['cls']} is not a torch.nn.Module")
-    module = module.double()
-    with torch.no_grad():
-        for name, value in request.get("set", {}).items():
-            getattr(module, name).copy_(torch.tensor(value))
-    records = []
-    for step in request["steps"]:
-        module.train(bool(step["train"]))
-        for parameter in module.parameters():
-            parameter.grad = None
-        x = torch.tensor(step["x"], requires_grad=True)
-        out = module(x)
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f"forward returned {type(out).__name__}, not a tensor")
-        out.backward(torch.tensor(step["dout"]))
-        records.append({
-            "out": out.detach().numpy().copy(),
-            "dx": None if x.grad is None else x.grad.numpy().copy(),
-            "grads": {n: p.grad.numpy().copy() for n, p in module.named_parameters()
-                      if p.grad is not None},
-            "buffers": {n: b.detach().numpy().copy() for n, b in module.named_buffers()}})
-    return {"ok": True, "value": records, "notes": notes,
-            "state": {"parameters": {n: list(p.shape) for n, p in module.named_parameters()},
-                      "buffers": {n: list(b.shape) for n, b in module.named_buffers()}}}
-
-
 def _load(request: dict) -> dict:
     """Import the submission as module ``solution``. When the import raises (script code at
     the top level: ``model = NN(data=load_mnist())``, a search, a pickle loaded from disk), the
@@ -473,7 +439,6 @@ HANDLERS = {
     "call": _handle_call,
     "call_sequence": _handle_call_sequence,
     "optimizer_steps": _handle_optimizer_steps,
-    "torch_steps": _torch_module_steps,
     "cnn": _cnn,
 }
 """Every request type, by its ``op`` (the grader's PROTOCOL.md describes each one)."""

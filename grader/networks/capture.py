@@ -1,0 +1,105 @@
+"""What the CNN tests call: ask the worker for a capture, rebuild it here, or fail saying why.
+
+The worker's reply is plain data (a ``nngrade-graph/1`` description); it is cached per grading
+so that the tests of one part ask once, and each test rebuilds a fresh network from it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from grader.networks import allowlist, rebuild
+
+HOW_TO_REWRITE = (
+    ("control flow", "Python `if`/`for`/`while` on a tensor (its values or its shape) cannot be "
+     "captured: write forward so that it runs the same operations for every batch (fix shapes "
+     "in __init__; use torch.where for choices between values)"),
+    ("not installed as a submodule", "a layer created inside forward cannot be captured: create "
+     "it in __init__ and call it in forward"),
+    ("iterate", "iterating over a tensor in forward cannot be captured: use tensor operations "
+     "(torch.stack, torch.cat, sum over a dimension) instead"),
+    ("len(", "len() of a tensor in forward cannot be captured: use x.shape[0] or x.size(0) in "
+     "operations such as view"),
+)
+
+
+def _capture_failure(cls: str, error: dict) -> str:
+    where = ""
+    if error.get("line"):
+        where = f" (solution.py line {error['line']}: `{str(error.get('source', '')).strip()}`)"
+    message = str(error.get("message", ""))
+    advice = next((text for key, text in HOW_TO_REWRITE if key in message), "")
+    return (f"{cls} cannot be captured as a graph of operations in {error.get('mode')} mode: "
+            f"{error.get('type')}: {message.splitlines()[0][:300] if message else ''}{where}. "
+            + (advice + "." if advice else "The grader traces forward with torch.fx: keep it to "
+               "torch operations on the input and on layers created in __init__."))
+
+
+def captured(worker, grade, cls: str, input_shape: tuple, optimizer: bool = False) -> dict:
+    """The capture of ``cls()`` (with the optimizer's description when ``optimizer``), from
+    the worker once per grading; ends the test with the reason when there is none."""
+    cache = worker.__dict__.setdefault("_network_captures", {})
+    key = (cls, tuple(input_shape), optimizer)
+    if key not in cache:
+        cache[key] = worker.cnn("capture", cls=cls, input_shape=list(input_shape), seed=0,
+                                optimizer=optimizer)
+    value = grade.require(cache[key], f"{cls}()")
+    if isinstance(value, dict) and isinstance(value.get("error"), dict):
+        grade.fail(_capture_failure(cls, value["error"]))
+    return value
+
+
+def network(grade, capture: dict, cls: str, input_shape: tuple, seed: int = 0):
+    """``capture`` rebuilt by the grader (parameters drawn from ``seed``) and measured on a
+    batch of ``input_shape``; ends the test with the reason when it cannot be."""
+    try:
+        built = rebuild.rebuild(capture, seed)
+        rebuild.measure(built, input_shape)
+    except rebuild.GraphRefused as error:
+        grade.fail(f"{cls} cannot be rebuilt by the grader: {error}")
+    return built
+
+
+def trainable_parameters(built) -> int:
+    return sum(p.numel() for p in built.parameters() if p.requires_grad)
+
+
+def frozen_parameters(built) -> str:
+    """How many parameters cannot learn (``requires_grad=False``), for a message, or ""."""
+    total = sum(p.numel() for p in built.parameters())
+    trainable = trainable_parameters(built)
+    if trainable >= total:
+        return ""
+    return (f"{total - trainable:,} of its {total:,} parameters are frozen (requires_grad=False), "
+            "so training cannot change them")
+
+
+def has_convolution(built) -> bool:
+    return any(name in allowlist.CONVOLUTIONS for name, _ in built.operations())
+
+
+def output_not_logits(built, cls: str) -> str:
+    """Why the output, read from the graph, is not logits: a softmax or a ReLU applied last in
+    evaluation mode ("" when neither)."""
+    last = built.last_operation("eval")
+    shown = str(last).replace("method:", "Tensor.")
+    if last in allowlist.SOFTMAX:
+        return (f"{cls}.forward returns probabilities: it applies softmax in forward ({shown} is "
+                "its last operation); return logits, since cross-entropy applies the softmax itself")
+    if last in allowlist.RELU:
+        return (f"{cls}.forward applies a ReLU to the logits ({shown} is its last operation): "
+                "logits must be able to go negative; remove the last ReLU")
+    return ""
+
+
+def outputs(built, x: np.ndarray) -> dict:
+    """``{"outputs": {"train": (N, ...), "eval": (N, ...)}}`` of the rebuilt network for ``x``,
+    as ``cnn_checks.output_verdicts`` reads them (an error text in place of a failing mode)."""
+    from grader.networks import training
+
+    result = {}
+    for mode in ("train", "eval"):
+        try:
+            result[mode] = training.logits(built, x, train_mode=mode == "train")
+        except Exception as error:  # noqa: BLE001 - a network that fails is a verdict
+            result[mode] = f"{type(error).__name__}: {str(error)[:200]}"
+    return {"outputs": result}

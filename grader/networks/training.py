@@ -1,0 +1,148 @@
+"""The grader's own training and evaluation of a rebuilt network, in the trusted process.
+
+The network is a ``rebuild.Network`` (bounded in compute and memory by ``rebuild.measure``), so
+one batch has a bounded cost and the CPU budget is checked between batches: a network that
+trains too slowly stops with ``TrainingTooSlow`` instead of holding the grader.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import time
+
+import numpy as np
+import torch
+
+from grader.networks import allowlist
+
+
+class TrainingTooSlow(RuntimeError):
+    """The run used more CPU time than its budget."""
+
+
+class OptimizerRefused(ValueError):
+    """An optimizer description the grader cannot rebuild; the message says why."""
+
+
+def device() -> torch.device:
+    """A GPU when the grader can see one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_optimizer(description, network) -> tuple[torch.optim.Optimizer, list[str]]:
+    """The optimizer a ``describe_optimizer`` description declares, built by the grader from
+    torch.optim over ``network``'s parameters; also the names of the network's parameters the
+    description leaves out. Raises OptimizerRefused when the description names no torch.optim
+    family of ``allowlist.OPTIMIZER_FAMILIES`` or settings that family does not take."""
+    if not isinstance(description, dict) or description.get("error"):
+        problem = description.get("error") if isinstance(description, dict) else "no description"
+        raise OptimizerRefused(str(problem))
+    family = description.get("family")
+    if family not in allowlist.OPTIMIZER_FAMILIES:
+        raise OptimizerRefused(
+            f"its class {description.get('class')} is not one of torch.optim's optimizers "
+            f"({', '.join(f for f in allowlist.OPTIMIZER_FAMILIES if f not in allowlist.ADAM_FAMILY)}"
+            "), so the grader cannot rebuild it")
+    cls = getattr(torch.optim, family)
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
+    groups, covered = [], set()
+    for index, group in enumerate(description.get("groups") or []):
+        names = group.get("params") if isinstance(group, dict) else None
+        settings = group.get("hyperparameters") if isinstance(group, dict) else None
+        if not isinstance(names, list) or not isinstance(settings, dict):
+            raise OptimizerRefused(f"parameter group {index} is malformed")
+        params = [network.parameter_names[n] for n in names if n in network.parameter_names]
+        covered.update(n for n in names if n in network.parameter_names)
+        options = {}
+        for key, value in settings.items():
+            if key in allowlist.OPTIMIZER_SETTINGS_IGNORED or key not in accepted:
+                continue
+            if isinstance(value, dict) and set(value) == {"tuple"}:
+                value = tuple(value["tuple"])
+            if not _plain_setting(value):
+                raise OptimizerRefused(f"the setting {key}={value!r} is not a plain number")
+            options[key] = value
+        lr = options.get("lr")
+        if lr is not None and not (isinstance(lr, (int, float)) and 0 <= lr <= 10):
+            raise OptimizerRefused(f"the learning rate {lr!r} is not a number in [0, 10]")
+        if params:
+            groups.append({"params": params, **options})
+    if not groups:
+        raise OptimizerRefused("it updates none of the network's parameters")
+    try:
+        optimizer = cls(groups)
+    except (TypeError, ValueError) as error:
+        raise OptimizerRefused(f"torch.optim.{family} refuses its settings: {error}") from None
+    missing = [name for name, p in network.parameter_names.items()
+               if p.requires_grad and name not in covered]
+    return optimizer, missing
+
+
+def _plain_setting(value) -> bool:
+    if isinstance(value, tuple):
+        return len(value) <= 4 and all(_plain_setting(v) for v in value)
+    if isinstance(value, bool) or value is None:
+        return True
+    return isinstance(value, (int, float)) and math.isfinite(value) and abs(value) <= 1e6
+
+
+def _recalibrate_batch_norm(network, images: torch.Tensor, batch_size: int) -> int:
+    """Re-estimate the running statistics of batch-norm layers over the training images with the
+    final weights (a short run's running averages still lag the weights)."""
+    layers = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+              and m.track_running_stats]
+    if not layers:
+        return 0
+    network.eval()
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average over the pass
+        layer.train()
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            network(images[start:start + batch_size])
+    return len(layers)
+
+
+def train(network, images: np.ndarray, labels: np.ndarray, optimizer, *, epochs: int,
+          batch_size: int, seed: int, cpu_budget_s: float) -> list[float]:
+    """Train ``network`` with cross-entropy: ``images`` (N, C, H, W) float32, ``labels`` (N,)
+    ints, minibatches in an order drawn from ``seed``. Returns the mean loss of each epoch;
+    raises TrainingTooSlow past ``cpu_budget_s`` of this process's CPU time."""
+    where = next((p.device for p in network.parameters()), device())
+    x = torch.as_tensor(images, dtype=torch.float32, device=where)
+    y = torch.as_tensor(labels, dtype=torch.int64, device=where)
+    generator = torch.Generator().manual_seed(seed)
+    started = time.process_time()
+    losses = []
+    for _ in range(epochs):
+        network.train()
+        order = torch.randperm(len(x), generator=generator).to(where)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            batch = order[start:start + batch_size]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(network(x[batch]), y[batch])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+            if time.process_time() - started > cpu_budget_s:
+                raise TrainingTooSlow(f"training used more than {cpu_budget_s:g} CPU seconds")
+        losses.append(total / len(x))
+    _recalibrate_batch_norm(network, x, 2 * batch_size)
+    return losses
+
+
+def logits(network, images: np.ndarray, train_mode: bool = False, batch: int = 256) -> np.ndarray:
+    """``network``'s outputs for ``images`` (N, C, H, W), float64 (N, ...), without gradients."""
+    where = next((p.device for p in network.parameters()), device())
+    network.train(train_mode)
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch):
+            x = torch.as_tensor(images[start:start + batch], dtype=torch.float32, device=where)
+            out = network(x)
+            if not isinstance(out, torch.Tensor):
+                raise TypeError(f"forward returned {type(out).__name__}, not a tensor")
+            outputs.append(out.detach().to("cpu", torch.float64).numpy())
+    return np.concatenate(outputs)
