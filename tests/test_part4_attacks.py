@@ -1,9 +1,11 @@
 """The attacks of issue #12 on Part 4 (tests/part4_attacks.py): each, graded on the parts it
 reaches, earns no more than its honest part, row by row and in total."""
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import WORKED_SOLUTION, grade_file, scores_by_test
+from conftest import REPOSITORY, WORKED_SOLUTION, grade_file, scores_by_test
 from part4_attacks import ATTACKS, PART_4_HEADER, Part4Attack, held_out_table
 
 from grader.rubric import RUBRIC
@@ -31,6 +33,31 @@ def test_attacks_cap_rows_they_are_graded_on():
         for test, cap in attack.honest.items():
             part, full = points[test]
             assert part in attack.parts and 0 <= cap < full, (attack.name, test)
+
+
+IMPORT_EACH = """
+import importlib.util, sys
+for path in sys.argv[1:]:
+    spec = importlib.util.spec_from_file_location("solution", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["solution"] = module
+    spec.loader.exec_module(module)
+    assert callable(module.write_kaggle_submission), path
+    print("imported", path)
+"""
+
+
+def test_attack_files_import(tmp_path):
+    """Each attack imports outside the grader (in a child process: some rename torch's classes):
+    an attack that no longer loads would earn 0 and pass its grading test for nothing."""
+    paths = []
+    for attack in ATTACKS:
+        (tmp_path / attack.name).mkdir()
+        paths.append(str(build(attack, tmp_path / attack.name)))
+    process = subprocess.run([sys.executable, "-c", IMPORT_EACH, *paths], cwd=REPOSITORY,
+                             capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert process.stdout.count("imported") == len(ATTACKS), process.stdout
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[attack.name for attack in ATTACKS])

@@ -22,7 +22,8 @@ class BatchNorm2d(nn.Module):
 
     def forward(self, x):
         if not self.training:
-            x_hat = (x - self._shape(self.running_mean)) / torch.sqrt(self._shape(self.running_var) + self.eps)
+            x_hat = ((x - self._shape(self.running_mean))
+                     / torch.sqrt(self._shape(self.running_var) + self.eps))
             return self._shape(self.weight) * x_hat + self._shape(self.bias)
         n = x.numel() / x.size(1)
         mean = x.sum(dim=(0, 2, 3)) / n
