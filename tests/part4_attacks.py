@@ -10,7 +10,7 @@ student's network, so ``tests/test_part4_attacks.py`` grades each only on the pa
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conftest import TEMPLATE, WORKED_SOLUTION
 
@@ -31,10 +31,12 @@ class Part4Attack:
     what: str
     base: str = "worked"            # "worked" or "template": whose Part 4 the attack starts from
     replacements: tuple = ()        # (old, new), each old found exactly once in that Part 4
-    header_code: str = ""           # module code right after the Part 4 header (comment lines)
+    header_code: str = ""           # module code right after the Part 4 header
     appended: str = ""              # module code at the end of the file (runs at import)
     parts: tuple = ("batchnorm2d", "mnist_cnn", "cats_dogs_cnn")
-    honest: dict = None             # {test: the most points the attack's honest part earns}
+    honest: dict = field(default_factory=dict)
+    """``{test: the most points the attack's honest part earns there}``; other rows of the graded
+    parts: their full points."""
 
     def part_4(self, **fill) -> str:
         """The attack's Part 4; ``fill`` completes placeholders of its code (``{table}``)."""
