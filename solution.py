@@ -734,11 +734,14 @@ class CatsDogsCNN(torch.nn.Module):
 
 
 def make_cats_dogs_optimizer(model):
-    """The optimizer that trains ``model`` (a ``CatsDogsCNN``) on the Kaggle data: any
-    ``torch.optim.Optimizer`` over all of ``model.parameters()`` except the Adam family
-    (``Adam``, ``AdamW``, ``Adamax``, ``NAdam``, ``RAdam``, ``SparseAdam``), unless you write it
-    yourself. The grader trains a fresh model with it for a few short epochs, so choose settings
-    that learn within a few dozen steps."""
+    """The optimizer that trains ``model`` (a ``CatsDogsCNN``) on the Kaggle data: one of
+    torch.optim's optimizers over all of ``model.parameters()``, except the Adam family
+    (``Adam``, ``AdamW``, ``Adamax``, ``NAdam``, ``RAdam``, ``SparseAdam``): ``SGD`` (with
+    momentum), ``RMSprop``, ``Adagrad``, ``Adadelta``, ``ASGD`` or ``Rprop``. The grader rebuilds
+    it from its class and hyper-parameters (your code describes the optimizer; the grader runs
+    it), so an optimizer class of your own cannot be graded here. The grader trains a fresh
+    model with it for a few short epochs, so choose settings that learn within a few dozen
+    steps."""
     # BEGIN SOLUTION cats_dogs_cnn
     return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     # END SOLUTION

@@ -17,6 +17,7 @@ class Bug:
     why: str
     says: str            # words of the diagnosis that name this bug's cause (never a check's label)
     replacements: tuple  # ((old, new), ...)
+    also: tuple = ()     # other rows it honestly costs: ((test, points lost), ...)
 
 
 BUGS = (
@@ -263,11 +264,6 @@ BUGS = (
           "                self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)\n",
           "                self.running_mean.mul_(self.momentum).add_((1 - self.momentum) * mean)\n"
           "                self.running_var.mul_(self.momentum).add_((1 - self.momentum) * unbiased)\n"),)),
-    Bug("bn2d_torch_subclass", "batchnorm2d", "torch's BatchNorm2d handed in as one's own",
-        "computes with torch's own normalization",
-        (("class BatchNorm2d(torch.nn.Module):",
-          "class BatchNorm2d(torch.nn.BatchNorm2d):\n    \"\"\"Mine.\"\"\"\n\n\n"
-          "class _UnusedBatchNorm2d(torch.nn.Module):"),)),
     Bug("bn2d_weight_not_parameter", "batchnorm2d", "weight and bias are plain tensors",
         "are not registered as parameters",
         (("self.weight = torch.nn.Parameter(torch.ones(num_features))",
@@ -283,7 +279,9 @@ BUGS = (
         (("        x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)\n"
           "        return self.weight.view(shape) * x_hat + self.bias.view(shape)\n",
           "        return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var,\n"
-          "            self.weight, self.bias, self.training, self.momentum, self.eps)\n"),)),
+          "            self.weight, self.bias, self.training, self.momentum, self.eps)\n"),),
+        # a BatchNorm2d that is torch's batch norm puts library normalization in CatsDogsCNN
+        also=(("test_cats_dogs_rules", 1.5),)),
     Bug("bn2d_not_started", "batchnorm2d", "BatchNorm2d left as the template's stub",
         "not implemented",
         (("        self.weight = torch.nn.Parameter(torch.ones(num_features))\n",

@@ -2,7 +2,7 @@
 import pytest
 from bugs import BUGS
 from conftest import (TORCH_PARTS, WORKED_SOLUTION, grade_file, numpy_parts, part_scores,
-                      patched_solution)
+                      patched_solution, scores_by_test)
 
 NUMPY_PARTS = numpy_parts()
 
@@ -33,7 +33,18 @@ def test_bug_costs_points_in_its_own_part_only(bug, tmp_path):
     scores = part_scores(data)
     earned, possible = scores[bug.part]
     assert earned < possible, f"{bug.name} ({bug.why}) kept full points in {bug.part}\n{output}"
-    elsewhere = {part: s for part, s in scores.items() if part != bug.part and s[0] != s[1]}
+    tests = scores_by_test(data)
+    for test, lost in bug.also:
+        assert tests[test][0] == tests[test][1] - lost, (
+            f"{bug.name} should cost {lost} in {test}: {tests[test]}\n{output}")
+    excused = {t["tags"][0] for t in data["tests"] if t["extra_data"]["test"] in dict(bug.also)}
+    # a part where the bug honestly costs named rows may lose only those
+    for part in excused:
+        lost_rows = {t["extra_data"]["test"] for t in data["tests"]
+                     if t["tags"] == [part] and t["score"] < t["max_score"]}
+        assert lost_rows <= set(dict(bug.also)), f"{bug.name} also lost {lost_rows} in {part}"
+    elsewhere = {part: s for part, s in scores.items()
+                 if part not in (bug.part, *excused) and s[0] != s[1]}
     assert not elsewhere, f"{bug.name} also lost points in {elsewhere}\n{output}"
     assert code == 1
     messages = "\n".join(t["output"] for t in data["tests"]

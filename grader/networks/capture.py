@@ -48,6 +48,22 @@ def captured(worker, grade, cls: str, input_shape: tuple, optimizer: bool = Fals
     return value
 
 
+def own_batchnorm_is_torchs(worker) -> list[str]:
+    """The torch normalization operators the student's BatchNorm2d computes with, as the
+    grader reads them from its capture (``capture_layer``; empty when it computes its own, or
+    cannot be captured: a broken BatchNorm2d is part batchnorm2d's business)."""
+    from grader.networks import layer
+
+    cache = worker.__dict__.setdefault("_network_captures", {})
+    key = ("BatchNorm2d", "layer")
+    if key not in cache:
+        cache[key] = worker.cnn("capture_layer", cls="BatchNorm2d", config={"num_features": 4},
+                                shapes={"train": [2, 4, 3, 3], "eval": [2, 4, 3, 3]})
+    outcome = cache[key]
+    return layer.library_operators(outcome.value) if outcome.ok and isinstance(outcome.value, dict) \
+        else []
+
+
 def network(grade, capture: dict, cls: str, input_shape: tuple, seed: int = 0):
     """``capture`` rebuilt by the grader (parameters drawn from ``seed``) and measured on a
     batch of ``input_shape``; ends the test with the reason when it cannot be."""
