@@ -106,14 +106,14 @@ def load_mnist(root=None, download: bool = False, seed: int = 0,
 
 def perturbed(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A label-preserving random perturbation of digits ``images`` (N, 784) or (N, 1, 28, 28)
-    in [0, 1], same shape: each digit shifted by up to 2 pixels in each direction (zeros fill
+    in [0, 1], same shape: each digit shifted by up to 1 pixel in each direction (zeros fill
     in), its ink scaled by a factor in [0.8, 1.0] and Gaussian noise of standard deviation
     0.05 added, clipped to [0, 1]. The grader draws ``rng`` anew for every grading, so the
     held-out digits it judges on cannot be known in advance."""
     shape = images.shape
     digits = images.reshape(-1, 28, 28)
     out = np.zeros_like(digits)
-    shifts = rng.integers(-2, 3, size=(len(digits), 2))
+    shifts = rng.integers(-1, 2, size=(len(digits), 2))
     for i, (dy, dx) in enumerate(shifts):
         source = digits[i, max(0, -dy):28 - max(0, dy), max(0, -dx):28 - max(0, dx)]
         out[i, max(0, dy):max(0, dy) + source.shape[0], max(0, dx):max(0, dx) + source.shape[1]] = source
