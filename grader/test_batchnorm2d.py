@@ -9,7 +9,7 @@ operators is torch's batch norm under another name: it earns nothing in this par
 import numpy as np
 import torch
 
-from grader.networks import layer
+from grader.networks import capture, layer
 from grader.networks.rebuild import GraphRefused
 from grader.verdicts import rules
 from grader.verdicts.checks import compare_array
@@ -24,22 +24,11 @@ def images(rng, steps: int, train: bool, shape=(4, 3, 5, 5)) -> list[dict]:
              "train": train} for _ in range(steps)]
 
 
-def _capture_request(worker, channels: int, momentum: float, shape: tuple):
-    """The worker's reply to ``capture_layer``, asked once per grading and configuration."""
-    cache = worker.__dict__.setdefault("_layer_captures", {})
-    key = (channels, momentum, tuple(shape))
-    if key not in cache:
-        cache[key] = worker.cnn("capture_layer", cls="BatchNorm2d",
-                                config={"num_features": channels, "eps": EPS, "momentum": momentum},
-                                shapes={"train": list(shape), "eval": list(shape)})
-    return cache[key]
-
-
 def captured_layer(worker, grade, channels: int, momentum: float, shape: tuple) -> dict:
     """The capture of ``BatchNorm2d(channels, eps=EPS, momentum=momentum)`` for inputs of
     ``shape`` in both modes, once per grading; ends the test when there is none, when it
     cannot be replayed, or when it is torch's own batch norm."""
-    value = grade.require(_capture_request(worker, channels, momentum, shape),
+    value = grade.require(capture.layer_reply(worker, channels, momentum, shape, EPS),
                           f"BatchNorm2d({channels}, momentum={momentum})")
     error = value.get("error") if isinstance(value, dict) else None
     if isinstance(error, dict):
@@ -234,8 +223,9 @@ def test_batchnorm2d_is_own(worker, grade, rng):
     # What the layer computes, as the grader replays it: torch's normalization operators in its
     # graphs mean torch's batch norm, whatever the class is called. The source is the earlier
     # signal and names the call the student wrote.
-    shape = (4, 3, 5, 5)
-    value = grade.require(_capture_request(worker, 3, 0.1, shape), "BatchNorm2d(3)")
+    channels, momentum, shape = capture.OWN_BATCHNORM_PROBE
+    value = grade.require(capture.layer_reply(worker, channels, momentum, shape, EPS),
+                          f"BatchNorm2d({channels})")
     library = layer.library_operators(value) if isinstance(value, dict) else []
     grade.expect(not found and not library,
                  "BatchNorm2d must be your own implementation, but it computes with torch's own "
@@ -243,5 +233,5 @@ def test_batchnorm2d_is_own(worker, grade, rng):
                                                + [f"its operations include {op}" for op in library]))
     if not library:
         # it must also run as the grader replays it
-        replay_steps(grade, captured_layer(worker, grade, 3, 0.1, shape), {},
-                     images(rng, 1, train=True))
+        replay_steps(grade, captured_layer(worker, grade, channels, momentum, shape), {},
+                     images(rng, 1, train=True, shape=shape))

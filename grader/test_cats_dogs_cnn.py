@@ -9,6 +9,7 @@ optimizer from its declared spec: its torch.optim class and hyper-parameters."""
 import secrets
 
 import numpy as np
+import torch
 
 from grader import tolerances as tol
 from grader.networks import allowlist, capture, training
@@ -111,7 +112,7 @@ def test_cats_dogs_learns(worker, grade):
     except training.OptimizerRefused:
         # The optimizer's own row has already lost its points; the network is still judged.
         family, settings = tol.CATS_DOGS_FALLBACK_OPTIMIZER
-        optimizer = getattr(training.torch.optim, family)(network.parameters(), **settings)
+        optimizer = getattr(torch.optim, family)(network.parameters(), **settings)
         how = f"the grader's {family} {settings} (make_cats_dogs_optimizer's cannot be rebuilt)"
     # Fresh images for every grading: the held-out ones cannot be known in advance.
     images, labels = striped_images(n_train + n_held_out, size=64,

@@ -48,18 +48,31 @@ def captured(worker, grade, cls: str, input_shape: tuple, optimizer: bool = Fals
     return value
 
 
+def layer_reply(worker, channels: int, momentum: float, shape: tuple, eps: float = 1e-5):
+    """The worker's reply to ``capture_layer`` for ``BatchNorm2d(channels, eps, momentum)`` on
+    inputs of ``shape`` in both modes, asked once per grading and configuration (part
+    batchnorm2d and the Kaggle rules share it)."""
+    cache = worker.__dict__.setdefault("_network_captures", {})
+    key = ("BatchNorm2d", channels, momentum, tuple(shape), eps)
+    if key not in cache:
+        cache[key] = worker.cnn("capture_layer", cls="BatchNorm2d",
+                                config={"num_features": channels, "eps": eps, "momentum": momentum},
+                                shapes={"train": list(shape), "eval": list(shape)})
+    return cache[key]
+
+
+OWN_BATCHNORM_PROBE = (3, 0.1, (4, 3, 5, 5))
+"""The configuration the Kaggle rules capture the student's BatchNorm2d in (the one part
+batchnorm2d checks it is the student's own with, so that one capture serves both)."""
+
+
 def own_batchnorm_is_torchs(worker) -> list[str]:
     """The torch normalization operators the student's BatchNorm2d computes with, as the
-    grader reads them from its capture (``capture_layer``; empty when it computes its own, or
-    cannot be captured: a broken BatchNorm2d is part batchnorm2d's business)."""
+    grader reads them from its capture (empty when it computes its own, or cannot be
+    captured: a broken BatchNorm2d is part batchnorm2d's business)."""
     from grader.networks import layer
 
-    cache = worker.__dict__.setdefault("_network_captures", {})
-    key = ("BatchNorm2d", "layer")
-    if key not in cache:
-        cache[key] = worker.cnn("capture_layer", cls="BatchNorm2d", config={"num_features": 4},
-                                shapes={"train": [2, 4, 3, 3], "eval": [2, 4, 3, 3]})
-    outcome = cache[key]
+    outcome = layer_reply(worker, *OWN_BATCHNORM_PROBE)
     return layer.library_operators(outcome.value) if outcome.ok and isinstance(outcome.value, dict) \
         else []
 
