@@ -8,6 +8,8 @@
 - ``template [--check]``: regenerate ``template/solution.py`` from the worked ``solution.py``;
   with ``--check``, only report whether the committed template is up to date.
 - ``release OUTDIR [--force]``: write the student handout.
+- ``batch SUBMISSIONS --out OUTDIR [--jobs N] [--parts a,b] [--force] [--engine local|dask]
+  [--scheduler tcp://HOST:PORT] [--cap SECONDS]``: grade a class (``grader.batch.run``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from grader.authoring.release import REPOSITORY, ReleaseError, release
 from grader.authoring.template import TemplateError, make_template, write_template
+from grader.isolation.lifeline import die_with_parent
 
 GRADER_DIR = Path(__file__).resolve().parent
 TEMPLATE_PATH = REPOSITORY / "template" / "solution.py"
@@ -79,8 +82,32 @@ def grade_command(submission: str, results_json: str | None, extra: list[str]) -
     # of start-up; the grader's own plugin is loaded by its conftest.
     environment = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     command += ["-W", "ignore::pytest.PytestConfigWarning"]
-    code = subprocess.call(command + extra, cwd=GRADER_DIR.parent, env=environment)
+    # pytest (and through bubblewrap's --die-with-parent, the sandboxed worker) dies with this
+    # process: a batch or Dask worker that kills a grading kills all of it.
+    code = subprocess.call(command + extra, cwd=GRADER_DIR.parent, env=environment,
+                           preexec_fn=die_with_parent())
     return {0: 0, 1: 1}.get(code, 2)
+
+
+def batch_command(args, parser) -> int:
+    from grader.batch import engine, run
+    from grader.rubric import PARTS
+
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
+    if args.scheduler and args.engine != "dask":
+        parser.error("--scheduler needs --engine dask")
+    if args.jobs < 0:
+        parser.error("--jobs must be at least 1 (0: one per core)")
+    options = run.BatchOptions(
+        submissions=Path(args.submissions).expanduser().resolve(),
+        out=Path(args.out).expanduser().resolve(), jobs=args.jobs, parts=parts, force=args.force,
+        engine=args.engine, scheduler=args.scheduler,
+        cap_s=args.cap if args.cap is not None else engine.GRADING_CAP_S,
+        progress=not args.no_progress)
+    return run.run_batch(options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,12 +121,27 @@ def main(argv: list[str] | None = None) -> int:
     handout = commands.add_parser("release", help="write the student handout")
     handout.add_argument("outdir")
     handout.add_argument("--force", action="store_true")
+    batch = commands.add_parser("batch", help="grade a class: a folder, zip, nbgrader submitted/ "
+                                              "or Gradescope export")
+    batch.add_argument("submissions")
+    batch.add_argument("--out", required=True, help="where grades.csv, results/, feedback/ and "
+                                                    "summary.html go")
+    batch.add_argument("--jobs", type=int, default=0, help="gradings at once (default: one per core)")
+    batch.add_argument("--parts", default="", help="comma-separated parts (default: all)")
+    batch.add_argument("--force", action="store_true", help="grade again what is already graded")
+    batch.add_argument("--engine", choices=("local", "dask"), default="local")
+    batch.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a running Dask "
+                                                         "scheduler (with --engine dask)")
+    batch.add_argument("--cap", type=float, default=None, help="wall-clock cap of one grading, s")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     args, extra = parser.parse_known_args(argv)
 
     if args.command == "grade":
         return grade_command(args.submission, args.results_json, extra)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "batch":
+        return batch_command(args, parser)
     try:
         if args.command == "template":
             if args.check:

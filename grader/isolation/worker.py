@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.isolation import INSIDE_COPIES, sandbox, wire
+from grader.isolation import INSIDE_COPIES, lifeline, sandbox, wire
 
 _HERE = Path(__file__).resolve().parent
 
@@ -49,6 +49,13 @@ class Limits:
 
     call_timeout_s: float = 30.0
     load_timeout_s: float = 60.0
+    # One grading's allowance for calls that do not finish. Each timed-out call costs its whole
+    # limit, and a submission that hangs in every method would otherwise cost some 70 tests x
+    # 30 s; once the time lost to timed-out calls reaches ``hang_budget_s``, every later call gets
+    # ``call_timeout_after_hangs_s`` of CPU. A correct call takes well under a second, so tests
+    # that do not hang still pass; the hanging ones fail fast, with the reason in their message.
+    hang_budget_s: float = 120.0
+    call_timeout_after_hangs_s: float = 3.0
     memory_bytes: int = 6 * 1024 ** 3       # in all: address space + /tmp + the worker folder
     tmp_bytes: int = 512 * 1024 ** 2         # the sandbox's /tmp (a tmpfs, so memory)
     folder_bytes: int = 512 * 1024 ** 2      # the worker folder (a tmpfs under bubblewrap)
@@ -179,14 +186,16 @@ class CallOutcome:
     crashed: str = ""          # why the process died, if it did
     timed_out: bool = False
     timeout_s: float = 0.0
+    shortened: str = ""        # why the time limit was shorter than usual, if it was
     seconds: float = 0.0
     output: str = ""           # what the student's code printed during this call (capped)
 
     def failure_text(self) -> str:
         """A one-paragraph account of why the call did not return a value."""
         if self.timed_out:
-            return (f"did not finish within the time limit ({self.timeout_s:g} s of CPU time, "
+            text = (f"did not finish within the time limit ({self.timeout_s:g} s of CPU time, "
                     f"{self.seconds:.1f} s elapsed); the worker was killed")
+            return f"{text} ({self.shortened})" if self.shortened else text
         if self.crashed:
             text = f"the worker process died: {self.crashed}"
             if self.output.strip():
@@ -400,7 +409,7 @@ class Worker:
             self.process = subprocess.Popen(
                 command, cwd=self.directory, env=environment, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(request_r, reply_w),
-                start_new_session=True, close_fds=True)
+                start_new_session=True, close_fds=True, preexec_fn=lifeline.die_with_parent())
         finally:
             os.close(request_r)
             os.close(reply_w)
@@ -686,6 +695,8 @@ class Session:
         self.worker: Worker | None = None
         self.load_failure: CallOutcome | None = None
         self.restarts = 0              # after a crash or a timeout
+        self.hung_s = 0.0              # wall time spent in calls that timed out
+        self.hangs = 0                 # how many calls timed out
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
         self.load_warning = ""
         """Set when importing the submission raised and its definitions were graded instead."""
@@ -769,7 +780,17 @@ class Session:
         failure = self._ensure_loaded()
         if failure is not None:
             return failure
-        outcome = self.worker.request(message, timeout_s or self.limits.call_timeout_s)
+        timeout, shortened = timeout_s or self.limits.call_timeout_s, ""
+        if self.hung_s >= self.limits.hang_budget_s:
+            timeout = min(timeout, self.limits.call_timeout_after_hangs_s)
+            shortened = (f"shortened: {self.hangs} earlier calls of this submission did not finish, "
+                         f"using up its {self.limits.hang_budget_s:g} s allowance for calls that "
+                         "hang; look for an infinite loop or a wait that never ends")
+        outcome = self.worker.request(message, timeout)
+        if outcome.timed_out:
+            self.hangs += 1
+            self.hung_s += outcome.seconds
+            outcome.shortened = shortened
         if inputs is not None and outcome.ok:
             reported = outcome.inputs or InputEvidence()
             inputs.after, inputs.parameters = reported.after, reported.parameters

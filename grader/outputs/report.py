@@ -220,16 +220,21 @@ def could_not_grade_results(reason: str, submission: str, extra: dict) -> dict:
     }
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one: a
+    killed writer leaves at most a stray ``.tmp`` file beside it, never a half-written ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=2, sort_keys=False)
-            stream.write("\n")
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` as JSON, atomically (see ``write_text_atomic``)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,231 @@
+"""``python -m grader batch``: a class graded for real, end to end.
+
+Every grading here is a real one (``python -m grader grade`` in a fresh process, sandboxed
+worker), restricted to two quick parts so that a class of several students takes seconds.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.bugs import BUGS
+from tests.conftest import REPOSITORY, WORKED_SOLUTION, grade_file
+
+PARTS = "softmax,loss"
+BUG = {bug.name: bug for bug in BUGS}
+
+
+def patched(text: str, bug: str) -> str:
+    for old, new in BUG[bug].replacements:
+        assert text.count(old) == 1, (bug, old)
+        text = text.replace(old, new)
+    return text
+
+
+def batch(submissions: Path, out: Path, *extra: str, env=None, timeout: float = 900):
+    """Run the batch command; return (exit code, stderr + stdout)."""
+    process = subprocess.run(
+        [sys.executable, "-m", "grader", "batch", str(submissions), "--out", str(out),
+         "--parts", PARTS, "--no-progress", *extra],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=timeout, env=env)
+    return process.returncode, process.stderr + process.stdout
+
+
+def gradebook(out: Path) -> dict[str, dict]:
+    with open(out / "grades.csv", newline="") as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def worked_text() -> str:
+    return WORKED_SOLUTION.read_text()
+
+
+def one_file_per_student(folder: Path, files: dict[str, str | bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return folder
+
+
+def test_a_class_is_graded_with_its_bad_submissions(tmp_path, worked_text):
+    folder = one_file_per_student(tmp_path / "class", {
+        "ada.py": worked_text,
+        "bob.py": patched(worked_text, "loss_sum"),
+        "cy.py": patched(worked_text, "softmax_axis0"),
+        "dee.py": "def softmax(:\n",           # does not compile: graded, 0
+        "eve.py": "",                           # empty: not gradable as code
+        "fay.py": b"\x00\x01binary\xff",
+    })
+    out = tmp_path / "out"
+    code, output = batch(folder, out, "--jobs", "2")
+    assert code == 0, output
+    assert "one file per student" in output.lower() or "<student>.py" in output, output
+    book = gradebook(out)
+    assert set(book) == {"ada", "bob", "cy", "dee", "eve", "fay"}, output
+    assert list(book["ada"])[:4] == ["student", "name", "total", "max"]
+    assert list(book["ada"])[4:] == ["softmax", "loss", "status"]
+    assert book["ada"]["total"] == book["ada"]["max"] == "17", book["ada"]
+    assert float(book["bob"]["loss"]) < 8 and book["bob"]["softmax"] == "9", book["bob"]
+    assert float(book["cy"]["softmax"]) < 9 and book["cy"]["loss"] == "8", book["cy"]
+    for student in ("dee", "eve", "fay"):
+        assert book[student]["total"] == "0", book[student]
+    assert book["eve"]["status"].startswith("invalid:") and "empty" in book["eve"]["status"]
+    assert book["fay"]["status"].startswith("invalid:") and "binary" in book["fay"]["status"]
+    assert book["dee"]["status"] == "graded"   # a file that does not compile is graded: 0
+    # every student has results and feedback; no temporary file is left behind
+    for student in book:
+        results = json.loads((out / "results" / f"{student}.json").read_text())
+        assert results["extra_data"]["nngrade"]["batch"]["student"] == student
+        assert (out / "feedback" / f"{student}.md").is_file()
+        assert (out / "feedback" / f"{student}.html").is_file()
+    assert (out / "summary.html").is_file()
+    assert not list(out.rglob("*.tmp"))
+    # The gradebook's totals are what `python -m grader grade` gives for the same files.
+    for student in ("ada", "bob"):
+        _, _, single = grade_file(folder / f"{student}.py", tmp_path / f"{student}.json",
+                                  "--parts", PARTS)
+        assert float(book[student]["total"]) == pytest.approx(single["score"]), student
+
+
+def hanging(worked_text: str) -> str:
+    """softmax never returns (a CPU-bound infinite loop)."""
+    old = "    def softmax(self, x):\n"
+    return worked_text.replace(old, old + "        while True:\n            pass\n", 1)
+
+
+def memory_bomb(worked_text: str) -> str:
+    """loss allocates 40 GiB, a GiB at a time."""
+    old = "    def loss(self, prediction, labels):\n"
+    assert old in worked_text
+    return worked_text.replace(old, old + "        _keep = [bytearray(2 ** 30) for _ in range(40)]\n", 1)
+
+
+def test_a_hang_and_a_memory_bomb_cost_only_their_own_points(tmp_path, worked_text):
+    folder = one_file_per_student(tmp_path / "class", {
+        "ada.py": worked_text, "hal.py": hanging(worked_text), "max.py": memory_bomb(worked_text),
+        "ned.py": worked_text + "\n# another copy\n"})
+    out = tmp_path / "out"
+    started = time.monotonic()
+    code, output = batch(folder, out, "--jobs", "2")
+    elapsed = time.monotonic() - started
+    assert code == 0, output
+    book = gradebook(out)
+    assert book["ada"]["total"] == book["ned"]["total"] == "17", output
+    assert book["hal"]["softmax"] == "0" and book["hal"]["loss"] == "8", book["hal"]
+    assert float(book["max"]["loss"]) == 0 and book["max"]["softmax"] == "9", book["max"]
+    hal = json.loads((out / "results" / "hal.json").read_text())
+    assert any("time limit" in test["output"] for test in hal["tests"]), hal["tests"]
+    seconds = {s: json.loads((out / "results" / f"{s}.json").read_text())
+               ["extra_data"]["nngrade"]["batch"]["seconds"] for s in book}
+    # the hang costs its own calls' limits, the others grade as fast as ever
+    assert seconds["ada"] < 60 and seconds["ned"] < 60, seconds
+    assert seconds["hal"] < 400, seconds
+    assert elapsed < 600, elapsed
+
+
+def grading_processes() -> list[str]:
+    """Command lines of `python -m grader grade` processes now running on this machine."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"grader" in command and b"grade" in command and b"nngrade-batch-" in b" ".join(command):
+                found.append(b" ".join(command).decode(errors="replace"))
+    return found
+
+
+def test_a_killed_batch_resumes_without_losing_or_regrading(tmp_path, worked_text):
+    students = {f"s{i}.py": patched(worked_text, "loss_sum") if i % 2 else worked_text + f"\n# {i}\n"
+                for i in range(5)}
+    folder = one_file_per_student(tmp_path / "class", students)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "batch", str(folder), "--out", str(out), "--parts", PARTS,
+         "--no-progress", "--jobs", "1"], cwd=REPOSITORY, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list((out / "results").glob("*.json"))) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = {p.name: p.read_bytes() for p in (out / "results").glob("*.json")}
+    assert 2 <= len(finished) < 5, sorted(finished)
+    time.sleep(1)
+    assert grading_processes() == [], "a grading outlived its killed batch"
+    for path in (out / "results").glob("*.json"):     # every file on disk is whole
+        json.loads(path.read_text())
+    code, output = batch(folder, out, "--jobs", "2")
+    assert code == 0, output
+    assert f"{5 - len(finished)} to grade" in output and f"{len(finished)} unchanged" in output, output
+    for name, data in finished.items():      # not graded again: the very same bytes
+        assert (out / "results" / name).read_bytes() == data, name
+    book = gradebook(out)
+    assert len(book) == 5 and all(row["status"] == "graded" for row in book.values()), book
+    # --force grades everyone again
+    code, output = batch(folder, out, "--jobs", "2", "--force")
+    assert code == 0 and "5 to grade" in output, output
+
+
+NAMESPACE_FAULT = "bwrap: No permissions to create new namespace"
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (apt install bubblewrap)")
+def test_a_broken_sandbox_grades_nobody_and_writes_no_zero(tmp_path, worked_text):
+    folder = one_file_per_student(tmp_path / "class", {"ada.py": worked_text,
+                                                       "bob.py": patched(worked_text, "loss_sum")})
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    (bin_folder / "bwrap").write_text(f"#!/bin/sh\necho '{NAMESPACE_FAULT}' >&2\nexit 1\n")
+    (bin_folder / "bwrap").chmod(0o755)
+    broken = {**os.environ, "PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}",
+              "NNGRADE_SANDBOX_MODE": "bubblewrap"}
+    out = tmp_path / "out"
+    code, output = batch(folder, out, env=broken)
+    assert code == 2, output
+    book = gradebook(out)
+    for row in book.values():
+        assert row["total"] == "" and row["softmax"] == "" and row["status"].startswith("not graded"), row
+    assert "not graded: ada" in output, output
+    code, output = batch(folder, out)           # the machine is fixed: a re-run grades them
+    assert code == 0, output
+    assert "2 to grade" in output, output
+    assert gradebook(out)["ada"]["total"] == "17"
+
+
+def test_a_folder_of_no_known_layout_is_refused(tmp_path):
+    folder = tmp_path / "junk"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "notes.txt").write_text("hello")
+    code, output = batch(folder, tmp_path / "out")
+    assert code == 2, output
+    assert "layout" in output.lower() and "submission_metadata.yml" in output, output
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+def test_dask_gives_the_same_gradebook_as_local(tmp_path, worked_text):
+    pytest.importorskip("distributed")
+    folder = one_file_per_student(tmp_path / "class", {
+        "ada.py": worked_text, "bob.py": patched(worked_text, "loss_sum"),
+        "cy.py": patched(worked_text, "softmax_axis0"), "eve.py": ""})
+    code, output = batch(folder, tmp_path / "local", "--jobs", "2")
+    assert code == 0, output
+    code, output = batch(folder, tmp_path / "dask", "--jobs", "2", "--engine", "dask")
+    assert code == 0, output
+    assert (tmp_path / "local" / "grades.csv").read_bytes() == (tmp_path / "dask" / "grades.csv").read_bytes()
