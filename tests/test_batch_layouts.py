@@ -422,8 +422,9 @@ def test_zip_size_and_member_bounds(tmp_path, monkeypatch):
         out.writestr("bob/solution.py", "#" * 5000)
         out.writestr("carl/solution.py", CODE)
     monkeypatch.setattr(layouts, "MAX_ZIP_BYTES", 8000)
-    with pytest.raises(LayoutError, match="extract"):
+    with pytest.raises(LayoutError, match="would extract to"):
         open_roster(archive, tmp_path / "scratch")
+    assert not (tmp_path / "scratch").exists() or not any((tmp_path / "scratch").iterdir())
     monkeypatch.setattr(layouts, "MAX_ZIP_BYTES", 1024 ** 3)
     monkeypatch.setattr(layouts, "MAX_ZIP_MEMBERS", 2)
     with pytest.raises(LayoutError, match="has 3 members"):
@@ -518,6 +519,17 @@ def test_two_candidates_are_named(tmp_path, files):
     assert "2 candidate files" in problems["ada"]
     for name in files:
         assert name in problems["ada"]
+
+
+def test_big_folder_beside_the_solution(tmp_path, monkeypatch):
+    """A submitted data folder larger than the walk looks at does not hide hw/solution.py."""
+    monkeypatch.setattr(layouts, "MAX_FOLDER_ENTRIES", 10)
+
+    def build(root):
+        for i in range(30):
+            write(root / "ada" / "aa_data" / f"{i:02d}.png", b"\x89PNG")
+        write(root / "ada" / "hw" / "solution.py")
+    assert problems_of(tmp_path, build) == {"ada": ""}
 
 
 def test_solution_too_deep(tmp_path):

@@ -36,7 +36,9 @@ import stat
 import tempfile
 import unicodedata
 import zipfile
+from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import yaml
@@ -73,8 +75,10 @@ MAX_SOURCE_BYTES = 16 * 1024 ** 2
 MAX_ZIP_BYTES = 1024 ** 3
 """Bound on what a zip may extract to (the sum of its files, uncompressed)."""
 MAX_ZIP_MEMBERS = 100_000
-MAX_WALK_ENTRIES = 5_000
-"""Entries looked at in one student's folder (a submitted virtualenv must not stall the batch)."""
+MAX_FOLDER_ENTRIES = 1_000
+MAX_WALK_FOLDERS = 200
+"""Entries looked at in one folder, and folders looked into, of one student's submission: a
+submitted data set or virtualenv must not stall the batch, nor hide the solution beside it."""
 WALK_DEPTH = 3
 """Folder levels looked into below a student's folder: 1 for the file, 3 to say it is too deep."""
 MAX_UNWRAP = 3
@@ -183,8 +187,8 @@ def extract_zip(path: Path, scratch: Path) -> Path:
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                # Counted as read, not trusted from the header: the total stays bounded even if
-                # a header understates its member's size.
+                # Counted as written too: the bound then does not rest on the headers alone, nor
+                # on how zipfile treats one that understates its member's size.
                 with archive.open(info) as source, open(target, "wb") as sink:
                     while chunk := source.read(1024 ** 2):
                         written += len(chunk)
@@ -220,7 +224,9 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 
 
 def _size(n: int) -> str:
-    return f"{n / 1024 ** 3:g} GiB" if n >= 1024 ** 3 else f"{n / 1024 ** 2:.1f} MiB"
+    if n >= 1024 ** 3:
+        return f"{n / 1024 ** 3:.3g} GiB"
+    return f"{n / 1024 ** 2:.3g} MiB" if n >= 1024 ** 2 else f"{n} bytes"
 
 
 # ---- which layout -----------------------------------------------------------------------------
@@ -418,29 +424,32 @@ def _gradescope_files(root: Path, key: str) -> tuple[Path | None, str]:
 
 def _walk(folder: Path, ignore: frozenset | set) -> list[tuple[str, ...]]:
     """The files below ``folder`` as path components, hidden ones and those in ``ignore`` left
-    out, at most ``WALK_DEPTH`` folders down and ``MAX_WALK_ENTRIES`` entries in all. Linked
-    folders are not entered (a link to ``..`` would never end)."""
+    out, at most ``WALK_DEPTH`` folders down. Breadth first, so that every file one folder down
+    is seen before any deeper; at most ``MAX_FOLDER_ENTRIES`` of each folder and
+    ``MAX_WALK_FOLDERS`` folders. Linked folders are not entered (a link to ``..`` never ends)."""
     files: list[tuple[str, ...]] = []
-    pending = [(folder, ())]
-    seen = 0
-    while pending:
-        current, prefix = pending.pop()
+    pending: deque[tuple[Path, tuple[str, ...]]] = deque([(folder, ())])
+    visited = 0
+    while pending and visited < MAX_WALK_FOLDERS:
+        current, prefix = pending.popleft()
+        visited += 1
         try:
-            entries = sorted(os.scandir(current), key=lambda entry: entry.name)
+            with os.scandir(current) as listing:
+                entries = sorted(islice(listing, MAX_FOLDER_ENTRIES), key=lambda entry: entry.name)
         except OSError:
             continue
         for entry in entries:
-            seen += 1
-            if seen > MAX_WALK_ENTRIES:
-                return files
             if _hidden(entry.name) or (not prefix and entry.name in ignore):
                 continue
             parts = (*prefix, entry.name)
-            if entry.is_dir(follow_symlinks=False):
-                if len(parts) < WALK_DEPTH:
-                    pending.append((Path(entry.path), parts))
-            elif entry.is_file():
-                files.append(parts)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if len(parts) < WALK_DEPTH:
+                        pending.append((Path(entry.path), parts))
+                elif entry.is_file():
+                    files.append(parts)
+            except OSError:
+                continue
     return sorted(files)
 
 
@@ -463,7 +472,7 @@ def _examine_folder(folder: Path, ignore: frozenset | set = frozenset()) -> tupl
     deep = [parts for parts in files if CANDIDATE.fullmatch(parts[-1])]
     if deep:
         return None, (f"Your {SOURCE_NAME} is at {'/'.join(deep[0])}, too many folders down: "
-                      f"submit {SOURCE_NAME} at the top of your submission (or in one folder).")
+                      f"submit {SOURCE_NAME} at the top of your submission.")
     entries = [entry for entry in _visible(folder) if entry.name not in ignore]
     if not entries:
         return None, f"Your submission is empty: submit your code as {SOURCE_NAME}."
@@ -489,7 +498,7 @@ def _examine_file(path: Path, shown: str) -> tuple[Path | None, str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        return None, (f"{shown} is not UTF-8 text (byte {error.start} is not): save it as UTF-8 "
+        return None, (f"{shown} is not UTF-8 text (from byte {error.start} on): save it as UTF-8 "
                       "(your editor's 'Save with encoding') and submit it again.")
     if not text.lstrip("\ufeff").strip():
         return None, f"{shown} holds only whitespace: submit the file with your code in it."
