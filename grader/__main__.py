@@ -104,7 +104,7 @@ def batch_command(args, parser) -> int:
     options = run.BatchOptions(
         submissions=Path(args.submissions).expanduser().resolve(),
         out=Path(args.out).expanduser().resolve(), jobs=args.jobs, parts=parts, force=args.force,
-        engine=args.engine, scheduler=args.scheduler,
+        engine=args.engine, scheduler=args.scheduler, assignment=args.assignment,
         cap_s=args.cap if args.cap is not None else engine.GRADING_CAP_S,
         progress=not args.no_progress)
     return run.run_batch(options)
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--engine", choices=("local", "dask"), default="local")
     batch.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a running Dask "
                                                          "scheduler (with --engine dask)")
+    batch.add_argument("--assignment", default=None, help="the nbgrader assignment to grade, when "
+                                                          "submitted/ holds several")
     batch.add_argument("--cap", type=float, default=None, help="wall-clock cap of one grading, s")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     args, extra = parser.parse_known_args(argv)

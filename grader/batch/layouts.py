@@ -244,6 +244,10 @@ def _read_folder(root: Path, assignment: str | None) -> tuple[str, Path, list[_F
             continue
         if folders and files:
             return MIXED, root, _per_folder(folders) + _per_file(files)
+        if folders and not any(_holds_code(folder) for folder in folders):
+            # Not a class whose every student forgot the file, but the wrong folder.
+            raise LayoutError(f"{root} holds {len(folders)} folders and none of them holds a .py "
+                              "or .ipynb file.")
         if folders:
             return FOLDERS, root, _per_folder(folders)
         if files:
@@ -271,6 +275,15 @@ def _top_level(root: Path) -> tuple[list[Path], list[Path]]:
     files = [entry for entry in entries
              if entry.is_file() and entry.suffix.lower() in (".py", ".ipynb")]
     return folders, files
+
+
+def _holds_code(folder: Path, depth: int = WALK_DEPTH) -> bool:
+    """Whether ``folder`` holds a .py or .ipynb file within ``depth`` levels (bounded: at most
+    ``MAX_FOLDER_ENTRIES`` entries read per folder)."""
+    entries = _visible(folder)[:MAX_FOLDER_ENTRIES]
+    if any(e.is_file() and e.suffix.lower() in (".py", ".ipynb") for e in entries):
+        return True
+    return depth > 1 and any(_holds_code(e, depth - 1) for e in entries if e.is_dir())
 
 
 def _one_students(folder: Path) -> bool:

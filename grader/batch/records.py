@@ -72,7 +72,7 @@ def invalid_results(problem: str, parts: list[str] | None = None) -> dict:
     rows are the grader's (hidden ones included where this installation has them), so the
     maximum is the same as a graded student's."""
     rows = [row for row in RUBRIC if not parts or row.part in parts]
-    output = f"not graded: {problem}"
+    output = f"scored 0: {problem}"
     tests = [{"name": f"{row.part}: {row.title} ({row.test})", "number": str(number),
               "score": 0.0, "max_score": row.points, "status": "failed", "output": output,
               "tags": [row.part],
@@ -80,6 +80,6 @@ def invalid_results(problem: str, parts: list[str] | None = None) -> dict:
               "extra_data": {"test": row.test, "part": row.part, "status": "invalid"}}
              for number, row in enumerate(rows, start=1)]
     return {"score": 0.0, "max_score": sum(row.points for row in rows), "execution_time": 0.0,
-            "output": f"Your submission scored 0: {problem}", "visibility": "visible",
+            "output": f"This submission scored 0. {problem}", "visibility": "visible",
             "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {"nngrade": {"status": "invalid", "reason": problem}}}

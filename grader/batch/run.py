@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.batch import engine
+from grader.batch import engine as grading
 from grader.batch.gradebook import write_grades_csv
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_results
 from grader.outputs.report import could_not_grade_results, write_json_atomic, write_text_atomic
@@ -48,7 +48,8 @@ class BatchOptions:
     force: bool = False
     engine: str = "local"            # "local" or "dask"
     scheduler: str | None = None     # tcp://host:port of a running Dask scheduler
-    cap_s: float = engine.GRADING_CAP_S
+    assignment: str | None = None    # nbgrader: the assignment to grade when there are several
+    cap_s: float = grading.GRADING_CAP_S
     progress: bool = True
 
 
@@ -160,7 +161,7 @@ def run_batch(options: BatchOptions) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="nngrade-roster-") as scratch:
         try:
-            roster = open_roster(options.submissions, Path(scratch))
+            roster = open_roster(options.submissions, Path(scratch), assignment=options.assignment)
         except LayoutError as error:
             print(f"nngrade batch: {error}", file=sys.stderr)
             return 2
@@ -170,7 +171,7 @@ def run_batch(options: BatchOptions) -> int:
 def _grade_roster(options: BatchOptions, roster) -> int:
     batch = Batch(options, roster)
     options.out.mkdir(parents=True, exist_ok=True)
-    jobs: dict[str, engine.Job] = {}
+    jobs: dict[str, grading.Job] = {}
     members: dict[str, list] = {}       # fingerprint -> the roster entries graded by that job
     kept = 0
     for submission in roster.submissions:
@@ -183,14 +184,14 @@ def _grade_roster(options: BatchOptions, roster) -> int:
             batch.store(record, submission.members)
             continue
         data = Path(submission.source).read_bytes()
-        key = engine.fingerprint(data, batch.parts)
+        key = grading.fingerprint(data, batch.parts)
         previous = None if options.force else batch.saved(submission.student)
         if previous and previous.sha256 == key and previous.status == GRADED:
             batch.records[submission.student] = previous
             batch.counts[_kind(previous)] += 1
             kept += 1
             continue
-        jobs.setdefault(key, engine.Job(key=key, data=data, parts=batch.parts))
+        jobs.setdefault(key, grading.Job(key=key, data=data, parts=batch.parts))
         members.setdefault(key, []).append(submission)
     to_grade = sum(len(entries) for entries in members.values())
     print(f"nngrade batch: found {roster.layout} with {len(roster.submissions)} students in "
@@ -200,7 +201,7 @@ def _grade_roster(options: BatchOptions, roster) -> int:
 
     bar = _progress(to_grade, options.progress)
 
-    def done(job: engine.Job, outcome: dict) -> None:
+    def done(job: grading.Job, outcome: dict) -> None:
         for submission in members[job.key]:
             batch.store(StudentRecord(
                 student=submission.student, name=submission.name, status=outcome["status"],
@@ -221,7 +222,7 @@ def _grade_roster(options: BatchOptions, roster) -> int:
             run_dask(list(jobs.values()), workers=workers, cap_s=options.cap_s,
                      scheduler=options.scheduler, on_done=done)
         else:
-            engine.run_local(list(jobs.values()), workers=workers, cap_s=options.cap_s, on_done=done)
+            grading.run_local(list(jobs.values()), workers=workers, cap_s=options.cap_s, on_done=done)
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -193,6 +193,8 @@ class CallOutcome:
     def failure_text(self) -> str:
         """A one-paragraph account of why the call did not return a value."""
         if self.timed_out:
+            if self.shortened.startswith("not called again"):
+                return f"did not run ({self.shortened})"
             text = (f"did not finish within the time limit ({self.timeout_s:g} s of CPU time, "
                     f"{self.seconds:.1f} s elapsed); the worker was killed")
             return f"{text} ({self.shortened})" if self.shortened else text
@@ -697,6 +699,7 @@ class Session:
         self.restarts = 0              # after a crash or a timeout
         self.hung_s = 0.0              # wall time spent in calls that timed out
         self.hangs = 0                 # how many calls timed out
+        self.hung_calls: set = set()   # (op, class, method) of the requests that timed out
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
         self.load_warning = ""
         """Set when importing the submission raised and its definitions were graded instead."""
@@ -781,15 +784,23 @@ class Session:
         if failure is not None:
             return failure
         timeout, shortened = timeout_s or self.limits.call_timeout_s, ""
+        what = (message.get("op"), message.get("cls"), message.get("method") or message.get("task"))
         if self.hung_s >= self.limits.hang_budget_s:
+            spent = (f"{self.hangs} calls of this submission did not finish, using up its "
+                     f"{self.limits.hang_budget_s:g} s allowance for calls that hang; look for an "
+                     "infinite loop or a wait that never ends")
+            if what in self.hung_calls:
+                # Calling it again would only hang again: one hanging submission must not hold
+                # up a batch for an hour.
+                return CallOutcome(ok=False, timed_out=True, timeout_s=0.0, shortened=(
+                    f"not called again: it did not finish in an earlier test, and {spent}"))
             timeout = min(timeout, self.limits.call_timeout_after_hangs_s)
-            shortened = (f"shortened: {self.hangs} earlier calls of this submission did not finish, "
-                         f"using up its {self.limits.hang_budget_s:g} s allowance for calls that "
-                         "hang; look for an infinite loop or a wait that never ends")
+            shortened = f"a shorter limit: {spent}"
         outcome = self.worker.request(message, timeout)
         if outcome.timed_out:
             self.hangs += 1
             self.hung_s += outcome.seconds
+            self.hung_calls.add(what)
             outcome.shortened = shortened
         if inputs is not None and outcome.ok:
             reported = outcome.inputs or InputEvidence()
