@@ -34,7 +34,7 @@ _RUBRIC_INDEX = {row.test: index for index, row in enumerate(RUBRIC)}
 
 
 @dataclass(frozen=True)
-class TestEntry:
+class Outcome:
     """One test of a results.json, as the reports read it."""
     test: str          # pytest name, e.g. "test_backward[relu]"
     part: str
@@ -62,7 +62,7 @@ def _title_from_name(name: str) -> str:
     return match.group(1) if match else (name or "")
 
 
-def test_entries(results: dict | None) -> list[TestEntry]:
+def outcomes(results: dict | None) -> list[Outcome]:
     """The tests of a results.json, in rubric order (by part, then the rubric's row order, which
     puts a part's hidden tests after its visible ones)."""
     entries = []
@@ -71,14 +71,14 @@ def test_entries(results: dict | None) -> list[TestEntry]:
         test = str(extra.get("test") or item.get("name") or "")
         part = str(extra.get("part") or (item.get("tags") or [""])[0])
         row = BY_TEST.get(test)
-        entries.append(TestEntry(
+        entries.append(Outcome(
             test=test, part=part, title=row.title if row else _title_from_name(item.get("name", "")),
             score=float(item.get("score") or 0.0), max_score=float(item.get("max_score") or 0.0),
             output=str(item.get("output") or ""),
             hidden=item.get("visibility") == HIDDEN_VISIBILITY,
             status=str(extra.get("status") or item.get("status") or "")))
 
-    def order(entry: TestEntry) -> tuple:
+    def order(entry: Outcome) -> tuple:
         part = PARTS.index(entry.part) if entry.part in PARTS else len(PARTS)
         return part, _RUBRIC_INDEX.get(entry.test, len(_RUBRIC_INDEX)), entry.test
 
@@ -93,7 +93,7 @@ def load_failure(results: dict | None) -> str:
     if not tests or any(t.get("output") != LOAD_FAILURE_OUTPUT for t in tests):
         return ""
     text = str((results or {}).get("output") or "")
-    match = re.search(r"^.*could not be loaded, so nothing was graded:.*?(?=\n\s*\n|\Z)", text,
+    match = re.search(r"^[^\n]*could not be loaded, so nothing was graded:.*?(?=\n\s*\n|\Z)", text,
                       re.MULTILINE | re.DOTALL)
     return match.group(0) if match else "the submission could not be loaded"
 
@@ -134,13 +134,23 @@ def _warnings(record: StudentRecord) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Markdown
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|#!~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def _md(text: str) -> str:
     """Inline Markdown text that renders as itself: specials backslash-escaped (``\\<`` keeps a
-    renderer from reading raw HTML), newlines folded."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+    renderer from reading raw HTML; an underscore inside a word, as in ``train_loop``, cannot
+    start emphasis and stays), newlines folded."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), " ".join(str(text).split()))
+
+
+def _md_code(text: str) -> str:
+    """An inline code span of ``text`` (one line), delimited by more backticks than it holds."""
+    text = " ".join(str(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _md_code_block(text: str) -> str:
@@ -160,7 +170,7 @@ def _md_score_table(record: StudentRecord) -> list[str]:
     return lines
 
 
-def _md_heading(entry: TestEntry) -> str:
+def _md_heading(entry: Outcome) -> str:
     hidden = " *(hidden test)*" if entry.hidden else ""
     return (f"### [{_md(entry.part)}] {_md(entry.title)} — {_points(entry.score)} / "
             f"{_maximum(entry.max_score)}{hidden}")
@@ -170,7 +180,7 @@ def feedback_markdown(record: StudentRecord) -> str:
     """The student's feedback as Markdown (one string, ending in a newline)."""
     lines = [f"# nngrade feedback for {_md(display_name(record))}", ""]
     if record.source:
-        lines += [f"Graded file: {_md(record.source)}", ""]
+        lines += [f"Graded file: {_md_code(record.source)}", ""]
     if record.status == NOT_GRADED:
         lines += ["**Your submission was not graded.** This is not your fault: the grading "
                   "machine could not grade it, and nothing was scored. The course staff will grade "
@@ -187,7 +197,7 @@ def feedback_markdown(record: StudentRecord) -> str:
     if _warnings(record):
         lines.append("")
     lines += _md_score_table(record)
-    entries = test_entries(record.results)
+    entries = outcomes(record.results)
     if any(entry.hidden for entry in entries):
         lines += ["", "Tests marked *(hidden test)* were hidden until grades were published."]
     failure = load_failure(record.results)
@@ -198,7 +208,7 @@ def feedback_markdown(record: StudentRecord) -> str:
     elif lost:
         lines += ["", "## What lost points"]
         for entry in lost:
-            lines += ["", _md_heading(entry), "", f"Test: {_md(entry.test)}"]
+            lines += ["", _md_heading(entry), "", f"Test: {_md_code(entry.test)}"]
             if entry.status == GRADER_ERROR:
                 lines += ["", "A grader error, not your fault: the course staff has the details."]
             if entry.output:
@@ -209,7 +219,7 @@ def feedback_markdown(record: StudentRecord) -> str:
     if left_out:
         lines += ["", "## Not graded in this run", "",
                   "These tests were not selected (0 points each; the maximum still counts them):", ""]
-        lines += [f"- [{_md(e.part)}] {_md(e.title)} ({_md(e.test)})" for e in left_out]
+        lines += [f"- [{_md(e.part)}] {_md(e.title)} ({_md_code(e.test)})" for e in left_out]
     notes = [entry for entry in entries if entry.lost <= 1e-9 and entry.output]
     if notes:
         lines += ["", "## Notes (no points lost)"]
@@ -273,7 +283,7 @@ def _html_score_table(record: StudentRecord) -> str:
             '<th class="num">out of</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
 
 
-def _html_entry(entry: TestEntry) -> str:
+def _html_entry(entry: Outcome) -> str:
     badges = ' <span class="badge">hidden test</span>' if entry.hidden else ""
     if entry.status == GRADER_ERROR:
         badges += ' <span class="badge error">grader error, not your fault</span>'
@@ -306,7 +316,7 @@ def feedback_html(record: StudentRecord) -> str:
                  f"</strong> ({_percent(score, maximum)})</p>")
     parts += [f'<div class="box warn">{esc(warning)}</div>' for warning in _warnings(record)]
     parts.append(_html_score_table(record))
-    entries = test_entries(record.results)
+    entries = outcomes(record.results)
     if any(entry.hidden for entry in entries):
         parts.append('<p class="muted">Tests marked <span class="badge">hidden test</span> were '
                      "hidden until grades were published.</p>")

@@ -41,8 +41,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from grader.batch.feedback import (GRADER_ERROR, NOT_SELECTED, PAGE_CSS, TestEntry, display_name,
-                                   esc, html_page, load_failure, test_entries)
+from grader.batch.feedback import (GRADER_ERROR, NOT_SELECTED, PAGE_CSS, Outcome, display_name,
+                                   esc, html_page, load_failure, outcomes)
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.rubric import PARTS, RUBRIC
 
@@ -135,7 +135,7 @@ def _check_lines(output: str) -> list[str]:
     return lines
 
 
-def causes_of(entry: TestEntry) -> list[str]:
+def causes_of(entry: Outcome) -> list[str]:
     """The causes a failed test's diagnosis names, raw (numbers kept), in order, each once
     (see the module docstring)."""
     lines = _check_lines(entry.output)
@@ -205,7 +205,7 @@ def common_mistakes(records: list[StudentRecord]) -> list[Mistake]:
             found = [("", "", "the whole submission", False, _load_failure_cause(failure))]
         else:
             found = [(entry.part, entry.test, entry.title, entry.hidden, cause)
-                     for entry in test_entries(record.results) if entry.charged
+                     for entry in outcomes(record.results) if entry.charged
                      for cause in causes_of(entry)]
         for part, test, title, hidden, cause in found:
             cause = _clip(cause)
@@ -497,7 +497,7 @@ def _problems_section(records: list[StudentRecord], page: _Page) -> str:
                     f"</tr></thead><tbody>{items}</tbody></table>")
         sections.append(f"<h2>{heading} ({len(chosen)})</h2><p class=\"muted\">{explanation}</p>{body}")
     errors = [(r, entry) for r in records if r.status == GRADED
-              for entry in test_entries(r.results) if entry.status == GRADER_ERROR]
+              for entry in outcomes(r.results) if entry.status == GRADER_ERROR]
     if errors:
         items = "".join(f"<tr><td>{page.student(r.student)}</td><td><code>{esc(e.test)}</code></td>"
                         f"<td>{esc(e.output)}</td></tr>" for r, e in errors)
@@ -522,7 +522,7 @@ def summary_html(records: list[StudentRecord], *, title: str = "nngrade class re
     if layout:
         meta.insert(0, f"layout: {layout}")
     not_selected = sum(1 for r in records if r.status == GRADED
-                       for e in test_entries(r.results) if e.status == NOT_SELECTED)
+                       for e in outcomes(r.results) if e.status == NOT_SELECTED)
     if not_selected:
         meta.append(f"{not_selected} test results not selected")
     body = [f"<h1>{esc(title)}</h1>", f'<p class="muted">{esc(" · ".join(meta))}</p>',

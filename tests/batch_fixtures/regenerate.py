@@ -6,7 +6,8 @@ Each fixture is what ``python -m grader grade <file> --parts softmax,loss,backwa
 applied (the same patches ``tests/test_bugs.py`` applies). Four numpy parts keep the gradings
 short while covering a named cause from ``_generic_patterns`` (the batch-size factor), a
 shape hint ("(transposed?)"), the softmax axis and a sign flip, and two hidden tests; the
-unmodified template adds the commonest "mistake" of a class, parts not implemented.
+unmodified template adds the commonest "mistake" of a class, parts not implemented, and a file
+with a syntax error one that could not be loaded at all (graded on ``update`` only).
 """
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ FIXTURES = {
 }
 TEMPLATE_FIXTURE = "template"
 """The unmodified student template (every method raises NotImplementedError), graded the same way."""
+SYNTAX_ERROR_FIXTURE, SYNTAX_ERROR_PARTS = "syntax_error", "update"
+SYNTAX_ERROR_SOURCE = "import numpy as np\n\nclass NN:\n    def update(self, grads)\n        pass\n"
+"""A file that cannot be imported (graded on one part: every test then says the same)."""
 
 
 def patched(bug_names: tuple, folder: Path) -> Path:
@@ -49,13 +53,18 @@ def main() -> None:
     for fixture, bug_names in FIXTURES.items():
         with tempfile.TemporaryDirectory() as folder:
             submission = patched(bug_names, Path(folder))
-            target = HERE / f"{fixture}.json"
-            subprocess.run([sys.executable, "-m", "grader", "grade", str(submission), "--parts", PARTS,
-                            "--results-json", str(target)], cwd=REPOSITORY, check=False)
-            print(fixture, "->", target)
-    target = HERE / f"{TEMPLATE_FIXTURE}.json"
-    subprocess.run([sys.executable, "-m", "grader", "grade", str(REPOSITORY / "template" / "solution.py"),
-                    "--parts", PARTS, "--results-json", str(target)], cwd=REPOSITORY, check=False)
+            grade(submission, PARTS, HERE / f"{fixture}.json")
+    grade(REPOSITORY / "template" / "solution.py", PARTS, HERE / f"{TEMPLATE_FIXTURE}.json")
+    with tempfile.TemporaryDirectory() as folder:
+        submission = Path(folder) / "solution.py"
+        submission.write_text(SYNTAX_ERROR_SOURCE)
+        grade(submission, SYNTAX_ERROR_PARTS, HERE / f"{SYNTAX_ERROR_FIXTURE}.json")
+
+
+def grade(submission: Path, parts: str, target: Path) -> None:
+    subprocess.run([sys.executable, "-m", "grader", "grade", str(submission), "--parts", parts,
+                    "--results-json", str(target)], cwd=REPOSITORY, check=False)
+    print(submission, "->", target)
 
 
 if __name__ == "__main__":
