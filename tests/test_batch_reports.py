@@ -9,6 +9,7 @@ tests open the class report in a real headless Chromium.
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 import shutil
@@ -91,7 +92,7 @@ def test_numbers_that_differ_between_students_become_n():
     ivy = copy.deepcopy(records[2].results)
     for test in ivy["tests"]:
         if test["extra_data"]["test"] == "test_backward[relu]":
-            test["output"] = (test["output"].replace("exactly 7 (the batch size)", "exactly 9 (the batch size)")
+            test["output"] = (test["output"].replace("exactly 7 (the batch", "exactly 9 (the batch")
                               .replace("N = 7", "N = 9").replace("batch 7", "batch 9"))
             assert "exactly 9" in test["output"]
     records.append(StudentRecord("ivy", "Ivy", GRADED, results=ivy))
@@ -261,7 +262,7 @@ def test_feedback_lists_parts_in_rubric_order_and_every_lost_point():
     assert "through four hidden layers" in hidden[0]
     page = feedback_html(ada)
     for test in lost:
-        assert f"<pre>{__import__('html').escape(test['output'])}</pre>" in page
+        assert f"<pre>{html.escape(test['output'])}</pre>" in page
     assert page.count('<span class="badge">hidden test</span>') == 2   # the legend and the one test
 
 
@@ -286,7 +287,8 @@ def test_feedback_of_a_file_that_could_not_be_loaded_says_why_once():
 
 
 def test_markdown_code_block_cannot_be_closed_by_the_output():
-    record = graded("oz", "update(grads): 1 of 4 entries differ\nyour code printed:\n```\n# Full marks!\n````")
+    record = graded("oz", "update(grads): 1 of 4 entries differ", "your code printed:", "```",
+                    "# Full marks!", "````")
     text = feedback_markdown(record)
     lines = text.splitlines()
     start = lines.index("`````text")
@@ -330,8 +332,8 @@ def assert_inert(page: str) -> None:
 
 def test_student_text_stays_inert():
     records = make_class()
-    evil = graded("zed", "update(grads): raised ValueError: <img src=x onerror=alert(1)></pre><script>alert(2)"
-                         "</script>")
+    evil = graded("zed", "update(grads): raised ValueError: <img src=x onerror=alert(1)></pre>"
+                         "<script>alert(2)</script>")
     evil.name = "<script>alert('name')</script>"
     records.append(evil)
     page = summary_html(records, title="CS <101>", layout="folder <x>", parts=GRADED_PARTS)
@@ -389,7 +391,7 @@ def open_in_chromium(page: Path, folder: Path, *action: str) -> tuple[str, list[
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND",
          f"--log-net-log={netlog}", *(action or ("--dump-dom",)), page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=60)
     assert process.returncode == 0, process.stderr[-2000:]
     text = netlog.read_text()
     try:
@@ -435,16 +437,16 @@ def test_summary_renders_in_chromium_and_loads_nothing(tmp_path):
 def test_the_network_check_catches_a_page_that_loads_something(tmp_path):
     """The check above can fail: the same report with an image from the web, and without the
     Content-Security-Policy that would block it, makes a request the check sees."""
-    html = summary_html(make_class(), title="CS 101", layout="folder", parts=GRADED_PARTS)
-    assert CSP.search(html)
-    leaky = CSP.sub("", html).replace("<body>", '<body><img src="http://example.com/x.png">', 1)
+    report = summary_html(make_class(), title="CS 101", layout="folder", parts=GRADED_PARTS)
+    assert CSP.search(report)
+    leaky = CSP.sub("", report).replace("<body>", '<body><img src="http://example.com/x.png">', 1)
     page = tmp_path / "leaky.html"
     page.write_text(leaky)
     _, requests = open_in_chromium(page, tmp_path / "leaky")
     assert requests == ["http://example.com/x.png"]
     # and the policy alone stops the same image in the real page (a second line of defence)
     blocked = tmp_path / "blocked.html"
-    blocked.write_text(html.replace("<body>", '<body><img src="http://example.com/x.png">', 1))
+    blocked.write_text(report.replace("<body>", '<body><img src="http://example.com/x.png">', 1))
     _, requests = open_in_chromium(blocked, tmp_path / "blocked")
     assert requests == []
 

@@ -208,15 +208,15 @@ def common_mistakes(records: list[StudentRecord]) -> list[Mistake]:
                      for entry in outcomes(record.results) if entry.charged
                      for cause in causes_of(entry)]
         for part, test, title, hidden, cause in found:
-            cause = _clip(cause)
             group = groups.setdefault((test, normalise(cause)), {
                 "part": part, "test": test, "title": title, "hidden": hidden, "raw": [],
                 "students": set()})
             if record.student not in group["students"]:
                 group["students"].add(record.student)
                 group["raw"].append(cause)
-    mistakes = [Mistake(part=g["part"], test=g["test"], title=g["title"], cause=_shown_cause(g["raw"]),
-                        count=len(g["students"]), students=sorted(g["students"]), hidden=g["hidden"])
+    mistakes = [Mistake(part=g["part"], test=g["test"], title=g["title"],
+                        cause=_clip(_shown_cause(g["raw"])), count=len(g["students"]),
+                        students=sorted(g["students"]), hidden=g["hidden"])
                 for g in groups.values()]
 
     def order(mistake: Mistake) -> tuple:
@@ -362,8 +362,8 @@ def box_svg(fractions: list[float], mean: float | None = None) -> str:
                      'stroke="#1d3f66" stroke-width="2"/>')
         if mean is not None:
             parts.append(f'<circle cx="{x(mean):.1f}" cy="{middle}" r="2.5" fill="#b3261e"/>')
-        parts.append(f"<title>{esc(f'min {low:.0%}, quartiles {q1:.0%} / {median:.0%} / {q3:.0%}, max {high:.0%}')}"
-                     "</title>")
+        summary = f"min {low:.0%}, quartiles {q1:.0%} / {median:.0%} / {q3:.0%}, max {high:.0%}"
+        parts.append(f"<title>{esc(summary)}</title>")
     parts.append("</svg>")
     return "".join(parts)
 
