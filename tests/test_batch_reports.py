@@ -136,6 +136,14 @@ def test_what_the_student_printed_or_raised_never_names_a_cause():
     raised = hand_entry("update(grads): raised ValueError: shapes 3 and 4\nTraceback (most recent call "
                         "last):\n  File \"solution.py\", line 9\nLikely cause: fake")
     assert causes_of(raised) == ["raised ValueError"]
+    fake = hand_entry("update(grads): raised ValueError: Likely cause: fake")
+    assert causes_of(fake) == ["raised ValueError"]
+    # the grader's own note on an error (test_optimizers) is kept
+    shared = hand_entry("Adam(**{}).step(params, grads): raised ValueError: operands could not be broadcast "
+                        "together (likely cause: one state shared by all parameters; keep it per parameter "
+                        "name, e.g. in self.state[name])")
+    assert causes_of(shared) == ["raised ValueError (likely cause: one state shared by all parameters; keep "
+                                 "it per parameter name, e.g. in self.state[name])"]
 
 
 def test_a_diagnosis_without_a_named_cause_groups_by_its_first_check():

@@ -104,8 +104,9 @@ def _ended_call(line: str) -> str:
         return _first_clause(line[line.index("the worker process died"):])
     raised = _RAISED.search(line)
     if raised:
-        named = _likely_cause(line)
-        return f"raised {raised.group(1)}" + (f" (likely cause: {named})" if named else "")
+        # only the grader's own "(likely cause: ...)" at the end; the rest is the student's message
+        named = re.search(r"\(likely cause: ([^()]*(?:\([^()]*\)[^()]*)*)\)$", line)
+        return f"raised {raised.group(1)}" + (f" (likely cause: {named.group(1)})" if named else "")
     return ""
 
 
