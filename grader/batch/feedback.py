@@ -1,0 +1,344 @@
+"""Each student's feedback file: ``feedback/<student>.md`` and ``feedback/<student>.html``.
+
+The feedback is written for after grades are published, so it shows everything a student's
+results.json holds: the points per part (in rubric order), the total, then every test that
+lost points with its diagnosis, hidden tests included and marked as such. An INVALID
+submission's feedback says it scored 0 and why; a NOT_GRADED one says it was not graded, that
+this is not the student's fault, and why.
+
+Everything shown comes from the grader's results.json, but a diagnosis quotes what the
+student's code printed or raised, and a name comes from a roster: all of it is escaped (HTML
+with ``html.escape``, Markdown by backslash escapes outside code blocks and by fences longer
+than any run of backticks inside them). The HTML page is one self-contained file: inline CSS,
+no script, nothing loaded from anywhere.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from grader.batch.records import INVALID, NOT_GRADED, StudentRecord
+from grader.rubric import BY_TEST, PARTS, RUBRIC
+
+HIDDEN_VISIBILITY = "after_published"
+"""Gradescope's visibility of a hidden test: its result shows once grades are published."""
+
+NOT_SELECTED, GRADER_ERROR = "not selected", "error"
+"""``extra_data.status`` of rows that cost nothing the student did (see ``outputs.report``)."""
+
+LOAD_FAILURE_OUTPUT = "not graded: the submission could not be loaded"
+"""The ``output`` of every test when the submission could not be imported at all."""
+
+_RUBRIC_INDEX = {row.test: index for index, row in enumerate(RUBRIC)}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One test of a results.json, as the reports read it."""
+    test: str          # pytest name, e.g. "test_backward[relu]"
+    part: str
+    title: str         # the rubric's description of the test
+    score: float
+    max_score: float
+    output: str        # the diagnosis ("" for a pass without notes)
+    hidden: bool       # visibility "after_published"
+    status: str        # extra_data.status: passed, failed, error, not run, not selected, invalid
+
+    @property
+    def lost(self) -> float:
+        return max(0.0, self.max_score - self.score)
+
+    @property
+    def charged(self) -> bool:
+        """Whether this test lost points for something in the submission (a grader error or a
+        part left out of the run is not the student's doing)."""
+        return self.lost > 1e-9 and self.status not in (NOT_SELECTED, GRADER_ERROR)
+
+
+def _title_from_name(name: str) -> str:
+    """``"part: title (test)"`` -> ``"title"`` (the form ``outputs.report`` writes)."""
+    match = re.fullmatch(r"[^:]*: (.*) \([^()]*\)", name or "")
+    return match.group(1) if match else (name or "")
+
+
+def outcomes(results: dict | None) -> list[Outcome]:
+    """The tests of a results.json, in rubric order (by part, then the rubric's row order, which
+    puts a part's hidden tests after its visible ones)."""
+    entries = []
+    for item in (results or {}).get("tests", []) or []:
+        extra = item.get("extra_data") or {}
+        test = str(extra.get("test") or item.get("name") or "")
+        part = str(extra.get("part") or (item.get("tags") or [""])[0])
+        row = BY_TEST.get(test)
+        entries.append(Outcome(
+            test=test, part=part, title=row.title if row else _title_from_name(item.get("name", "")),
+            score=float(item.get("score") or 0.0), max_score=float(item.get("max_score") or 0.0),
+            output=str(item.get("output") or ""),
+            hidden=item.get("visibility") == HIDDEN_VISIBILITY,
+            status=str(extra.get("status") or item.get("status") or "")))
+
+    def order(entry: Outcome) -> tuple:
+        part = PARTS.index(entry.part) if entry.part in PARTS else len(PARTS)
+        return part, _RUBRIC_INDEX.get(entry.test, len(_RUBRIC_INDEX)), entry.test
+
+    return sorted(entries, key=order)
+
+
+def load_failure(results: dict | None) -> str:
+    """Why the submission could not be imported ("" when it could): the paragraph of the
+    results' top-level ``output`` that says so. Every test then says only
+    ``LOAD_FAILURE_OUTPUT``, so this is shown once instead."""
+    tests = (results or {}).get("tests") or []
+    if not tests or any(t.get("output") != LOAD_FAILURE_OUTPUT for t in tests):
+        return ""
+    text = str((results or {}).get("output") or "")
+    match = re.search(r"^[^\n]*could not be loaded, so nothing was graded:.*?(?=\n\s*\n|\Z)", text,
+                      re.MULTILINE | re.DOTALL)
+    return match.group(0) if match else "the submission could not be loaded"
+
+
+def display_name(record: StudentRecord) -> str:
+    return record.name or record.student
+
+
+def _points(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _maximum(value: float) -> str:
+    return f"{value:g}"
+
+
+def _percent(score: float, maximum: float) -> str:
+    return f"{100.0 * score / maximum:.1f} %" if maximum else "-"
+
+
+def _nngrade_extra(record: StudentRecord) -> dict:
+    return ((record.results or {}).get("extra_data") or {}).get("nngrade") or {}
+
+
+def _warnings(record: StudentRecord) -> list[str]:
+    """The run's own caveats: a partial run, a file whose import failed but whose definitions
+    were graded."""
+    extra = _nngrade_extra(record)
+    warnings = []
+    partial = extra.get("partial")
+    if isinstance(partial, dict) and partial.get("reason"):
+        warnings.append(f"Partial result: {partial['reason']}")
+    if extra.get("load_warning"):
+        warnings.append(f"Warning: {extra['load_warning']}")
+    return warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|#!~])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _md(text: str) -> str:
+    """Inline Markdown text that renders as itself: specials backslash-escaped (``\\<`` keeps a
+    renderer from reading raw HTML; an underscore inside a word, as in ``train_loop``, cannot
+    start emphasis and stays), newlines folded."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), " ".join(str(text).split()))
+
+
+def _md_code(text: str) -> str:
+    """An inline code span of ``text`` (one line), delimited by more backticks than it holds."""
+    text = " ".join(str(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_code_block(text: str) -> str:
+    """A fenced block that ``text`` cannot close: the fence is longer than any backtick run."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _md_score_table(record: StudentRecord) -> list[str]:
+    lines = ["| part | points | out of |", "|:---|---:|---:|"]
+    for part, (score, maximum) in record.part_scores().items():
+        mark = "" if score >= maximum else " ←"
+        lines.append(f"| {_md(part)} | {_points(score)}{mark} | {_maximum(maximum)} |")
+    score, maximum = record.score or 0.0, record.max_score or 0.0
+    lines.append(f"| **total** | **{_points(score)}** | **{_maximum(maximum)}** |")
+    return lines
+
+
+def _md_heading(entry: Outcome) -> str:
+    hidden = " *(hidden test)*" if entry.hidden else ""
+    return (f"### [{_md(entry.part)}] {_md(entry.title)} — {_points(entry.score)} / "
+            f"{_maximum(entry.max_score)}{hidden}")
+
+
+def feedback_markdown(record: StudentRecord) -> str:
+    """The student's feedback as Markdown (one string, ending in a newline)."""
+    lines = [f"# nngrade feedback for {_md(display_name(record))}", ""]
+    if record.source:
+        lines += [f"Graded file: {_md_code(record.source)}", ""]
+    if record.status == NOT_GRADED:
+        lines += ["**Your submission was not graded.** This is not your fault: the grading "
+                  "machine could not grade it, and nothing was scored. The course staff will grade "
+                  "it again.", "", f"Reason: {_md(record.reason or 'not recorded')}"]
+        return "\n".join(lines) + "\n"
+    maximum = record.max_score or 0.0
+    if record.status == INVALID:
+        lines += [f"**Your submission scored 0 / {_maximum(maximum)}**, because it could not be "
+                  "graded as code:", "", f"> {_md(record.reason or 'no reason recorded')}"]
+        return "\n".join(lines) + "\n"
+    score = record.score or 0.0
+    lines += [f"**Score: {_points(score)} / {_maximum(maximum)}** ({_percent(score, maximum)})", ""]
+    lines += [f"> {_md(warning)}" for warning in _warnings(record)]
+    if _warnings(record):
+        lines.append("")
+    lines += _md_score_table(record)
+    entries = outcomes(record.results)
+    if any(entry.hidden for entry in entries):
+        lines += ["", "Tests marked *(hidden test)* were hidden until grades were published."]
+    failure = load_failure(record.results)
+    lost = [entry for entry in entries if entry.lost > 1e-9 and entry.status != NOT_SELECTED]
+    if failure:
+        lines += ["", "## What lost points", "", "Your file could not be loaded, so every test "
+                  "scored 0:", "", _md_code_block(failure)]
+    elif lost:
+        lines += ["", "## What lost points"]
+        for entry in lost:
+            lines += ["", _md_heading(entry), "", f"Test: {_md_code(entry.test)}"]
+            if entry.status == GRADER_ERROR:
+                lines += ["", "A grader error, not your fault: the course staff has the details."]
+            if entry.output:
+                lines += ["", _md_code_block(entry.output)]
+    else:
+        lines += ["", "Full marks: no test lost points."]
+    left_out = [entry for entry in entries if entry.status == NOT_SELECTED]
+    if left_out:
+        lines += ["", "## Not graded in this run", "",
+                  "These tests were not selected (0 points each; the maximum still counts them):", ""]
+        lines += [f"- [{_md(e.part)}] {_md(e.title)} ({_md_code(e.test)})" for e in left_out]
+    notes = [entry for entry in entries if entry.lost <= 1e-9 and entry.output]
+    if notes:
+        lines += ["", "## Notes (no points lost)"]
+        for entry in notes:
+            lines += ["", _md_heading(entry), "", _md_code_block(entry.output)]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+def esc(value) -> str:
+    """HTML-escaped text (quotes too, so it is safe in an attribute as well)."""
+    return html.escape(str(value), quote=True)
+
+
+PAGE_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;
+       max-width: 60em; padding: 0 1em; color: #1d1d1f; line-height: 1.45; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+h3 { font-size: 1em; margin: 1.2em 0 0.3em; }
+table { border-collapse: collapse; margin: 0.6em 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.total td { font-weight: bold; border-top: 2px solid #888; }
+tr.lost td.num { color: #b3261e; }
+pre { background: #f5f5f7; border: 1px solid #e0e0e0; padding: 0.6em; overflow-x: auto;
+      white-space: pre-wrap; word-break: break-word; font-size: 0.9em; }
+code { font-size: 0.92em; }
+.badge { display: inline-block; font-size: 0.75em; padding: 0.05em 0.5em; border-radius: 0.8em;
+         background: #e8def8; color: #4a2a7a; margin-left: 0.4em; vertical-align: middle; }
+.badge.error { background: #fde7e9; color: #8c1d18; }
+.box { border-left: 4px solid #888; background: #fafafa; padding: 0.6em 1em; margin: 1em 0; }
+.box.bad { border-color: #b3261e; } .box.warn { border-color: #d08b00; } .box.good { border-color: #2e7d32; }
+.muted { color: #666; }
+"""
+
+
+def html_page(title: str, body: str, css: str = PAGE_CSS) -> str:
+    """A whole self-contained page: ``title`` is escaped here, ``body`` must already be HTML.
+    The Content-Security-Policy forbids every load but inline styles and ``data:`` images, so
+    even a mistake in escaping could fetch nothing and run no script."""
+    policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{esc(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n{body}\n"
+            "</body>\n</html>\n")
+
+
+def _html_score_table(record: StudentRecord) -> str:
+    rows = []
+    for part, (score, maximum) in record.part_scores().items():
+        lost = ' class="lost"' if score < maximum else ""
+        rows.append(f"<tr{lost}><td>{esc(part)}</td><td class=\"num\">{_points(score)}</td>"
+                    f"<td class=\"num\">{_maximum(maximum)}</td></tr>")
+    score, maximum = record.score or 0.0, record.max_score or 0.0
+    rows.append(f'<tr class="total"><td>total</td><td class="num">{_points(score)}</td>'
+                f'<td class="num">{_maximum(maximum)}</td></tr>')
+    return ('<table class="scores"><thead><tr><th>part</th><th class="num">points</th>'
+            '<th class="num">out of</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+
+
+def _html_entry(entry: Outcome) -> str:
+    badges = ' <span class="badge">hidden test</span>' if entry.hidden else ""
+    if entry.status == GRADER_ERROR:
+        badges += ' <span class="badge error">grader error, not your fault</span>'
+    output = f"<pre>{esc(entry.output)}</pre>" if entry.output else ""
+    return (f'<section class="test"><h3>[{esc(entry.part)}] {esc(entry.title)} — '
+            f"{_points(entry.score)} / {_maximum(entry.max_score)}{badges}</h3>"
+            f'<div class="muted"><code>{esc(entry.test)}</code></div>{output}</section>')
+
+
+def feedback_html(record: StudentRecord) -> str:
+    """The student's feedback as one self-contained HTML page."""
+    name = display_name(record)
+    parts = [f"<h1>nngrade feedback for {esc(name)}</h1>"]
+    if record.source:
+        parts.append(f'<p class="muted">Graded file: <code>{esc(record.source)}</code></p>')
+    if record.status == NOT_GRADED:
+        parts.append('<div class="box warn"><p><strong>Your submission was not graded.</strong> '
+                     "This is not your fault: the grading machine could not grade it, and nothing "
+                     "was scored. The course staff will grade it again.</p>"
+                     f"<p>Reason: {esc(record.reason or 'not recorded')}</p></div>")
+        return html_page(f"nngrade feedback: {name}", "\n".join(parts))
+    maximum = record.max_score or 0.0
+    if record.status == INVALID:
+        parts.append(f'<div class="box bad"><p><strong>Your submission scored 0 / '
+                     f"{_maximum(maximum)}</strong>, because it could not be graded as code:</p>"
+                     f"<p>{esc(record.reason or 'no reason recorded')}</p></div>")
+        return html_page(f"nngrade feedback: {name}", "\n".join(parts))
+    score = record.score or 0.0
+    parts.append(f'<p class="total-line"><strong>Score: {_points(score)} / {_maximum(maximum)}'
+                 f"</strong> ({_percent(score, maximum)})</p>")
+    parts += [f'<div class="box warn">{esc(warning)}</div>' for warning in _warnings(record)]
+    parts.append(_html_score_table(record))
+    entries = outcomes(record.results)
+    if any(entry.hidden for entry in entries):
+        parts.append('<p class="muted">Tests marked <span class="badge">hidden test</span> were '
+                     "hidden until grades were published.</p>")
+    failure = load_failure(record.results)
+    lost = [entry for entry in entries if entry.lost > 1e-9 and entry.status != NOT_SELECTED]
+    if failure:
+        parts.append("<h2>What lost points</h2><p>Your file could not be loaded, so every test "
+                     f"scored 0:</p><pre>{esc(failure)}</pre>")
+    elif lost:
+        parts.append("<h2>What lost points</h2>")
+        parts += [_html_entry(entry) for entry in lost]
+    else:
+        parts.append('<div class="box good">Full marks: no test lost points.</div>')
+    left_out = [entry for entry in entries if entry.status == NOT_SELECTED]
+    if left_out:
+        items = "".join(f"<li>[{esc(e.part)}] {esc(e.title)} (<code>{esc(e.test)}</code>)</li>"
+                        for e in left_out)
+        parts.append("<h2>Not graded in this run</h2><p>These tests were not selected (0 points "
+                     f"each; the maximum still counts them):</p><ul>{items}</ul>")
+    notes = [entry for entry in entries if entry.lost <= 1e-9 and entry.output]
+    if notes:
+        parts.append("<h2>Notes (no points lost)</h2>")
+        parts += [_html_entry(entry) for entry in notes]
+    return html_page(f"nngrade feedback: {name}", "\n".join(parts))
+
