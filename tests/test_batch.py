@@ -229,3 +229,32 @@ def test_dask_gives_the_same_gradebook_as_local(tmp_path, worked_text):
     code, output = batch(folder, tmp_path / "dask", "--jobs", "2", "--engine", "dask")
     assert code == 0, output
     assert (tmp_path / "local" / "grades.csv").read_bytes() == (tmp_path / "dask" / "grades.csv").read_bytes()
+
+
+def test_a_restarted_dask_worker_takes_its_grading_with_it(tmp_path, worked_text):
+    """Seen with Dask: a worker restarted by its nanny leaves the process it started running,
+    as an orphan that keeps a core busy. The grading process dies with its worker."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    from grader.batch.engine import grade_bytes
+
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+    client = distributed.Client(cluster)
+    try:
+        future = client.submit(grade_bytes, hanging(worked_text).encode(), parts=["softmax"],
+                               cap_s=600, key="nngrade-orphan-check", pure=False)
+        deadline = time.monotonic() + 120
+        while not grading_processes() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert grading_processes(), "the grading never started"
+        client.restart()
+        deadline = time.monotonic() + 30
+        while grading_processes() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert grading_processes() == [], "the grading outlived its restarted Dask worker"
+        del future
+    finally:
+        client.close()
+        cluster.close()

@@ -601,8 +601,8 @@ def test_ids_are_sanitised_and_collisions_numbered(tmp_path):
 
 def test_ids_do_not_depend_on_listing_order():
     raws = [("a b", "1"), ("a_b", "2"), ("A_B", "3"), ("x", "4")]
-    expected = dict(zip(raws, unique_ids(raws)))
-    assert dict(zip(raws[::-1], unique_ids(raws[::-1]))) == expected
+    expected = dict(zip(raws, unique_ids(raws), strict=True))
+    assert dict(zip(raws[::-1], unique_ids(raws[::-1]), strict=True)) == expected
     assert expected == {("A_B", "3"): "A_B", ("a_b", "2"): "a_b-2", ("a b", "1"): "a_b-3",
                         ("x", "4"): "x"}
 

@@ -573,10 +573,10 @@ def unique_ids(raws: list[tuple[str, str]]) -> list[str]:
 def _number(found: list[_Found]) -> list[Submission]:
     ids = unique_ids([(entry.raw, entry.tiebreak) for entry in found])
     groups: dict[int, list[str]] = {}
-    for entry, student in zip(found, ids):
+    for entry, student in zip(found, ids, strict=True):
         groups.setdefault(entry.group, []).append(student)
     submissions = [Submission(student=student, name=entry.name, source=entry.source,
                               problem=entry.problem, members=sorted(groups[entry.group]))
-                   for entry, student in zip(found, ids)]
+                   for entry, student in zip(found, ids, strict=True)]
     return sorted(submissions, key=lambda submission: submission.student)
 

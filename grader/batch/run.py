@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch import engine as grading
+from grader.batch.feedback import feedback_html, feedback_markdown
 from grader.batch.gradebook import write_grades_csv
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_results
+from grader.batch.summary import summary_html
 from grader.outputs.report import could_not_grade_results, write_json_atomic, write_text_atomic
 from grader.rubric import PARTS
 
@@ -109,10 +111,6 @@ class Batch:
         self.counts[_kind(record)] += 1
 
     def write_feedback(self, record: StudentRecord) -> None:
-        try:
-            from grader.batch.feedback import feedback_html, feedback_markdown
-        except ImportError:   # the feedback module is optional while it is being built
-            return
         write_text_atomic(self.out / "feedback" / f"{record.student}.md", feedback_markdown(record))
         write_text_atomic(self.out / "feedback" / f"{record.student}.html", feedback_html(record))
 
@@ -126,10 +124,6 @@ class Batch:
                 reason=INTERRUPTED, source=_relative(submission.source, self.roster.root))
             records.append(record)
         write_grades_csv(self.out / "grades.csv", records, self.parts)
-        try:
-            from grader.batch.summary import summary_html
-        except ImportError:
-            return records
         write_text_atomic(self.out / "summary.html",
                           summary_html(records, title=f"nngrade: {self.options.submissions.name}",
                                        layout=self.roster.layout, parts=self.parts))
