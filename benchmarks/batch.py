@@ -74,18 +74,28 @@ def seconds_by_student(out: Path) -> dict[str, float]:
             for path in (out / "results").glob("*.json")}
 
 
-def fixed_cost(parts: list[str], repeats: int = 3) -> float:
-    """Median wall time of grading the worked solution on the ``init`` part only with
-    ``python -m grader grade``: what every grading pays before and after its tests."""
-    times = []
-    with tempfile.TemporaryDirectory() as folder:
-        for _ in range(repeats):
-            started = time.monotonic()
-            subprocess.run([sys.executable, "-m", "grader", "grade", str(REPOSITORY / "solution.py"),
-                            "--parts", "init", "--results-json", f"{folder}/r.json"],
-                           cwd=REPOSITORY, capture_output=True, check=False)
-            times.append(time.monotonic() - started)
-    return statistics.median(times)
+def fixed_cost(repeats: int = 3) -> dict[str, float]:
+    """Median wall times of what every grading pays whatever it grades: the grading process's
+    imports (torch, numpy, the grader), the sandbox preflight, and the sandboxed worker's import
+    of the submission (which imports torch)."""
+    imports, preflight, load = [], [], []
+    code = "import torch, numpy, grader.plugin, grader.networks.rebuild"
+    probe = ("import time, pathlib\n"
+             "from grader.isolation.worker import Session\n"
+             "from grader.verdicts.substitutes import CallbackLog\n"
+             "t = time.monotonic(); s = Session(pathlib.Path('solution.py'), CallbackLog())\n"
+             "s.preflight(); t1 = time.monotonic(); s._ensure_loaded(); t2 = time.monotonic()\n"
+             "s.close(); print(t1 - t, t2 - t1)\n")
+    for _ in range(repeats):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, check=True)
+        imports.append(time.monotonic() - started)
+        out = subprocess.run([sys.executable, "-c", probe], cwd=REPOSITORY, check=True,
+                             capture_output=True, text=True).stdout.split()
+        preflight.append(float(out[0]))
+        load.append(float(out[1]))
+    return {"grader imports": statistics.median(imports), "preflight": statistics.median(preflight),
+            "worker loads solution.py": statistics.median(load)}
 
 
 def main() -> None:
@@ -116,11 +126,13 @@ def main() -> None:
                       f"submissions/min; one grading: median {statistics.median(others):.1f} s, "
                       f"hanging ones {', '.join(f'{h:.0f}' for h in hangs)} s; {full} full marks")
             print(f"{engine:5s} speed-up from 1 to 2 jobs: {rates[engine, 2] / rates[engine, 1]:.2f}x")
-        cost = fixed_cost(parts)
-        one = statistics.median(seconds_by_student(scratch / f"out-{args.engines.split(',')[0]}-1").values())
-        print(f"fixed cost of one grading (the init part alone): {cost:.1f} s, "
-              f"{cost / one:.0%} of a median grading of these parts ({one:.1f} s)")
-
+        parts_of_cost = fixed_cost()
+        cost = sum(parts_of_cost.values())
+        first = args.engines.split(",")[0]
+        batch_seconds = sum(seconds_by_student(scratch / f"out-{first}-1").values())
+        print("fixed cost of one grading: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts_of_cost.items())
+              + f"; {cost:.1f} s in all, {cost * args.students / batch_seconds:.0%} of this batch's "
+              f"grading time ({batch_seconds:.0f} s with --jobs 1, {first})")
 
 if __name__ == "__main__":
     main()

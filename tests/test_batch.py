@@ -258,3 +258,41 @@ def test_a_restarted_dask_worker_takes_its_grading_with_it(tmp_path, worked_text
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_zipped_gradescope_export_grades_a_group_once_for_each_member(tmp_path, worked_text):
+    import zipfile
+
+    metadata = """\
+submission_1001:
+  :submitters:
+  - :name: Ada Lovelace
+    :sid: '1001'
+    :email: ada@example.edu
+  :created_at: 2026-11-30 23:58:00.000000000 Z
+submission_1002:
+  :submitters:
+  - :name: Grace Hopper
+    :sid: '1002'
+    :email: grace@example.edu
+  - :name: Alan Turing
+    :sid: '1003'
+    :email: alan@example.edu
+  :created_at: 2026-11-30 23:59:00.000000000 Z
+"""
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("assignment_export/submission_metadata.yml", metadata)
+        bundle.writestr("assignment_export/submission_1001/solution.py", worked_text)
+        bundle.writestr("assignment_export/submission_1002/solution.py", patched(worked_text, "loss_sum"))
+    out = tmp_path / "out"
+    code, output = batch(archive, out, "--jobs", "2")
+    assert code == 0, output
+    assert "Gradescope" in output and "3 students" in output and "2 distinct files" in output, output
+    book = gradebook(out)
+    assert set(book) == {"1001", "1002", "1003"}, book
+    assert book["1001"]["name"] == "Ada Lovelace <ada@example.edu>" and book["1001"]["total"] == "17"
+    assert book["1002"]["total"] == book["1003"]["total"] and float(book["1002"]["loss"]) < 8, book
+    for member in ("1002", "1003"):
+        results = json.loads((out / "results" / f"{member}.json").read_text())
+        assert results["extra_data"]["nngrade"]["batch"]["members"] == ["1002", "1003"], results
