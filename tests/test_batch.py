@@ -137,18 +137,36 @@ def test_a_hang_and_a_memory_bomb_cost_only_their_own_points(tmp_path, worked_te
     assert elapsed < 600, elapsed
 
 
-def grading_processes() -> list[str]:
-    """Command lines of `python -m grader grade` processes now running on this machine."""
-    found = []
+def grading_processes(parent: int | None = None) -> dict[int, int]:
+    """``{pid: parent pid}`` of the `python -m grader grade` processes of batches now running on
+    this machine (their submission lies in an ``nngrade-batch-`` folder); only the children of
+    ``parent`` when given. Other tests may be grading at the same time, so a test looks only at
+    the processes it started."""
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            if b"grader" in command and b"grade" in command and b"nngrade-batch-" in b" ".join(command):
-                found.append(b" ".join(command).decode(errors="replace"))
+            if (command[1:4] == [b"-m", b"grader", b"grade"] and b"nngrade-batch-" in command[4]
+                    and parent in (None, ppid)):
+                found[int(entry)] = ppid
     return found
+
+
+def alive(pids) -> list[int]:
+    """Those of ``pids`` that still run (a zombie waiting for its parent's wait() does not)."""
+    running = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            running.append(pid)
+    return running
 
 
 def test_a_killed_batch_resumes_without_losing_or_regrading(tmp_path, worked_text):
@@ -161,14 +179,20 @@ def test_a_killed_batch_resumes_without_losing_or_regrading(tmp_path, worked_tex
          "--no-progress", "--jobs", "1"], cwd=REPOSITORY, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and len(list((out / "results").glob("*.json"))) < 2:
-        time.sleep(0.2)
+    running = {}
+    while time.monotonic() < deadline and (len(list((out / "results").glob("*.json"))) < 2
+                                           or not running):
+        running = grading_processes(process.pid)
+        time.sleep(0.1)
+    assert running, "no grading was running"
     process.send_signal(signal.SIGKILL)
     process.wait()
     finished = {p.name: p.read_bytes() for p in (out / "results").glob("*.json")}
     assert 2 <= len(finished) < 5, sorted(finished)
-    time.sleep(1)
-    assert grading_processes() == [], "a grading outlived its killed batch"
+    deadline = time.monotonic() + 10
+    while alive(running) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(running) == [], "a grading outlived its killed batch"
     for path in (out / "results").glob("*.json"):     # every file on disk is whole
         json.loads(path.read_text())
     code, output = batch(folder, out, "--jobs", "2")
@@ -245,15 +269,18 @@ def test_a_restarted_dask_worker_takes_its_grading_with_it(tmp_path, worked_text
     try:
         future = client.submit(grade_bytes, hanging(worked_text).encode(), parts=["softmax"],
                                cap_s=600, key="nngrade-orphan-check", pure=False)
+        workers = {nanny.process.pid for nanny in cluster.workers.values()}
         deadline = time.monotonic() + 120
-        while not grading_processes() and time.monotonic() < deadline:
+        running = {}
+        while not running and time.monotonic() < deadline:
+            running = {pid: ppid for pid, ppid in grading_processes().items() if ppid in workers}
             time.sleep(0.2)
-        assert grading_processes(), "the grading never started"
+        assert running, "the grading never started"
         client.restart()
         deadline = time.monotonic() + 30
-        while grading_processes() and time.monotonic() < deadline:
+        while alive(running) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert grading_processes() == [], "the grading outlived its restarted Dask worker"
+        assert alive(running) == [], "the grading outlived its restarted Dask worker"
         del future
     finally:
         client.close()
