@@ -261,3 +261,33 @@ def test_the_limits_add_up_to_the_memory_limit():
     python_binds = [i for i, arg in enumerate(command) if arg == "--ro-bind"
                     and any(command[i + 1] == str(path) for path in sandbox.python_paths())]
     assert python_binds and all(i > tmp for i in python_binds)
+
+
+HANGS_IN_SIGMOID = """
+    def sigmoid(self, x):
+        while True:
+            pass
+"""
+
+
+def test_once_the_hang_allowance_is_spent_a_method_that_hung_is_not_called_again(tmp_path):
+    """A submission that hangs in every method must not cost some 70 tests x 30 s: past the
+    allowance, a method that already hung fails at once, other calls get a short limit, and a
+    method that works still works."""
+    session = session_for(tmp_path, HANGS_IN_SIGMOID, call_timeout_s=1.0, hang_budget_s=2.0,
+                          call_timeout_after_hangs_s=0.5)
+    try:
+        x = [np.array([0.0, 1.0])]
+        first = session.call("sigmoid", args=x)
+        assert first.timed_out and first.shortened == "" and "1 s of CPU" in first.failure_text()
+        while session.hung_s < 2.0:       # the allowance: calls that time out add up to 2 s
+            assert session.call("sigmoid", args=x).timed_out
+        started = time.monotonic()
+        again = session.call("sigmoid", args=x)
+        assert time.monotonic() - started < 0.5, "a method that hung was called again"
+        assert again.timed_out and "not called again" in again.failure_text(), again.failure_text()
+        assert "allowance" in again.failure_text() and "infinite loop" in again.failure_text()
+        assert relu_works(session)          # a method that never hung runs as before
+        assert session.worker is not None and session.hangs >= 2
+    finally:
+        session.close()
