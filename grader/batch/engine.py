@@ -56,11 +56,12 @@ class Outcome:
         return asdict(self)
 
 
-def fingerprint(data: bytes, parts: list[str]) -> str:
-    """SHA-256 of a submission's bytes and the parts graded: a result on disk with the same
-    fingerprint is the result this grading would give again, so a re-run skips it."""
+def fingerprint(data: bytes, parts: list[str], grader: str) -> str:
+    """SHA-256 of a submission's bytes, the parts graded and ``grader`` (the grader's own
+    ``report.suite_hash()``): a result on disk with the same fingerprint is the result this
+    grading would give again, so a re-run skips it; after a fix to the grader, it grades again."""
     digest = hashlib.sha256(data)
-    digest.update(("\0parts:" + ",".join(parts)).encode())
+    digest.update(("\0parts:" + ",".join(parts) + "\0grader:" + grader).encode())
     return digest.hexdigest()
 
 

@@ -5,7 +5,8 @@ The order of work, and why:
 1. Read the roster (``layouts``). A folder that is no known layout is an error before anything
    is graded or written.
 2. For each student, decide from OUTDIR alone whether a grading is needed: a result on disk whose
-   fingerprint (the file's bytes and the parts) matches, and that is not "not graded", is kept.
+   fingerprint (the file's bytes, the parts and the grader's own sources) matches, and that is
+   not "not graded", is kept.
    So a re-run after Ctrl-C or SIGKILL grades only what was not finished, and ``--force``
    grades everything again. The scheduler keeps no state that resuming needs.
 3. Grade each distinct file once (a Gradescope group's members share one file), on the chosen
@@ -34,7 +35,8 @@ from grader.batch.feedback import feedback_html, feedback_markdown
 from grader.batch.gradebook import write_grades_csv
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_results
 from grader.batch.summary import summary_html
-from grader.outputs.report import could_not_grade_results, write_json_atomic, write_text_atomic
+from grader.outputs.report import (could_not_grade_results, suite_hash, write_json_atomic,
+                                   write_text_atomic)
 from grader.rubric import PARTS
 
 INTERRUPTED = ("the batch was interrupted before this student's grading finished; "
@@ -168,6 +170,7 @@ def _grade_roster(options: BatchOptions, roster) -> int:
     jobs: dict[str, grading.Job] = {}
     members: dict[str, list] = {}       # fingerprint -> the roster entries graded by that job
     kept = 0
+    grader = suite_hash()
     for submission in roster.submissions:
         source = _relative(submission.source, roster.root)
         if submission.source is None:
@@ -178,7 +181,7 @@ def _grade_roster(options: BatchOptions, roster) -> int:
             batch.store(record, submission.members)
             continue
         data = Path(submission.source).read_bytes()
-        key = grading.fingerprint(data, batch.parts)
+        key = grading.fingerprint(data, batch.parts, grader)
         previous = None if options.force else batch.saved(submission.student)
         if previous and previous.sha256 == key and previous.status == GRADED:
             batch.records[submission.student] = previous
