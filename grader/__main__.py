@@ -10,6 +10,8 @@
 - ``release OUTDIR [--force]``: write the student handout.
 - ``batch SUBMISSIONS --out OUTDIR [--jobs N] [--parts a,b] [--force] [--engine local|dask]
   [--scheduler tcp://HOST:PORT] [--cap SECONDS]``: grade a class (``grader.batch.run``).
+- ``gradescope OUT.zip [--timeout S] [--force]``: build Gradescope's autograder zip
+  (``grader.platforms.gradescope``); ``--timeout``: the assignment's timeout on Gradescope.
 """
 from __future__ import annotations
 
@@ -136,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                                                           "submitted/ holds several")
     batch.add_argument("--cap", type=float, default=None, help="wall-clock cap of one grading, s")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gradescope = commands.add_parser("gradescope", help="build Gradescope's autograder zip")
+    gradescope.add_argument("out", help="the zip to write, e.g. autograder.zip")
+    gradescope.add_argument("--timeout", type=float, default=600.0,
+                            help="the assignment's timeout on Gradescope, s (default 600)")
+    gradescope.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args, extra = parser.parse_known_args(argv)
 
     if args.command == "grade":
@@ -160,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "release":
             target = release(Path(args.outdir), force=args.force)
             print(f"wrote the student handout to {target}")
+            return 0
+        if args.command == "gradescope":
+            from grader.platforms.gradescope import build
+
+            target = build(Path(args.out), timeout_s=args.timeout, force=args.force)
+            print(f"wrote Gradescope's autograder to {target}")
             return 0
     except (TemplateError, ReleaseError) as error:
         print(f"nngrade: {error}", file=sys.stderr)

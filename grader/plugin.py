@@ -4,7 +4,8 @@
 code in its own process, shared by the run and restarted after a crash) and the ``grade``
 fixture (a ``Scorer``). The run keeps a ``Ledger`` (``grader/ledger.py``) of every rubric row of
 the selected parts, opened when collection ends and filled by each phase of each test. After the
-run, the score table is printed and, with ``--results-json``, written in Gradescope's format.
+run, the score table is printed and, with ``--results-json``, written in Gradescope's format;
+while the run goes on, that file holds the results so far after every test (``_write_progress``).
 
 The grader runs in one process: with pytest-xdist (``-n``) each worker would keep its own
 ledger and the controller, which prints the table and writes results.json, would see none of
@@ -35,6 +36,8 @@ _STARTED = pytest.StashKey[float]()
 _SCORER = pytest.StashKey[Scorer]()
 _SESSION = pytest.StashKey[Session]()
 _COULD_NOT_GRADE = pytest.StashKey[str]()
+_TESTS_DONE = pytest.StashKey[int]()
+_REPRODUCIBILITY = pytest.StashKey[dict]()
 _HIDDEN_DIR = Path(__file__).resolve().parent / "hidden"
 
 
@@ -273,7 +276,42 @@ def pytest_runtest_makereport(item, call):
                            ledger.get(item.name))
     if record is not None:
         ledger.fill(record)
+    if call.when == "teardown":
+        _write_progress(item.config, ledger)
     return test_report
+
+
+def _write_progress(config, ledger: Ledger) -> None:
+    """After each test, with ``--results-json``: the results so far, so that a grading killed
+    midway (a platform's time or memory limit) still leaves a valid file in which the finished
+    tests keep their scores. It says ``status: "incomplete"``, which no reader takes for a
+    finished grading (the batch treats it as not graded); the end of the session replaces it."""
+    path = config.getoption("--results-json")
+    if not path:
+        return
+    done = config.stash.get(_TESTS_DONE, 0) + 1
+    config.stash[_TESTS_DONE] = done
+    total = sum(1 for result in ledger.results if result.status != report.NOT_SELECTED)
+    reason = (f"the grading process ended before it finished: {done} of the {total} tests had "
+              "run; the others did not run and count 0")
+    data = report.results_json(ledger.results, submission=str(submission_path(config)),
+                               seconds=time.monotonic() - config.stash[_STARTED],
+                               extra=_results_extra(config),
+                               partial="; ".join(filter(None, [ledger.partial, reason])))
+    data["extra_data"]["nngrade"].update(status="incomplete", reason=reason)
+    report.write_json_atomic(Path(path), data)
+
+
+def _results_extra(config) -> dict:
+    """``extra_data.nngrade``'s reproducibility and sandbox blocks (the former computed once)."""
+    if _REPRODUCIBILITY not in config.stash:
+        config.stash[_REPRODUCIBILITY] = report.reproducibility()
+    worker_session = config.stash.get(_SESSION, None)
+    return {"reproducibility": config.stash[_REPRODUCIBILITY],
+            "submission": str(submission_path(config)),
+            "sandbox": worker_session.record() if worker_session else {},
+            "worker_restarts": worker_session.restarts if worker_session else 0,
+            "isolation_restarts": (worker_session.isolation_restarts if worker_session else 0)}
 
 
 def _phase_record(row, scorer, call, test_report, current) -> report.TestResult | None:
@@ -335,14 +373,9 @@ def pytest_sessionfinish(session, exitstatus):
     path = config.getoption("--results-json")
     if path:
         worker_session = config.stash.get(_SESSION, None)
-        extra = {"reproducibility": report.reproducibility(),
-                 "submission": str(submission_path(config)),
-                 "sandbox": worker_session.record() if worker_session else {},
-                 "worker_restarts": worker_session.restarts if worker_session else 0,
-                 "isolation_restarts": (worker_session.isolation_restarts
-                                        if worker_session else 0)}
         data = report.results_json(ledger.results, submission=str(submission_path(config)),
-                                   seconds=time.monotonic() - config.stash[_STARTED], extra=extra,
+                                   seconds=time.monotonic() - config.stash[_STARTED],
+                                   extra=_results_extra(config),
                                    load_failure=_load_failure(config), partial=ledger.partial,
                                    load_warning=worker_session.load_warning if worker_session else "")
         report.write_json_atomic(Path(path), data)

@@ -466,6 +466,12 @@ def _walk(folder: Path, ignore: frozenset | set) -> list[tuple[str, ...]]:
     return sorted(files)
 
 
+def examine_folder(folder: Path) -> tuple[Path | None, str]:
+    """One student's folder (a Gradescope submission folder, say): (the file to grade, "") or
+    (None, a sentence for the student saying why it scores 0 and what to fix)."""
+    return _examine_folder(folder)
+
+
 def _examine_folder(folder: Path, ignore: frozenset | set = frozenset()) -> tuple[Path | None, str]:
     """(the file to grade, "") or (None, the problem) for one student's folder."""
     files = _walk(folder, ignore)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from grader.outputs.report import OUTPUT_FORMAT
 from grader.rubric import PARTS, RUBRIC
 
 GRADED, INVALID, NOT_GRADED = "graded", "invalid", "not_graded"
@@ -75,11 +76,12 @@ def invalid_results(problem: str, parts: list[str] | None = None) -> dict:
     output = f"scored 0: {problem}"
     tests = [{"name": f"{row.part}: {row.title} ({row.test})", "number": str(number),
               "score": 0.0, "max_score": row.points, "status": "failed", "output": output,
-              "tags": [row.part],
+              "output_format": OUTPUT_FORMAT, "tags": [row.part],
               "visibility": "after_published" if row.hidden else "visible",
               "extra_data": {"test": row.test, "part": row.part, "status": "invalid"}}
              for number, row in enumerate(rows, start=1)]
     return {"score": 0.0, "max_score": sum(row.points for row in rows), "execution_time": 0.0,
-            "output": f"This submission scored 0. {problem}", "visibility": "visible",
+            "output": f"This submission scored 0. {problem}", "output_format": OUTPUT_FORMAT,
+            "visibility": "visible",
             "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {"nngrade": {"status": "invalid", "reason": problem}}}

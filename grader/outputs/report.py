@@ -28,6 +28,13 @@ SUITE_SEED = 20261123
 """Base seed of every input the tests draw (each test offsets it); recorded for reproducibility."""
 
 
+OUTPUT_FORMAT = "text"
+"""Gradescope's ``output_format`` of every output we write (its spec: "text" renders no HTML,
+Markdown or ANSI; a test's output goes in a ``<pre>`` block). Diagnoses and the table quote
+values, formulas (``d_in * d_out``, ``W_1``), ``<-`` marks and the student's own error messages,
+which ``md`` would turn into emphasis and ``html`` or ``simple_format`` (the default of the
+top-level output) would read as markup and reflow."""
+
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 NOT_RUN, NOT_SELECTED = "not run", "not selected"
 """A row's status. ``error`` is a fault of the grader itself (never the student's); ``not run``
@@ -186,6 +193,7 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
             "max_score": result.row.points,
             "status": "passed" if result.fraction == 1.0 else "failed",
             "output": student_output(result, load_failure),
+            "output_format": OUTPUT_FORMAT,
             "tags": [result.row.part],
             "visibility": "after_published" if result.row.hidden else "visible",
             "extra_data": test_extra,
@@ -196,6 +204,7 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
         "execution_time": round(seconds, 3),
         "output": score_table(results, submission, load_failure, partial, public_only=True,
                               load_warning=load_warning),
+        "output_format": OUTPUT_FORMAT,
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
@@ -220,6 +229,7 @@ def could_not_grade_results(reason: str, submission: str, extra: dict) -> dict:
         "output": (f"could not grade: {reason}\n\nThis is a fault of the grading environment, "
                    f"not of the submission ({Path(submission).name}); nothing was scored. "
                    "Please tell the course staff."),
+        "output_format": OUTPUT_FORMAT,
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [],

@@ -1,0 +1,116 @@
+"""Build Gradescope's autograder zip: ``python -m grader gradescope OUT.zip [--timeout S]``.
+
+Gradescope's specification (https://gradescope-autograders.readthedocs.io/en/latest/specs/) wants
+``setup.sh`` and ``run_autograder`` at the zip's root and unpacks the whole zip in
+``/autograder/source``. The zip holds:
+
+- ``setup.sh`` and ``run_autograder`` (``gradescope_files/``; run_autograder with the
+  assignment's timeout written in), both executable;
+- ``requirements.txt``: what grading needs, the handout's own list (``release.REQUIREMENTS``);
+- ``grader/`` with the hidden tests and ``reference/`` with the withheld rules: Gradescope grades
+  with everything the instructor's repository grades with.
+
+It holds no worked solution, no template and none of the project's tests; ``check_autograder``
+proves it on the staged folder before anything is zipped. The zip is written beside OUT and moved
+into place at the end, so an interrupted build leaves no half zip.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from grader.authoring.release import REPOSITORY, REQUIREMENTS, ReleaseError
+from grader.authoring.template import BEGIN, END
+
+FILES = Path(__file__).resolve().parent / "gradescope_files"
+SCRIPTS = ("setup.sh", "run_autograder")
+PACKAGES = ("grader", "reference")
+"""The folders of the repository the autograder runs (as they are, hidden tests included)."""
+
+TIMEOUT_S = 600.0
+"""Gradescope's default timeout; an assignment set to another one is built with ``--timeout``."""
+MAX_TIMEOUT_S = 2400.0
+"""Gradescope's largest timeout (40 minutes)."""
+_TIMEOUT_MARK = "@TIMEOUT@"
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+
+class BuildError(ReleaseError):
+    """The zip could not be built, or would hold the worked solution."""
+
+
+def check_autograder(folder: Path, worked_solution: Path) -> None:
+    """Raise BuildError if ``folder`` holds the worked solution (under any name), a solution
+    region, a ``solution.py`` or the project's tests, or lacks a script at its root."""
+    folder = Path(folder)
+    worked_text = Path(worked_solution).read_text()
+    for name in SCRIPTS:
+        if not os.access(folder / name, os.X_OK):
+            raise BuildError(f"{name} is not an executable file at the root of the autograder")
+    if (folder / "tests").exists():
+        raise BuildError("the project's tests are in the autograder")
+    for path in folder.rglob("*"):
+        if path.name.lower() == "solution.py":
+            raise BuildError(f"a solution.py is in the autograder: {path}")
+        if path.is_file() and path.suffix in (".py", ".md", ".txt", ".ipynb", ".json", ""):
+            text = path.read_text(errors="replace")
+            if text == worked_text:
+                raise BuildError(f"the worked solution is in the autograder: {path}")
+            for line in text.splitlines():
+                if BEGIN.match(line) or END.match(line):
+                    raise BuildError(f"a solution region is in the autograder: {path}")
+
+
+def stage(folder: Path, timeout_s: float) -> None:
+    """Write the autograder's files into the empty ``folder``."""
+    for package in PACKAGES:
+        shutil.copytree(REPOSITORY / package, folder / package, ignore=_IGNORED)
+    (folder / "requirements.txt").write_text(REQUIREMENTS)
+    for name in SCRIPTS:
+        text = (FILES / name).read_text()
+        if name == "run_autograder":
+            if text.count(_TIMEOUT_MARK) != 1:
+                raise BuildError(f"{FILES / name} must hold {_TIMEOUT_MARK} once")
+            text = text.replace(_TIMEOUT_MARK, f"{timeout_s:g}")
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
+
+
+def write_zip(folder: Path, target: Path) -> None:
+    """Zip ``folder``'s files at the archive's root, in a fixed order, keeping the scripts'
+    executable bit (Gradescope copies run_autograder and runs it as it is)."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = path.relative_to(folder).as_posix()
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            mode = 0o755 if name in SCRIPTS else 0o644
+            info.external_attr = (0o100000 | mode) << 16   # a regular file with these permissions
+            archive.writestr(info, path.read_bytes())
+
+
+def build(out: Path, *, timeout_s: float = TIMEOUT_S, force: bool = False,
+          worked_solution: Path = REPOSITORY / "solution.py") -> Path:
+    """Write the autograder zip to ``out`` (which must not exist unless ``force``); return it.
+    ``timeout_s``: the assignment's timeout on Gradescope (the grading stops a little before)."""
+    out = Path(out).resolve()
+    if out.suffix.lower() != ".zip":
+        raise BuildError(f"{out} does not end in .zip (Gradescope takes a zip)")
+    if out.exists() and not force:
+        raise BuildError(f"{out} already exists; choose another name or pass --force")
+    if not 60 <= timeout_s <= MAX_TIMEOUT_S:
+        raise BuildError(f"--timeout {timeout_s:g}: Gradescope's timeouts go from 60 to "
+                         f"{MAX_TIMEOUT_S:g} s (default {TIMEOUT_S:g})")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.stem}-", dir=out.parent) as scratch:
+        folder = Path(scratch) / "autograder"
+        folder.mkdir()
+        stage(folder, timeout_s)
+        check_autograder(folder, worked_solution)
+        partial = Path(scratch) / out.name
+        write_zip(folder, partial)
+        os.replace(partial, out)
+    return out
