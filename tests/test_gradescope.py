@@ -120,12 +120,13 @@ def run_autograder(archive: Path, root: Path, files: dict, *, parts=PARTS, timeo
     return process, data, seconds
 
 
-def patched(replacements, prefix: str = "") -> str:
+def patched(replacements) -> str:
+    """The worked solution with each ``(old, new)`` replaced exactly once."""
     text = WORKED_SOLUTION.read_text()
     for old, new in replacements:
         assert text.count(old) == 1, old
         text = text.replace(old, new)
-    return prefix + text
+    return text
 
 
 SOFTMAX_BODY = "        shifted = x - np.max(x, axis=-1, keepdims=True)\n"
@@ -221,13 +222,14 @@ def test_a_buggy_submission_loses_points_in_its_part_only(autograder_zip, tmp_pa
 def test_a_crashing_flooding_misnamed_submission_is_graded_and_said_so(autograder_zip, tmp_path):
     """``solution (1).py`` (a browser's second copy) that prints 2 MB at import, whose softmax
     ends its process and whose loss says which user id it runs as."""
-    source = patched([(SOFTMAX_BODY, "        import os\n        os._exit(3)\n"),
+    source = patched([("\nimport torch\n", "\nimport torch\nprint('flood ' * 350_000)\n"),
+                      (SOFTMAX_BODY, "        import os\n        os._exit(3)\n"),
                       (LOSS_BODY, "        import os\n        raise RuntimeError(f'running as uid "
-                                  "{os.getuid()}')\n")],
-                     prefix="print('flood ' * 500_000)\n")
+                                  "{os.getuid()}')\n")])
     process, data, _ = run_autograder(autograder_zip, tmp_path / "autograder", {"solution (1).py": source})
     assert data["extra_data"]["nngrade"]["status"] == "graded"
     assert data["output"].startswith("Note: your submission has no solution.py; graded solution (1).py")
+    assert "WARNING" not in data["output"]   # the file imported, flood and all
     tests = by_test(data)
     softmax = [tests[row.test] for row in rows(["softmax"])]
     assert all(entry["score"] == 0 for entry in softmax)

@@ -70,9 +70,8 @@ ECHO_CHARS = 200_000
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]   # where ``python -m grader`` is this grader
 
 # The ledger's words for a row whose test never started (grader/ledger.py, plugin._why_rows_did_not_run):
-# those rows get the cause this script knows instead.
-_NEVER_STARTED = ("not run: the run ended before this test",
-                  "not run: the run was interrupted before this test")
+# those rows, and the table, get the cause this script knows instead.
+_NEVER_STARTED = ("the run ended before this test", "the run was interrupted before this test")
 
 
 @dataclass
@@ -246,7 +245,7 @@ def finish(data: dict | None, ending: Ending, *, submission: str, seconds: float
         cause = ending.describe()
         stopped = 0
         for test in data.get("tests", []):
-            if test.get("output") in _NEVER_STARTED:
+            if test.get("output") in [f"not run: {words}" for words in _NEVER_STARTED]:
                 test["output"] = f"not run: {cause} before this test"
                 stopped += 1
         # A grading stopped after its last test (the ledger written, every test run) is whole.
@@ -254,7 +253,10 @@ def finish(data: dict | None, ending: Ending, *, submission: str, seconds: float
             finished = len(data.get("tests", [])) - stopped
             headline = (f"The grading did not finish: {cause}. The {finished} tests that had "
                         f"finished keep their scores; the {stopped} that did not run count 0.")
-            data["output"] = f"{headline}\n\n{data.get('output', '')}"
+            table = data.get("output", "")
+            for words in _NEVER_STARTED:
+                table = table.replace(words, f"{cause} before this test")
+            data["output"] = f"{headline}\n\n{table}"
             nngrade.update(status="incomplete", reason=cause)
     if ending.normal and ending.oom_kills:
         # The sandbox's own memory limits are above a small platform's: the kernel killed a
