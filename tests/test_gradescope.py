@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -290,6 +291,33 @@ def test_a_link_to_the_graders_files_is_not_graded(autograder_zip, tmp_path):
     assert data["extra_data"]["nngrade"]["status"] == "invalid" and data["score"] == 0
     assert "is a link" in data["output"]
     assert "def test_hidden" not in json.dumps(data)
+
+
+def test_a_grading_stopped_before_its_first_test_leaves_a_could_not_grade_file(autograder_zip, tmp_path):
+    """A 2 s timeout stops the grader while it starts (as an overloaded machine would): no score,
+    nothing blamed on the student, and the grader's own output for the staff only."""
+    _, data, seconds = run_autograder(autograder_zip, tmp_path / "autograder",
+                                      {"solution.py": WORKED_SOLUTION.read_text()}, timeout_s=2)
+    nngrade = data["extra_data"]["nngrade"]
+    assert "score" not in data and data["tests"] == [] and nngrade["status"] == "could_not_grade"
+    assert re.search(r"ran past its time limit of \d s and was stopped before any test had finished",
+                     data["output"]), data["output"]
+    assert "not of the submission" in data["output"]
+    assert isinstance(nngrade["output_tail"], str) and seconds < 10
+
+
+def test_run_autograder_writes_a_valid_file_when_python_does_not_start(autograder_zip, tmp_path):
+    root = tmp_path / "autograder"
+    unpack(autograder_zip, root)
+    (root / "submission" / "solution.py").write_text(WORKED_SOLUTION.read_text())
+    environment = {**os.environ, gradescope_run.ROOT_VARIABLE: str(root),
+                   "NNGRADE_PYTHON": str(tmp_path / "no-python")}
+    subprocess.run([str(root / "run_autograder")], cwd=root, env=environment, capture_output=True,
+                   timeout=60, check=True)
+    data = json.loads((root / "results" / "results.json").read_text())
+    check_spec(data)
+    assert "score" not in data and data["extra_data"]["nngrade"]["status"] == "could_not_grade"
+    assert "the grader did not start" in data["output"]
 
 
 def test_results_written_after_each_test_survive_a_killed_grading(tmp_path):

@@ -237,8 +237,10 @@ def finish(data: dict | None, ending: Ending, *, submission: str, seconds: float
     it wrote nothing) and how it ended."""
     nngrade = ((data or {}).get("extra_data") or {}).get("nngrade") or {}
     if data is None or nngrade.get("stage") == "run_autograder fallback":
-        reason = f"{ending.describe()} before any test had finished; its last output: {log_tail}"
-        return report.could_not_grade_results(reason, submission, {"stage": "run_autograder"})
+        # The grading's output is the staff's (it may name hidden tests): extra_data only.
+        return report.could_not_grade_results(f"{ending.describe()} before any test had finished",
+                                              submission, {"stage": "run_autograder",
+                                                           "output_tail": log_tail})
     if nngrade.get("status") == "could_not_grade":
         return data   # the grader's own verdict on the environment, with its reason
     if not ending.normal or nngrade.get("status") != "graded":
