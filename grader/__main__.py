@@ -1,4 +1,4 @@
-"""Command line: ``python -m grader {grade,template,release} ...``.
+"""Command line: ``python -m grader {grade,template,release,batch,gradescope} ...``.
 
 - ``grade PATH [--results-json OUT] [--parts a,b] [pytest options]``: grade one submission (runs
   ``pytest grader`` on it in a fresh process) and print the score table. Exit 0: full marks,
