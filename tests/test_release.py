@@ -113,3 +113,21 @@ def test_release_refuses_an_existing_folder_and_guards_leaks(tmp_path):
     (answer / "reference" / "rmsprop_nesterov.py").write_text("# the rule\n")
     with pytest.raises(ReleaseError, match="answer"):
         check_handout(answer, WORKED_SOLUTION)
+
+
+def test_check_handout_names_the_leak(tmp_path):
+    worked = WORKED_SOLUTION.read_text()
+    renamed = tmp_path / "renamed"
+    (renamed / "notes").mkdir(parents=True)
+    (renamed / "notes" / "hint.txt").write_text(worked)
+    with pytest.raises(ReleaseError, match="the worked solution: .*hint.txt"):
+        check_handout(renamed, WORKED_SOLUTION)
+    region = tmp_path / "region"
+    region.mkdir()
+    (region / "helper.py").write_text("x = 1\n# BEGIN SOLUTION softmax\ny = 2\n# END SOLUTION\n")
+    with pytest.raises(ReleaseError, match="a solution region: .*helper.py"):
+        check_handout(region, WORKED_SOLUTION)
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "helper.py").write_text("x = 1\n")
+    check_handout(clean, WORKED_SOLUTION)

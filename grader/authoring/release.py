@@ -68,13 +68,23 @@ def check_handout(folder: Path, worked_solution: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_dir() and path.name == "hidden":
             raise ReleaseError(f"hidden tests in the handout: {path}")
-        if path.is_file() and path.suffix in (".py", ".md", ".txt", ".ipynb"):
+    leak = answer_in(folder, worked_text, (".py", ".md", ".txt", ".ipynb"))
+    if leak:
+        raise ReleaseError(f"{leak} is in the handout")
+
+
+def answer_in(folder: Path, worked_text: str, suffixes: tuple) -> str:
+    """What in ``folder`` gives the answers away, as "the worked solution: PATH" or "a solution
+    region: PATH" ("" for nothing): a file with one of ``suffixes`` whose text is the worked
+    solution's (under any name) or holds a solution marker line."""
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and path.suffix in suffixes:
             text = path.read_text(errors="replace")
             if text == worked_text:
-                raise ReleaseError(f"the worked solution is in the handout: {path}")
-            for line in text.splitlines():
-                if BEGIN.match(line) or END.match(line):
-                    raise ReleaseError(f"a solution region is in the handout: {path}")
+                return f"the worked solution: {path}"
+            if any(BEGIN.match(line) or END.match(line) for line in text.splitlines()):
+                return f"a solution region: {path}"
+    return ""
 
 
 def public_rule_outputs() -> dict:

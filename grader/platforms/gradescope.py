@@ -22,8 +22,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from grader.authoring.release import REPOSITORY, REQUIREMENTS, ReleaseError
-from grader.authoring.template import BEGIN, END
+from grader.authoring.release import REPOSITORY, REQUIREMENTS, ReleaseError, answer_in
 
 FILES = Path(__file__).resolve().parent / "gradescope_files"
 SCRIPTS = ("setup.sh", "run_autograder")
@@ -55,13 +54,9 @@ def check_autograder(folder: Path, worked_solution: Path) -> None:
     for path in folder.rglob("*"):
         if path.name.lower() == "solution.py":
             raise BuildError(f"a solution.py is in the autograder: {path}")
-        if path.is_file() and path.suffix in (".py", ".md", ".txt", ".ipynb", ".json", ""):
-            text = path.read_text(errors="replace")
-            if text == worked_text:
-                raise BuildError(f"the worked solution is in the autograder: {path}")
-            for line in text.splitlines():
-                if BEGIN.match(line) or END.match(line):
-                    raise BuildError(f"a solution region is in the autograder: {path}")
+    leak = answer_in(folder, worked_text, (".py", ".md", ".txt", ".ipynb", ".json", ""))
+    if leak:
+        raise BuildError(f"{leak} is in the autograder")
 
 
 def stage(folder: Path, timeout_s: float) -> None:
