@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 from grader.batch.records import GRADED, NOT_GRADED
 from grader.isolation.lifeline import die_with_parent
+from grader.isolation.worker import SINGLE_THREAD_ENVIRONMENT
 
 GRADING_CAP_S = 1200.0
 """Default wall-clock cap of one grading. The worked solution grades in about 35 s on one core and
@@ -37,10 +38,10 @@ README); the cap is far above both, so only a machine that stalls reaches it."""
 
 _OUTPUT_TAIL = 2000   # characters of a failed grading process's output kept in the reason
 
-# Every grading runs single-threaded: parallel gradings must not oversubscribe the cores (torch
-# with 2 threads slowed 12-47x when another process held a core).
-SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                 "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
+# Every grading runs single-threaded, with the variables the sandboxed worker already gets:
+# parallel gradings must not oversubscribe the cores (torch with 2 threads slowed 12-47x when
+# another process held a core).
+SINGLE_THREAD = SINGLE_THREAD_ENVIRONMENT
 
 
 @dataclass
@@ -117,7 +118,7 @@ def grade_bytes(data: bytes, *, parts: list[str], cap_s: float = GRADING_CAP_S) 
             return Outcome(NOT_GRADED, f"could not start the grading process: {error}", None,
                            time.monotonic() - started).to_json()
         seconds = time.monotonic() - started
-        results = _read_results(results_path)
+        results = read_results(results_path)
         if results is None:
             return Outcome(NOT_GRADED, f"the grading process exited with code {process.returncode} "
                            f"without a results file; its last output: {_tail(log_path)}", None,
@@ -142,9 +143,10 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
-def _read_results(path: str) -> dict | None:
+def read_results(path) -> dict | None:
+    """The results.json at ``path`` as a dict, or None when there is none or it is not JSON."""
     try:
-        with open(path) as handle:
+        with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except (OSError, ValueError):
         return None

@@ -99,14 +99,12 @@ class Batch:
             results = could_not_grade_results(record.reason, record.source, {})
         else:
             results = dict(record.results or {})
-        results.setdefault("extra_data", {}).setdefault("nngrade", {})
-        results["extra_data"] = {**results["extra_data"],
-                                 "nngrade": {**results["extra_data"]["nngrade"], "batch": {
-                                     "student": record.student, "name": record.name,
-                                     "status": record.status, "reason": record.reason,
-                                     "fingerprint": record.sha256, "parts": record.parts,
-                                     "source": record.source, "members": members,
-                                     "seconds": round(record.seconds, 3)}}}
+        extra = dict(results.get("extra_data") or {})
+        extra["nngrade"] = {**(extra.get("nngrade") or {}), "batch": {
+            "student": record.student, "name": record.name, "status": record.status,
+            "reason": record.reason, "fingerprint": record.sha256, "parts": record.parts,
+            "source": record.source, "members": members, "seconds": round(record.seconds, 3)}}
+        results["extra_data"] = extra
         write_json_atomic(self.result_path(record.student), results)
         self.write_feedback(record)
         self.records[record.student] = record

@@ -33,7 +33,7 @@ _HERE = Path(__file__).resolve().parent
 _KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 # Parallel workers must not each start a thread per core (see the README on oversubscription).
-_SINGLE_THREAD_ENVIRONMENT = {
+SINGLE_THREAD_ENVIRONMENT = {
     "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
 }
@@ -393,7 +393,7 @@ class Worker:
         self._reply_r, reply_w = os.pipe()
         os.set_blocking(self._request_w, False)
         environment = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
-        environment.update(_SINGLE_THREAD_ENVIRONMENT)
+        environment.update(SINGLE_THREAD_ENVIRONMENT)
         environment.update(_HEADLESS_ENVIRONMENT)
         environment.update({"HOME": str(self.directory), "TMPDIR": str(self.directory),
                             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",

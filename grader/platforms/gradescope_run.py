@@ -36,7 +36,6 @@ replaces ``/autograder``; ``NNGRADE_PARTS`` (``softmax,loss``) grades only those
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -46,7 +45,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.batch.engine import SINGLE_THREAD
+from grader.batch.engine import SINGLE_THREAD, read_results
 from grader.batch.layouts import SOURCE_NAME, examine_folder
 from grader.batch.records import invalid_results
 from grader.isolation.lifeline import die_with_parent
@@ -213,14 +212,6 @@ def run_grading(source: Path, results: Path, parts: list[str], cap_s: float, gra
     kills_after = oom_kills()
     killed = kills_after - kills_before if None not in (kills_before, kills_after) else 0
     return Ending(process.returncode, timed_out, cap_s, killed)
-
-
-def read_results(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def fallback_results(submission: str) -> dict:
