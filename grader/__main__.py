@@ -12,6 +12,8 @@
   [--scheduler tcp://HOST:PORT] [--cap SECONDS]``: grade a class (``grader.batch.run``).
 - ``gradescope OUT.zip [--timeout S] [--force]``: build Gradescope's autograder zip
   (``grader.platforms.gradescope``); ``--timeout``: the assignment's timeout on Gradescope.
+- ``nbgrader init COURSE_DIR [--assignment NAME] [--parts a,b]``, ``nbgrader collect COURSE_DIR``,
+  ``nbgrader export COURSE_DIR [--out DIR]``: an nbgrader course (``grader.platforms.nbgrader_course``).
 """
 from __future__ import annotations
 
@@ -112,6 +114,32 @@ def batch_command(args, parser) -> int:
     return run.run_batch(options)
 
 
+def nbgrader_command(args) -> int:
+    try:
+        from grader.platforms import nbgrader_course as course
+    except ImportError as error:
+        print(f"nngrade: nbgrader is not installed ({error}): pip install 'nngrade[nbgrader]'",
+              file=sys.stderr)
+        return 2
+    try:
+        if args.step == "init":
+            parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+            source = course.init(Path(args.course), args.assignment or course.DEFAULT_ASSIGNMENT, parts)
+            print(f"wrote {source} (template solution.py, {course.NOTEBOOK}.ipynb) and "
+                  f"{source.parents[1] / 'nbgrader_config.py'}")
+        elif args.step == "collect":
+            students = course.collect(Path(args.course), args.assignment)
+            print(f"copied the grading notebook into {len(students)} submission(s) that had none"
+                  + (f": {', '.join(students)}" if students else ""))
+        else:
+            out = course.export(Path(args.course), args.assignment, args.out and Path(args.out))
+            print(f"wrote {out / 'grades.csv'}, {out / 'feedback'} and {out / 'summary.html'}")
+    except course.CourseError as error:
+        print(f"nngrade: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     gradescope.add_argument("--timeout", type=float, default=600.0,
                             help="the assignment's timeout on Gradescope, s (default 600)")
     gradescope.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    nbgrader = commands.add_parser("nbgrader", help="an nbgrader course: init, collect, export")
+    steps = nbgrader.add_subparsers(dest="step", required=True)
+    for step, words in (("init", "write a course (or add an assignment to one)"),
+                        ("collect", "copy the grading notebook into submissions that lack it"),
+                        ("export", "per-part grades.csv, feedback and class summary")):
+        sub = steps.add_parser(step, help=words)
+        sub.add_argument("course", help="the course folder (where nbgrader_config.py is)")
+        sub.add_argument("--assignment", default=None,
+                         help="the assignment (init: default ps1; else: the course's only one)")
+        if step == "init":
+            sub.add_argument("--parts", default="", help="comma-separated parts (default: all)")
+        if step == "export":
+            sub.add_argument("--out", default=None, help="default: COURSE/nngrade_export/<assignment>")
     args, extra = parser.parse_known_args(argv)
 
     if args.command == "grade":
@@ -151,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "batch":
         return batch_command(args, parser)
+    if args.command == "nbgrader":
+        return nbgrader_command(args)
     try:
         if args.command == "template":
             if args.check:

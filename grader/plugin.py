@@ -183,7 +183,9 @@ def _limits_and_mode(config) -> tuple[Limits, sandbox.Mode]:
     try:
         mode = sandbox.choose_mode(config.getoption("--sandbox"))
     except ValueError as error:
-        raise pytest.UsageError(str(error)) from None
+        # A sandbox mode the grader does not know (--sandbox, NNGRADE_SANDBOX_MODE) is the
+        # grading machine's configuration, never the student's: could not grade, no score.
+        raise CouldNotGrade(f"the grader's configuration is invalid: {error}") from None
     except RuntimeError as error:  # the requested sandbox cannot run here
         raise CouldNotGrade(str(error)) from None
     return limits, mode

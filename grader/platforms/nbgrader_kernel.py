@@ -1,0 +1,147 @@
+"""What the grading notebook's cells call, in the Jupyter kernel that ``nbgrader autograde`` starts.
+
+The kernel never imports the student's code. Its first code cell (hidden from students) calls
+``grade_here``: the isolated grader (``grader.batch.engine.grade_bytes``, the batch's unit of
+work) grades ``solution.py`` in a process of its own, and the kernel keeps only the grader's
+results.json. Each part's cell then ends with ``GRADING.points(part)``: a plain float, the part's
+score clamped to ``[0, the cell's points]``, because nbgrader reads a cell's last value as its
+partial credit and fails the whole submission on a value above the cell's points.
+
+By the time this runs, ``nbgrader_preprocessors.PrepareSubmission`` (in the nbgrader process,
+before the kernel starts) has put the cells back to the source notebook's and set the student's
+other files aside, and written ``SUBMISSION_FILE``: which file it found and, when there is none
+to grade, the sentence that says why. So nothing the student added runs in this kernel, and
+``solution.py`` is the only student file left where the kernel imports from.
+
+nbgrader scores a test cell 0 when it wrote anything to stderr, so nothing here does: imports
+and the grading run with warnings silenced, and the grading process's output goes to a log file.
+
+The runner cell's output carries the grader's results.json under ``RESULTS_MIME`` (with a plain
+text table beside it): ``nbgrader_preprocessors.RequireVerdict`` reads it after execution, and
+``python -m grader nbgrader export`` writes each student's feedback from it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS_MIME = "application/vnd.nngrade.results+json"
+"""The mime type of the runner cell's output that holds the grading (``Grading.to_json``)."""
+
+SUBMISSION_FILE = ".nngrade-submission.json"
+"""Written by ``PrepareSubmission`` into the folder it grades: ``{"source": the file found,
+relative (null when none), "problem": why the submission scores 0 ("" when it is graded)}``."""
+
+SOURCE_NAME = "solution.py"
+RUNNER_ID = "nngrade_grading"
+"""The grade id of the runner cell in the grading notebook."""
+
+
+@dataclass
+class Grading:
+    """One submission's grading: ``status`` (``records.GRADED``, ``INVALID`` or ``NOT_GRADED``),
+    ``reason`` (why not graded or invalid), ``results`` (the grader's results.json), ``source``
+    (the file graded, as the student named it) and ``seconds``."""
+    status: str
+    reason: str
+    results: dict | None
+    source: str | None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "reason": self.reason, "results": self.results,
+                "source": self.source, "seconds": round(self.seconds, 3)}
+
+    def part_scores(self) -> dict[str, tuple[float, float]]:
+        from grader.batch.records import StudentRecord
+        return StudentRecord(student="-", status=self.status, results=self.results).part_scores()
+
+    def points(self, part: str, maximum: float) -> float:
+        """The score of ``part``, clamped to ``[0, maximum]`` (the cell's points). Raises when the
+        submission was not graded: nbgrader then scores the cell 0, and ``RequireVerdict`` refuses
+        to record any score for it."""
+        from grader.batch.records import NOT_GRADED
+        if self.status == NOT_GRADED:
+            raise RuntimeError(f"nngrade could not grade this submission: {self.reason}")
+        scores = self.part_scores()
+        if part not in scores:
+            raise RuntimeError(f"nngrade's results have no part {part!r}")
+        return float(min(max(scores[part][0], 0.0), float(maximum)))
+
+    def table(self) -> str:
+        """The score table shown under the runner cell."""
+        if self.status != "graded" and self.status != "invalid":
+            return f"nngrade could not grade this submission: {self.reason}"
+        lines = [f"nngrade: {self.source or SOURCE_NAME}" + (f" ({self.reason})" if self.reason else "")]
+        for part, (score, top) in self.part_scores().items():
+            lines.append(f"  {part:<18} {score:7.2f} / {top:g}")
+        results = self.results or {}
+        total, top = float(results.get("score", 0)), results.get("max_score", 0)
+        lines.append(f"  {'total':<18} {total:7.2f} / {top:g}")
+        return "\n".join(lines)
+
+
+def _quietly(function, *args, **kwargs):
+    """Call ``function`` with warnings silenced and Python-level stderr swallowed (a warning
+    printed by an import would cost the cell all its points)."""
+    import contextlib
+    import io
+    import warnings
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
+
+
+def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
+    from grader.batch import engine
+    from grader.batch.records import GRADED, INVALID, NOT_GRADED, invalid_results
+
+    try:
+        found = json.loads((folder / SUBMISSION_FILE).read_text(encoding="utf-8"))
+        source, problem = found.get("source"), found.get("problem", "")
+    except (OSError, ValueError, AttributeError) as error:
+        return Grading(NOT_GRADED, f"{SUBMISSION_FILE} was not written before the kernel ran ({error}): "
+                       "nngrade's preprocessors are not enabled in nbgrader_config.py (see "
+                       "python -m grader nbgrader init)", None, None)
+    if problem or not source:
+        return Grading(INVALID, problem, invalid_results(problem, parts), source)
+    try:
+        data = (folder / SOURCE_NAME).read_bytes()
+    except OSError as error:
+        return Grading(NOT_GRADED, f"could not read {SOURCE_NAME}: {error}", None, source)
+    outcome = engine.grade_bytes(data, parts=parts, cap_s=cap_s or engine.GRADING_CAP_S)
+    results = outcome["results"]
+    note = "" if source == SOURCE_NAME else f"graded {source} in the place of {SOURCE_NAME}"
+    if outcome["status"] == GRADED and note:
+        results["output"] = (f"Note: your submission has no {SOURCE_NAME}; {note} (name it "
+                             f"{SOURCE_NAME}).\n\n{results.get('output', '')}")
+    status = GRADED if outcome["status"] == GRADED else NOT_GRADED
+    return Grading(status, note if status == GRADED else outcome["reason"], results, source,
+                   outcome["seconds"])
+
+
+def grade_here(parts=(), cap_s: float | None = None) -> Grading:
+    """Grade the submission in the kernel's working folder (the student's autograded folder) on
+    ``parts`` (all when empty); display the score table and the results; return the Grading."""
+    grading = _quietly(_grade, Path(os.getcwd()), list(parts), cap_s)
+    try:
+        from IPython.display import display
+    except ImportError:   # not in a kernel (the project's tests call this directly)
+        return grading
+    display({"text/plain": grading.table(), RESULTS_MIME: grading.to_json()}, raw=True)
+    return grading
+
+
+def read_grading(notebook: dict) -> dict | None:
+    """The ``Grading.to_json`` a graded notebook (as nbformat JSON) holds, or None."""
+    for cell in notebook.get("cells", []):
+        if ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id") != RUNNER_ID:
+            continue
+        for output in cell.get("outputs", []) or []:
+            data = output.get("data") or {}
+            if RESULTS_MIME in data:
+                value = data[RESULTS_MIME]
+                return json.loads(value) if isinstance(value, str) else value
+    return None
