@@ -314,3 +314,103 @@ def test_a_grading_the_machine_cannot_run_records_no_score(tmp_path):
         rows = list(csv.DictReader(handle))
     assert [(r["student"], r["total"], r["softmax"], r["status"][:10]) for r in rows] == \
         [("ada", "", "", "not graded")]
+
+
+# ---- the pieces, without a kernel ------------------------------------------------------------
+
+def _prepare(folder: Path) -> dict:
+    from grader.platforms.nbgrader_kernel import SUBMISSION_FILE
+    from grader.platforms.nbgrader_preprocessors import PrepareSubmission
+
+    PrepareSubmission().preprocess(nbformat.v4.new_notebook(), {"metadata": {"path": str(folder)}})
+    return json.loads((folder / SUBMISSION_FILE).read_text())
+
+
+def test_prepare_submission_grades_a_misnamed_file_as_solution_py_and_sets_the_rest_aside(tmp_path):
+    (tmp_path / "grading.ipynb").write_text("{}")
+    (tmp_path / "timestamp.txt").write_text("2026-12-01 10:00:00")
+    (tmp_path / "solution (1).py").write_text("x = 1\n")
+    (tmp_path / "subprocess.py").write_text("raise SystemExit\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    found = _prepare(tmp_path)
+    assert found == {"source": "solution (1).py", "problem": ""}
+    assert (tmp_path / "solution.py").read_text() == "x = 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".nngrade-set-aside", ".nngrade-submission.json", "grading.ipynb", "solution.py", "timestamp.txt"])
+    aside = sorted(p.name for p in (tmp_path / SET_ASIDE).iterdir())
+    assert aside == ["pkg", "solution (1).py", "subprocess.py"]
+
+
+@pytest.mark.parametrize("files, words", [
+    ({"notes.txt": "see attached"}, "has no solution.py (it holds notes.txt)"),
+    ({"solution.py": "", }, "is empty"),
+    ({"solution.py": "x = 1\n", "solution (1).py": "x = 2\n"}, "2 candidate files"),
+])
+def test_prepare_submission_says_why_there_is_nothing_to_grade(tmp_path, files, words):
+    (tmp_path / "grading.ipynb").write_text("{}")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    found = _prepare(tmp_path)
+    assert found["source"] is None and words in found["problem"], found
+    assert not (tmp_path / "solution.py").exists()   # set aside: nothing of the student's is importable
+
+
+def test_prepare_submission_does_not_follow_a_link(tmp_path):
+    (tmp_path / "grading.ipynb").write_text("{}")
+    (tmp_path / "solution.py").symlink_to(WORKED_SOLUTION)
+    found = _prepare(tmp_path)
+    assert found["source"] is None and "is a link" in found["problem"]
+
+
+def test_the_kernel_side_scores_an_invalid_submission_zero_and_clamps_a_part(tmp_path):
+    from grader.platforms.nbgrader_kernel import SUBMISSION_FILE, Grading, grade_here
+
+    found = {"source": None, "problem": "Your submission is empty."}
+    (tmp_path / SUBMISSION_FILE).write_text(json.dumps(found))
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        grading = grade_here(parts=list(PARTS))
+    finally:
+        os.chdir(cwd)
+    assert grading.status == "invalid" and grading.points("loss", 8) == 0.0
+    assert grading.results["max_score"] == sum(nbgrader_course.part_points(PARTS).values())
+    results = {"tests": [{"score": 12.0, "max_score": 12.0, "tags": ["loss"]}]}
+    above = Grading("graded", "", results, "solution.py")
+    assert above.points("loss", 8) == 8.0   # never above the cell's points (nbgrader would fail the notebook)
+    with pytest.raises(RuntimeError, match="could not grade"):
+        Grading("not_graded", "no sandbox", None, "solution.py").points("loss", 8)
+
+
+def test_require_verdict_refuses_a_notebook_without_a_grading():
+    from grader.platforms.nbgrader_kernel import RESULTS_MIME
+    from grader.platforms.nbgrader_preprocessors import NotGraded, RequireVerdict
+
+    resources = {"nbgrader": {"student": "ada"}}
+    runner = nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade_id": RUNNER_ID}})
+    with pytest.raises(NotGraded, match="no .* output"):
+        RequireVerdict().preprocess(nbformat.v4.new_notebook(cells=[runner]), resources)
+    runner.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/plain": "", RESULTS_MIME: {"status": "not_graded", "reason": "the sandbox did not start"}})]
+    with pytest.raises(NotGraded, match="could not grade ada: the sandbox did not start"):
+        RequireVerdict().preprocess(nbformat.v4.new_notebook(cells=[runner]), resources)
+    runner.outputs[0].data[RESULTS_MIME] = {"status": "graded", "results": {}}
+    RequireVerdict().preprocess(nbformat.v4.new_notebook(cells=[runner]), resources)
+
+
+def test_init_and_collect_refuse_what_they_cannot_do(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(nbgrader_course.CourseError, match="not empty and has no nbgrader_config.py"):
+        nbgrader_course.init(tmp_path)
+    with pytest.raises(nbgrader_course.CourseError, match="unknown part"):
+        nbgrader_course.init(tmp_path / "course", parts=["softmaxx"])
+    nbgrader_course.init(tmp_path / "course", parts=["softmax"])
+    with pytest.raises(nbgrader_course.CourseError, match="already exists"):
+        nbgrader_course.init(tmp_path / "course", parts=["softmax"])
+    nbgrader_course.init(tmp_path / "course", assignment="ps2")   # a second assignment
+    assert sorted(p.name for p in (tmp_path / "course" / "source").iterdir()) == ["ps1", "ps2"]
+    with pytest.raises(nbgrader_course.CourseError, match="several assignments"):
+        nbgrader_course.collect(tmp_path / "course")
+    with pytest.raises(nbgrader_course.CourseError, match="generate_assignment ps1 first"):
+        nbgrader_course.collect(tmp_path / "course", "ps1")
