@@ -180,6 +180,7 @@ def init(course: Path, assignment: str = DEFAULT_ASSIGNMENT, parts=(),
     if not config.is_file():
         write_text_atomic(config, CONFIG.format(course_id=course.name, cap=engine.GRADING_CAP_S,
                                                 timeout=EXECUTE_TIMEOUT_S))
+        config.chmod(0o644)   # as nbgrader's own files: the course's graders read it too
     return source
 
 
