@@ -1,0 +1,95 @@
+"""The one plotting module of the report: every figure is made and saved here.
+
+A fixed style (size, fonts, grid), axes labelled with their units, a legend, and line styles that
+differ in greyscale as well as in colour (a printed report loses the colours). ``save`` writes a
+figure under a deterministic name as PNG (for the HTML) and as PDF vector art (for the PDF).
+Studies call ``line_figure``, ``bar_figure``, ``image_grid`` and ``heatmap``; they never set a style.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")   # no display: figures are only ever written to files
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+FIGSIZE = (6.4, 4.0)
+DPI = 120
+LINESTYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "x")
+COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#404040")
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+         "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": DPI, "savefig.bbox": "tight",
+         "pdf.fonttype": 42, "svg.fonttype": "none"}
+
+
+def _styles():
+    """(colour, line style, marker) triples that stay distinct in greyscale."""
+    return zip(itertools.cycle(COLORS), itertools.cycle(LINESTYLES), itertools.cycle(MARKERS))
+
+
+def line_figure(series: dict[str, tuple[list, list]], *, title: str, xlabel: str, ylabel: str,
+                logx: bool = False, logy: bool = False, marks: dict[str, tuple[float, float]] | None = None,
+                hline: tuple[float, str] | None = None):
+    """A figure with one line per entry of ``series`` (``{label: (xs, ys)}``); ``marks`` puts a
+    labelled point on it (``{label: (x, y)}``), ``hline`` a dashed reference line ``(y, label)``."""
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=FIGSIZE)
+        for (label, (xs, ys)), (color, style, marker) in zip(series.items(), _styles(), strict=False):
+            axes.plot(xs, ys, color=color, linestyle=style, marker=marker, markersize=3.5,
+                      linewidth=1.4, label=label)
+        for label, (x, y) in (marks or {}).items():
+            axes.plot([x], [y], marker="*", markersize=12, color="black", linestyle="none", label=label)
+        if hline is not None:
+            axes.axhline(hline[0], color="grey", linestyle=(0, (4, 2)), linewidth=1.0, label=hline[1])
+        axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        _integer_epochs(axes, xlabel)
+        if logx:
+            axes.set_xscale("log")
+        if logy:
+            axes.set_yscale("log")
+        axes.legend(loc="best")
+        figure.tight_layout()
+    return figure
+
+
+def panels_figure(panels: list[dict], *, title: str):
+    """Side-by-side line plots: each panel ``{"series", "xlabel", "ylabel", "title"}``."""
+    with plt.rc_context(STYLE):
+        figure, axes_list = plt.subplots(1, len(panels), figsize=(FIGSIZE[0] * 1.6, FIGSIZE[1]))
+        for axes, panel in zip(list(getattr(axes_list, "flat", [axes_list])), panels, strict=False):
+            styled = zip(panel["series"].items(), _styles(), strict=False)
+            for (label, (xs, ys)), (color, style, marker) in styled:
+                axes.plot(xs, ys, color=color, linestyle=style, marker=marker, markersize=3.5,
+                          linewidth=1.4, label=label)
+            axes.set(title=panel["title"], xlabel=panel["xlabel"], ylabel=panel["ylabel"])
+            _integer_epochs(axes, panel["xlabel"])
+            axes.legend(loc="best")
+        figure.suptitle(title)
+        figure.tight_layout()
+    return figure
+
+
+def _integer_epochs(axes, xlabel: str) -> None:
+    """Epochs are counted: no tick at 1.5 epochs."""
+    if xlabel.startswith("epoch"):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def save(figure, folder: Path, name: str, close: bool = True) -> dict[str, Path]:
+    """Write ``figure`` as ``folder/name.png`` and ``folder/name.pdf``; return both paths.
+    ``close=False`` keeps it open (the report's PDF draws it again as vector art)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"png": folder / f"{name}.png", "pdf": folder / f"{name}.pdf"}
+    with plt.rc_context(STYLE):
+        # Fixed metadata: the same logs give the same files.
+        figure.savefig(paths["png"], format="png", metadata={"Software": None})
+        figure.savefig(paths["pdf"], format="pdf", metadata={"CreationDate": None, "Creator": None,
+                                                             "Producer": None})
+    if close:
+        plt.close(figure)
+    return paths

