@@ -93,3 +93,69 @@ def save(figure, folder: Path, name: str, close: bool = True) -> dict[str, Path]
     if close:
         plt.close(figure)
     return paths
+
+
+def image_grid(images, captions: list[str], *, title: str, columns: int = 6, cmap: str = "gray"):
+    """A grid of images (each ``(H, W)`` grey or ``(H, W, 3)`` RGB in [0, 1]) with a caption under
+    each; no axes."""
+    count = len(images)
+    rows = max(1, -(-count // columns))
+    with plt.rc_context(STYLE):
+        figure, axes_grid = plt.subplots(rows, columns, figsize=(FIGSIZE[0], 1.25 * rows + 0.6),
+                                         squeeze=False)
+        for index, axes in enumerate(axes_grid.flat):
+            axes.axis("off")
+            if index < count:
+                image = images[index]
+                axes.imshow(image, cmap=cmap if getattr(image, "ndim", 2) == 2 else None,
+                            interpolation="nearest")
+                axes.set_title(captions[index], fontsize=7)
+        figure.suptitle(title)
+        figure.tight_layout()
+    return figure
+
+
+def heatmap(matrix, *, title: str, xlabel: str, ylabel: str, ticks: list[str] | None = None,
+            colorbar_label: str = "", annotate: bool = True):
+    """A matrix as a heatmap (greyscale-safe colormap), with its values written in the cells."""
+    import numpy as np
+
+    matrix = np.asarray(matrix, dtype=float)
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        figure, axes = plt.subplots(figsize=(FIGSIZE[0] * 0.8, FIGSIZE[0] * 0.7))
+        shown = axes.imshow(matrix, cmap="viridis")
+        bar = figure.colorbar(shown, ax=axes)
+        bar.set_label(colorbar_label)
+        if ticks is not None:
+            axes.set_xticks(range(len(ticks)), ticks)
+            axes.set_yticks(range(len(ticks)), ticks)
+        if annotate and matrix.size <= 400:
+            middle = (matrix.max() + matrix.min()) / 2
+            for (row, column), value in np.ndenumerate(matrix):
+                axes.text(column, row, f"{value:g}", ha="center", va="center", fontsize=6,
+                          color="black" if value > middle else "white")
+        axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        figure.tight_layout()
+    return figure
+
+
+def histograms(groups: dict[str, dict[str, list]], *, title: str, xlabel: str, logx: bool = False):
+    """One panel per group (e.g. per layer), each with overlaid step histograms of its series."""
+    import numpy as np
+
+    with plt.rc_context(STYLE):
+        figure, axes_list = plt.subplots(1, len(groups), figsize=(FIGSIZE[0] * 1.6, FIGSIZE[1] * 0.8),
+                                         squeeze=False)
+        for axes, (group, series) in zip(axes_list.flat, groups.items(), strict=False):
+            for (label, values), (color, style, _) in zip(series.items(), _styles(), strict=False):
+                values = np.asarray(values, dtype=float)
+                values = values[np.isfinite(values)]
+                if logx:
+                    values = np.log10(np.abs(values[values != 0]))
+                axes.hist(values, bins=40, histtype="step", color=color, linestyle=style, linewidth=1.3,
+                          label=label)
+            axes.set(title=group, xlabel=("log10 |" + xlabel + "|") if logx else xlabel, ylabel="count")
+            axes.legend(loc="best")
+        figure.suptitle(title)
+        figure.tight_layout()
+    return figure
