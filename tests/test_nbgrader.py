@@ -70,7 +70,10 @@ def solutions() -> dict[str, str]:
 
 
 def environment(**extra) -> dict:
-    return {**os.environ, **CHANNEL_ENV, **extra}
+    """The channels' environment: nbgrader runs in the course folder, so the repository is put
+    first on the import path (of nbgrader's config, its kernel and the grading) explicitly."""
+    path = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, **CHANNEL_ENV, "PYTHONPATH": path, **extra}
 
 
 def run_nbgrader(course: Path, *args: str, env=None, check: bool = True) -> subprocess.CompletedProcess:
@@ -129,6 +132,10 @@ def tampered(released: Path):
     for index, source in enumerate(TAMPER_CELLS):
         notebook.cells.insert(1 + index, nbformat.v4.new_code_cell(source))
     for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith(nbgrader_course.PART_PREFIX):
+            # nbclient skips a cell with this tag, and nbgrader scores a test cell that printed
+            # nothing as full marks.
+            cell.metadata["tags"] = ["skip-execution"]
         if cell.metadata.get("nbgrader", {}).get("grade_id") == f"{nbgrader_course.PART_PREFIX}loss":
             cell.source = "8.0"
     notebook.cells.append(nbformat.v4.new_code_cell("100.0", metadata={"nbgrader": {
@@ -169,9 +176,17 @@ def course(tmp_path_factory):
         "grader/__init__.py": "raise SystemExit('a grader of the student')\n",
         "ipykernel_launcher.py": "print(1.0)\n"})
     submit(course, "bare", sources["bare"])
+    # A link to the worked solution as solution.py (nbgrader's own copy follows links), and an
+    # honest student whose notebook is broken (nngrade's notebook is the instructor's anyway).
+    linked = submit(course, "linked", "placeholder\n")
+    (linked / "solution.py").unlink()
+    (linked / "solution.py").symlink_to(WORKED_SOLUTION)
+    submit(course, "corrupt", sources["worked"]).joinpath("grading.ipynb").write_text("{not json")
+    (course / "submitted" / "tamper" / ASSIGNMENT / "notes.txt").symlink_to(WORKED_SOLUTION)
     collected = subprocess.run([sys.executable, "-m", "grader", "nbgrader", "collect", str(course)],
                                cwd=REPOSITORY, capture_output=True, text=True, timeout=120)
-    assert collected.returncode == 0 and "bare" in collected.stdout, collected.stdout + collected.stderr
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    assert "bare, linked" in collected.stdout, collected.stdout
     autograde = run_nbgrader(course, "autograde", ASSIGNMENT)
     return course, autograde.stdout + autograde.stderr, gradebook_scores(course)
 
@@ -199,7 +214,7 @@ def test_init_releases_the_template_and_a_notebook_without_the_grading_code(cour
 
 def test_autograde_gives_each_part_what_python_m_grader_grade_gives(course, direct):
     folder, log, scores = course
-    assert set(scores) == set(solutions())
+    assert set(scores) == set(solutions()) | {"linked", "corrupt"}
     for student, results in direct.items():
         assert scores[student] == pytest.approx(results_parts(results), abs=1e-9), (student, scores[student])
     full = nbgrader_course.part_points(PARTS)
@@ -209,22 +224,60 @@ def test_autograde_gives_each_part_what_python_m_grader_grade_gives(course, dire
     assert scores["buggy"]["softmax"] == full["softmax"] and scores["buggy"]["loss"] < full["loss"]
     assert scores["hanging"]["softmax"] < full["softmax"] and scores["hanging"]["loss"] == full["loss"]
     assert scores["bare"]["softmax"] < full["softmax"] and scores["bare"]["loss"] == full["loss"]
+    assert scores["corrupt"] == full   # a broken notebook is replaced by the released one
+    assert scores["linked"] == {part: 0 for part in PARTS}   # a link to the worked solution is not graded
+    found = folder / "autograded" / "linked" / ASSIGNMENT / ".nngrade-submission.json"
+    linked = json.loads(found.read_text())
+    assert linked["source"] is None
+    assert linked["problem"] == "solution.py is a link, not a file: submit the file itself as solution.py."
 
 
 def test_cells_and_files_a_student_adds_change_no_score(course, direct):
     folder, log, scores = course
     assert scores["tamper"] == pytest.approx(results_parts(direct["tamper"]))
     assert scores["tamper"]["loss"] < nbgrader_course.part_points(PARTS)["loss"]
-    assert "removed 3 cell(s) that are not in the source notebook" in log
+    # The student's notebook is kept for the staff; the released one was graded in its place.
+    handed_in = folder / "submitted" / "tamper" / ASSIGNMENT / "grading.ipynb.submitted"
+    assert "skip-execution" in handed_in.read_text()
     graded = nbformat.read(os.fspath(folder / "autograded" / "tamper" / ASSIGNMENT / "grading.ipynb"),
                            as_version=4)
     source = nbformat.read(os.fspath(folder / "source" / ASSIGNMENT / "grading.ipynb"), as_version=4)
     assert [c.metadata["nbgrader"]["grade_id"] for c in graded.cells] == \
         [c.metadata["nbgrader"]["grade_id"] for c in source.cells]
     assert [c.source for c in graded.cells] == [c.source for c in source.cells]
+    assert not any(c.metadata.get("tags") for c in graded.cells)
     kept = folder / "autograded" / "tamper" / ASSIGNMENT
     assert not (kept / "grader").exists() and not (kept / "ipykernel_launcher.py").exists()
-    assert (kept / SET_ASIDE / "grader" / "__init__.py").is_file()   # set aside, for the staff
+    assert [p.relative_to(kept).as_posix() for p in kept.glob(f"{SET_ASIDE}-*/grader/__init__.py")]
+    # The link never reached autograded/ (nbgrader would have copied its target).
+    assert not list(kept.rglob("notes.txt"))
+    assert (folder / "submitted" / "tamper" / ".nngrade-quarantine" / ASSIGNMENT / "notes.txt").is_symlink()
+
+
+def test_keep_source_cells_rebuilds_a_tampered_notebook_from_the_source(course):
+    """nngrade's own preprocessor, on the tampering notebook itself (in a course, the pre-convert
+    hook has already put the released notebook in its place)."""
+    from nbgrader.coursedir import CourseDirectory
+
+    from grader.platforms.nbgrader_preprocessors import KeepSourceCells
+
+    folder, _, _ = course
+
+    class Converter:   # what KeepSourceCells looks for up its parents: nbgrader's course directory
+        coursedir = CourseDirectory(root=str(folder))
+
+    handed_in = folder / "submitted" / "tamper" / ASSIGNMENT / "grading.ipynb.submitted"
+    notebook = nbformat.read(os.fspath(handed_in), as_version=4)
+    assert len(notebook.cells) == 7
+    resources = {"nbgrader": {"notebook": "grading", "assignment": ASSIGNMENT,
+                              "db_url": f"sqlite:///{folder / 'gradebook.db'}"}}
+    preprocessor = KeepSourceCells()
+    preprocessor.parent = Converter()
+    rebuilt, _ = preprocessor.preprocess(notebook, resources)
+    source = nbformat.read(os.fspath(folder / "source" / ASSIGNMENT / "grading.ipynb"), as_version=4)
+    assert [c.source for c in rebuilt.cells] == [c.source for c in source.cells]
+    assert not any(c.metadata.get("tags") for c in rebuilt.cells)
+    assert all(c.metadata["nbgrader"].get("checksum") for c in rebuilt.cells)
 
 
 def test_generate_feedback_and_export_write_per_part_grades_and_feedback(course, direct):
@@ -235,6 +288,8 @@ def test_generate_feedback_and_export_write_per_part_grades_and_feedback(course,
     # generate_feedback copies the assignment's files: the template student's holds no answer.
     worked = WORKED_SOLUTION.read_text()
     assert answer_in(folder / "feedback" / "template", worked, (".py", ".html", "")) == ""
+    assert answer_in(folder / "feedback" / "linked", worked, (".py", ".html", "")) == ""
+    assert not list((folder / "feedback").rglob(f"{SET_ASIDE}*"))   # CourseDirectory.ignore
     assert not any("test_hidden" in p.read_text(errors="replace")
                    for p in (folder / "feedback").rglob("*") if p.is_file())
     run_nbgrader(folder, "export")   # nbgrader's own, totals only: it still works with the course
@@ -244,10 +299,11 @@ def test_generate_feedback_and_export_write_per_part_grades_and_feedback(course,
     out = folder / nbgrader_course.EXPORT_FOLDER / ASSIGNMENT
     with open(out / "grades.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == set(solutions())
+    assert set(rows) == set(scores)
     for student, row in rows.items():
         assert {part: float(row[part]) for part in PARTS} == pytest.approx(scores[student], abs=1e-4)
-        assert row["status"] == "graded"
+        assert row["status"] == ("invalid: solution.py is a link, not a file: submit the file itself as "
+                                 "solution.py." if student == "linked" else "graded")
         assert float(row["total"]) == pytest.approx(sum(scores[student].values()), abs=1e-4)
     feedback = (out / "feedback" / "buggy.md").read_text()
     assert "summed over the batch instead of averaging" in feedback
@@ -314,6 +370,16 @@ def test_a_grading_the_machine_cannot_run_records_no_score(tmp_path):
         rows = list(csv.DictReader(handle))
     assert [(r["student"], r["total"], r["softmax"], r["status"][:10]) for r in rows] == \
         [("ada", "", "", "not graded")]
+    # nbgrader goes on without a config file that fails to load (it only logs it): then no
+    # nngrade step runs, and the kernel refuses to grade rather than let every part score 0.
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + "\nraise RuntimeError('a broken course configuration')\n")
+    submit(course, "bob", WORKED_SOLUTION.read_text(), nbformat.read(os.fspath(released), as_version=4))
+    process = run_nbgrader(course, "autograde", ASSIGNMENT, "--student", "bob", check=False)
+    log = process.stdout + process.stderr
+    assert process.returncode != 0 and "a broken course configuration" in log
+    assert "nngrade's preprocessors did not run before this kernel started" in log
+    assert not (course / "autograded" / "bob" / ASSIGNMENT).exists()
 
 
 # ---- the pieces, without a kernel ------------------------------------------------------------
@@ -364,16 +430,14 @@ def test_prepare_submission_does_not_follow_a_link(tmp_path):
 
 
 def test_the_kernel_side_scores_an_invalid_submission_zero_and_clamps_a_part(tmp_path):
-    from grader.platforms.nbgrader_kernel import SUBMISSION_FILE, Grading, grade_here
+    from grader.platforms.nbgrader_kernel import SUBMISSION_FILE, TOKEN_VARIABLE, Grading, grade_here
 
-    found = {"source": None, "problem": "Your submission is empty."}
+    found = {"source": None, "problem": "Your submission is empty.", "token": "0123"}
     (tmp_path / SUBMISSION_FILE).write_text(json.dumps(found))
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        patch.setenv(TOKEN_VARIABLE, "0123")
         grading = grade_here(parts=list(PARTS))
-    finally:
-        os.chdir(cwd)
     assert grading.status == "invalid" and grading.points("loss", 8) == 0.0
     assert grading.results["max_score"] == sum(nbgrader_course.part_points(PARTS).values())
     results = {"tests": [{"score": 12.0, "max_score": 12.0, "tags": ["loss"]}]}

@@ -501,6 +501,10 @@ def _examine_folder(folder: Path, ignore: frozenset | set = frozenset()) -> tupl
 
 def _examine_file(path: Path, shown: str) -> tuple[Path | None, str]:
     """(path, "") when ``path`` is non-empty UTF-8 text, else (None, the problem)."""
+    if path.is_symlink():
+        # A link names a file the grader's user can read and the student could not hand in (the
+        # worked solution, a classmate's file): only the file itself is graded.
+        return None, f"{shown} is a link, not a file: submit the file itself as {SOURCE_NAME}."
     try:
         size = path.stat().st_size
         if size > MAX_SOURCE_BYTES:

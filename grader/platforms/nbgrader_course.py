@@ -7,7 +7,8 @@
   and one read-only autograder test cell per rubric part (``nbgrader_kernel`` says what they do).
 - ``collect`` copies the released grading notebook into every ``submitted/<student>/<assignment>/``
   that has no notebook (a student who handed in only solution.py): nbgrader grades notebooks,
-  and would otherwise not grade that student.
+  and would otherwise not grade that student. It also does what nngrade's pre-convert hook does
+  in ``nbgrader autograde`` (``nbgrader_preprocessors.secure_submission``).
 - ``export`` writes ``grades.csv`` with one column per part from nbgrader's gradebook (through
   ``nbgrader.api.Gradebook``; ``nbgrader export`` has totals only), each student's feedback from
   the grader's results (``grader.batch.feedback``) and the class summary.
@@ -39,7 +40,8 @@ from grader.batch.gradebook import _number
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.batch.summary import summary_html
 from grader.outputs.report import write_text_atomic
-from grader.platforms.nbgrader_kernel import RUNNER_ID, read_grading
+from grader.platforms.nbgrader_kernel import PART_PREFIX, RUNNER_ID, read_grading
+from grader.platforms.nbgrader_preprocessors import secure_submission
 from grader.rubric import PARTS, RUBRIC
 
 NOTEBOOK = "grading"
@@ -50,7 +52,6 @@ EXECUTE_TIMEOUT_S = int(engine.GRADING_CAP_S) + 300
 """nbgrader's per-cell timeout: the runner cell's grading is capped at ``engine.GRADING_CAP_S``;
 the rest is for the kernel and the grading process to start and end."""
 ABOUT_ID = "nngrade_about"
-PART_PREFIX = "nngrade_part_"
 EXPORT_FOLDER = "nngrade_export"
 
 
@@ -130,10 +131,16 @@ c.Autograde.exclude_overwriting = {{
 # One cell runs a whole grading: nngrade caps it at {cap:g} s; nbgrader's default is 30 s.
 c.Execute.timeout = {timeout}
 
-# nngrade's preprocessors (grader/platforms/nbgrader_preprocessors.py): remove the cells a student
-# added, set aside the files a student added, and record no score when nngrade could not grade.
+# nngrade's steps (grader/platforms/nbgrader_preprocessors.py): before nbgrader copies a
+# submission, move its links and devices out and put the released notebook in; rebuild the
+# notebook from the source; set aside the files a student added; record no score when nngrade
+# could not grade or a cell did not give nngrade's score.
+c.Autograde.pre_convert_hook = nngrade.before_autograde
 c.Autograde.sanitize_preprocessors = nngrade.sanitize_preprocessors(Autograde)
 c.Autograde.autograde_preprocessors = nngrade.autograde_preprocessors(Autograde)
+# The files set aside stay in autograded/ for the staff, out of generate_feedback's copies.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            nngrade.SET_ASIDE + "*", nngrade.QUARANTINE]
 '''
 
 
@@ -210,8 +217,11 @@ def collect(course: Path, assignment: str | None = None) -> list[str]:
     submitted = course / "submitted"
     completed = []
     for folder in sorted(submitted.glob(f"*/{assignment}")) if submitted.is_dir() else []:
-        if folder.is_dir() and not (folder / f"{NOTEBOOK}.ipynb").exists():
-            shutil.copyfile(released, folder / f"{NOTEBOOK}.ipynb")
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        had_notebook = (folder / f"{NOTEBOOK}.ipynb").is_file()
+        secure_submission(folder, released.parent)   # links out; the released notebook in
+        if not had_notebook and (folder / f"{NOTEBOOK}.ipynb").is_file():
             completed.append(folder.parent.name)
     return completed
 

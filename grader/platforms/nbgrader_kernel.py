@@ -34,9 +34,18 @@ SUBMISSION_FILE = ".nngrade-submission.json"
 """Written by ``PrepareSubmission`` into the folder it grades: ``{"source": the file found,
 relative (null when none), "problem": why the submission scores 0 ("" when it is graded)}``."""
 
+TOKEN_VARIABLE = "NNGRADE_NBGRADER_TOKEN"
+"""``PrepareSubmission`` puts a fresh random token in this environment variable (the kernel that
+``Execute`` then starts inherits it) and in ``SUBMISSION_FILE``. A kernel that finds no token, or
+another one, knows nngrade's preprocessors did not run: nbgrader went on without the course's
+nbgrader_config.py (it only logs a config file that fails to load), or the file is the
+student's."""
+
 SOURCE_NAME = "solution.py"
 RUNNER_ID = "nngrade_grading"
 """The grade id of the runner cell in the grading notebook."""
+PART_PREFIX = "nngrade_part_"
+"""The grade id of a part's cell is this followed by the part's name."""
 
 
 @dataclass
@@ -100,11 +109,14 @@ def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
 
     try:
         found = json.loads((folder / SUBMISSION_FILE).read_text(encoding="utf-8"))
-        source, problem = found.get("source"), found.get("problem", "")
-    except (OSError, ValueError, AttributeError) as error:
-        return Grading(NOT_GRADED, f"{SUBMISSION_FILE} was not written before the kernel ran ({error}): "
-                       "nngrade's preprocessors are not enabled in nbgrader_config.py (see "
-                       "python -m grader nbgrader init)", None, None)
+        source, problem, token = found.get("source"), found.get("problem", ""), found.get("token")
+    except (OSError, ValueError, AttributeError):
+        token = None
+    if not token or token != os.environ.get(TOKEN_VARIABLE):
+        raise PreprocessorsMissing(
+            "nngrade's preprocessors did not run before this kernel started: nbgrader graded "
+            "without the course's nbgrader_config.py (does it load? nbgrader only logs a config "
+            "that fails, e.g. when nngrade is not importable where nbgrader runs)")
     if problem or not source:
         return Grading(INVALID, problem, invalid_results(problem, parts), source)
     try:
@@ -122,10 +134,22 @@ def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
                    outcome["seconds"])
 
 
+class PreprocessorsMissing(RuntimeError):
+    """The kernel runs without nngrade's preprocessors (see ``TOKEN_VARIABLE``)."""
+
+
 def grade_here(parts=(), cap_s: float | None = None) -> Grading:
     """Grade the submission in the kernel's working folder (the student's autograded folder) on
-    ``parts`` (all when empty); display the score table and the results; return the Grading."""
-    grading = _quietly(_grade, Path(os.getcwd()), list(parts), cap_s)
+    ``parts`` (all when empty); display the score table and the results; return the Grading.
+
+    Without nngrade's preprocessors nothing would stop nbgrader from recording 0 for every part
+    (the part cells fail), and nothing protects this kernel from the student's files: the kernel
+    then says why and ends its own process, and nbgrader records no score ("kernel died")."""
+    try:
+        grading = _quietly(_grade, Path(os.getcwd()), list(parts), cap_s)
+    except PreprocessorsMissing as error:
+        print(f"nngrade: not graded: {error}", flush=True)
+        os._exit(3)
     try:
         from IPython.display import display
     except ImportError:   # not in a kernel (the project's tests call this directly)

@@ -32,20 +32,98 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from grader.batch.layouts import NBGRADER_TIMESTAMP, _examine_folder
-from grader.platforms.nbgrader_kernel import (RESULTS_MIME, SOURCE_NAME, SUBMISSION_FILE,
-                                              read_grading)
+from grader.batch.layouts import CANDIDATE, NBGRADER_TIMESTAMP, _examine_folder
+from grader.platforms.nbgrader_kernel import (PART_PREFIX, RESULTS_MIME, SOURCE_NAME, SUBMISSION_FILE,
+                                              TOKEN_VARIABLE, Grading, read_grading)
 
 SET_ASIDE = ".nngrade-set-aside"
-"""Where ``PrepareSubmission`` moves the files it does not grade (kept for the staff to see)."""
+"""The prefix of the folder where ``PrepareSubmission`` moves the files it does not grade (kept
+for the staff; ``CourseDirectory.ignore`` keeps it out of the feedback)."""
 
+
+
+QUARANTINE = ".nngrade-quarantine"
+"""Beside the student's assignment folders in ``submitted/<student>/``: what ``secure_submission``
+moved out of them (links, devices, pipes), which nbgrader must never copy."""
+
+
+def secure_submission(folder: Path, released: Path | None) -> list[str]:
+    """Make ``submitted/<student>/<assignment>`` safe for nbgrader to copy, before it does:
+
+    - every link, device, pipe or socket in it moves to ``../QUARANTINE/<assignment>/`` (nbgrader
+      copies with ``shutil.copy``, which follows links: a link to the worked solution would be
+      graded, a link to a secret file would land in the feedback, a link to /dev/zero would fill
+      the disk);
+    - each notebook that has a released copy is replaced by it (the student's is kept as
+      ``<name>.submitted``): every cell of nngrade's notebook is the instructor's, and a student's
+      broken or odd notebook (not JSON, metadata nbgrader cannot read) would make nbgrader fail.
+
+    Returns what it did, one line each. Never follows a link; never raises for one entry."""
+    done = []
+    folder = Path(folder)
+    quarantine = folder.parent / QUARANTINE / folder.name
+    for current, directories, files in os.walk(folder, topdown=True, followlinks=False):
+        for name in sorted(directories + files):
+            path = Path(current) / name
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                continue
+            if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+                continue
+            target = quarantine / path.relative_to(folder)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+                done.append(f"moved {path.relative_to(folder)} (not a regular file) to {target}")
+            except OSError:
+                try:
+                    os.unlink(path)
+                    done.append(f"removed {path.relative_to(folder)} (not a regular file)")
+                except OSError as error:
+                    done.append(f"could not remove {path} ({error})")
+        directories[:] = [d for d in directories if (Path(current) / d).is_dir()
+                          and not (Path(current) / d).is_symlink()]
+    for notebook in sorted(Path(released).glob("*.ipynb")) if released and Path(released).is_dir() else []:
+        mine = folder / notebook.name
+        if mine.exists() and mine.is_file() and not mine.is_symlink():
+            if mine.read_bytes() == notebook.read_bytes():
+                continue
+            os.replace(mine, folder / f"{notebook.name}.submitted")
+        elif os.path.lexists(mine):
+            continue   # a folder with the notebook's name: nbgrader grades nothing there
+        _copy_new(notebook, mine)
+        done.append(f"{notebook.name} is the released copy")
+    return done
+
+
+def _copy_new(source: Path, target: Path) -> None:
+    """Copy ``source`` to a new file ``target``, never through a link or over a file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(target, flags, 0o644)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(Path(source).read_bytes())
+
+
+def before_autograde(assignment=None, student=None, notebooks=(), **_) -> None:
+    """nbgrader's ``Autograde.pre_convert_hook``: ``secure_submission`` on the submission folder of
+    ``notebooks`` (nbgrader passes the student's notebook paths; ``assignment`` and ``student``
+    are the command line's filters, ``*`` when grading everyone). The released notebooks are in
+    ``<course>/release/<assignment>/`` (nbgrader's default layout). nbgrader only logs a hook's
+    exception, so this one logs nothing and raises nothing it can avoid."""
+    for folder in sorted({Path(notebook).parent for notebook in notebooks}):
+        course, assignment_id = folder.parents[2], folder.name
+        secure_submission(folder, course / "release" / assignment_id)
 
 
 def sanitize_preprocessors(autograde_class) -> list:
@@ -86,12 +164,17 @@ def _coursedir(component):
     return None
 
 
+class NotGraded(RuntimeError):
+    """nngrade could not grade a submission; nbgrader must not record a score for it."""
+
+
 class KeepSourceCells(NbGraderPreprocessor):
-    """Make the notebook the source notebook's cells, in the source's order: a cell the student
-    added (nbgrader's ``OverwriteCells`` has already dropped the grade id of a cell it does not
-    know) is removed, the first of two cells with one id is kept, and a cell the student deleted
-    is put back from the source (nbgrader's own ``add_missing_cells`` fails on an added cell that
-    carries nbgrader metadata without a known id, so it is left off)."""
+    """Rebuild the notebook from the instructor's source notebook: its cells in its order, each
+    a fresh copy (no outputs, the gradebook's checksum). A cell the student added is gone, a cell
+    they deleted is back, and nothing the student put in a cell's metadata survives (a
+    ``skip-execution`` tag would make nbclient skip a test cell, which nbgrader then scores as
+    full marks). Of an unlocked cell (an answer the instructor asks for), only the student's
+    text is kept. Raises ``NotGraded`` when the source notebook cannot be read."""
 
     def preprocess(self, nb, resources):
         notebook_id = resources["nbgrader"]["notebook"]
@@ -102,46 +185,43 @@ class KeepSourceCells(NbGraderPreprocessor):
                              gradebook.find_notebook(notebook_id, assignment_id).source_cells}
             except MissingEntry:
                 checksums = {}
-        submitted = {}
+        source = self._source_notebook(assignment_id, notebook_id)
+        answers = {}
         for cell in nb.cells:
             grade_id = _grade_id(cell)
-            if grade_id in checksums and grade_id not in submitted:
-                submitted[grade_id] = cell
-        source = self._source_cells(assignment_id, notebook_id)
-        if source is None:   # the source notebook cannot be read: keep the known cells as they are
-            cells = list(submitted.values())
-        else:
-            cells = []
-            for cell in source:
-                grade_id = _grade_id(cell)
-                if grade_id in submitted:
-                    cells.append(submitted[grade_id])
-                elif grade_id in checksums or grade_id is None:
-                    restored = nbformat.from_dict(copy.deepcopy(dict(cell)))
-                    if restored.cell_type == "code":
-                        restored.outputs, restored.execution_count = [], None
-                    if grade_id is not None:
-                        restored.metadata.nbgrader["checksum"] = checksums[grade_id]
-                    cells.append(restored)
-        removed = len(nb.cells) - len(submitted)
+            if grade_id in checksums and grade_id not in answers:
+                answers[grade_id] = cell.get("source", "")
+        cells = []
+        for cell in source.cells:
+            grade_id = _grade_id(cell)
+            fresh = nbformat.from_dict(copy.deepcopy(dict(cell)))
+            if fresh.cell_type == "code":
+                fresh.outputs, fresh.execution_count = [], None
+            if grade_id is not None and grade_id in checksums:
+                fresh.metadata.nbgrader["checksum"] = checksums[grade_id]
+                if not fresh.metadata.nbgrader.get("locked") and isinstance(answers.get(grade_id), str):
+                    fresh.source = answers[grade_id]
+            cells.append(fresh)
+        removed = len(nb.cells) - len(answers)
         if removed:
             self.log.warning("nngrade: removed %d cell(s) that are not in the source notebook %s",
                              removed, notebook_id)
         nb.cells = cells
+        nb.metadata = nbformat.from_dict(copy.deepcopy(dict(source.metadata)))
         return nb, resources
 
-    def _source_cells(self, assignment_id: str, notebook_id: str) -> list | None:
-        """The cells of the instructor's source notebook, or None if it cannot be read."""
+    def _source_notebook(self, assignment_id: str, notebook_id: str):
+        """The instructor's source notebook (nbgrader's CourseDirectory says where it is)."""
         coursedir = _coursedir(self)
         if coursedir is None:
-            return None
+            raise NotGraded("nngrade's KeepSourceCells found no nbgrader course directory")
         folder = Path(coursedir.format_path(coursedir.source_directory, ".", assignment_id))
         path = folder / f"{notebook_id}.ipynb"
         try:
-            return list(nbformat.read(os.fspath(path), as_version=4).cells)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
-
+            return nbformat.read(os.fspath(path), as_version=4)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise NotGraded(f"the source notebook {path} cannot be read ({error}): nothing is "
+                            "graded without it") from error
 
 class PrepareSubmission(NbGraderPreprocessor):
     """Leave in the kernel's folder only the notebooks, nbgrader's timestamp, ``solution.py`` (the
@@ -152,7 +232,7 @@ class PrepareSubmission(NbGraderPreprocessor):
         kept = {entry.name for entry in folder.iterdir()
                 if entry.name == NBGRADER_TIMESTAMP or (entry.suffix == ".ipynb" and entry.is_file()
                                                         and not entry.is_symlink())}
-        source, problem = _examine_folder(folder, ignore=kept | {SET_ASIDE, SUBMISSION_FILE})
+        source, problem = _examine_folder(folder, ignore=kept | {SUBMISSION_FILE})
         data = None
         if source is not None:
             if source.is_symlink() or any(p.is_symlink() for p in source.relative_to(folder).parents
@@ -161,39 +241,80 @@ class PrepareSubmission(NbGraderPreprocessor):
                                          f"file: submit the file itself as {SOURCE_NAME}.")
             else:
                 data = source.read_bytes()
+        if source is None:
+            problem = self._linked(resources) or problem
         shown = source.relative_to(folder).as_posix() if source is not None else None
         if shown == SOURCE_NAME:
             kept.add(SOURCE_NAME)
             data = None   # already in place
-        aside = folder / SET_ASIDE
+        aside = None
         for entry in sorted(folder.iterdir()):
-            if entry.name in kept or entry.name == SET_ASIDE:
+            if entry.name in kept or entry == aside:
                 continue
-            aside.mkdir(exist_ok=True)
+            if aside is None:   # a fresh name: a student's file cannot be in the way
+                aside = Path(tempfile.mkdtemp(prefix=f"{SET_ASIDE}-", dir=folder))
             shutil.move(os.fspath(entry), os.fspath(aside / entry.name))
         if data is not None:
             (folder / SOURCE_NAME).write_bytes(data)
-        (folder / SUBMISSION_FILE).write_text(json.dumps({"source": shown, "problem": problem}))
+        token = secrets.token_hex(16)
+        os.environ[TOKEN_VARIABLE] = token   # inherited by the kernel Execute starts next
+        found = {"source": shown, "problem": problem, "token": token}
+        (folder / SUBMISSION_FILE).write_text(json.dumps(found))
         return nb, resources
 
-
-class NotGraded(RuntimeError):
-    """nngrade could not grade a submission; nbgrader must not record a score for it."""
+    def _linked(self, resources) -> str:
+        """When the student's solution was a link that ``secure_submission`` moved out, the
+        sentence every channel gives for a link; else ""."""
+        coursedir = _coursedir(self)
+        if coursedir is None:
+            return ""
+        student, assignment = resources["nbgrader"]["student"], resources["nbgrader"]["assignment"]
+        submitted = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
+        quarantine = submitted.parent / QUARANTINE / submitted.name
+        links = sorted(p.relative_to(quarantine).as_posix() for p in quarantine.rglob("*")
+                       if CANDIDATE.fullmatch(p.name)) if quarantine.is_dir() else []
+        if not links:
+            return ""
+        return f"{links[0]} is a link, not a file: submit the file itself as {SOURCE_NAME}."
 
 
 class RequireVerdict(NbGraderPreprocessor):
     """Raise ``NotGraded`` unless the runner cell holds a grading whose status is graded or
-    invalid (a 0 the student earned); nbgrader then removes that student's autograded folder,
-    records no score and lists the student among the failures."""
+    invalid (a 0 the student earned), and every part cell's one value is that grading's score of
+    its part (clamped to its points): anything else means a cell did not run as nngrade wrote
+    it. nbgrader then removes that student's autograded folder, records no score and lists the
+    student among the failures."""
 
     def preprocess(self, nb, resources):
+        student = resources["nbgrader"].get("student")
         grading = read_grading(nb)
         if grading is None:
-            raise NotGraded(f"the grading notebook's runner cell left no {RESULTS_MIME} output: "
-                            "the kernel could not run nngrade (is nngrade installed in the "
-                            "kernel's environment?)")
+            raise NotGraded(f"the runner cell of {student}'s notebook left no {RESULTS_MIME} output: "
+                            "either the kernel could not import nngrade (is it installed in the "
+                            "kernel's environment?) or the cell did not run")
         if grading.get("status") not in ("graded", "invalid"):
-            raise NotGraded(f"nngrade could not grade {resources['nbgrader'].get('student')}: "
-                            f"{grading.get('reason')}. No score was recorded; fix the machine "
-                            "and run nbgrader autograde --force for this student.")
+            raise NotGraded(f"nngrade could not grade {student}: {grading.get('reason')}. No score "
+                            "was recorded; fix the machine and run nbgrader autograde --force for "
+                            "this student.")
+        verdict = Grading(grading["status"], grading.get("reason", ""), grading.get("results"),
+                          grading.get("source"))
+        for cell in nb.cells:
+            grade_id = _grade_id(cell) or ""
+            if not grade_id.startswith(PART_PREFIX):
+                continue
+            part = grade_id[len(PART_PREFIX):]
+            expected = verdict.points(part, float(cell.metadata["nbgrader"]["points"]))
+            values = [output for output in cell.get("outputs", [])
+                      if output.get("output_type") == "execute_result"]
+            others = [output for output in cell.get("outputs", [])
+                      if output.get("output_type") == "error"
+                      or (output.get("output_type") == "stream" and output.get("name") == "stderr")]
+            try:
+                shown = float("".join(values[0]["data"]["text/plain"])) if len(values) == 1 else None
+            except (KeyError, ValueError, TypeError):
+                shown = None
+            if others or shown is None or abs(shown - expected) > 1e-9:
+                raise NotGraded(f"the cell of part {part} in {student}'s notebook did not give "
+                                f"nngrade's score {expected:g} (it gave {shown}); no score was "
+                                "recorded")
         return nb, resources
