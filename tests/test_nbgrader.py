@@ -258,21 +258,24 @@ def test_keep_source_cells_rebuilds_a_tampered_notebook_from_the_source(course):
     """nngrade's own preprocessor, on the tampering notebook itself (in a course, the pre-convert
     hook has already put the released notebook in its place)."""
     from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Configurable
 
     from grader.platforms.nbgrader_preprocessors import KeepSourceCells
 
     folder, _, _ = course
 
-    class Converter:   # what KeepSourceCells looks for up its parents: nbgrader's course directory
-        coursedir = CourseDirectory(root=str(folder))
+    class Converter(Configurable):   # KeepSourceCells finds nbgrader's course directory up its parents
+        pass
+
+    converter = Converter()
+    converter.coursedir = CourseDirectory(root=str(folder))
 
     handed_in = folder / "submitted" / "tamper" / ASSIGNMENT / "grading.ipynb.submitted"
     notebook = nbformat.read(os.fspath(handed_in), as_version=4)
     assert len(notebook.cells) == 7
     resources = {"nbgrader": {"notebook": "grading", "assignment": ASSIGNMENT,
                               "db_url": f"sqlite:///{folder / 'gradebook.db'}"}}
-    preprocessor = KeepSourceCells()
-    preprocessor.parent = Converter()
+    preprocessor = KeepSourceCells(parent=converter)
     rebuilt, _ = preprocessor.preprocess(notebook, resources)
     source = nbformat.read(os.fspath(folder / "source" / ASSIGNMENT / "grading.ipynb"), as_version=4)
     assert [c.source for c in rebuilt.cells] == [c.source for c in source.cells]
@@ -371,14 +374,16 @@ def test_a_grading_the_machine_cannot_run_records_no_score(tmp_path):
     assert [(r["student"], r["total"], r["softmax"], r["status"][:10]) for r in rows] == \
         [("ada", "", "", "not graded")]
     # nbgrader goes on without a config file that fails to load (it only logs it): then no
-    # nngrade step runs, and the kernel refuses to grade rather than let every part score 0.
+    # nngrade step runs (the template would replace bob's solution.py), and the kernel refuses to
+    # grade rather than let every part score 0.
     config = course / "nbgrader_config.py"
     config.write_text(config.read_text() + "\nraise RuntimeError('a broken course configuration')\n")
     submit(course, "bob", WORKED_SOLUTION.read_text(), nbformat.read(os.fspath(released), as_version=4))
     process = run_nbgrader(course, "autograde", ASSIGNMENT, "--student", "bob", check=False)
     log = process.stdout + process.stderr
     assert process.returncode != 0 and "a broken course configuration" in log
-    assert "nngrade's preprocessors did not run before this kernel started" in log
+    # The kernel said why in its cell and ended itself; nbgrader reports the dead kernel.
+    assert "DeadKernelError: Kernel died" in log
     assert not (course / "autograded" / "bob" / ASSIGNMENT).exists()
 
 
@@ -400,11 +405,13 @@ def test_prepare_submission_grades_a_misnamed_file_as_solution_py_and_sets_the_r
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
     found = _prepare(tmp_path)
-    assert found == {"source": "solution (1).py", "problem": ""}
+    assert found["source"] == "solution (1).py" and found["problem"] == "" and len(found["token"]) == 32
     assert (tmp_path / "solution.py").read_text() == "x = 1\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [".nngrade-set-aside", ".nngrade-submission.json", "grading.ipynb", "solution.py", "timestamp.txt"])
-    aside = sorted(p.name for p in (tmp_path / SET_ASIDE).iterdir())
+    asides = list(tmp_path.glob(f"{SET_ASIDE}-*"))
+    assert len(asides) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p not in asides) == sorted(
+        [".nngrade-submission.json", "grading.ipynb", "solution.py", "timestamp.txt"])
+    aside = sorted(p.name for p in asides[0].iterdir())
     assert aside == ["pkg", "solution (1).py", "subprocess.py"]
 
 
