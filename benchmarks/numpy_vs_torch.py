@@ -14,7 +14,9 @@ its weights cast to the run's dtype, then ``forward``, ``backward`` and ``update
 one tensor (no DataLoader). Each repeat times numpy then torch on fresh copies of one init.
 The report gives, for wall-clock and for CPU seconds, the median of each side and the ratio
 numpy / torch, and how far the two sets of weights ended apart after one step and after the
-epoch (relative to the largest entry of each array: a check that both ran the same computation).
+epoch (relative to the largest entry of each array: a check that both ran the same computation),
+and last the time of one step's matrix products alone on each side: most of the work, done by
+numpy's BLAS and by torch's, so a gap there is one that no change to the numpy code can close.
 
 BLAS and OpenMP are limited to one thread through the environment before numpy is imported,
 and ``torch.set_num_threads(1)``. The machine may be shared: the medians over repeats are the
@@ -148,6 +150,40 @@ def max_relative_difference(a: dict, b: dict) -> float:
                for k in b)
 
 
+def matrix_products(dtype, calls: int = 200) -> tuple[float, float]:
+    """CPU microseconds of the matrix products of one training step alone, numpy then torch.
+
+    Each side's products in its own layout: numpy's W{l} is (d_in, d_out) (``Z @ W``,
+    ``Z.T @ dA``, ``dA @ W.T``), torch's weight is (d_out, d_in) (``addmm`` forward, then
+    ``dA.T @ Z`` and ``dA @ weight``); no input gradient for the first layer on either side.
+    The products are most of an epoch's work and depend only on the two BLAS libraries."""
+    rng = np.random.default_rng(0)
+    z = [rng.random((BATCH_SIZE, d), dtype=np.float32).astype(dtype) for d in DIMS]  # Z0.. and dA..
+    w = [rng.random((d_in, d_out), dtype=np.float32).astype(dtype)
+         for d_in, d_out in zip(DIMS[:-1], DIMS[1:], strict=True)]
+    t_z = [torch.from_numpy(a) for a in z]
+    t_w = [torch.from_numpy(np.ascontiguousarray(a.T)) for a in w]
+    t_b = [torch.zeros(d, dtype=t_z[0].dtype) for d in DIMS[1:]]
+    numpy_products, torch_products = [], []
+    for layer in range(len(w)):
+        numpy_products += [lambda i=layer: z[i] @ w[i], lambda i=layer: z[i].T @ z[i + 1]]
+        torch_products += [lambda i=layer: torch.addmm(t_b[i], t_z[i], t_w[i].t()),
+                           lambda i=layer: t_z[i + 1].t() @ t_z[i]]
+        if layer > 0:
+            numpy_products.append(lambda i=layer: z[i + 1] @ w[i].T)
+            torch_products.append(lambda i=layer: t_z[i + 1] @ t_w[i])
+    seconds = []
+    for products in (numpy_products, torch_products):
+        for product in products:
+            product()
+        start = time.process_time()
+        for _ in range(calls):
+            for product in products:
+                product()
+        seconds.append((time.process_time() - start) / calls * 1e6)
+    return seconds[0], seconds[1]
+
+
 def run(submission, dtype, repeats: int) -> dict:
     """Times ``repeats`` epochs of each side in ``dtype``; returns medians, ratios and checks."""
     x, onehot, labels = random_mnist_like(dtype)
@@ -176,7 +212,8 @@ def run(submission, dtype, repeats: int) -> dict:
               f"(CPU {clock_np.cpu:.3f}), torch {clock_torch.wall:.3f} s (CPU {clock_torch.cpu:.3f}), "
               f"ratio {clock_np.wall / clock_torch.wall:.2f} (CPU {clock_np.cpu / clock_torch.cpu:.2f})",
               flush=True)
-    result = {"one_step": one_step, "epoch": max(differences), "weights": "/".join(sorted(dtypes))}
+    result = {"products": matrix_products(dtype), "one_step": one_step, "epoch": max(differences),
+              "weights": "/".join(sorted(dtypes))}
     for kind in ("wall", "cpu"):
         numpy_s = [getattr(clock, kind) for clock in times["numpy"]]
         torch_s = [getattr(clock, kind) for clock in times["torch"]]
@@ -210,6 +247,10 @@ def main() -> None:
                       if kind == "wall" else "")
             print(f"{name:8} {kind:5} {numpy_s:8.3f} {torch_s:8.3f} {numpy_s / torch_s:11.2f} "
                   f"{paired:7.2f}  {checks}")
+    for name, result in results.items():
+        numpy_us, torch_us = result["products"]
+        print(f"{name}: the matrix products of one step alone take {numpy_us:.0f} us in numpy, "
+              f"{torch_us:.0f} us in torch (ratio {numpy_us / torch_us:.2f}; CPU time)")
 
 
 if __name__ == "__main__":
