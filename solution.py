@@ -120,8 +120,10 @@ class NN:
         """
         # BEGIN SOLUTION activations
         if grad:
-            return (x > 0).astype(float)
-        return np.maximum(x, 0.0)
+            # Cast the boolean mask to x's own dtype: astype(float) would make it float64, and
+            # with it every gradient below this layer, even when the data is float32.
+            return (x > 0).astype(x.dtype)
+        return np.maximum(x, 0)
         # END SOLUTION
 
     def sigmoid(self, x, grad=False):
@@ -130,10 +132,10 @@ class NN:
         Must not overflow for large ``|x|``. Returns an array of the shape of ``x``.
         """
         # BEGIN SOLUTION activations
-        x = np.asarray(x, dtype=float)
-        # exp(-|x|) never overflows; pick the algebraically equal form for each sign.
+        x = np.asarray(x)  # no dtype here: float32 stays float32 (integers become float64 in exp)
+        # exp(-|x|) never overflows, and sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0.
         e = np.exp(-np.abs(x))
-        s = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        s = np.where(x >= 0, 1, e) / (1 + e)
         if grad:
             return s * (1.0 - s)
         return s
@@ -158,7 +160,9 @@ class NN:
         """
         # BEGIN SOLUTION activations
         if grad:
-            return np.where(x > 0, 1.0, 0.01)
+            # np.where(x > 0, 1.0, 0.01) would be float64 whatever x is (two Python floats have no
+            # dtype to keep); an array of ones like x gives the result x's dtype.
+            return np.where(x > 0, np.ones_like(x), 0.01)
         return np.where(x > 0, x, 0.01 * x)
         # END SOLUTION
 
@@ -247,8 +251,9 @@ class NN:
             # END SOLUTION
         for layer in range(1, self.n_hidden + 2):
             # BEGIN SOLUTION update
-            self.weights[f"W{layer}"] = self.weights[f"W{layer}"] - self.lr * grads[f"dW{layer}"]
-            self.weights[f"b{layer}"] = self.weights[f"b{layer}"] - self.lr * grads[f"db{layer}"]
+            # In place: no new (d_in, d_out) array every step, and W keeps its own dtype.
+            self.weights[f"W{layer}"] -= self.lr * grads[f"dW{layer}"]
+            self.weights[f"b{layer}"] -= self.lr * grads[f"db{layer}"]
             # END SOLUTION
 
     def loss(self, prediction, labels):

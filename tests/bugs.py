@@ -51,7 +51,7 @@ BUGS = (
     # in [0, 1], and is now accepted (tests/submissions/ift6390_a20_style.py relies on it).
     Bug("relu_grad_returns_value", "activations", "relu(x) returned for its derivative",
         "it returns relu(x), not its derivative",
-        (("return (x > 0).astype(float)", "return np.maximum(x, 0.0)"),)),
+        (("return (x > 0).astype(x.dtype)", "return np.maximum(x, 0)"),)),
     Bug("sigmoid_grad_of_input", "activations", "sigmoid' applied to x as if it were s",
         "applied to x itself",
         (("            return s * (1.0 - s)\n", "            return x * (1.0 - x)\n"),)),
@@ -113,11 +113,10 @@ BUGS = (
         (('grads[f"dW{layer_n}"] = cache[f"Z{layer_n - 1}"].T @ d_a',
           'grads[f"dW{layer_n}"] = d_a.T @ cache[f"Z{layer_n - 1}"]'),)),
     Bug("update_ascent", "update", "the gradient is added", "not subtracted",
-        (('self.weights[f"W{layer}"] - self.lr * grads[f"dW{layer}"]',
-          'self.weights[f"W{layer}"] + self.lr * grads[f"dW{layer}"]'),)),
+        (('self.weights[f"W{layer}"] -= self.lr * grads[f"dW{layer}"]',
+          'self.weights[f"W{layer}"] += self.lr * grads[f"dW{layer}"]'),)),
     Bug("update_forgets_bias", "update", "biases never updated", "not updated",
-        (('            self.weights[f"b{layer}"] = self.weights[f"b{layer}"] - self.lr * '
-          'grads[f"db{layer}"]\n', ''),)),
+        (('            self.weights[f"b{layer}"] -= self.lr * grads[f"db{layer}"]\n', ''),)),
     Bug("train_loop_no_update", "train_loop", "no update step", "update was called 0 times",
         (("                self.update(grads)\n", ""),)),
     Bug("train_loop_first_batch_only", "train_loop", "the first minibatch at every step",
@@ -384,8 +383,8 @@ BUGS = (
           '                d_z = d_a @ (w if w.shape[0] == d_a.shape[1] else w.T)'),)),
     Bug("update_transpose_when_square", "update", "dW.T whenever the shapes allow it",
         "square layer's dW was transposed",
-        (('self.weights[f"W{layer}"] - self.lr * grads[f"dW{layer}"]',
-          'self.weights[f"W{layer}"] - self.lr * (grads[f"dW{layer}"].T if '
+        (('self.weights[f"W{layer}"] -= self.lr * grads[f"dW{layer}"]',
+          'self.weights[f"W{layer}"] -= self.lr * (grads[f"dW{layer}"].T if '
           'grads[f"dW{layer}"].shape[0] == grads[f"dW{layer}"].shape[1] else grads[f"dW{layer}"])'),)),
 )
 
