@@ -159,3 +159,24 @@ def histograms(groups: dict[str, dict[str, list]], *, title: str, xlabel: str, l
         figure.suptitle(title)
         figure.tight_layout()
     return figure
+
+
+def scatter_figure(points, labels, *, title: str, xlabel: str, ylabel: str):
+    """2-D ``points`` (N, 2) coloured and marked by their integer ``labels`` (N,): a different
+    marker per class, so that the classes stay apart in greyscale."""
+    import numpy as np
+
+    points, labels = np.asarray(points, dtype=float), np.asarray(labels)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=(FIGSIZE[0], FIGSIZE[0] * 0.8))
+        colors = itertools.cycle(COLORS + ("#999999", "#2e75b6", "#ff66cc", "#00a0a0"))
+        markers = itertools.cycle(MARKERS + ("P", "*", "<", ">"))
+        styles = zip(sorted(set(labels.tolist())), colors, markers, strict=False)
+        for label, color, marker in styles:
+            chosen = labels == label
+            axes.scatter(points[chosen, 0], points[chosen, 1], s=9, color=color, marker=marker,
+                         label=str(label), alpha=0.8, linewidths=0.4)
+        axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), title="class", markerscale=1.5)
+        figure.tight_layout()
+    return figure

@@ -23,7 +23,9 @@ from report.studies import STUDIES
 pytestmark = pytest.mark.xdist_group("report")
 FIGURE_TITLES = {"initialization": "Average training loss per epoch, by initializer",
                  "finite_differences": "Central differences on the first 10 weights of W2",
-                 "cnn_vs_mlp": "MnistCNN vs NN: training and validation"}
+                 "cnn_vs_mlp": "MnistCNN vs NN: training and validation",
+                 "hyperparameters": "Best run of the search",
+                 "diagnostics": "t-SNE of the last hidden layer (validation digits)"}
 
 
 def run_report(solution: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -86,6 +88,15 @@ def test_the_studies_show_what_the_assignment_expects(worked_report):
     assert differences["N"] == sorted(k * 10 ** i for i in range(6) for k in (1, 5))
     assert differences["errors"][differences["N"].index(differences["best_N"])] == min(differences["errors"])
     assert differences["best_N"] != 1 and min(differences["errors"]) < 1e-6
+    search = json.loads((out / "hyperparameters" / "logs.json").read_text())["logs"]["trials"]
+    accuracies = [trial["best_validation_accuracy"] for trial in search]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert all(500_000 <= trial["parameters"] <= 1_000_000 for trial in search)
+    diagnostics = json.loads((out / "diagnostics" / "logs.json").read_text())["logs"]
+    confusion = diagnostics["confusion"]
+    assert sum(map(sum, confusion)) == 500   # every validation digit once
+    assert sum(confusion[d][d] for d in range(10)) / 500 == pytest.approx(diagnostics["validation_accuracy"])
+    assert len(diagnostics["tsne"]["points"]) == len(diagnostics["tsne"]["labels"]) == 200
     comparison = json.loads((out / "cnn_vs_mlp" / "logs.json").read_text())["logs"]
     assert 500_000 <= comparison["cnn_parameters"] <= 1_000_000 and comparison["mlp_parameters"] == 535_818
 

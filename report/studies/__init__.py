@@ -1,5 +1,5 @@
 """The report's studies, in the report's order: one module each (see ``report.engine``)."""
-from report.studies import cnn_vs_mlp, finite_differences, initialization
+from report.studies import cnn_vs_mlp, diagnostics, finite_differences, hyperparameters, initialization
 
-STUDIES = (initialization, finite_differences, cnn_vs_mlp)
+STUDIES = (initialization, hyperparameters, finite_differences, cnn_vs_mlp, diagnostics)
 BY_NAME = {study.NAME: study for study in STUDIES}
