@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="smoke: seconds (CI); default: minutes on a laptop; full: the assignment's")
     parser.add_argument("--only", default="", help=f"comma-separated studies: {', '.join(BY_NAME)}")
     parser.add_argument("--out", default=None, help="output folder (default: report/out beside the solution)")
-    parser.add_argument("--data-root", default=None, help="a folder with torchvision's data files")
+    parser.add_argument("--data-root", default=None,
+                        help="a folder with torchvision's data files (MNIST/raw/...) and/or Kaggle's dogs "
+                             "vs. cats (train/cat.0.jpg ..., test1/1.jpg ...; or in dogs-vs-cats/ under it)")
     parser.add_argument("--force", action="store_true", help="run studies whose logs are up to date again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)

@@ -57,7 +57,7 @@ def line_figure(series: dict[str, tuple[list, list]], *, title: str, xlabel: str
     return figure
 
 
-def panels_figure(panels: list[dict], *, title: str):
+def panels_figure(panels: list[dict], *, title: str, logy: bool = False):
     """Side-by-side line plots: each panel ``{"series", "xlabel", "ylabel", "title"}``."""
     with plt.rc_context(STYLE):
         figure, axes_list = plt.subplots(1, len(panels), figsize=(FIGSIZE[0] * 1.6, FIGSIZE[1]))
@@ -68,6 +68,8 @@ def panels_figure(panels: list[dict], *, title: str):
                           linewidth=1.4, label=label)
             axes.set(title=panel["title"], xlabel=panel["xlabel"], ylabel=panel["ylabel"])
             _integer_epochs(axes, panel["xlabel"])
+            if logy:
+                axes.set_yscale("log")
             axes.legend(loc="best")
         figure.suptitle(title)
         figure.tight_layout()
