@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -31,9 +32,13 @@ DATA_NAMED = {"cats_dogs": "generated striped images"}   # the others: the bundl
 
 
 def run_report(solution: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``python -m report --scale smoke`` with one BLAS/OpenMP/torch thread: the suite runs on
+    two xdist workers, and torch with two threads slows many times over beside a busy core."""
+    from grader.isolation.worker import SINGLE_THREAD_ENVIRONMENT
+
     return subprocess.run([sys.executable, "-m", "report", "--solution", str(solution), "--scale", "smoke",
                            "--out", str(out), *extra], cwd=REPOSITORY, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=900, env={**os.environ, **SINGLE_THREAD_ENVIRONMENT})
 
 
 @pytest.fixture(scope="module")
