@@ -23,6 +23,13 @@ def _number(value: float | None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def status_text(record: StudentRecord) -> str:
+    """The ``status`` column: ``graded``, ``invalid: why`` or ``not graded: why``, on one line."""
+    status = {GRADED: "graded", INVALID: f"invalid: {record.reason}",
+              NOT_GRADED: f"not graded: {record.reason}"}[record.status]
+    return " ".join(status.split())
+
+
 def grades_csv(records: list[StudentRecord], parts: list[str]) -> str:
     """The gradebook's text: columns ``student, name, total, max``, one per part of ``parts``
     (rubric order), then ``status`` (``graded``, ``invalid: why``, ``not graded: why``). A
@@ -33,12 +40,10 @@ def grades_csv(records: list[StudentRecord], parts: list[str]) -> str:
     writer.writerow(["student", "name", "total", "max", *columns, "status"])
     for record in sorted(records, key=lambda r: r.student):
         scores = record.part_scores() if record.status != NOT_GRADED else {}
-        status = {GRADED: "graded", INVALID: f"invalid: {record.reason}",
-                  NOT_GRADED: f"not graded: {record.reason}"}[record.status]
         writer.writerow([record.student, record.name, _number(record.score),
                          _number(record.max_score if record.status != NOT_GRADED else None),
                          *(_number(scores[p][0]) if p in scores else "" for p in columns),
-                         " ".join(status.split())])
+                         status_text(record)])
     return stream.getvalue()
 
 

@@ -499,6 +499,14 @@ def _examine_folder(folder: Path, ignore: frozenset | set = frozenset()) -> tupl
                   f"submit your code in a file named {SOURCE_NAME}.")
 
 
+def misnamed_note(shown: str) -> str:
+    """What a student reads when ``shown`` (the file found, relative to their folder) was graded
+    although it is not named ``solution.py``; "" when it is."""
+    if shown == SOURCE_NAME:
+        return ""
+    return f"Note: your submission has no {SOURCE_NAME}; graded {shown} in its place (name it {SOURCE_NAME})."
+
+
 def _examine_file(path: Path, shown: str) -> tuple[Path | None, str]:
     """(path, "") when ``path`` is non-empty UTF-8 text, else (None, the problem)."""
     if path.is_symlink():

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.batch.engine import SINGLE_THREAD, read_results
-from grader.batch.layouts import SOURCE_NAME, examine_folder
+from grader.batch.layouts import SOURCE_NAME, examine_folder, misnamed_note
 from grader.batch.records import invalid_results
 from grader.isolation.lifeline import die_with_parent
 from grader.outputs import report
@@ -298,8 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nngrade: not graded, scored 0: {problem}")
         return 0
     shown = source.relative_to(folder).as_posix()
-    note = "" if shown == SOURCE_NAME else (f"Note: your submission has no {SOURCE_NAME}; graded "
-                                            f"{shown} in its place (name it {SOURCE_NAME}).")
+    note = misnamed_note(shown)
     cap_s, grace_s = grading_cap(timeout_s, time.monotonic() - started)
     with tempfile.TemporaryDirectory(prefix="nngrade-gradescope-") as scratch:
         log_path = Path(scratch) / "grading.log"

@@ -36,7 +36,7 @@ from grader.authoring.release import REPOSITORY, ReleaseError, answer_in
 from grader.authoring.template import make_template
 from grader.batch import engine
 from grader.batch.feedback import feedback_html, feedback_markdown
-from grader.batch.gradebook import _number
+from grader.batch.gradebook import _number, status_text
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.batch.summary import summary_html
 from grader.outputs.report import write_text_atomic
@@ -296,11 +296,9 @@ def _grades_csv(rows, parts: list[str]) -> str:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["student", "name", "total", "max", *parts, "status"])
     for record, scores, maxima in rows:
-        status = {GRADED: "graded", INVALID: f"invalid: {record.reason}",
-                  NOT_GRADED: f"not graded: {record.reason}"}[record.status]
         graded = record.status != NOT_GRADED
         total = sum(scores.values()) if graded else None
         writer.writerow([record.student, record.name, _number(total),
                          _number(sum(maxima.values()) if graded else None),
-                         *(_number(scores[p]) if graded else "" for p in parts), " ".join(status.split())])
+                         *(_number(scores[p]) if graded else "" for p in parts), status_text(record)])
     return stream.getvalue()

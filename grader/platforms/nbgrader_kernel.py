@@ -105,6 +105,7 @@ def _quietly(function, *args, **kwargs):
 
 def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
     from grader.batch import engine
+    from grader.batch.layouts import misnamed_note
     from grader.batch.records import GRADED, INVALID, NOT_GRADED, invalid_results
 
     try:
@@ -125,10 +126,9 @@ def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
         return Grading(NOT_GRADED, f"could not read {SOURCE_NAME}: {error}", None, source)
     outcome = engine.grade_bytes(data, parts=parts, cap_s=cap_s or engine.GRADING_CAP_S)
     results = outcome["results"]
-    note = "" if source == SOURCE_NAME else f"graded {source} in the place of {SOURCE_NAME}"
+    note = misnamed_note(source)
     if outcome["status"] == GRADED and note:
-        results["output"] = (f"Note: your submission has no {SOURCE_NAME}; {note} (name it "
-                             f"{SOURCE_NAME}).\n\n{results.get('output', '')}")
+        results["output"] = f"{note}\n\n{results.get('output', '')}"
     status = GRADED if outcome["status"] == GRADED else NOT_GRADED
     return Grading(status, note if status == GRADED else outcome["reason"], results, source,
                    outcome["seconds"])
