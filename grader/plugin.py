@@ -24,7 +24,7 @@ from grader.isolation import sandbox
 from grader.isolation.worker import CouldNotGrade, Limits, Session
 from grader.ledger import Ledger
 from grader.outputs import report
-from grader.rubric import BY_TEST, PARTS, RUBRIC
+from grader.rubric import BY_TEST, DEFAULT_PARTS, OPT_IN_PARTS, PARTS, RUBRIC
 from grader.verdicts import styles
 from grader.verdicts.rules import read_source
 from grader.verdicts.scoring import GradeFailure, GraderError, Scorer
@@ -53,6 +53,9 @@ def pytest_addoption(parser):
                     help="seconds importing the submission may take (default 60)")
     group.addoption("--parts", default=None,
                     help="grade only these parts (comma-separated, e.g. backward,update)")
+    group.addoption("--experiments", action="store_true", default=False,
+                    help="also grade the experiments part (short runs of the assignment's studies, "
+                         "about a minute); it is left out otherwise")
     group.addoption("--sandbox", default="auto", choices=("auto", *sandbox.MODES),
                     help="how to confine the submission (default: the strongest available)")
 
@@ -116,15 +119,22 @@ def pytest_collection_modifyitems(session, config, items):
     row_order = {row.test: index for index, row in enumerate(RUBRIC)}
     items.sort(key=lambda item: (part_order[BY_TEST[item.name].part], row_order[item.name]))
     selected_parts = config.getoption("--parts")
-    config.stash[_SELECTED_PARTS] = PARTS
+    wanted = set(DEFAULT_PARTS)
+    if config.getoption("--experiments"):
+        wanted |= set(OPT_IN_PARTS)
     if selected_parts:
         wanted = {part.strip() for part in selected_parts.split(",") if part.strip()}
         unknown_parts = sorted(wanted - set(PARTS))
         if unknown_parts:
             raise pytest.UsageError(f"unknown parts {', '.join(unknown_parts)}; the parts are "
                                     f"{', '.join(PARTS)}")
-        config.stash[_SELECTED_PARTS] = tuple(part for part in PARTS if part in wanted)
-        deselected = [item for item in items if BY_TEST[item.name].part not in wanted]
+        if config.getoption("--experiments"):
+            wanted |= set(OPT_IN_PARTS)
+    # An opt-in part that was not asked for is not "not selected" in the table: it is simply
+    # not part of this grading, like a part the assignment does not have.
+    config.stash[_SELECTED_PARTS] = tuple(part for part in PARTS if part in wanted)
+    deselected = [item for item in items if BY_TEST[item.name].part not in wanted]
+    if deselected:
         items[:] = [item for item in items if BY_TEST[item.name].part in wanted]
         config.hook.pytest_deselected(items=deselected)
     # Only a run of the whole suite must have every row; a -k selection or one file may not.
@@ -332,6 +342,8 @@ def _phase_record(row, scorer, call, test_report, current) -> report.TestResult 
         else:
             record = _grader_error(row, call, "")
         record.seconds = call.duration
+        if scorer is not None:
+            record.experiment = scorer.experiment
         return record
     if test_report.failed:  # setup or teardown: the grader's fixtures, never the student's code
         record = _grader_error(row, call, f"in {call.when}")

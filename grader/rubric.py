@@ -14,8 +14,16 @@ from pathlib import Path
 
 PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update", "train_loop",
          "finite_difference", "optimizers", "batchnorm", "dropout", "batchnorm2d", "mnist_cnn",
-         "cats_dogs_cnn", "kaggle_submission")
+         "cats_dogs_cnn", "kaggle_submission", "experiments")
 """The graded parts, in the order of the assignment and of the score table."""
+
+OPT_IN_PARTS = ("experiments",)
+"""Parts graded only when asked for (``pytest grader --experiments``, or by name in ``--parts``):
+the experiments train the assignment's networks for a while, which the quick loop of a student
+(seconds) cannot afford. Outside a run that asks for them, they are not in the total."""
+
+DEFAULT_PARTS = tuple(part for part in PARTS if part not in OPT_IN_PARTS)
+"""The parts a run grades when no part is named."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,15 @@ RUBRIC: tuple[Row, ...] = (
         "header id,label; one row per image, sorted by numeric id; labels in [0, 1]"),
     Row("test_kaggle_csv_probabilities", "kaggle_submission", 2,
         "each label is the model's P(dog) in evaluation mode"),
+
+    Row("test_experiment_initialization", "experiments", 4,
+        "study 1: zero init stays at ln 10; Glorot ends below normal (784-500-400-10, 3 epochs)"),
+    Row("test_experiment_finite_differences", "experiments", 3,
+        "study 3: the central-difference error is smallest at a middle N, not at either end"),
+    Row("test_experiment_cnn_vs_mlp", "experiments", 3,
+        "study 4: MnistCNN learns (validation error per epoch, beside your MLP's)"),
+    Row("test_experiment_cats_dogs", "experiments", 3,
+        "study 5: CatsDogsCNN with your optimizer beats chance on held-out images"),
 
 )
 

@@ -119,3 +119,52 @@ KAGGLE_PROBABILITY_ATOL = 6e-3
 """How closely a submission file's label must equal P(dog): labels rounded to 2 or more decimals
 pass (error <= 0.005), as Kaggle accepts them; the bugs the check is for (P(cat), class labels,
 training mode, logits) differ by far more."""
+
+# -- the experiments part (pytest grader --experiments) -----------------------------------------
+# Short runs of the report's studies on the student's code; each check is a qualitative outcome
+# measured stable over seeds with the worked solution before it was chosen (numbers below).
+
+INIT_EXPERIMENT_HIDDEN = (500, 400)
+INIT_EXPERIMENT_LR, INIT_EXPERIMENT_BATCH, INIT_EXPERIMENT_EPOCHS = 7e-4, 64, 3
+INIT_EXPERIMENT_PER_CLASS = 200
+"""Study 1 at the assignment's network, learning rate and batch, on 2,000 digits (200 of each
+class, so that the best constant prediction is exactly uniform) for 3 epochs. The short run is
+what keeps Glorot ahead: measured with the worked solution (training loss after 3 epochs, 20
+draws of the balanced digits and of the seed) normal 3.54-4.50 and Glorot 2.25-2.31, the gap at
+least 1.25, and zero within 1e-8 of ln 10; while after 10 epochs on 4,000 digits
+normal reached 1.36-1.63 and Glorot 1.96-2.00 (N(0, 1) weights make huge random features that
+this small data set lets the last layers fit), and at a learning rate of 3e-3 normal was already
+below Glorot after 3 epochs."""
+
+INIT_EXPERIMENT_ZERO_TOLERANCE = 0.01
+"""How far from ln 10 the zero-initialized network's training loss may be after any epoch (the
+worked solution: within 1e-4; only the last layer's bias moves, and on balanced classes it
+hovers at 0)."""
+
+FD_EXPERIMENT_HIDDEN, FD_EXPERIMENT_P, FD_EXPERIMENT_LAYER = (500, 400), 10, 2
+FD_EXPERIMENT_N = tuple(sorted(k * 10 ** i for i in range(6) for k in (1, 5)))
+"""Study 3: epsilon = 1/N for these N, the first p weights of W2 of the assignment's network."""
+
+FD_EXPERIMENT_MIN_GRADIENT = 1e-4
+"""The grader picks Glorot weights and a digit for which the largest of the p exact gradients is
+at least this (with relu, a dead unit makes all p gradients 0 and every estimate exact)."""
+
+FD_EXPERIMENT_LEFT_RATIO = 10.0
+"""The error at N = 1 must exceed the smallest error by this factor (the U's left arm: truncation
+of order epsilon^2). Measured with the worked solution over 40 draws of weights and digit: at
+least 126 (usually above 1e9); the smallest error was at N = 50 ... 10,000, never at either
+end, and the error at N = 500,000 exceeded it by at least 46."""
+
+CNN_EXPERIMENT_EPOCHS = 3
+"""Study 4: MnistCNN trained by the grader (Adam, ``MNIST_CNN_LR``, batch ``MNIST_CNN_BATCH``)
+on the 4,000 training digits, measured after every epoch; the student's MLP beside it."""
+
+CNN_EXPERIMENT_MLP_HIDDEN, CNN_EXPERIMENT_MLP_LR = (500, 400), 0.05
+"""The student's NN in study 4: the assignment's MLP (596,910 parameters, inside MnistCNN's
+band), with a learning rate that lets plain SGD learn in a few epochs."""
+
+CATS_DOGS_EXPERIMENT_EPOCHS = 4
+CATS_DOGS_EXPERIMENT_FLOOR = 0.60
+"""Study 5: held-out accuracy CatsDogsCNN must reach after the grader trains it with the
+student's optimizer for these epochs on generated images (chance 0.5; on 200 images, 0.6 is
+2.8 standard deviations above chance)."""

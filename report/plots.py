@@ -97,6 +97,20 @@ def save(figure, folder: Path, name: str, close: bool = True) -> dict[str, Path]
     return paths
 
 
+def data_uri(figure, dpi: int = 80, close: bool = True) -> str:
+    """``figure`` as a PNG ``data:`` URI (for a page or a JSON file that must carry its figures
+    itself, such as the grader's results.json), at a lower resolution than the report's files."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    with plt.rc_context(STYLE):
+        figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    if close:
+        plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def image_grid(images, captions: list[str], *, title: str, columns: int = 6, cmap: str = "gray"):
     """A grid of images (each ``(H, W)`` grey or ``(H, W, 3)`` RGB in [0, 1]) with a caption under
     each; no axes."""

@@ -37,7 +37,7 @@ from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, inv
 from grader.batch.summary import summary_html
 from grader.outputs.report import (could_not_grade_results, suite_hash, write_json_atomic,
                                    write_text_atomic)
-from grader.rubric import PARTS
+from grader.rubric import DEFAULT_PARTS, PARTS
 
 INTERRUPTED = ("the batch was interrupted before this student's grading finished; "
                "run the same command again to grade them")
@@ -72,7 +72,7 @@ class Batch:
         self.options = options
         self.roster = roster
         self.out = options.out
-        self.parts = [p for p in PARTS if p in options.parts] if options.parts else list(PARTS)
+        self.parts = [p for p in PARTS if p in options.parts] if options.parts else list(DEFAULT_PARTS)
         self.records: dict[str, StudentRecord] = {}
         self.counts: Counter = Counter()
 

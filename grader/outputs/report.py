@@ -50,6 +50,7 @@ class TestResult:
     notes: list = field(default_factory=list)
     seconds: float = 0.0
     details: str = ""            # for the staff only: the traceback of a grader error
+    experiment: dict = field(default_factory=dict)  # an experiment test's measurements
 
     @property
     def score(self) -> float:
@@ -186,6 +187,8 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
         test_extra = {"test": result.row.test, "part": result.row.part, "status": result.status}
         if result.details:
             test_extra["details"] = result.details
+        if result.experiment:
+            test_extra["experiment"] = result.experiment
         tests.append({
             "name": f"{result.row.part}: {result.row.title} ({result.row.test})",
             "number": str(number),

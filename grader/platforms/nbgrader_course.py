@@ -42,7 +42,7 @@ from grader.batch.summary import summary_html
 from grader.outputs.report import write_text_atomic
 from grader.platforms.nbgrader_kernel import PART_PREFIX, RUNNER_ID, read_grading
 from grader.platforms.nbgrader_preprocessors import secure_submission
-from grader.rubric import PARTS, RUBRIC
+from grader.rubric import DEFAULT_PARTS, PARTS, RUBRIC
 
 NOTEBOOK = "grading"
 """The grading notebook's name (``grading.ipynb``)."""
@@ -63,8 +63,9 @@ def part_points(parts=()) -> dict[str, float]:
     """``{part: points}`` of ``parts`` (all when empty) in rubric order, hidden rows included where
     this installation has them (as the grader counts them)."""
     totals: dict[str, float] = {}
+    parts = parts or DEFAULT_PARTS   # what a grading that names no part grades
     for row in RUBRIC:
-        if not parts or row.part in parts:
+        if row.part in parts:
             totals[row.part] = totals.get(row.part, 0.0) + row.points
     return {part: totals[part] for part in PARTS if part in totals}
 

@@ -46,6 +46,9 @@ class Scorer:
     aborted: str = ""
     printed: str = ""
     penalties: list = field(default_factory=list)  # messages: arguments changed in place
+    experiment: dict = field(default_factory=dict)
+    """What an experiment test measured (curves, tables, figures as data URIs), computed by the
+    grader; it goes to the test's ``extra_data.experiment`` in results.json, for the staff."""
 
     def require(self, outcome: CallOutcome, what: str):
         """The value of a worker call, or end the test with 0 points saying why it failed. A

