@@ -8,7 +8,7 @@
 - ``template [--check]``: regenerate ``template/solution.py`` from the worked ``solution.py``;
   with ``--check``, only report whether the committed template is up to date.
 - ``release OUTDIR [--force]``: write the student handout.
-- ``batch SUBMISSIONS --out OUTDIR [--jobs N] [--parts a,b] [--force] [--engine local|dask]
+- ``batch SUBMISSIONS --out OUTDIR [--jobs N] [--parts a,b] [--experiments] [--force] [--engine local|dask]
   [--scheduler tcp://HOST:PORT] [--cap SECONDS]``: grade a class (``grader.batch.run``).
 - ``gradescope OUT.zip [--timeout S] [--force]``: build Gradescope's autograder zip
   (``grader.platforms.gradescope``); ``--timeout``: the assignment's timeout on Gradescope.
@@ -95,12 +95,14 @@ def grade_command(submission: str, results_json: str | None, extra: list[str]) -
 
 def batch_command(args, parser) -> int:
     from grader.batch import engine, run
-    from grader.rubric import PARTS
+    from grader.rubric import DEFAULT_PARTS, OPT_IN_PARTS, PARTS
 
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
+    if args.experiments:
+        parts = (parts or list(DEFAULT_PARTS)) + [p for p in OPT_IN_PARTS if p not in parts]
     if args.scheduler and args.engine != "dask":
         parser.error("--scheduler needs --engine dask")
     if args.jobs < 0:
@@ -158,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     "summary.html go")
     batch.add_argument("--jobs", type=int, default=0, help="gradings at once (default: one per core)")
     batch.add_argument("--parts", default="", help="comma-separated parts (default: all)")
+    batch.add_argument("--experiments", action="store_true",
+                       help="also grade the opt-in experiments part")
     batch.add_argument("--force", action="store_true", help="grade again what is already graded")
     batch.add_argument("--engine", choices=("local", "dask"), default="local")
     batch.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a running Dask "
