@@ -470,3 +470,66 @@ def test_experiment_cats_dogs(worker, grade):
                  f"{final:.1%} of {n_held_out} held-out images correctly (best of {len(runs)} runs); "
                  f"at least {tol.CATS_DOGS_EXPERIMENT_FLOOR:.0%} is expected (chance: 50%). Check "
                  "the optimizer's learning rate and that forward returns logits.", 3)
+
+
+# -- practical study 8: adaptive optimizers ------------------------------------------------------
+
+def optimizer_losses(worker, name: str, config: dict, state: dict, train, substitute=()) -> tuple:
+    """``(loss at initialization, loss after the epochs)`` of the student's NN driven by the
+    student's optimizer ``name``, computed here from the weights of ``train_loop(0)`` and
+    ``train_loop(E)``."""
+    spec = {"class": name, "config": {**tol.OPTIMIZER_EXPERIMENT_SETTINGS[name],
+                                      "weight_decay": tol.OPTIMIZER_EXPERIMENT_WEIGHT_DECAY}}
+    losses = []
+    for epochs in (0, tol.OPTIMIZER_EXPERIMENT_EPOCHS):
+        outcome = worker.call("train_loop", args=[epochs], config={**config, "optimizer": spec},
+                              state=state, substitute=substitute, return_state=["weights"],
+                              timeout_s=CALL_TIMEOUT_S)
+        if not outcome.ok:
+            raise RunFailed(f"NN(optimizer={name}(...)).train_loop({epochs}) failed: "
+                            f"{outcome.failure_text().splitlines()[0][:300]}")
+        losses.append(loss_of(outcome.state.get("weights"), *train))
+    return tuple(losses)
+
+
+def test_experiment_optimizers(worker, grade):
+    seed = secrets.randbits(31)
+    rng = np.random.default_rng(seed)
+    train = balanced_digits(rng, tol.OPTIMIZER_EXPERIMENT_PER_CLASS)
+    valid = (digits().valid[0][:100], one_hot(digits().valid[1][:100]))
+    state = {"train": train, "valid": valid, "test": valid}
+    config = cases.config(tol.OPTIMIZER_EXPERIMENT_HIDDEN, activation="relu",
+                          batch_size=tol.OPTIMIZER_EXPERIMENT_BATCH, seed=int(rng.integers(2 ** 31)))
+    runs = {}
+    data = {"seed": seed, "runs": runs, "epochs": tol.OPTIMIZER_EXPERIMENT_EPOCHS,
+            "how": (f"784-128-10 relu, batch {tol.OPTIMIZER_EXPERIMENT_BATCH}, {len(train[0]):,} "
+                    f"digits, weight decay {tol.OPTIMIZER_EXPERIMENT_WEIGHT_DECAY:g}"),
+            "settings": tol.OPTIMIZER_EXPERIMENT_SETTINGS}
+    grade.experiment = data
+    ratio = tol.OPTIMIZER_EXPERIMENT_RATIO
+    for name in tol.OPTIMIZER_EXPERIMENT_SETTINGS:
+        try:
+            before, after = optimizer_losses(worker, name, config, state, train)
+            problem = "" if after <= ratio * before else (
+                f"{name}: the training loss went from {before:.4f} to {after:.4f} in "
+                f"{tol.OPTIMIZER_EXPERIMENT_EPOCHS} epochs; at most {ratio:g} x the initial loss is "
+                f"expected ({tol.OPTIMIZER_EXPERIMENT_SETTINGS[name]}). Does its step move the "
+                "parameters against the gradient, and does NN.update call it?")
+        except RunFailed as error:
+            before, after, problem = None, None, str(error)
+        runs[name] = {"initial_loss": before, "final_loss": after}
+        if problem:
+            # Again with the reference's forward, backward and loss behind the student's update.
+            try:
+                before2, after2 = optimizer_losses(worker, name, config, state, train,
+                                                   substitute=all_but("update"))
+            except RunFailed:
+                before2, after2 = None, None
+            if before2 is not None and after2 <= ratio * before2:
+                runs[name].update(with_reference_parts={"initial_loss": before2, "final_loss": after2})
+                grade.notes.append(f"{name} with your own NN missed the outcome ({problem[:200]}), "
+                                   "but with the reference's forward, backward and loss it lowers "
+                                   "the loss: the fault is in a part graded elsewhere.")
+                problem = ""
+        grade.expect(not problem, problem)
+    add_figures(grade, experiment_figures.optimizers, data)

@@ -13,7 +13,8 @@ from tests.conftest import WORKED_SOLUTION, grade_file, part_scores, patched_sol
 pytestmark = pytest.mark.xdist_group("experiments")
 
 EXPERIMENT_TESTS = ("test_experiment_initialization", "test_experiment_finite_differences",
-                    "test_experiment_cnn_vs_mlp", "test_experiment_cats_dogs")
+                    "test_experiment_cnn_vs_mlp", "test_experiment_cats_dogs",
+                    "test_experiment_optimizers")
 
 
 def experiments_of(data: dict) -> dict:
@@ -35,7 +36,7 @@ def test_worked_solution_shows_every_outcome(tmp_path):
     code, output, data = grade_file(WORKED_SOLUTION, tmp_path / "r.json", "--experiments",
                                     "--parts", "experiments")
     assert code == 0, output
-    assert part_scores(data) == {"experiments": (13.0, 13.0)}, output
+    assert part_scores(data) == {"experiments": (18.0, 18.0)}, output
     tests = experiments_of(data)
     assert set(tests) == set(EXPERIMENT_TESTS)
     for name, test in tests.items():
@@ -62,6 +63,9 @@ BROKEN = (
     ("            w[index] = original - epsilon\n", "            w[index] = original - 1e-5\n"),
     ("            estimates[i] = (loss_plus - loss_minus) / (2 * epsilon)\n",
      "            estimates[i] = (loss_plus - loss_minus) / (2 * 1e-5)\n"),
+    # Adam climbs the gradient
+    ("            params[name] = param - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)",
+     "            params[name] = param + self.lr * m_hat / (np.sqrt(v_hat) + self.eps)"),
     # an optimizer whose learning rate is far too small to learn in a few epochs
     ("return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)",
      "return torch.optim.SGD(model.parameters(), lr=1e-7, momentum=0.9, weight_decay=5e-4)"),
@@ -86,3 +90,10 @@ def test_missed_outcomes_cost_their_rows(tmp_path):
     assert scores["test_experiment_cats_dogs"] == (0.0, 3.0), output
     assert "held-out images correctly" in cats["output"] and "learning rate" in cats["output"]
     assert cats["extra_data"]["experiment"]["attempts"] == 3
+    optimizers = tests["test_experiment_optimizers"]
+    assert scores["test_experiment_optimizers"] == (4.0, 5.0), output
+    assert "Adam: the training loss went from" in optimizers["output"]
+    runs = optimizers["extra_data"]["experiment"]["runs"]
+    assert runs["Adam"]["final_loss"] > runs["Adam"]["initial_loss"] * 0.75
+    assert all(runs[name]["final_loss"] < 0.75 * runs[name]["initial_loss"]
+               for name in ("AdaGrad", "RMSProp", "RMSPropNesterov", "AdaDelta"))

@@ -90,3 +90,17 @@ def cats_dogs(data: dict, kernels: np.ndarray | None = None) -> dict:
         figures["first_layer_kernels"] = plots.data_uri(plots.image_grid(
             images, captions, title="First convolution's kernels after training", columns=8))
     return figures
+
+
+def optimizers(data: dict) -> dict:
+    from report import plots
+
+    names = [name for name, run in data["runs"].items() if run.get("final_loss") is not None]
+    if not names:
+        return {}
+    series = {name: ([0, data["epochs"]], [data["runs"][name]["initial_loss"],
+                                           data["runs"][name]["final_loss"]]) for name in names}
+    figure = plots.line_figure(series, title=f"Training loss with your optimizers ({data['how']})",
+                               xlabel="epoch", ylabel="training loss (mean cross-entropy, nats)",
+                               logy=True)
+    return {"training_loss": plots.data_uri(figure)}

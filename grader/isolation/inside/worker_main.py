@@ -131,6 +131,14 @@ def _build(class_name: str, config: dict, state: dict, substitute: list, strict:
     config = dict(config)
     if config.get("optimizer") == "probe":
         config["optimizer"] = _ProbeOptimizer()
+    elif isinstance(config.get("optimizer"), dict) and set(config["optimizer"]) == {"class", "config"}:
+        # The student's own optimizer class (the experiments drive NN with it): built here,
+        # since an object cannot travel.
+        spec = config["optimizer"]
+        optimizer_cls = getattr(_submission, str(spec["class"]), None)
+        if optimizer_cls is None:
+            raise AttributeError(f"solution.py defines no {spec['class']}")
+        config["optimizer"] = optimizer_cls(**dict(spec["config"]))
     kwargs = {k: v for k, v in config.items() if k in parameters or takes_any}
     if "hidden_dims" in kwargs:
         kwargs["hidden_dims"] = tuple(kwargs["hidden_dims"])
