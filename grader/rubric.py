@@ -176,6 +176,9 @@ def _hidden_rows() -> tuple[Row, ...]:
 
 RUBRIC = RUBRIC + _hidden_rows()
 
+DEFAULT_RUBRIC = tuple(row for row in RUBRIC if row.part in DEFAULT_PARTS)
+"""The rows a grading that names no part grades (its maximum is their total)."""
+
 BY_TEST = {row.test: row for row in RUBRIC}
 assert len(BY_TEST) == len(RUBRIC), "duplicate test names in the rubric"
 assert all(row.part in PARTS for row in RUBRIC), "rubric row with an unknown part"

@@ -6,22 +6,22 @@ import sys
 import pytest
 from conftest import TEMPLATE, WORKED_SOLUTION, grade_file, part_scores, patched_solution
 
-from grader.rubric import PARTS, RUBRIC
+from grader.rubric import DEFAULT_PARTS, DEFAULT_RUBRIC, PARTS, RUBRIC
 
 
 def test_worked_solution_scores_full_marks(worked_results):
     code, output, data = worked_results
     assert code == 0, output
-    assert data["score"] == data["max_score"] == sum(row.points for row in RUBRIC)
+    assert data["score"] == data["max_score"] == sum(row.points for row in DEFAULT_RUBRIC)
     assert all(t["status"] == "passed" and t["score"] == t["max_score"] for t in data["tests"])
-    assert set(part_scores(data)) == set(PARTS)
+    assert set(part_scores(data)) == set(DEFAULT_PARTS)
     assert "(100.0 %)" in output
 
 
 def test_results_json_has_gradescope_fields(worked_results):
     _, _, data = worked_results
     assert {"score", "max_score", "tests", "output", "visibility", "execution_time"} <= set(data)
-    assert len(data["tests"]) == len(RUBRIC)
+    assert len(data["tests"]) == len(DEFAULT_RUBRIC)
     for test in data["tests"]:
         assert {"name", "score", "max_score", "output", "visibility", "tags"} <= set(test)
         assert len(test["tags"]) == 1 and test["tags"][0] in PARTS

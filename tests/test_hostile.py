@@ -12,7 +12,7 @@ from conftest import (REPOSITORY, TORCH_PARTS, WORKED_SOLUTION, grade_file, nump
 from hostile import ATTACKS, BACKWARD_BUG, BACKWARD_BUG_ZEROES, DECOY, SECRETS, Attack
 
 from grader.isolation import sandbox
-from grader.rubric import PARTS, RUBRIC
+from grader.rubric import DEFAULT_PARTS, RUBRIC
 
 MODE = sandbox.choose_mode().name
 ISOLATED = MODE == "bubblewrap" or (MODE == "unprivileged-user" and os.geteuid() == 0)
@@ -39,7 +39,7 @@ def build(attack: Attack, folder: Path) -> Path:
 
 def graded_parts(attack: Attack) -> tuple:
     """The rubric parts an attack is graded on (``Attack.graded``)."""
-    return {"numpy": numpy_parts(), "torch": TORCH_PARTS, "all": tuple(PARTS)}[attack.graded]
+    return {"numpy": numpy_parts(), "torch": TORCH_PARTS, "all": tuple(DEFAULT_PARTS)}[attack.graded]
 
 
 def graded_rows(attack: Attack) -> set:

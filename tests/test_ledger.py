@@ -13,9 +13,9 @@ import pytest
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, grade_file, scores_by_test
 from grader_copy import grader_copy, run_pytest, statuses
 
-from grader.rubric import RUBRIC
+from grader.rubric import DEFAULT_RUBRIC, RUBRIC
 
-ALL_POINTS = sum(row.points for row in RUBRIC)
+ALL_POINTS = sum(row.points for row in DEFAULT_RUBRIC)
 
 
 def points_of(*parts: str) -> float:
@@ -112,7 +112,7 @@ def test_a_keyword_selection_is_marked_partial_and_keeps_the_maximum(tmp_path):
     partial = data["extra_data"]["nngrade"]["partial"]
     assert partial and "-k" in partial["reason"], partial
     by_status = statuses(data)
-    assert len(by_status) == len(RUBRIC)
+    assert len(by_status) == len(DEFAULT_RUBRIC)
     assert {test for test, status in by_status.items() if status != "not selected"} == {
         row.test for row in RUBRIC if row.part == "softmax"}
     assert "PARTIAL" in output and "not selected" in output

@@ -6,7 +6,7 @@ import pytest
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, patched_solution
 
 from grader.authoring.release import ReleaseError, check_handout, release
-from grader.rubric import RUBRIC
+from grader.rubric import DEFAULT_RUBRIC, RUBRIC
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_handout_holds_the_template_and_no_answers(handout):
 
 
 def test_handout_grader_runs_on_its_own(handout):
-    visible_points = sum(row.points for row in RUBRIC if not row.hidden)
+    visible_points = sum(row.points for row in DEFAULT_RUBRIC if not row.hidden)
     template = subprocess.run([sys.executable, "-m", "pytest", "grader", "-q",
                                "-p", "no:cacheprovider"],
                               cwd=handout, capture_output=True, text=True, timeout=300)

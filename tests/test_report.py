@@ -27,7 +27,8 @@ FIGURE_TITLES = {"initialization": "Average training loss per epoch, by initiali
                  "cnn_vs_mlp": "MnistCNN vs NN: training and validation",
                  "hyperparameters": "Best run of the search",
                  "diagnostics": "t-SNE of the last hidden layer (validation digits)",
-                 "cats_dogs": "CatsDogsCNN by optimizer: loss per epoch"}
+                 "cats_dogs": "CatsDogsCNN by optimizer: loss per epoch",
+                 "adaptive_optimizers": "Training loss per epoch by optimizer (without dropout, smoke scale)"}
 DATA_NAMED = {"cats_dogs": "generated striped images"}   # the others: the bundled MNIST digits
 
 

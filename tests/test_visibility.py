@@ -14,7 +14,7 @@ from __future__ import annotations
 from conftest import WORKED_SOLUTION, grade_file, patched_solution
 from grader_copy import grader_copy, run_pytest
 
-from grader.rubric import RUBRIC
+from grader.rubric import DEFAULT_RUBRIC, RUBRIC
 
 HIDDEN = [row for row in RUBRIC if row.hidden]
 
@@ -57,7 +57,7 @@ def test_hidden_diagnoses_are_in_their_own_entries_only(tmp_path):
 def test_the_visible_summary_counts_visible_points_only(worked_results):
     _, _, data = worked_results
     hidden_points = sum(row.points for row in HIDDEN)
-    visible_points = sum(row.points for row in RUBRIC) - hidden_points
+    visible_points = sum(row.points for row in DEFAULT_RUBRIC) - hidden_points
     assert f"{visible_points:.2f} / {visible_points:g}" in data["output"], data["output"]
     assert f"{hidden_points:g} more points" in data["output"]
     assert all(t["visibility"] == ("after_published" if t["extra_data"]["test"].startswith("test_hidden")
