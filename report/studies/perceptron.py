@@ -102,7 +102,8 @@ def run(config: Config, context) -> dict:
         context.notes.append(f"{name}: mean test accuracy {result['spread']['mean']:.3f} "
                              f"(std {result['spread']['std']:.3f}); the training set was separated in "
                              f"{100 * result['separated_share']:.0f} % of the redraws.")
-    return {"runs": runs, "example": {"points": as_floats(train_x[0, :, :2]), "labels": as_floats(train_y[0])},
+    example = {"points": as_floats(train_x[0, :, :2]), "labels": as_floats(train_y[0])}
+    return {"runs": runs, "example": example,
             "train_size": config.train_size, "test_size": config.test_size, "redraws": config.redraws,
             "epochs": config.epochs, "lr": config.lr, "seed": config.seed, "scale": context.scale}
 

@@ -109,7 +109,8 @@ def check_student(context, vectors) -> dict:
     try:
         worst = 0.0
         for v in vectors:
-            worst = max(worst, float(np.max(np.abs(np.asarray(function(v.copy()), dtype=float) - softmax(v)))))
+            got = np.asarray(function(v.copy()), dtype=float)
+            worst = max(worst, float(np.max(np.abs(got - softmax(v)))))
         same_size = [v for v in vectors if v.size == max(u.size for u in vectors)]
         batch = np.stack(same_size)
         batch_error = float(np.max(np.abs(np.asarray(function(batch.copy()), dtype=float) - softmax(batch))))
@@ -140,7 +141,8 @@ def run(config: Config, context) -> dict:
             sweep[name].append(error["absolute"])
     worst = {}
     for name in IDENTITIES:
-        relative = [case["errors"][name]["relative"] for case in cases if case["errors"][name]["relative"] is not None]
+        relative = [case["errors"][name]["relative"] for case in cases
+                    if case["errors"][name]["relative"] is not None]
         worst[name] = {"absolute": max(case["errors"][name]["absolute"] for case in cases),
                        "relative": max(relative) if relative else None,
                        "saturated_cases": len(cases) - len(relative), "cases": len(cases)}
@@ -172,13 +174,15 @@ def plot(logs: dict) -> dict:
     marks = {}
     if chosen in sweep["epsilons"]:
         index = sweep["epsilons"].index(chosen)
-        marks[f"the table's epsilon = {chosen:g}"] = (chosen, max(sweep["errors"][IDENTITIES[0]][index], 1e-20))
+        marks[f"the table's epsilon = {chosen:g}"] = (chosen,
+                                                      max(sweep["errors"][IDENTITIES[0]][index], 1e-20))
     error_figure = plots.line_figure(
         series, title=f"Central differences vs the softmax identities (C = {sweep['size']})",
         xlabel="epsilon (step of the central difference)", ylabel="maximum absolute error",
         logx=True, logy=True, marks=marks)
     jacobian = np.asarray(logs["example"]["jacobian"])
-    heat = plots.heatmap(np.round(jacobian, 3), title=f"Softmax Jacobian o_i (delta_ij - o_j), C = {len(jacobian)}",
+    heat = plots.heatmap(np.round(jacobian, 3),
+                         title=f"Softmax Jacobian o_i (delta_ij - o_j), C = {len(jacobian)}",
                          xlabel="j (logit v_j)", ylabel="i (output o_i)",
                          ticks=[str(i) for i in range(len(jacobian))], colorbar_label="d o_i / d v_j")
     return {"error_vs_epsilon": error_figure, "jacobian": heat}
