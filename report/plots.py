@@ -177,9 +177,11 @@ def histograms(groups: dict[str, dict[str, list]], *, title: str, xlabel: str, l
     return figure
 
 
-def scatter_figure(points, labels, *, title: str, xlabel: str, ylabel: str):
+def scatter_figure(points, labels, *, title: str, xlabel: str, ylabel: str,
+                   lines: dict[str, tuple[list, list]] | None = None, legend_title: str = "class"):
     """2-D ``points`` (N, 2) coloured and marked by their integer ``labels`` (N,): a different
-    marker per class, so that the classes stay apart in greyscale."""
+    marker per class, so that the classes stay apart in greyscale. ``lines`` (``{label: (xs, ys)}``)
+    draws curves over them, e.g. decision boundaries, in line styles that differ in greyscale."""
     import numpy as np
 
     points, labels = np.asarray(points, dtype=float), np.asarray(labels)
@@ -192,7 +194,11 @@ def scatter_figure(points, labels, *, title: str, xlabel: str, ylabel: str):
             chosen = labels == label
             axes.scatter(points[chosen, 0], points[chosen, 1], s=9, color=color, marker=marker,
                          label=str(label), alpha=0.8, linewidths=0.4)
+        line_styles = zip((lines or {}).items(), itertools.cycle(("#000000",) + COLORS[1:]),
+                          itertools.cycle(LINESTYLES), strict=False)
+        for (label, (xs, ys)), color, style in line_styles:
+            axes.plot(xs, ys, color=color, linestyle=style, linewidth=1.6, label=label)
         axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), title="class", markerscale=1.5)
+        axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), title=legend_title, markerscale=1.5)
         figure.tight_layout()
     return figure

@@ -1,0 +1,132 @@
+"""Study: vanishing and exploding activations through 5 fully connected layers.
+
+MNIST digits (pixels in [0, 1]) go through 5 layers of width 256, ``h_l = f(h_{l-1} W_l + b_l)``
+with ``b_l = 0``, untrained, in float64 numpy. Each activation ``f`` is paired with
+initializers of ``W_l`` (fan_in x fan_out): standard normal ``N(0, 1)``, Xavier/Glorot
+``U(-d, d)`` with ``d = sqrt(6 / (fan_in + fan_out))`` (the assignment's "glorot"), and He
+``N(0, 2 / fan_in)``. With N(0, 1) weights a pre-activation sums ~fan_in terms of unit
+variance, so tanh and sigmoid saturate (their gradient vanishes); Xavier keeps the variance
+about constant for tanh; for ReLU, which zeroes half of its inputs, Xavier halves the second
+moment at every layer while He's factor 2 keeps it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from report.studies.common import mlp_parameters, mnist_for
+
+NAME = "activations_depth"
+TITLE = "Activations through depth"
+QUESTION = ("How do tanh, sigmoid and ReLU activations spread, saturate or die through 5 layers, "
+            "by initialization?")
+PAIRS = (("tanh", "normal"), ("tanh", "xavier"), ("sigmoid", "normal"), ("sigmoid", "xavier"),
+         ("relu", "xavier"), ("relu", "he"))
+INIT_NAMES = {"normal": "N(0, 1)", "xavier": "Xavier/Glorot", "he": "He"}
+ACTIVATIONS = {"tanh": np.tanh, "sigmoid": lambda a: 0.5 * (1.0 + np.tanh(0.5 * a)),   # no overflow
+               "relu": lambda a: np.maximum(a, 0.0)}
+SATURATION = {"tanh": "|h| > 0.99", "sigmoid": "h < 0.01 or h > 0.99", "relu": "h = 0 (dead)"}
+
+
+@dataclass
+class Config:
+    depth: int = 5
+    width: int = 256
+    examples: int = 1000             # digits pushed through the network
+    histogram_values: int = 4000     # activations per layer kept in the logs for the histograms
+    pairs: tuple = PAIRS
+    seed: int = 0
+
+    @classmethod
+    def at_scale(cls, scale: str) -> Config:
+        if scale == "smoke":
+            return cls(examples=200, histogram_values=2000)
+        return cls()
+
+
+def weights(init: str, fan_in: int, fan_out: int, rng) -> np.ndarray:
+    """``(fan_in, fan_out)`` weights of ``init`` ("normal", "xavier" or "he")."""
+    if init == "normal":
+        return rng.standard_normal((fan_in, fan_out))
+    if init == "xavier":
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-bound, bound, size=(fan_in, fan_out))
+    if init == "he":
+        return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+    raise ValueError(f"unknown initializer {init!r}")
+
+
+def saturated(activation: str, h: np.ndarray) -> np.ndarray:
+    """Where ``h`` is saturated (tanh, sigmoid) or dead (relu): a boolean array like ``h``."""
+    if activation == "tanh":
+        return np.abs(h) > 0.99
+    if activation == "sigmoid":
+        return (h < 0.01) | (h > 0.99)
+    return h == 0.0
+
+
+def forward(x: np.ndarray, activation: str, init: str, depth: int, width: int, rng) -> list[np.ndarray]:
+    """The activations ``[h_1, ..., h_depth]`` (each (N, width)) of ``x`` (N, D)."""
+    layers, h = [], x
+    for _ in range(depth):
+        h = ACTIVATIONS[activation](h @ weights(init, h.shape[1], width, rng))
+        layers.append(h)
+    return layers
+
+
+def run(config: Config, context) -> dict:
+    (train, _, _), source = mnist_for(context, config.examples)
+    x = np.asarray(train[0], dtype=float)
+    runs = {}
+    for activation, init in context.progress(config.pairs, total=len(config.pairs), desc="networks"):
+        # One seed per pair: every pair sees weights drawn the same way, whatever ran before it.
+        rng = np.random.default_rng([config.seed, config.pairs.index((activation, init))])
+        layers = forward(x, activation, init, config.depth, config.width, rng)
+        pick = np.random.default_rng(config.seed).choice(x.shape[0] * config.width,
+                                                           size=min(config.histogram_values,
+                                                                    x.shape[0] * config.width),
+                                                           replace=False)
+        runs[f"{activation}/{init}"] = {
+            "activation": activation, "init": init,
+            "mean": [float(h.mean()) for h in layers], "std": [float(h.std()) for h in layers],
+            "saturated": [float(saturated(activation, h).mean()) for h in layers],
+            "values": [np.round(h.ravel()[pick], 5).tolist() for h in layers]}
+    context.notes.append(f"Inputs: {x.shape[0]:,} digits, pixels in [0, 1]; biases 0; no training.")
+    return {"runs": runs, "depth": config.depth, "width": config.width, "input_dim": int(x.shape[1]),
+            "examples": int(x.shape[0]), "data": source, "seed": config.seed, "scale": context.scale}
+
+
+def plot(logs: dict) -> dict:
+    from report import plots
+
+    figures = {}
+    for activation in dict.fromkeys(run["activation"] for run in logs["runs"].values()):
+        runs = [run for run in logs["runs"].values() if run["activation"] == activation]
+        groups = {f"layer {layer + 1}": {INIT_NAMES[run["init"]]: run["values"][layer] for run in runs}
+                  for layer in range(logs["depth"])}
+        figures[f"{activation}_histograms"] = plots.histograms(
+            groups, title=f"{activation} activations per layer, by initialization "
+                          f"({logs['depth']} layers of {logs['width']})",
+            xlabel=f"{activation}(a)")
+    return figures
+
+
+def table(logs: dict) -> tuple:
+    rows = []
+    for run in logs["runs"].values():
+        for layer in range(logs["depth"]):
+            rows.append((run["activation"], INIT_NAMES[run["init"]], layer + 1, f"{run['mean'][layer]:.4f}",
+                         f"{run['std'][layer]:.4f}",
+                         f"{100 * run['saturated'][layer]:.1f} %  ({SATURATION[run['activation']]})"))
+    return ("activation", "initialization", "layer", "mean", "std", "saturated or dead units"), rows
+
+
+def describe(logs: dict) -> dict:
+    dims = [logs["input_dim"], *[logs["width"]] * logs["depth"]]
+    return {"architecture": "-".join(map(str, dims)) + ", biases 0, untrained",
+            "parameters": f"{mlp_parameters(dims):,}",
+            "initializers": "N(0, 1); Xavier/Glorot U(-d, d), d = sqrt(6 / (fan_in + fan_out)); "
+                            "He N(0, 2 / fan_in)",
+            "data": f"{logs['data']} ({logs['examples']:,} digits)", "seed": logs["seed"],
+            "scale": logs["scale"]}
