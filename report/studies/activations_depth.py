@@ -18,7 +18,7 @@ import numpy as np
 from report.studies.common import mlp_parameters, mnist_for
 
 NAME = "activations_depth"
-TITLE = "Activations through depth"
+TITLE = "9. Activations through depth"
 QUESTION = ("How do tanh, sigmoid and ReLU activations spread, saturate or die through 5 layers, "
             "by initialization?")
 PAIRS = (("tanh", "normal"), ("tanh", "xavier"), ("sigmoid", "normal"), ("sigmoid", "xavier"),

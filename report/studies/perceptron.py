@@ -21,7 +21,7 @@ import numpy as np
 from report.studies.common import as_floats
 
 NAME = "perceptron"
-TITLE = "Perceptron vs hinge loss"
+TITLE = "7. Perceptron vs hinge loss"
 QUESTION = ("On 20 points, how well do the perceptron loss (a = 0) and the hinge loss (a = 1) "
             "find the separator x1 = x2?")
 LOSSES = {"perceptron (a = 0)": 0.0, "hinge (a = 1)": 1.0}

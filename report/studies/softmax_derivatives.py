@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 NAME = "softmax_derivatives"
-TITLE = "Softmax derivatives"
+TITLE = "8. Softmax derivatives"
 QUESTION = "Do d o_i / d v_j = o_i (delta_ij - o_j) and dL/dv = o - y agree with central differences?"
 IDENTITIES = ("d o_i / d v_j = o_i (delta_ij - o_j)", "dL/dv = o - y")
 
