@@ -31,7 +31,8 @@ FIGURE_TITLES = {"initialization": "Average training loss per epoch, by initiali
                  "adaptive_optimizers": "Training loss per epoch by optimizer (without dropout, smoke scale)",
                  "perceptron": "Learned separators on one draw of 20 training points",
                  "softmax_derivatives": "Central differences vs the softmax identities (C = 10)",
-                 "activations_depth": "tanh activations per layer, by initialization (5 layers of 256)"}
+                 "activations_depth": "tanh activations per layer, by initialization (5 layers of 256)",
+                 "lenet_regularization": "LeNet-5: batch norm vs dropout (smoke scale)"}
 WITHOUT_STUDENT_CODE = {"perceptron", "softmax_derivatives", "activations_depth"}
 DATA_NAMED = {"cats_dogs": "generated striped images", "perceptron": "uniform in the unit square",
               "softmax_derivatives": "random logit vectors"}   # the others: the bundled MNIST digits
@@ -158,7 +159,7 @@ def test_the_template_gets_a_report_that_says_what_each_study_needs(tmp_path):
             # in a note that the student's softmax could not be compared)
             assert "This study failed" not in section and "needs " not in section, section[:500]
             continue
-        assert re.search(r"needs (NN|CatsDogsCNN)\.\w+: not implemented", section), section[:500]
+        assert re.search(r"needs (NN|CatsDogsCNN|BatchNorm2d)\.\w+: not implemented", section), section[:500]
     softmax = page.split('<section id="softmax_derivatives">', 1)[1].split("</section>", 1)[0]
     assert "not implemented" in softmax
     assert (tmp_path / "out" / "report.pdf").stat().st_size > 0
