@@ -533,3 +533,95 @@ def test_experiment_optimizers(worker, grade):
                 problem = ""
         grade.expect(not problem, problem)
     add_figures(grade, experiment_figures.optimizers, data)
+
+
+# -- practical study 5: batch norm on LeNet-5 ----------------------------------------------------
+
+def replayed_batch_norms(worker, grade) -> dict:
+    """``{where: capture}`` of the student's ``BatchNorm2d`` at each batch norm of the standardized
+    LeNet-5, for the batch size the grader trains with (the checks of part batchnorm2d)."""
+    from grader.test_batchnorm2d import captured_layer
+    from reference.lenet import BN_SHAPES
+
+    return {where: captured_layer(worker, grade, shape[0], 0.1,
+                                  (tol.LENET_EXPERIMENT_BATCH, *shape))
+            for where, shape in BN_SHAPES.items() if where != "input"}
+
+
+def test_experiment_batch_norm(worker, grade):
+    from grader.networks.layer import ReplayedLayer
+    from reference.data.mnist import perturbed
+    from reference.lenet import LeNet5
+
+    captures = replayed_batch_norms(worker, grade)
+    seed = secrets.randbits(31)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(int(rng.integers(2 ** 31)))
+    layers = {}
+
+    def norm(channels, where):
+        layers[where] = ReplayedLayer(captures[where])
+        return layers[where]
+
+    model = LeNet5(norm=norm).double()
+    x, y = digits().train
+    order = rng.permutation(len(x))[:tol.LENET_EXPERIMENT_TRAIN]
+    mean, std = float(x.mean()), float(x.std())
+    images = ((x[order].reshape(-1, 1, 28, 28) - mean) / std).astype(np.float64)
+    labels = torch.as_tensor(y[order], dtype=torch.int64)
+    held_out_x, held_out_y = digits().valid
+    held_out = (perturbed(held_out_x.reshape(-1, 1, 28, 28).astype(np.float32), rng) - mean) / std
+    optimizer = torch.optim.Adam(model.parameters(), lr=tol.LENET_EXPERIMENT_LR)
+    batch = tol.LENET_EXPERIMENT_BATCH
+    data = {"seed": seed, "how": (f"LeNet-5 with your BatchNorm2d (replayed by the grader) after "
+                                  f"conv1, conv2, fc1 and fc2, standardized input; Adam lr "
+                                  f"{tol.LENET_EXPERIMENT_LR:g}, batch {batch}, "
+                                  f"{tol.LENET_EXPERIMENT_EPOCHS} epochs of {len(order):,} digits"),
+            "held_out_accuracy": [], "train_loss": []}
+    grade.experiment = data
+    try:
+        for epoch in range(tol.LENET_EXPERIMENT_EPOCHS):
+            model.train()
+            total = 0.0
+            for start in range(0, len(order), batch):
+                optimizer.zero_grad()
+                logits = model(torch.as_tensor(images[start:start + batch]))
+                loss = torch.nn.functional.cross_entropy(logits, labels[start:start + batch])
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * batch
+            data["train_loss"].append(total / len(order))
+            model.eval()
+            with torch.no_grad():
+                predictions = np.concatenate([
+                    model(torch.as_tensor(held_out[i:i + batch], dtype=torch.float64)).argmax(1).numpy()
+                    for i in range(0, len(held_out) - len(held_out) % batch, batch)])
+            data["held_out_accuracy"].append(float(np.mean(predictions == held_out_y[:len(predictions)])))
+    except Exception as error:  # noqa: BLE001 - the student's layer, replayed, failed
+        grade.fail(f"LeNet-5 with your BatchNorm2d failed while the grader trained it: "
+                   f"{type(error).__name__}: {str(error)[:300]}")
+    moved = {}
+    for where, layer in layers.items():
+        names = list(layer.names)
+        gamma_name = "weight" if "weight" in names else names[0] if names else None
+        beta_name = "bias" if "bias" in names else names[1] if len(names) > 1 else None
+        if gamma_name is None or beta_name is None:
+            grade.fail(f"your BatchNorm2d at {where} has {len(names)} parameters; gamma and beta "
+                       "(weight and bias) are expected")
+        gamma = layer.parameter(gamma_name).detach().numpy()
+        beta = layer.parameter(beta_name).detach().numpy()
+        moved[where] = {"gamma": gamma.tolist(), "beta": beta.tolist(),
+                        "largest_change": [float(np.max(np.abs(gamma - 1))), float(np.max(np.abs(beta)))]}
+    data["batch_norm"] = moved
+    add_figures(grade, experiment_figures.batch_norm, data)
+    final = data["held_out_accuracy"][-1]
+    grade.expect(final >= tol.LENET_EXPERIMENT_FLOOR,
+                 f"LeNet-5 with your BatchNorm2d classifies {final:.1%} of the held-out digits after "
+                 f"{tol.LENET_EXPERIMENT_EPOCHS} epochs; at least {tol.LENET_EXPERIMENT_FLOOR:.0%} is "
+                 "expected (the same network learns with torch's batch norm)", 2)
+    still = [f"{where} ({'gamma' if change[0] < tol.LENET_EXPERIMENT_MOVE else 'beta'})"
+             for where, change in ((w, m["largest_change"]) for w, m in moved.items())
+             if min(change) < tol.LENET_EXPERIMENT_MOVE]
+    grade.expect(not still, f"after training, the batch norm's gamma or beta did not move from 1 "
+                 f"and 0 (by {tol.LENET_EXPERIMENT_MOVE:g} in any channel) at {', '.join(still)}: "
+                 "does forward use self.weight and self.bias, so that they get gradients?")

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.xdist_group("experiments")
 
 EXPERIMENT_TESTS = ("test_experiment_initialization", "test_experiment_finite_differences",
                     "test_experiment_cnn_vs_mlp", "test_experiment_cats_dogs",
-                    "test_experiment_optimizers")
+                    "test_experiment_batch_norm", "test_experiment_optimizers")
 
 
 def experiments_of(data: dict) -> dict:
@@ -36,7 +36,7 @@ def test_worked_solution_shows_every_outcome(tmp_path):
     code, output, data = grade_file(WORKED_SOLUTION, tmp_path / "r.json", "--experiments",
                                     "--parts", "experiments")
     assert code == 0, output
-    assert part_scores(data) == {"experiments": (18.0, 18.0)}, output
+    assert part_scores(data) == {"experiments": (21.0, 21.0)}, output
     tests = experiments_of(data)
     assert set(tests) == set(EXPERIMENT_TESTS)
     for name, test in tests.items():

@@ -151,3 +151,34 @@ def replay(capture: dict, mode: str, parameters: dict, buffers: dict, x: torch.T
             names = [n.partition(":")[2] for n in capture["inputs"] if n.startswith("buffer:")]
             return results[0], dict(zip(names, results[1:]))
     raise GraphRefused("the layer's graph has no output")
+
+
+class ReplayedLayer(torch.nn.Module):
+    """A captured layer (checked with ``check``) as a module the grader can train: its
+    parameters are the grader's own float64 tensors, initialized to the values the capture
+    declares; its buffers follow each call as the layer's would. The graphs were traced for one
+    input shape, so it takes inputs of that shape only (the experiments use a fixed batch size)."""
+
+    def __init__(self, capture: dict):
+        super().__init__()
+        self.capture = capture
+        self.names = {}
+        for index, (name, spec) in enumerate(capture["parameters"].items()):
+            # Parameter names of the student's own are kept out of torch's attribute namespace.
+            self.register_parameter(f"p{index}", torch.nn.Parameter(
+                torch.tensor(np.asarray(spec["value"]), dtype=torch.float64)))
+            self.names[name] = f"p{index}"
+        self.state = {name: torch.tensor(np.asarray(spec["value"]), dtype=torch.float64)
+                      for name, spec in capture["buffers"].items()}
+
+    def parameter(self, name: str) -> torch.Tensor:
+        """The parameter the student's layer calls ``name``."""
+        return getattr(self, self.names[name])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parameters = {name: getattr(self, attribute) for name, attribute in self.names.items()}
+        out, after = replay(self.capture, "train" if self.training else "eval", parameters,
+                            self.state, x)
+        self.state = {name: (after[name] if isinstance(after.get(name), torch.Tensor)
+                             else self.state[name]).detach().clone() for name in self.state}
+        return out

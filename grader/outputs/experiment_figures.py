@@ -104,3 +104,13 @@ def optimizers(data: dict) -> dict:
                                xlabel="epoch", ylabel="training loss (mean cross-entropy, nats)",
                                logy=True)
     return {"training_loss": plots.data_uri(figure)}
+
+
+def batch_norm(data: dict) -> dict:
+    from report import plots
+
+    groups = {where: {"gamma - 1": [g - 1 for g in values["gamma"]], "beta": values["beta"]}
+              for where, values in data["batch_norm"].items()}
+    figure = plots.histograms(groups, title="Learned gamma - 1 and beta per channel, by layer",
+                              xlabel="value")
+    return {"gamma_beta": plots.data_uri(figure)}
