@@ -76,6 +76,28 @@ def panels_figure(panels: list[dict], *, title: str, logy: bool = False):
     return figure
 
 
+def bar_figure(values: dict[str, float], *, title: str, ylabel: str, errors: dict[str, float] | None = None):
+    """One bar per entry of ``values`` (``{label: height}``), its height written above it; ``errors``
+    (``{label: half-width}``) adds error bars. Hatches tell the bars apart in greyscale."""
+    hatches = itertools.cycle(("", "//", "..", "xx", "\\\\", "++"))
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=FIGSIZE)
+        for index, ((label, height), color, hatch) in enumerate(zip(values.items(), itertools.cycle(COLORS),
+                                                                    hatches, strict=False)):
+            error = (errors or {}).get(label)
+            axes.bar(index, height, width=0.6, color=color, hatch=hatch, edgecolor="black", linewidth=0.8,
+                     yerr=error, capsize=4 if error is not None else 0, label=label)
+            axes.annotate(f"{height:.3g}", (index, height + (error or 0)), textcoords="offset points",
+                          xytext=(0, 3), ha="center", va="bottom")
+        axes.set_xticks(range(len(values)), list(values))
+        axes.set(title=title, ylabel=ylabel)
+        axes.set_ylim(0, max([*values.values(), 0]) * 1.15 or 1)
+        axes.grid(axis="x", visible=False)
+        axes.legend(loc="best")
+        figure.tight_layout()
+    return figure
+
+
 def _integer_epochs(axes, xlabel: str) -> None:
     """Epochs are counted: no tick at 1.5 epochs."""
     if xlabel.startswith("epoch"):
