@@ -234,12 +234,11 @@ def plot(logs: dict) -> dict:
     constant = (logs["eggholder"]["constant_rmse"], "constant predictor (training mean)")
     mnist = {}
     for run in logs["mnist"]["runs"]:
-        xs, ys = mnist.setdefault(f"{run['total']} hidden units in all", ([], []))
-        xs.append(run["depth"])
-        ys.append(100 * run["test_accuracy"])
+        layers = f"{run['depth']} layer" + ("s" if run["depth"] > 1 else "")
+        mnist.setdefault(f"{run['total']} units", {})[layers] = 100 * run["test_accuracy"]
     return {
         "rmse_by_units": plots.line_figure(
-            _by_depth(runs, "hidden_units", "test_rmse"), logx=True, hline=constant,
+            _by_depth(runs, "hidden_units", "test_rmse"), hline=constant,
             title="Eggholder: test RMSE against hidden units, by depth",
             xlabel="hidden units in all (depth x width)", ylabel="test RMSE (units of f)"),
         "rmse_by_parameters": plots.line_figure(
@@ -250,9 +249,10 @@ def plot(logs: dict) -> dict:
             _by_depth(runs, "parameters", "seconds"), logx=True,
             title="Eggholder: training wall time against parameters, by depth",
             xlabel="trainable parameters", ylabel="training wall time (s)"),
-        "mnist_accuracy": plots.line_figure(
-            mnist, title="MNIST: test accuracy by the number of layers sharing the hidden units",
-            xlabel="hidden layers (the units split equally)", ylabel="test accuracy (%)"),
+        "mnist_accuracy": plots.bar_figure(
+            mnist, title="MNIST: test accuracy when the hidden units are split over layers",
+            xlabel="hidden units in all (split equally over the layers)", ylabel="test accuracy (%)",
+            ylim=(0, 100)),
     }
 
 
