@@ -32,10 +32,13 @@ FIGURE_TITLES = {"initialization": "Average training loss per epoch, by initiali
                  "perceptron": "Learned separators on one draw of 20 training points",
                  "softmax_derivatives": "Central differences vs the softmax identities (C = 10)",
                  "activations_depth": "tanh activations per layer, by initialization (5 layers of 256)",
-                 "lenet_regularization": "LeNet-5: batch norm vs dropout (smoke scale)"}
-WITHOUT_STUDENT_CODE = {"perceptron", "softmax_derivatives", "activations_depth"}
+                 "lenet_regularization": "LeNet-5: batch norm vs dropout (smoke scale)",
+                 "dying_relu": "Runs that collapse to a constant function",
+                 "depth_width": "Eggholder: test RMSE against hidden units, by depth"}
+WITHOUT_STUDENT_CODE = {"perceptron", "softmax_derivatives", "activations_depth", "dying_relu",
+                        "depth_width"}
 DATA_NAMED = {"cats_dogs": "generated striped images", "perceptron": "uniform in the unit square",
-              "softmax_derivatives": "random logit vectors"}   # the others: the bundled MNIST digits
+              "softmax_derivatives": "random logit vectors", "dying_relu": "generated points"}   # the others: the bundled MNIST digits
 
 
 def run_report(solution: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:

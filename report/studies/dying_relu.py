@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from report.studies.common import mlp_parameters
 
 NAME = "dying_relu"
-TITLE = "Dying ReLU"
+TITLE = "10. Dying ReLU"
 QUESTION = ("How often does a 10-layer ReLU network of width 2 collapse to a constant function, "
             "and does leaky ReLU avoid it?")
 
