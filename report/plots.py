@@ -13,6 +13,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")   # no display: figures are only ever written to files
+# The report keeps every study's figures open until the PDF has drawn them as vector art (about
+# thirty at once): that is by design, not the leak pyplot's warning guards against.
+matplotlib.rcParams["figure.max_open_warning"] = 0
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
