@@ -79,7 +79,8 @@ def run(config: Config, context) -> dict:
             train_epoch(model, train, optimizer, device, progress=False)
             history.append({"train": evaluate(model, train_eval, device), "test": evaluate(model, test, device)})
         runs[variant] = {"history": history, "seconds": time.perf_counter() - started,
-                         "batch_norm": batch_norm_parameters(model), **spec}
+                         "batch_norm": batch_norm_parameters(model), **spec,
+                         "parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}
     return {"runs": runs, "epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
             "seed": config.seed, "data": source, "train_size": int(len(data[0][0])),
             "test_size": int(len(data[2][0])), "scale": config.scale, "input_mean": mean, "input_std": std}
@@ -126,6 +127,7 @@ def table(logs: dict) -> tuple:
 
 def describe(logs: dict) -> dict:
     return {"architecture": "LeNet-5 (relu, max pooling): conv 6@5x5, conv 16@5x5, fc 120, 84, 10",
+            "parameters": ", ".join(f"{variant} {run['parameters']:,}" for variant, run in logs["runs"].items()),
             "batch norm": "your BatchNorm2d (the fully connected features as (N, C, 1, 1))",
             "dropout": "torch.nn.Dropout, 0.2 on the input and 0.5 after fc 120 and fc 84",
             "optimizer": f"Adam, learning rate {logs['lr']:g}", "batch size": logs["batch_size"],
