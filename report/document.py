@@ -61,8 +61,9 @@ def _section_html(section: Section) -> str:
     for name, paths in section.figures.items():
         data = base64.b64encode(Path(paths["png"]).read_bytes()).decode("ascii")
         parts.append(f'<figure><img alt="{_e(section.title)}: {_e(name)}" '
-                     f'src="data:image/png;base64,{data}"><figcaption>Figure: {_e(name)} '
-                     f"({_e(Path(paths['pdf']).name)} beside the logs)</figcaption></figure>")
+                     f'src="data:image/png;base64,{data}"><figcaption>Figure: {_e(name)}, at scale '
+                     f"{_e(section.scale)} ({_e(Path(paths['pdf']).name)} beside the logs)"
+                     "</figcaption></figure>")
     if section.status == OK:
         parts.append(_table_html(*section.table))
         settings = _table_html(("setting", "value"), list(section.settings.items()))
@@ -174,7 +175,10 @@ def render_pdf(sections: list[Section], figures: dict, path: Path, *, title: str
             _text_page(pdf, contents, discussion=False)
             for section in sections:
                 _text_page(pdf, _text_lines(section), discussion=True)
-                for figure in figures.get(section.name, {}).values():
+                for name, figure in figures.get(section.name, {}).items():
+                    # every figure page says what it is and at which scale it was run
+                    figure.text(0.995, 0.005, f"{section.title}: {name}, scale {section.scale}",
+                                ha="right", va="bottom", fontsize=6, color="#555555")
                     pdf.savefig(figure)
         os.replace(partial, path)
     finally:

