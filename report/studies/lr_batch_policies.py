@@ -73,7 +73,7 @@ class Config:
         if scale == "default":
             return cls(network="SmallCNN", train_size=4000, valid_size=500, range_epochs=3,
                        batch_sizes=(64, 128, 256, 512, 1024, 2048), batch_epochs=3, max_micro_batch=512,
-                       policy_epochs=15, half_cycle_epochs=1.5, scale=scale)
+                       policy_epochs=12, half_cycle_epochs=1.5, scale=scale)
         return cls()
 
 
