@@ -169,7 +169,7 @@ def train(model, data, *, lr: float, momentum: float, epochs: int, batch, micro_
             chosen = order[start:start + size]
             steps["epoch"].append(epoch + start / count)
             steps["lr"].append(optimizer.param_groups[0]["lr"])
-            steps["batch"].append(len(chosen))
+            steps["batch"].append(size)   # the schedule's; an epoch's last batch may hold fewer
             optimizer.zero_grad()
             loss, right = accumulate_gradients(model, x[chosen], y[chosen], micro_batch)
             optimizer.step()
