@@ -57,7 +57,7 @@ class Config:
     batch_sizes: tuple = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
     batch_epochs: int = 3
     batch_span: int = 8
-    max_micro_batch: int = 1024
+    max_micro_batch: int = 512             # keeps MiniGoogLeNet's activations to a few GB of GPU memory
     policy_epochs: int = 30
     half_cycle_epochs: float = 2.0
     amplitude_at_end: float = 0.1
