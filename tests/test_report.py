@@ -34,9 +34,10 @@ FIGURE_TITLES = {"initialization": "Average training loss per epoch, by initiali
                  "activations_depth": "tanh activations per layer, by initialization (5 layers of 256)",
                  "lenet_regularization": "LeNet-5: batch norm vs dropout (smoke scale)",
                  "dying_relu": "Runs that collapse to a constant function",
-                 "depth_width": "Eggholder: test RMSE against hidden units, by depth"}
+                 "depth_width": "Eggholder: test RMSE against hidden units, by depth",
+                 "lr_batch_policies": "Learning-rate range test: training loss by learning rate"}
 WITHOUT_STUDENT_CODE = {"perceptron", "softmax_derivatives", "activations_depth", "dying_relu",
-                        "depth_width"}
+                        "depth_width", "lr_batch_policies"}
 DATA_NAMED = {"cats_dogs": "generated striped images", "perceptron": "uniform in the unit square",
               "softmax_derivatives": "random logit vectors", "dying_relu": "generated points"}   # the others: the bundled MNIST digits
 
