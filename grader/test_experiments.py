@@ -343,6 +343,24 @@ def mlp_curves(worker, train, held_out_x, held_out_y, rng) -> dict:
     return run
 
 
+def one_epoch(grade, cls: str, network, optimizer, images, labels, *, batch_size: int, seed: int,
+              used: float, evaluate: tuple) -> tuple[float, list, float]:
+    """One epoch of the grader's training of a rebuilt network, then its logits (evaluation
+    mode) on each array of ``evaluate``: ``(mean loss during the epoch, logits, CPU seconds used
+    so far)``. The CPU budget ``tol.CNN_TRAINING_CPU_S`` covers all the epochs of a run."""
+    started = time.process_time()
+    try:
+        losses = training.train(network, images, labels, optimizer, epochs=1, batch_size=batch_size,
+                                seed=seed, cpu_budget_s=max(1.0, tol.CNN_TRAINING_CPU_S - used))
+        logits = [training.logits(network, x) for x in evaluate]
+    except training.TrainingTooSlow as error:
+        grade.fail(f"the grader trained {cls}: {error}; make the network smaller")
+    except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
+        grade.fail(f"the grader trained {cls}: the network failed: {type(error).__name__}: "
+                   f"{str(error)[:300]}")
+    return float(losses[0]), logits, used + time.process_time() - started
+
+
 def test_experiment_cnn_vs_mlp(worker, grade):
     from reference.data.mnist import perturbed
 
@@ -366,19 +384,9 @@ def test_experiment_cnn_vs_mlp(worker, grade):
     grade.experiment = data
     used = 0.0
     for epoch in range(tol.CNN_EXPERIMENT_EPOCHS):
-        started = time.process_time()
-        try:
-            losses = training.train(network, images, train_y, optimizer, epochs=1,
-                                    batch_size=tol.MNIST_CNN_BATCH, seed=epoch,
-                                    cpu_budget_s=max(1.0, tol.CNN_TRAINING_CPU_S - used))
-            train_logits = training.logits(network, images[:1000])
-            valid_logits = training.logits(network, held_out)
-        except training.TrainingTooSlow as error:
-            grade.fail(f"the grader trained MnistCNN: {error}; make the network smaller")
-        except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
-            grade.fail(f"the grader trained MnistCNN: the network failed: {type(error).__name__}: "
-                       f"{str(error)[:300]}")
-        used += time.process_time() - started
+        loss, (train_logits, valid_logits), used = one_epoch(
+            grade, "MnistCNN", network, optimizer, images, train_y, batch_size=tol.MNIST_CNN_BATCH,
+            seed=epoch, used=used, evaluate=(images[:1000], held_out))
         for split, logits, labels in (("train", train_logits, train_y[:1000]),
                                       ("validation", valid_logits, valid_y)):
             score, problem = accuracy(logits, labels, "MnistCNN")
@@ -387,7 +395,7 @@ def test_experiment_cnn_vs_mlp(worker, grade):
             run[f"{split}_error"].append(1.0 - score)
         # After the epoch, like the MLP's (the mean during the epoch is kept for the stall check).
         run["train_loss"].append(cross_entropy(train_logits, train_y[:1000]))
-        run["loss_during_epoch"].append(float(losses[0]))
+        run["loss_during_epoch"].append(loss)
         run["validation_loss"].append(cross_entropy(valid_logits, valid_y))
     try:
         data["runs"]["your MLP"] = mlp_curves(worker, (train_x, train_y), valid_x, valid_y, rng)
@@ -436,23 +444,14 @@ def test_experiment_cats_dogs(worker, grade):
         run = {"train_loss": [], "held_out_accuracy": []}
         used = 0.0
         for epoch in range(tol.CATS_DOGS_EXPERIMENT_EPOCHS):
-            started = time.process_time()
-            try:
-                losses = training.train(network, images[:n_train], labels[:n_train], optimizer,
-                                        epochs=1, batch_size=tol.CATS_DOGS_BATCH,
-                                        seed=attempt * 100 + epoch,
-                                        cpu_budget_s=max(1.0, tol.CNN_TRAINING_CPU_S - used))
-                logits = training.logits(network, images[n_train:])
-            except training.TrainingTooSlow as error:
-                grade.fail(f"the grader trained CatsDogsCNN: {error}; make the network smaller")
-            except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
-                grade.fail(f"the grader trained CatsDogsCNN: the network failed: "
-                           f"{type(error).__name__}: {str(error)[:300]}")
-            used += time.process_time() - started
+            loss, (logits,), used = one_epoch(
+                grade, "CatsDogsCNN", network, optimizer, images[:n_train], labels[:n_train],
+                batch_size=tol.CATS_DOGS_BATCH, seed=attempt * 100 + epoch, used=used,
+                evaluate=(images[n_train:],))
             score, problem = accuracy(logits, labels[n_train:], "CatsDogsCNN")
             if score is None:
                 grade.fail(problem)
-            run["train_loss"].append(float(losses[0]))
+            run["train_loss"].append(loss)
             run["held_out_accuracy"].append(score)
         runs.append((network, run))
         if run["held_out_accuracy"][-1] >= tol.CATS_DOGS_EXPERIMENT_FLOOR:
