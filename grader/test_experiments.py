@@ -579,7 +579,7 @@ def test_experiment_batch_norm(worker, grade):
             "held_out_accuracy": [], "train_loss": []}
     grade.experiment = data
     try:
-        for epoch in range(tol.LENET_EXPERIMENT_EPOCHS):
+        for _ in range(tol.LENET_EXPERIMENT_EPOCHS):
             model.train()
             total = 0.0
             for start in range(0, len(order), batch):

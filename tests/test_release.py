@@ -6,7 +6,7 @@ import pytest
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, patched_solution
 
 from grader.authoring.release import ReleaseError, check_handout, release
-from grader.rubric import DEFAULT_RUBRIC, RUBRIC
+from grader.rubric import DEFAULT_RUBRIC
 
 
 @pytest.fixture(scope="module")

