@@ -98,16 +98,23 @@ def plot(logs: dict) -> dict:
           "xlabel": "epoch", "ylabel": "accuracy (fraction correct)", "title": f"{split} accuracy"}
          for split in ("train", "test")],
         title=f"LeNet-5: batch norm vs dropout ({logs['scale']} scale)")}
-    layers = {}
-    for variant, run in runs.items():
-        for where, values in run["batch_norm"].items():
-            layers.setdefault(where, {})[variant] = values
-    if layers:
-        for name in ("gamma", "beta"):
-            groups = {where: {variant: values[name] for variant, values in by_variant.items()}
-                      for where, by_variant in layers.items()}
-            figures[f"batch_norm_{name}"] = plots.histograms(
-                groups, title=f"Learned batch-norm {name} per layer, by variant", xlabel=name)
+    # One panel per layer, each variant with batch norm as a line of its channels' values sorted
+    # (a quantile curve): the same variant keeps the same line style in every panel, and a layer
+    # a variant has no batch norm at (the input) keeps an empty entry for it.
+    variants = [v for v, run in runs.items() if run["batch_norm"]]
+    layers = list(dict.fromkeys(where for v in variants for where in runs[v]["batch_norm"]))
+    for name in ("gamma", "beta"):
+        panels = []
+        for where in layers:
+            series = {}
+            for variant in variants:
+                values = sorted(runs[variant]["batch_norm"].get(where, {}).get(name, []))
+                series[variant] = (list(range(1, len(values) + 1)), values)
+            panels.append({"series": series, "xlabel": "channel (sorted by value)", "ylabel": name,
+                           "title": where})
+        if panels:
+            figures[f"batch_norm_{name}"] = plots.panels_figure(
+                panels, title=f"Learned batch-norm {name} per layer, by variant ({logs['scale']} scale)")
     return figures
 
 
