@@ -545,12 +545,21 @@ def test_experiment_optimizers(worker, grade):
 def replayed_batch_norms(worker, grade) -> dict:
     """``{where: capture}`` of the student's ``BatchNorm2d`` at each batch norm of the standardized
     LeNet-5, for the batch size the grader trains with (the checks of part batchnorm2d)."""
+    from grader.networks import layer
     from grader.test_batchnorm2d import captured_layer
     from reference.lenet import BN_SHAPES
 
-    return {where: captured_layer(worker, grade, shape[0], 0.1,
-                                  (tol.LENET_EXPERIMENT_BATCH, *shape))
-            for where, shape in BN_SHAPES.items() if where != "input"}
+    captures = {}
+    for where, shape in BN_SHAPES.items():
+        if where == "input":
+            continue
+        batch = (tol.LENET_EXPERIMENT_BATCH, *shape)
+        captures[where] = captured_layer(worker, grade, shape[0], 0.1, batch)
+        problem = layer.measure(captures[where], batch)
+        if problem:
+            grade.fail(f"your BatchNorm2d({shape[0]}) on a batch of shape {batch}: the grader will "
+                       f"not train a network with it, because {problem}")
+    return captures
 
 
 def test_experiment_batch_norm(worker, grade):

@@ -195,3 +195,10 @@ in some channel. Measured with the worked solution over 9 gradings: held-out acc
 after the 2 epochs (0.79-0.89 after the first), and the smallest of the layers' largest changes
 0.014 (gamma and beta alike). A batch norm that never uses its weight and bias leaves them at
 exactly 1 and 0."""
+
+LAYER_MAX_RESULT_FACTOR = 8
+"""How many times its input's size one operation of a captured layer may produce before the
+grader, which replays the layer in its own process on whole batches (the batch-norm experiment),
+refuses to run it: a batch norm's operations make results the size of the input or smaller (the
+worked BatchNorm2d's largest is the input's size), while a layer padded with an expanded copy
+would cost the grader memory and time that are the student's to spend."""

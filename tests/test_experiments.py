@@ -7,6 +7,7 @@ import base64
 import math
 
 import pytest
+import torch
 
 from tests.conftest import WORKED_SOLUTION, grade_file, part_scores, patched_solution, scores_by_test
 
@@ -63,9 +64,12 @@ BROKEN = (
     ("            w[index] = original - epsilon\n", "            w[index] = original - 1e-5\n"),
     ("            estimates[i] = (loss_plus - loss_minus) / (2 * epsilon)\n",
      "            estimates[i] = (loss_plus - loss_minus) / (2 * 1e-5)\n"),
-    # Adam climbs the gradient
-    ("            params[name] = param - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)",
-     "            params[name] = param + self.lr * m_hat / (np.sqrt(v_hat) + self.eps)"),
+    # NN.update ignores the optimizer and takes its own SGD step (the red team's finding: at the
+    # NN's default learning rate that step alone lowered the loss enough to pass)
+    ("            self.optimizer.step(self.weights, grads)\n            return\n", "            pass\n"),
+    # a BatchNorm2d that never uses its weight and bias: they get no gradient and stay put
+    ("        return self.weight.view(shape) * x_hat + self.bias.view(shape)\n",
+     "        return x_hat + 0 * self.weight.sum() + 0 * self.bias.sum()\n"),
     # an optimizer whose learning rate is far too small to learn in a few epochs
     ("return torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)",
      "return torch.optim.SGD(model.parameters(), lr=1e-7, momentum=0.9, weight_decay=5e-4)"),
@@ -91,9 +95,42 @@ def test_missed_outcomes_cost_their_rows(tmp_path):
     assert "held-out images correctly" in cats["output"] and "learning rate" in cats["output"]
     assert cats["extra_data"]["experiment"]["attempts"] == 3
     optimizers = tests["test_experiment_optimizers"]
-    assert scores["test_experiment_optimizers"] == (4.0, 5.0), output
-    assert "Adam: the training loss went from" in optimizers["output"]
+    assert scores["test_experiment_optimizers"] == (0.0, 5.0), output
+    assert "AdaGrad: the training loss went from" in optimizers["output"]
+    assert "does NN.update call it?" in optimizers["output"]
     runs = optimizers["extra_data"]["experiment"]["runs"]
-    assert runs["Adam"]["final_loss"] > runs["Adam"]["initial_loss"] * 0.75
-    assert all(runs[name]["final_loss"] < 0.75 * runs[name]["initial_loss"]
-               for name in ("AdaGrad", "RMSProp", "RMSPropNesterov", "AdaDelta"))
+    assert all(run["final_loss"] == pytest.approx(run["initial_loss"]) for run in runs.values())
+    batch_norm = tests["test_experiment_batch_norm"]
+    assert scores["test_experiment_batch_norm"] == (2.0, 3.0), output   # it learns; nothing moved
+    assert "did not move" in batch_norm["output"] and "self.weight and self.bias" in batch_norm["output"]
+
+
+class Padded(torch.nn.Module):
+    """A batch norm that computes the right values through a copy 2,000 times its input's size."""
+
+    def __init__(self, channels: int, padded: bool):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(channels))
+        self.bias = torch.nn.Parameter(torch.zeros(channels))
+        self.padded = padded
+
+    def forward(self, x):
+        if self.padded:
+            x = x.unsqueeze(-1).expand(*x.shape, 2000).mean(-1)
+        mean, var = x.mean(dim=(0, 2, 3), keepdim=True), x.var(dim=(0, 2, 3), keepdim=True)
+        return self.weight.view(1, -1, 1, 1) * (x - mean) / torch.sqrt(var + 1e-5) + self.bias.view(1, -1, 1, 1)
+
+
+def test_a_layer_that_would_cost_the_grader_memory_is_refused_before_it_runs():
+    """The batch-norm experiment replays the student's layer on whole batches in the grader's
+    process: ``layer.measure`` replays it first on the meta device (nothing allocated) and refuses
+    an operation far larger than the input (the red team's padded layer held the grader 420 s)."""
+    from grader.isolation.inside.worker_graph import capture_layer_steps
+    from grader.networks import layer
+
+    shape = (50, 6, 28, 28)
+    plain = capture_layer_steps(Padded(6, padded=False), {"train": shape, "eval": shape})
+    assert layer.measure(plain, shape) == ""
+    padded = capture_layer_steps(Padded(6, padded=True), {"train": shape, "eval": shape})
+    problem = layer.measure(padded, shape)
+    assert "470,400,000 numbers from an input of 235,200" in problem, problem

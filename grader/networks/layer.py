@@ -117,10 +117,12 @@ def check(capture) -> None:
                            f"{tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} are allowed")
 
 
-def replay(capture: dict, mode: str, parameters: dict, buffers: dict, x: torch.Tensor):
+def replay(capture: dict, mode: str, parameters: dict, buffers: dict, x: torch.Tensor,
+           sizes: list | None = None):
     """Run the ``mode`` graph on the grader's tensors: ``parameters`` and ``buffers`` by name
     (the buffers may be changed in place, as the layer's own would be), ``x`` the input.
-    Returns ``(output, {buffer name: value after the call})``."""
+    Returns ``(output, {buffer name: value after the call})``. ``sizes``, when given, gets the
+    number of elements of every operation's result (``measure`` replays on the meta device)."""
     graph = capture["graphs"].get(mode)
     if graph is None:
         raise GraphRefused(f"the layer was not captured in {mode} mode")
@@ -139,18 +141,46 @@ def replay(capture: dict, mode: str, parameters: dict, buffers: dict, x: torch.T
             env[node["name"]] = next(placeholders)
         elif node["op"] == "get_attr":
             env[node["name"]] = torch.as_tensor(np.asarray(graph["constants"][node["target"]]),
-                                                dtype=torch.float64)
+                                                dtype=torch.float64, device=x.device)
         elif node["op"] == "call_function":
             args = _decode(node["args"], env, x.device)
             kwargs = {k: _decode(v, env, x.device) for k, v in node["kwargs"].items()}
             kwargs.pop("layout", None), kwargs.pop("pin_memory", None)
             env[node["name"]] = _resolve(node["target"])(*args, **kwargs)
+            if sizes is not None and isinstance(env[node["name"]], torch.Tensor):
+                sizes.append(env[node["name"]].numel())
         else:  # output
             results = _decode(node["args"], env, x.device)[0]
             results = list(results) if isinstance(results, (list, tuple)) else [results]
             names = [n.partition(":")[2] for n in capture["inputs"] if n.startswith("buffer:")]
             return results[0], dict(zip(names, results[1:]))
     raise GraphRefused("the layer's graph has no output")
+
+
+def measure(capture: dict, shape: tuple) -> str:
+    """Why replaying ``capture`` on inputs of ``shape`` many times would cost the grader too much
+    memory (``""`` when it would not): both modes are replayed once on the meta device, where
+    nothing is allocated, and every operation's result is counted. A batch norm's results are
+    each the size of its input or smaller; ``tol.LAYER_MAX_RESULT_FACTOR`` allows for more."""
+    meta = torch.device("meta")
+    x = torch.empty(shape, dtype=torch.float64, device=meta)
+    parameters = {name: torch.empty(spec["shape"], dtype=torch.float64, device=meta)
+                  for name, spec in capture["parameters"].items()}
+    for mode in capture["graphs"]:
+        buffers = {name: torch.empty(spec["shape"], dtype=torch.float64, device=meta)
+                   for name, spec in capture["buffers"].items()}
+        sizes: list = []
+        try:
+            replay(capture, mode, parameters, buffers, x, sizes)
+        except GraphRefused:
+            raise
+        except Exception as error:  # noqa: BLE001 - an operation the meta device cannot run
+            return f"it cannot be measured before it runs ({type(error).__name__}: {str(error)[:200]})"
+        largest = max(sizes, default=0)
+        if largest > tol.LAYER_MAX_RESULT_FACTOR * x.numel():
+            return (f"in {mode} mode one of its operations makes {largest:,} numbers from an input of "
+                    f"{x.numel():,} (at most {tol.LAYER_MAX_RESULT_FACTOR} times the input's size)")
+    return ""
 
 
 class ReplayedLayer(torch.nn.Module):
