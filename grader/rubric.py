@@ -157,7 +157,7 @@ RUBRIC: tuple[Row, ...] = (
     Row("test_experiment_cnn_vs_mlp", "experiments", 3,
         "study 4: MnistCNN learns (validation error per epoch, beside your MLP's)"),
     Row("test_experiment_cats_dogs", "experiments", 3,
-        "study 5: CatsDogsCNN with your optimizer beats chance on held-out images"),
+        "study 5: CatsDogsCNN with your optimizer learns and beats chance on held-out images"),
     Row("test_experiment_batch_norm", "experiments", 3,
         "practical study 5: LeNet-5 with your BatchNorm2d learns, and its gamma and beta move"),
     Row("test_experiment_optimizers", "experiments", 5,

@@ -92,7 +92,8 @@ def test_missed_outcomes_cost_their_rows(tmp_path):
     assert scores["test_experiment_cnn_vs_mlp"] == (3.0, 3.0), output
     cats = tests["test_experiment_cats_dogs"]
     assert scores["test_experiment_cats_dogs"] == (0.0, 3.0), output
-    assert "held-out images correctly" in cats["output"] and "learning rate" in cats["output"]
+    assert "does not learn" in cats["output"] and "learning rate" in cats["output"]
+    assert "training loss hardly moved" in cats["output"]
     assert cats["extra_data"]["experiment"]["attempts"] == 3
     optimizers = tests["test_experiment_optimizers"]
     assert scores["test_experiment_optimizers"] == (0.0, 5.0), output
@@ -118,7 +119,8 @@ class Padded(torch.nn.Module):
         if self.padded:
             x = x.unsqueeze(-1).expand(*x.shape, 2000).mean(-1)
         mean, var = x.mean(dim=(0, 2, 3), keepdim=True), x.var(dim=(0, 2, 3), keepdim=True)
-        return self.weight.view(1, -1, 1, 1) * (x - mean) / torch.sqrt(var + 1e-5) + self.bias.view(1, -1, 1, 1)
+        x_hat = (x - mean) / torch.sqrt(var + 1e-5)
+        return self.weight.view(1, -1, 1, 1) * x_hat + self.bias.view(1, -1, 1, 1)
 
 
 def test_a_layer_that_would_cost_the_grader_memory_is_refused_before_it_runs():
