@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from grader import tolerances
 from grader.isolation import sandbox
 from grader.isolation.worker import CouldNotGrade, Limits, Session
 from grader.ledger import Ledger
@@ -48,7 +49,10 @@ def pytest_addoption(parser):
     group.addoption("--results-json", default=None,
                     help="also write Gradescope's results.json here")
     group.addoption("--call-timeout", type=float, default=None,
-                    help="seconds one call into the submission may take (default 30)")
+                    help="CPU seconds one call into the submission may take (default 30)")
+    group.addoption("--budget-scale", type=float, default=None,
+                    help="multiply every CPU budget of the parts and of the grading by this "
+                         "(default 1; see grader/tolerances.py)")
     group.addoption("--load-timeout", type=float, default=None,
                     help="seconds importing the submission may take (default 60)")
     group.addoption("--parts", default=None,
@@ -248,6 +252,12 @@ def worker(request, callback_log, style):
     limits, mode = _limits_and_mode(config)
     session = Session(submission_path(config), callback_log, limits, mode)
     session.adapt = style.adapt
+    scale = config.getoption("--budget-scale") or 1.0
+    if not scale > 0:
+        raise pytest.UsageError(f"--budget-scale must be a positive number, not {scale}")
+    session.part_budgets = {part: scale * seconds
+                            for part, seconds in tolerances.PART_CPU_BUDGET_S.items()}
+    session.grading_budget_s = scale * tolerances.grading_cpu_budget(config.stash[_SELECTED_PARTS])
     config.stash[_SESSION] = session
     yield session
     session.close()
@@ -266,9 +276,23 @@ def rng(request) -> np.random.Generator:
     return rng_for(request.node.name)
 
 
+GRADER_RUNS_STUDENT_WORK = frozenset({"batchnorm2d", "mnist_cnn", "cats_dogs_cnn", "experiments"})
+"""Parts in which the grader itself runs what the student described (a rebuilt network, its
+training, a replayed BatchNorm2d, the experiments' runs): the grader's CPU time during their tests
+counts against the part's budget (``tolerances.PART_CPU_BUDGET_S``), like calls into the worker."""
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    result = yield
+    session = item.config.stash.get(_SESSION, None)
+    row = BY_TEST.get(item.name)
+    if session is not None and row is not None:
+        session.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
+    try:
+        result = yield
+    finally:
+        if session is not None and row is not None:
+            session.end_part_test()
     scorer = item.stash.get(_SCORER, None)
     if scorer is None or not scorer.decided:
         raise GraderError("this graded test made no check, so it cannot tell a right answer from "

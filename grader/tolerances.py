@@ -80,7 +80,8 @@ CATS_DOGS_FALLBACK_OPTIMIZER = ("SGD", {"lr": 0.05, "momentum": 0.9})
 rebuilt (that costs the rules row; the network is still judged on its own)."""
 
 CNN_TRAINING_CPU_S = 150.0
-"""CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s)."""
+"""CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s); the
+part's budget (``PART_CPU_BUDGET_S``) bounds all of a part's runs together."""
 
 # -- networks the grader rebuilds (grader/networks) --------------------------------------------
 # A captured network is data the grader turns into torch modules and runs in its own process,
@@ -202,3 +203,39 @@ grader, which replays the layer in its own process on whole batches (the batch-n
 refuses to run it: a batch norm's operations make results the size of the input or smaller (the
 worked BatchNorm2d's largest is the input's size), while a layer padded with an expanded copy
 would cost the grader memory and time that are the student's to spend."""
+
+
+# -- budgets: what the grader runs on a submission's behalf ----------------------------------------
+# Counted in CPU seconds, never wall time (a busy machine changes no verdict): the calls into the
+# sandboxed worker (its whole process tree), and, in the parts where the grader itself runs what
+# the student described (rebuilt networks, their training, a replayed BatchNorm2d, the experiment
+# runs), the grader's own CPU time during those parts' tests. A submission that uses up a budget
+# loses the checks that remain: its calls are not made and the grader's runs stop, with "used its
+# whole budget of N CPU s in <part>"; the grading still ends "graded". One call also has its own
+# limit (``--call-timeout``, 30 s) and the grading its allowances for hangs and for waiting
+# (``grader/isolation/worker.Limits``).
+
+PART_CPU_BUDGET_S = {
+    "init": 60.0, "activations": 60.0, "softmax": 60.0, "forward": 60.0, "loss": 60.0,
+    "backward": 60.0, "update": 60.0, "train_loop": 90.0, "finite_difference": 60.0,
+    "optimizers": 90.0, "batchnorm": 60.0, "dropout": 60.0, "batchnorm2d": 60.0,
+    "mnist_cnn": 240.0, "cats_dogs_cnn": 360.0, "kaggle_submission": 60.0, "experiments": 600.0,
+}
+"""CPU seconds each part may spend. The worked solution spends under 2 s in each numpy part, and
+about 10 s and 15 s in mnist_cnn and cats_dogs_cnn (``benchmarks/grade_suite.py``); these are 30x
+or more, so a slow but honest solution (Python loops instead of vectorized numpy) keeps its points,
+while a part whose method hangs spends two calls' worth and no more."""
+
+GRADING_CPU_BUDGET_S = 600.0
+"""CPU seconds one grading of the default parts may spend in all, parts together (the opt-in
+experiments part adds its own budget). The worked solution spends about 35 s. Every platform's
+wall-clock cap (batch ``--cap``, Gradescope's timeout) is set above this plus the allowance for
+waiting, so reaching a cap means the machine stalled: a grader fault, never the student's."""
+
+
+def grading_cpu_budget(parts) -> float:
+    """The grading's CPU budget for these parts (``GRADING_CPU_BUDGET_S``, plus the budget of each
+    opt-in part among them)."""
+    from grader.rubric import OPT_IN_PARTS
+
+    return GRADING_CPU_BUDGET_S + sum(PART_CPU_BUDGET_S[p] for p in parts if p in OPT_IN_PARTS)

@@ -166,17 +166,72 @@ def kill_orphans(keep: set[int]) -> None:
 
 def tree_cpu_seconds(root: int) -> float:
     """CPU seconds (user + system, including reaped children) of ``root`` and its descendants."""
+    return tree_usage(root)[0]
+
+
+def tree_usage(root: int) -> tuple[float, set[int]]:
+    """``(CPU seconds, pids)`` of ``root`` and its live descendants, from one scan of /proc
+    (CPU: user + system, including the children they reaped)."""
     ticks = os.sysconf("SC_CLK_TCK")
     table = _process_table()
     parents = {pid: int(fields[1]) for pid, fields in table.items()}
-    cpu = {pid: sum(int(v) for v in fields[11:15]) / ticks for pid, fields in table.items()}
-    total = 0.0
-    for pid, seconds in cpu.items():
+    total, pids = 0.0, {root}
+    for pid, fields in table.items():
         ancestor, hops = pid, 0
         while ancestor not in (root, 0, 1) and hops < 64:
             ancestor, hops = parents.get(ancestor, 0), hops + 1
         if ancestor == root:
-            total += seconds
+            total += sum(int(v) for v in fields[11:15]) / ticks
+            pids.add(pid)
+    return total, pids
+
+
+def pids_cpu_seconds(pids) -> float:
+    """CPU seconds (as ``tree_usage`` counts them) of the live processes among ``pids``: the
+    cheap reading at a request's start and end, between two full scans of /proc."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15]) / ticks
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def thread_busy_ns(pids) -> dict[tuple[int, int], int]:
+    """``{(pid, tid): ns}`` for every thread of ``pids``: the time each thread has spent on a
+    CPU plus the time it spent runnable, waiting in a run queue for a CPU (the first two fields
+    of ``/proc/<pid>/task/<tid>/schedstat``). What is left of the wall clock is time the thread
+    spent off the CPU by its own choice (sleeping, blocked on a read) or in uninterruptible
+    waits: the idle time of ``Worker``'s meter, which a busy machine does not change."""
+    busy = {}
+    for pid in pids:
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in threads:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as handle:
+                    fields = handle.read().split()
+                busy[(pid, int(tid))] = int(fields[0]) + int(fields[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return busy
+
+
+def own_threads_busy_ns(tids) -> int:
+    """CPU plus run-queue time, in ns, of threads ``tids`` of this process."""
+    me, total = os.getpid(), 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{me}/task/{tid}/schedstat") as handle:
+                fields = handle.read().split()
+            total += int(fields[0]) + int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue
     return total
 
 

@@ -47,15 +47,29 @@ _HEADLESS_ENVIRONMENT = {"MPLBACKEND": "Agg"}
 class Limits:
     """Resource limits of one worker process (its whole life, across calls)."""
 
-    call_timeout_s: float = 30.0
-    load_timeout_s: float = 60.0
-    # One grading's allowance for calls that do not finish. Each timed-out call costs its whole
-    # limit, and a submission that hangs in every method would otherwise cost some 70 tests x
-    # 30 s; once the time lost to timed-out calls reaches ``hang_budget_s``, every later call gets
-    # ``call_timeout_after_hangs_s`` of CPU. A correct call takes well under a second, so tests
-    # that do not hang still pass; the hanging ones fail fast, with the reason in their message.
-    hang_budget_s: float = 120.0
+    # Every limit that decides points counts what the submission spent, never the wall clock,
+    # so a busy machine changes no verdict (``_Meter``): CPU seconds, and idle seconds (waiting
+    # without computing: sleeping, blocking reads; waiting for a busy CPU is not idle).
+    call_timeout_s: float = 30.0             # CPU seconds of one call
+    load_timeout_s: float = 60.0             # CPU seconds of importing the submission
+    # One grading's allowance for calls that do not finish. Each timed-out call is charged its
+    # whole CPU limit, and a submission that hangs in every method would otherwise cost some 70
+    # tests x 30 s; once the charges reach ``hang_budget_s`` (default: 4 calls' worth), every
+    # later call gets ``call_timeout_after_hangs_s`` of CPU. A correct call takes well under a
+    # second, so tests that do not hang still pass; the hanging ones fail fast, with the reason.
+    hang_budget_s: float | None = None       # default 4 x call_timeout_s
     call_timeout_after_hangs_s: float = 3.0
+    # One grading's allowance for waiting without computing, all calls together (default: 2
+    # calls' CPU limit), and one call's (default: its CPU limit). Once the grading's allowance
+    # is spent, a call that waits longer than ``idle_after_budget_s`` is stopped: a submission
+    # that sleeps in every call cannot stretch a grading past its platform's cap.
+    idle_budget_s: float | None = None       # default 2 x call_timeout_s
+    call_idle_s: float | None = None         # default call_timeout_s
+    idle_after_budget_s: float = 0.25
+    # Importing the submission imports torch (about 1.5 CPU s here), and the grader starts a
+    # fresh worker whenever isolation needs one: a load's first seconds are the grader's cost,
+    # and only what a load spends past them counts against the part's budget.
+    load_free_cpu_s: float = 5.0
     memory_bytes: int = 6 * 1024 ** 3       # in all: address space + /tmp + the worker folder
     tmp_bytes: int = 512 * 1024 ** 2         # the sandbox's /tmp (a tmpfs, so memory)
     folder_bytes: int = 512 * 1024 ** 2      # the worker folder (a tmpfs under bubblewrap)
@@ -64,6 +78,14 @@ class Limits:
     open_files: int = 256
     processes: int = 64                      # processes + threads, where a private uid allows it
     output_bytes: int = 64 * 1024            # captured stdout + stderr kept per worker
+
+    def __post_init__(self):
+        # Frozen: the derived defaults are set once, here, so every record shows the values used.
+        derived = {"hang_budget_s": 4 * self.call_timeout_s,
+                   "idle_budget_s": 2 * self.call_timeout_s, "call_idle_s": self.call_timeout_s}
+        for name, value in derived.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, float(value))
 
     def as_record(self) -> dict:
         return dict(self.__dict__)
@@ -184,19 +206,34 @@ class CallOutcome:
     error_message: str = ""
     traceback: str = ""
     crashed: str = ""          # why the process died, if it did
-    timed_out: bool = False
-    timeout_s: float = 0.0
+    timed_out: bool = False    # passed its CPU limit, or (``idle_out``) its idle limit
+    idle_out: bool = False
+    budget_out: bool = False   # stopped, or not made, because the part's CPU budget was spent
+    timeout_s: float = 0.0     # the limit it passed
     shortened: str = ""        # why the time limit was shorter than usual, if it was
-    seconds: float = 0.0
+    seconds: float = 0.0       # wall time: for the logs only, never for a verdict or a message
+    cpu_s: float = 0.0         # CPU seconds of the worker's process tree in this request
+    idle_s: float = 0.0        # seconds in which it neither computed nor waited for a CPU
     output: str = ""           # what the student's code printed during this call (capped)
 
     def failure_text(self) -> str:
         """A one-paragraph account of why the call did not return a value."""
         if self.timed_out:
-            if self.shortened.startswith("not called again"):
+            if self.shortened.startswith("not called"):
                 return f"did not run ({self.shortened})"
-            text = (f"did not finish within the time limit ({self.timeout_s:g} s of CPU time, "
-                    f"{self.seconds:.1f} s elapsed); the worker was killed")
+            if self.budget_out:
+                return f"did not finish: {self.shortened.removeprefix('it was stopped when ')}"
+            # No wall time here: the message must read the same on a quiet and a busy machine.
+            if self.idle_out:
+                # The limit itself is not shown when it is what was left of the grading's
+                # allowance: that rest carries the measurement's last digits.
+                limit = "what was left of its allowance" if self.shortened else f"{self.timeout_s:g} s"
+                text = (f"did not finish within the time limit: it waited longer than "
+                        f"{limit} without computing (sleeping, or blocked on a read that never "
+                        "returns); the worker was killed")
+            else:
+                text = (f"did not finish within the time limit ({self.timeout_s:g} s of CPU "
+                        "time); the worker was killed")
             return f"{text} ({self.shortened})" if self.shortened else text
         if self.crashed:
             text = f"the worker process died: {self.crashed}"
@@ -216,51 +253,96 @@ class CallOutcome:
 CallbackHandler = Callable[[str, list, dict, dict], Any]
 
 
-WALL_FACTOR = 3.0
-"""A call may use ``call_timeout_s`` of CPU time, and ``WALL_FACTOR`` times that of wall time.
+class _OverBudget(TimeoutError):
+    """A request passed one of its limits: ``kind`` is "cpu" or "idle"."""
 
-Counting CPU time (of the worker and everything it started) rather than wall time keeps a
-submission from losing points because another one is hogging the machine, while a call that
-sleeps or blocks is still stopped by the wall-clock cap."""
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
 
 
-class _Budget:
-    """The time one request may take: CPU seconds of the worker's process tree, and wall time.
+class _Meter:
+    """What one request may spend, counted as the submission spent it: CPU seconds of the
+    worker's process tree, and idle seconds, the wall time in which none of the worker's
+    threads was on a CPU or waiting in a run queue for one.
+
+    A busy machine changes neither: CPU time is what the submission computed, and time spent
+    runnable but waiting for a CPU is not idle (``sandbox.thread_busy_ns``). Idle time is what a
+    submission that sleeps or blocks spends. The grader's own time is excused: the wall time it
+    spent serving callbacks, and the CPU and run-queue time of its threads that talk to the
+    worker (a worker waiting for a grader that a busy machine slowed is not idle).
 
     ``check`` runs on every turn of every loop that waits for the worker, whether or not data
-    arrived (a worker that keeps the pipe busy must not escape it); the wall clock is read every
-    time, the CPU time (a scan of /proc) and the folder's size at most every ``EVERY_S``."""
+    arrived (a worker that keeps the pipe busy must not escape it); it scans /proc (the CPU of
+    the whole tree, descendants that left its process group included, and which processes the
+    tree holds) at most every ``EVERY_S``. ``finish`` reads the known processes once more when
+    the reply has arrived, so that a short request is metered too."""
 
     EVERY_S = 0.25
 
-    def __init__(self, root_pid: int, cpu_seconds: float, started: float,
+    def __init__(self, worker: Worker, cpu_seconds: float, idle_seconds: float,
                  folder_check: Callable[[], None] | None = None):
-        self.root_pid = root_pid
-        self.cpu_seconds = cpu_seconds
-        self.wall_deadline = started + WALL_FACTOR * cpu_seconds
+        self.worker = worker
+        self.root_pid = worker.process.pid
+        self.cpu_seconds, self.idle_seconds = cpu_seconds, idle_seconds
         self.folder_check = folder_check
-        # Measured at the first scan (a quarter second in), not here: most calls end sooner,
-        # and scanning /proc for every call would cost more than the call.
-        self.cpu_at_start: float | None = None
-        self.next_scan = started + self.EVERY_S
+        self.grader_threads = {threading.get_native_id(), *worker.sink_threads()}
+        self.idle = 0.0
+        self.excused = 0.0
+        now = time.monotonic()
+        self.next_scan = now + self.EVERY_S
+        self.cpu_at_start = sandbox.pids_cpu_seconds(worker.known_pids)
+        self.cpu_used = 0.0
+        self._last_wall = now
+        self._last_grader = sandbox.own_threads_busy_ns(self.grader_threads)
+        worker.busy_seen = sandbox.thread_busy_ns(worker.known_pids)
 
     def next_wait(self) -> float:
-        return max(0.0, min(self.EVERY_S, self.wall_deadline - time.monotonic()))
+        return max(0.0, min(self.EVERY_S, self.next_scan - time.monotonic()))
+
+    def excuse(self, seconds: float) -> None:
+        """Wall time the worker spent waiting for the grader (a callback being served)."""
+        self.excused += seconds
+
+    def _account(self) -> None:
+        """Add the idle time since the last reading."""
+        now = time.monotonic()
+        busy = sandbox.thread_busy_ns(self.worker.known_pids)
+        seen = self.worker.busy_seen
+        worker_busy = sum(max(0, ns - seen.get(key, 0)) for key, ns in busy.items()) / 1e9
+        self.worker.busy_seen = busy
+        grader = sandbox.own_threads_busy_ns(self.grader_threads)
+        grader_busy, self._last_grader = (grader - self._last_grader) / 1e9, grader
+        wall, self._last_wall = now - self._last_wall, now
+        self.idle += max(0.0, wall - worker_busy - grader_busy - self.excused)
+        self.excused = 0.0
 
     def check(self) -> None:
         now = time.monotonic()
-        if now >= self.wall_deadline:
-            raise TimeoutError
         if now < self.next_scan:
             return
         self.next_scan = now + self.EVERY_S
-        used = sandbox.tree_cpu_seconds(self.root_pid)
-        if self.cpu_at_start is None:
-            self.cpu_at_start = used
-        elif used - self.cpu_at_start > self.cpu_seconds:
-            raise TimeoutError
+        used, pids = sandbox.tree_usage(self.root_pid)
+        self.worker.known_pids = pids
+        self.cpu_used = max(self.cpu_used, used - self.cpu_at_start)
+        if self.cpu_used > self.cpu_seconds:
+            raise _OverBudget("cpu")
+        self._account()
+        if self.idle > self.idle_seconds:
+            raise _OverBudget("idle")
         if self.folder_check is not None:
             self.folder_check()
+
+    def finish(self) -> None:
+        """The last reading, when the reply has arrived: raises _OverBudget when the request
+        passed a limit since the last scan (the verdict must not depend on when that was)."""
+        self.cpu_used = max(self.cpu_used,
+                            sandbox.pids_cpu_seconds(self.worker.known_pids) - self.cpu_at_start)
+        self._account()
+        if self.cpu_used > self.cpu_seconds:
+            raise _OverBudget("cpu")
+        if self.idle > self.idle_seconds:
+            raise _OverBudget("idle")
 
 
 _SYNC = re.compile(rb"\x1enngrade-sync:[0-9a-f]{32}\x1e")
@@ -375,6 +457,15 @@ class Worker:
         self._request_id = ""
         self.served: set[str] = set()
         """Methods whose reference answers this process has received (see Session.call)."""
+        self.known_pids: set[int] = set()
+        """The worker's processes as last seen (its meter reads these between scans)."""
+        self.busy_seen: dict = {}
+        """Each thread's CPU + run-queue time at the last reading (``_Meter``)."""
+
+    def sink_threads(self) -> set[int]:
+        """Native ids of this process's threads that read from the worker."""
+        native = getattr(self._sink, "native_id", None)
+        return {native} if native else set()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -416,6 +507,7 @@ class Worker:
             os.close(request_r)
             os.close(reply_w)
         _LIVE_WORKERS.add(self.process.pid)
+        self.known_pids = {self.process.pid}
         self._sink = _OutputSink(self.process.stdout, self.limits.output_bytes)
         self._sink.start()
 
@@ -489,7 +581,7 @@ class Worker:
                                   f"{FOLDER_ENTRIES} files into its folder (the limit)")
 
     # -- messaging ---------------------------------------------------------------------------
-    def _read_with_deadline(self, n: int, budget: _Budget) -> bytes:
+    def _read_with_deadline(self, n: int, budget: _Meter) -> bytes:
         while len(self._buffer) < n:
             budget.check()   # every turn: a stream of data must not keep the clock from running
             ready, _, _ = select.select([self._reply_r], [], [], budget.next_wait())
@@ -504,14 +596,14 @@ class Worker:
         del self._buffer[:n]
         return data
 
-    def _skip(self, n: int, budget: _Budget) -> None:
+    def _skip(self, n: int, budget: _Meter) -> None:
         """Read and drop ``n`` bytes, a chunk at a time (a stale message is never held whole)."""
         while n:
             taken = min(n, _READ_CHUNK)
             self._read_with_deadline(taken, budget)
             n -= taken
 
-    def _receive(self, budget: _Budget, limits: _ReplyLimits):
+    def _receive(self, budget: _Meter, limits: _ReplyLimits):
         """The next message for the current request, or None for one that is not (skipped).
 
         A message belongs to the current request when its JSON starts with its id
@@ -536,7 +628,7 @@ class Worker:
         payload = self._read_with_deadline(length - 4 - header_length, budget)
         return wire.decode_parts(header, payload)
 
-    def _send(self, message, budget: _Budget) -> None:
+    def _send(self, message, budget: _Meter) -> None:
         """Write a whole message; a worker that stops reading cannot block us past the budget."""
         data = memoryview(message if isinstance(message, bytes) else wire.encode(message))
         while data:
@@ -546,16 +638,19 @@ class Worker:
                 continue
             data = data[os.write(self._request_w, data):]
 
-    def request(self, message: dict, timeout_s: float) -> CallOutcome:
-        """Send one request and serve callbacks until its reply, the deadline, or a crash."""
+    def request(self, message: dict, timeout_s: float, idle_s: float | None = None) -> CallOutcome:
+        """Send one request and serve callbacks until its reply, a crash, or until it passes
+        ``timeout_s`` CPU seconds or ``idle_s`` idle seconds (default: ``timeout_s``)."""
         started = time.monotonic()
-        budget = _Budget(self.process.pid, timeout_s, started, self._check_folder)
+        budget = _Meter(self, timeout_s, timeout_s if idle_s is None else idle_s,
+                        self._check_folder)
         # What the worker printed before its first request (e.g. bubblewrap's own error, which
         # the sink may read before this line runs) belongs to that first request, the load.
         mark = self._sink.mark() if self._sink and self._request_id else 0
         private_prefix = f"{self.directory}{os.sep}"
         outcome = self._request(message, budget)
         outcome.seconds = time.monotonic() - started
+        outcome.cpu_s, outcome.idle_s = budget.cpu_used, budget.idle
         if self._sink is not None:
             if not self.alive:
                 self._sink.join(timeout=1)
@@ -566,7 +661,7 @@ class Worker:
             outcome.output = outcome.output.replace(private_prefix, "")
         return outcome
 
-    def _request(self, message: dict, budget: _Budget) -> CallOutcome:
+    def _request(self, message: dict, budget: _Meter) -> CallOutcome:
         # An unpredictable id: replies forged in advance (for later requests) can never match.
         self._request_id = secrets.token_hex(16)
         frame = wire.encode({**message, "id": self._request_id})
@@ -585,11 +680,18 @@ class Worker:
                 if not isinstance(reply, dict):
                     raise wire.WireError("a reply that is not a dict")
                 if "callback" in reply:
+                    began = time.monotonic()
                     self._serve_callback(reply, allowed, budget)
+                    budget.excuse(time.monotonic() - began)
                     continue
-                return self._outcome_from_reply(reply)
-        except TimeoutError:
+                outcome = self._outcome_from_reply(reply)
+                budget.finish()
+                return outcome
+        except _OverBudget as over:
             self.kill()
+            if over.kind == "idle":
+                return CallOutcome(ok=False, timed_out=True, idle_out=True,
+                                   timeout_s=budget.idle_seconds)
             return CallOutcome(ok=False, timed_out=True, timeout_s=budget.cpu_seconds)
         except _FolderFull as error:
             self.kill()
@@ -608,7 +710,7 @@ class Worker:
                                error_message=f"the worker sent a malformed message ({error}); "
                                              "it was stopped")
 
-    def _serve_callback(self, message: dict, allowed: set, budget: _Budget) -> None:
+    def _serve_callback(self, message: dict, allowed: set, budget: _Meter) -> None:
         name = message.get("callback")
         if not isinstance(name, str) or name not in allowed:
             self._send({"ok": False, "error": f"{name!r} is not replaced by the reference in this "
@@ -697,9 +799,21 @@ class Session:
         self.worker: Worker | None = None
         self.load_failure: CallOutcome | None = None
         self.restarts = 0              # after a crash or a timeout
-        self.hung_s = 0.0              # wall time spent in calls that timed out
-        self.hangs = 0                 # how many calls timed out
+        self.hung_s = 0.0              # CPU limits of the calls that ran out of CPU time
+        self.hangs = 0                 # how many calls ran out of CPU time
         self.hung_calls: set = set()   # (op, class, method) of the requests that timed out
+        self.idle_s = 0.0              # idle seconds of all calls (see Limits, _Meter)
+        self.waits = 0                 # how many calls were stopped for waiting too long
+        self.waited_calls: set = set() # (op, class, method) of those
+        self.cpu_s = 0.0               # CPU seconds of all requests, the loads included
+        # Budgets (``tolerances.PART_CPU_BUDGET_S``; set by the plugin): what each part, and the
+        # grading, may spend in CPU seconds, calls into the worker and the grader's own runs of
+        # what the student described together. ``part`` is the part being graded now.
+        self.part = ""
+        self.part_budgets: dict[str, float] = {}
+        self.grading_budget_s = float("inf")
+        self.spent_by_part: dict[str, float] = {}
+        self._grader_cpu_since: float | None = None
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
         self.load_warning = ""
         """Set when importing the submission raised and its definitions were graded instead."""
@@ -726,7 +840,9 @@ class Session:
             self.worker.kill()
             raise CouldNotGrade(f"the worker could not be started in {self.mode.name} mode: "
                                 f"{type(error).__name__}: {error}") from None
-        outcome = self.worker.request({"op": "load"}, self.limits.load_timeout_s)
+        outcome = self.worker.request({"op": "load"}, self.limits.load_timeout_s,
+                                      self._idle_limit()[0] or self.limits.idle_after_budget_s)
+        self._charge(outcome, ("load", None, None, ()), free_s=self.limits.load_free_cpu_s)
         if not outcome.ok:
             started = self.worker.ready
             self.worker.kill()
@@ -783,25 +899,46 @@ class Session:
         failure = self._ensure_loaded()
         if failure is not None:
             return failure
-        timeout, shortened = timeout_s or self.limits.call_timeout_s, ""
-        what = (message.get("op"), message.get("cls"), message.get("method") or message.get("task"))
+        timeout, shortened = timeout_s or self.limits.call_timeout_s, []
+        left = self.budget_left()
+        if left <= 0:
+            return CallOutcome(ok=False, timed_out=True, budget_out=True, timeout_s=0.0,
+                               shortened=f"not called: {self.budget_spent()}")
+        by_budget = left < timeout
+        timeout = min(timeout, left)
+        # A call that hung is not made again once the allowance is spent; one that replaces
+        # other methods by the reference is another call (the hang may be in what it replaces).
+        what = (message.get("op"), message.get("cls"), message.get("method") or message.get("task"),
+                tuple(sorted(map(str, message.get("substitute") or ()))))
         if self.hung_s >= self.limits.hang_budget_s:
             spent = (f"{self.hangs} calls of this submission did not finish, using up its "
-                     f"{self.limits.hang_budget_s:g} s allowance for calls that hang; look for an "
-                     "infinite loop or a wait that never ends")
+                     f"{self.limits.hang_budget_s:g} CPU s allowance for calls that hang; look "
+                     "for an infinite loop")
             if what in self.hung_calls:
                 # Calling it again would only hang again: one hanging submission must not hold
                 # up a batch for an hour.
                 return CallOutcome(ok=False, timed_out=True, timeout_s=0.0, shortened=(
                     f"not called again: it did not finish in an earlier test, and {spent}"))
             timeout = min(timeout, self.limits.call_timeout_after_hangs_s)
-            shortened = f"a shorter limit: {spent}"
-        outcome = self.worker.request(message, timeout)
+            shortened.append(f"a shorter limit: {spent}")
+        idle, spent = self._idle_limit()
+        if not spent and idle < self.limits.call_idle_s:
+            shortened.append("a shorter limit: earlier calls of this submission waited without "
+                             f"computing for most of its {self.limits.idle_budget_s:g} s allowance")
+        if spent:
+            if what in self.waited_calls:
+                return CallOutcome(ok=False, timed_out=True, idle_out=True, timeout_s=0.0,
+                                   shortened=f"not called again: it waited without computing "
+                                             f"in an earlier test, and {spent}")
+            idle = self.limits.idle_after_budget_s
+            shortened.append(f"a shorter limit: {spent}")
+        outcome = self.worker.request(message, timeout, idle)
+        self._charge(outcome, what)
         if outcome.timed_out:
-            self.hangs += 1
-            self.hung_s += outcome.seconds
-            self.hung_calls.add(what)
-            outcome.shortened = shortened
+            if by_budget and not outcome.idle_out:
+                outcome.budget_out = True
+                shortened = [f"it was stopped when {self.budget_spent()}"]
+            outcome.shortened = "; ".join(shortened)
         if inputs is not None and outcome.ok:
             reported = outcome.inputs or InputEvidence()
             inputs.after, inputs.parameters = reported.after, reported.parameters
@@ -809,6 +946,73 @@ class Session:
         else:
             outcome.inputs = None
         return outcome
+
+    # -- budgets -----------------------------------------------------------------------------
+    def begin_part_test(self, part: str, grader_runs_student_work: bool) -> None:
+        """A test of ``part`` starts. ``grader_runs_student_work``: the grader's own CPU time
+        during the test counts against the budget (it runs what the student described)."""
+        self.part = part
+        self._grader_cpu_since = time.process_time() if grader_runs_student_work else None
+
+    def end_part_test(self) -> None:
+        if self._grader_cpu_since is not None:
+            self._spend(time.process_time() - self._grader_cpu_since)
+        self._grader_cpu_since = None
+
+    def _spend(self, seconds: float) -> None:
+        self.spent_by_part[self.part] = self.spent_by_part.get(self.part, 0.0) + seconds
+
+    def _budgets_left(self) -> tuple[float, float]:
+        """CPU seconds the current part, and the grading, may still spend; the grader's own CPU
+        time in the current test counts when it runs the student's work."""
+        running = (time.process_time() - self._grader_cpu_since
+                   if self._grader_cpu_since is not None else 0.0)
+        part_left = self.part_budgets.get(self.part, float("inf")) \
+            - self.spent_by_part.get(self.part, 0.0)
+        grading_left = self.grading_budget_s - sum(self.spent_by_part.values())
+        return part_left - running, grading_left - running
+
+    def budget_left(self) -> float:
+        """CPU seconds the current part may still spend (the grading's total included)."""
+        return min(self._budgets_left())
+
+    def budget_spent(self) -> str:
+        """The sentence for the budget that binds now: the part's, or the grading's."""
+        part_left, grading_left = self._budgets_left()
+        if part_left <= grading_left:
+            budget = self.part_budgets.get(self.part, float("inf"))
+            return f"this submission used its whole budget of {budget:g} CPU s in {self.part}"
+        return (f"this submission used its whole budget of {self.grading_budget_s:g} CPU s for the "
+                "grading")
+
+    def _idle_limit(self) -> tuple[float, str]:
+        """The idle seconds the next request may spend, and why it is short once the grading's
+        allowance is spent ("" while it is not)."""
+        left = self.limits.idle_budget_s - self.idle_s
+        if left > self.limits.idle_after_budget_s:
+            return min(self.limits.call_idle_s, left), ""
+        return 0.0, (f"calls of this submission waited without computing for its whole "
+                     f"{self.limits.idle_budget_s:g} s allowance; look for a sleep or a read "
+                     "that waits for something that never comes")
+
+    def _charge(self, outcome: CallOutcome, what: tuple, free_s: float = 0.0) -> None:
+        """Add a request's CPU and idle time to the grading's accounts. A request stopped at a
+        limit is charged that limit, not what was measured when it was stopped: the accounts,
+        and so every later verdict, are the same on a quiet and on a busy machine."""
+        spent = max(outcome.cpu_s, outcome.timeout_s if outcome.timed_out
+                    and not outcome.idle_out else 0.0)
+        self.cpu_s += spent
+        self._spend(max(0.0, spent - free_s))
+        if outcome.timed_out and outcome.idle_out:
+            self.waits += 1
+            self.idle_s += outcome.timeout_s
+            self.waited_calls.add(what)
+        else:
+            self.idle_s += outcome.idle_s
+            if outcome.timed_out and not outcome.budget_out:
+                self.hangs += 1
+                self.hung_s += outcome.timeout_s
+                self.hung_calls.add(what)
 
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
@@ -868,4 +1072,7 @@ class Session:
         return {"mode": self.mode.name, "warning": self.mode.warning,
                 "limits": self.limits.as_record(),
                 "rlimits": self.limits.rlimits(private_uid=private_uid),
-                "private_user_id": private_uid}
+                "private_user_id": private_uid,
+                "spent": {"cpu_s": round(self.cpu_s, 2), "idle_s": round(self.idle_s, 2),
+                          "cpu_s_by_part": {k: round(v, 2) for k, v in self.spent_by_part.items()},
+                          "calls_over_cpu": self.hangs, "calls_over_idle": self.waits}}
