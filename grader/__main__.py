@@ -94,7 +94,7 @@ def grade_command(submission: str, results_json: str | None, extra: list[str]) -
 
 
 def batch_command(args, parser) -> int:
-    from grader.batch import engine, run
+    from grader.batch import run
     from grader.rubric import DEFAULT_PARTS, OPT_IN_PARTS, PARTS
 
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -111,7 +111,7 @@ def batch_command(args, parser) -> int:
         submissions=Path(args.submissions).expanduser().resolve(),
         out=Path(args.out).expanduser().resolve(), jobs=args.jobs, parts=parts, force=args.force,
         engine=args.engine, scheduler=args.scheduler, assignment=args.assignment,
-        cap_s=args.cap if args.cap is not None else engine.GRADING_CAP_S,
+        cap_s=args.cap,
         progress=not args.no_progress)
     return run.run_batch(options)
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                                                          "scheduler (with --engine dask)")
     batch.add_argument("--assignment", default=None, help="the nbgrader assignment to grade, when "
                                                           "submitted/ holds several")
-    batch.add_argument("--cap", type=float, default=None, help="wall-clock cap of one grading, s")
+    batch.add_argument("--cap", type=float, default=None, help="wall-clock cap of one grading, s (default: 1200, more for the experiments part; a smaller cap scales the CPU budgets to fit)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     gradescope = commands.add_parser("gradescope", help="build Gradescope's autograder zip")
     gradescope.add_argument("out", help="the zip to write, e.g. autograder.zip")

@@ -13,6 +13,7 @@ it, so ``-n`` is refused.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -51,8 +52,8 @@ def pytest_addoption(parser):
     group.addoption("--call-timeout", type=float, default=None,
                     help="CPU seconds one call into the submission may take (default 30)")
     group.addoption("--budget-scale", type=float, default=None,
-                    help="multiply every CPU budget of the parts and of the grading by this "
-                         "(default 1; see grader/tolerances.py)")
+                    help="multiply every CPU budget of the parts and of the grading, and the "
+                         "allowance for waiting, by this (default 1; see grader/tolerances.py)")
     group.addoption("--load-timeout", type=float, default=None,
                     help="seconds importing the submission may take (default 60)")
     group.addoption("--parts", default=None,
@@ -194,6 +195,13 @@ def _limits_and_mode(config) -> tuple[Limits, sandbox.Mode]:
     overrides = {"call_timeout_s": config.getoption("--call-timeout"),
                  "load_timeout_s": config.getoption("--load-timeout")}
     limits = Limits(**{k: v for k, v in overrides.items() if v})
+    scale = _budget_scale(config)
+    if scale != 1.0:
+        # The allowance for waiting scales with the CPU budgets: a platform whose cap is small
+        # fits both under it (tolerances.budget_scale_for_cap).
+        idle = scale * limits.idle_budget_s
+        limits = dataclasses.replace(limits, idle_budget_s=idle,
+                                     call_idle_s=min(limits.call_idle_s, idle))
     try:
         mode = sandbox.choose_mode(config.getoption("--sandbox"))
     except ValueError as error:
@@ -203,6 +211,13 @@ def _limits_and_mode(config) -> tuple[Limits, sandbox.Mode]:
     except RuntimeError as error:  # the requested sandbox cannot run here
         raise CouldNotGrade(str(error)) from None
     return limits, mode
+
+
+def _budget_scale(config) -> float:
+    scale = config.getoption("--budget-scale") or 1.0
+    if not scale > 0:
+        raise pytest.UsageError(f"--budget-scale must be a positive number, not {scale}")
+    return scale
 
 
 def _stop_could_not_grade(config, reason: str):
@@ -252,9 +267,7 @@ def worker(request, callback_log, style):
     limits, mode = _limits_and_mode(config)
     session = Session(submission_path(config), callback_log, limits, mode)
     session.adapt = style.adapt
-    scale = config.getoption("--budget-scale") or 1.0
-    if not scale > 0:
-        raise pytest.UsageError(f"--budget-scale must be a positive number, not {scale}")
+    scale = _budget_scale(config)
     session.part_budgets = {part: scale * seconds
                             for part, seconds in tolerances.PART_CPU_BUDGET_S.items()}
     session.grading_budget_s = scale * tolerances.grading_cpu_budget(config.stash[_SELECTED_PARTS])

@@ -226,11 +226,23 @@ about 10 s and 15 s in mnist_cnn and cats_dogs_cnn (``benchmarks/grade_suite.py`
 or more, so a slow but honest solution (Python loops instead of vectorized numpy) keeps its points,
 while a part whose method hangs spends two calls' worth and no more."""
 
-GRADING_CPU_BUDGET_S = 600.0
+GRADING_CPU_BUDGET_S = 480.0
 """CPU seconds one grading of the default parts may spend in all, parts together (the opt-in
-experiments part adds its own budget). The worked solution spends about 35 s. Every platform's
-wall-clock cap (batch ``--cap``, Gradescope's timeout) is set above this plus the allowance for
-waiting, so reaching a cap means the machine stalled: a grader fault, never the student's."""
+experiments part adds its own budget). The worked solution spends about 35 s."""
+
+IDLE_ALLOWANCE_S = 60.0
+"""A grading's allowance for waiting without computing at the default call limit
+(``worker.Limits.idle_budget_s``: 2 x ``call_timeout_s``)."""
+
+CAP_WALL_PER_CPU_S, CAP_OVERHEAD_S = 2.0, 60.0
+"""Every platform's wall-clock cap (batch ``--cap``, Gradescope's timeout, nbgrader's runner) is
+at least ``CAP_WALL_PER_CPU_S`` x (the grading's CPU budget + ``IDLE_ALLOWANCE_S``) +
+``CAP_OVERHEAD_S`` (start, preflight, writing the results): 2 wall seconds per CPU second covers
+a grading at half a CPU (Gradescope's default machine) or beside as many gradings as cores. A
+platform whose cap is smaller scales the budgets and the allowance for waiting down to fit it
+(``budget_scale_for_cap``), so a
+submission reaches its budgets, its own verdict, before the platform's cap; reaching the cap
+means the machine stalled: a grader fault, never the student's."""
 
 
 def grading_cpu_budget(parts) -> float:
@@ -239,3 +251,17 @@ def grading_cpu_budget(parts) -> float:
     from grader.rubric import OPT_IN_PARTS
 
     return GRADING_CPU_BUDGET_S + sum(PART_CPU_BUDGET_S[p] for p in parts if p in OPT_IN_PARTS)
+
+
+def minimum_cap_s(parts) -> float:
+    """The smallest wall-clock cap under which a grading of ``parts`` ends by its budgets."""
+    return CAP_WALL_PER_CPU_S * (grading_cpu_budget(parts) + IDLE_ALLOWANCE_S) + CAP_OVERHEAD_S
+
+
+def budget_scale_for_cap(cap_s: float, parts) -> float:
+    """The factor (at most 1) by which a platform whose wall-clock cap is ``cap_s`` scales every
+    CPU budget and the allowance for waiting (``--budget-scale``), so that a grading of ``parts``
+    ends by its budgets before the cap (1 % at least: a cap too small for any grading is reached
+    first, and says so)."""
+    room = (cap_s - CAP_OVERHEAD_S) / CAP_WALL_PER_CPU_S
+    return max(0.01, min(1.0, room / (grading_cpu_budget(parts) + IDLE_ALLOWANCE_S)))

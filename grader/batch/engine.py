@@ -32,9 +32,28 @@ from grader.isolation.lifeline import die_with_parent
 from grader.isolation.worker import SINGLE_THREAD_ENVIRONMENT
 
 GRADING_CAP_S = 1200.0
-"""Default wall-clock cap of one grading. The worked solution grades in about 35 s on one core and
-a submission that hangs in every method in about ... s (both measured on the CI machine, see the
-README); the cap is far above both, so only a machine that stalls reaches it."""
+"""Default wall-clock cap of one grading of the default parts (more for the opt-in ones: see
+``default_cap_s``). The worked solution grades in about 35 s on one core; the cap is above
+``tolerances.minimum_cap_s``, so a submission reaches its CPU budgets, its own verdict, long before
+it, and only a machine that stalls reaches the cap."""
+
+
+def default_cap_s(parts) -> float:
+    """The wall-clock cap of a grading of ``parts`` ([]: the default parts) when none is given."""
+    from grader import tolerances
+    from grader.rubric import DEFAULT_PARTS
+
+    return max(GRADING_CAP_S, tolerances.minimum_cap_s(parts or DEFAULT_PARTS))
+
+
+def budget_options(parts, cap_s: float) -> list[str]:
+    """``python -m grader grade`` options that fit the grading's CPU budgets under a cap of
+    ``cap_s`` (none when they already fit)."""
+    from grader import tolerances
+    from grader.rubric import DEFAULT_PARTS
+
+    scale = tolerances.budget_scale_for_cap(cap_s, parts or DEFAULT_PARTS)
+    return [] if scale >= 1.0 else ["--budget-scale", f"{scale:.4g}"]
 
 _OUTPUT_TAIL = 2000   # characters of a failed grading process's output kept in the reason
 
@@ -82,11 +101,13 @@ def kill_running() -> None:
             pass
 
 
-def grade_bytes(data: bytes, *, parts: list[str], cap_s: float = GRADING_CAP_S) -> dict:
+def grade_bytes(data: bytes, *, parts: list[str], cap_s: float | None = None) -> dict:
     """Grade a solution.py given as ``data`` with ``python -m grader grade`` in a fresh process;
-    return ``Outcome.to_json()``. ``parts``: the parts to grade ([] for all). Safe to call from
-    any thread; the grading process and all it starts die with the calling thread."""
+    return ``Outcome.to_json()``. ``parts``: the parts to grade ([] for all). ``cap_s``: the
+    wall-clock cap (default ``default_cap_s``); a smaller one scales the CPU budgets to fit. Safe
+    to call from any thread; the grading process and all it starts die with the calling thread."""
     started = time.monotonic()
+    cap_s = cap_s or default_cap_s(parts)
     with tempfile.TemporaryDirectory(prefix="nngrade-batch-") as folder:
         submission = os.path.join(folder, "solution.py")
         results_path = os.path.join(folder, "results.json")
@@ -96,6 +117,7 @@ def grade_bytes(data: bytes, *, parts: list[str], cap_s: float = GRADING_CAP_S) 
         command = [sys.executable, "-m", "grader", "grade", submission, "--results-json", results_path]
         if parts:
             command += ["--parts", ",".join(parts)]
+        command += budget_options(parts, cap_s)
         environment = {**os.environ, **SINGLE_THREAD}
         try:
             with open(log_path, "wb") as log:

@@ -53,7 +53,7 @@ class BatchOptions:
     engine: str = "local"            # "local" or "dask"
     scheduler: str | None = None     # tcp://host:port of a running Dask scheduler
     assignment: str | None = None    # nbgrader: the assignment to grade when there are several
-    cap_s: float = grading.GRADING_CAP_S
+    cap_s: float | None = None       # None: engine.default_cap_s of the parts
     progress: bool = True
 
 

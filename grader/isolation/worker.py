@@ -814,6 +814,7 @@ class Session:
         self.grading_budget_s = float("inf")
         self.spent_by_part: dict[str, float] = {}
         self._grader_cpu_since: float | None = None
+        self._network_runner = None     # grader.networks.metered.Runner, started on first use
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
         self.load_warning = ""
         """Set when importing the submission raised and its definitions were graded instead."""
@@ -933,10 +934,11 @@ class Session:
             idle = self.limits.idle_after_budget_s
             shortened.append(f"a shorter limit: {spent}")
         outcome = self.worker.request(message, timeout, idle)
+        if outcome.timed_out and by_budget and not outcome.idle_out:
+            outcome.budget_out = True   # not a hang: the call would have had more time
         self._charge(outcome, what)
         if outcome.timed_out:
-            if by_budget and not outcome.idle_out:
-                outcome.budget_out = True
+            if outcome.budget_out:
                 shortened = [f"it was stopped when {self.budget_spent()}"]
             outcome.shortened = "; ".join(shortened)
         if inputs is not None and outcome.ok:
@@ -984,6 +986,35 @@ class Session:
             return f"this submission used its whole budget of {budget:g} CPU s in {self.part}"
         return (f"this submission used its whole budget of {self.grading_budget_s:g} CPU s for the "
                 "grading")
+
+    def run_network_task(self, task: str, **kwargs):
+        """Run one of the grader's own computations on what the student described
+        (``grader.networks.metered.TASKS``: a rebuilt network's training or evaluation) in the
+        grader's metered child process, under what is left of the part's budget, and charge its
+        CPU time to the part. Raises ``metered.BudgetSpent`` (with the budget's sentence) when
+        the run uses the rest of the budget, ``metered.ChildFailed`` when it fails."""
+        from grader.networks import metered
+
+        left = self.budget_left()
+        if left <= 0:
+            raise metered.BudgetSpent(0.0, self.budget_spent())
+        if self._network_runner is None:
+            self._network_runner = metered.Runner()
+        runner = self._network_runner
+        try:
+            return runner.run(task, left, **kwargs)
+        except metered.BudgetSpent:
+            raise metered.BudgetSpent(left, self.budget_spent_after(left)) from None
+        finally:
+            self._spend(runner.cpu_used)
+
+    def budget_spent_after(self, seconds: float) -> str:
+        """The budget's sentence once ``seconds`` more are spent (a run not yet charged)."""
+        self._spend(seconds)
+        try:
+            return self.budget_spent()
+        finally:
+            self._spend(-seconds)
 
     def _idle_limit(self) -> tuple[float, str]:
         """The idle seconds the next request may spend, and why it is short once the grading's
@@ -1065,6 +1096,9 @@ class Session:
         if self.worker is not None:
             self.worker.kill()
             self.worker = None
+        if self._network_runner is not None:
+            self._network_runner.close()
+            self._network_runner = None
 
     def record(self) -> dict:
         """What the results say about the confinement: mode, warning and resource limits."""

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.batch.engine import SINGLE_THREAD, read_results
+from grader.batch.engine import budget_options as engine_budget_options
 from grader.batch.layouts import SOURCE_NAME, examine_folder, misnamed_note
 from grader.batch.records import invalid_results
 from grader.isolation.lifeline import die_with_parent
@@ -180,6 +181,8 @@ def run_grading(source: Path, results: Path, parts: list[str], cap_s: float, gra
     command = [sys.executable, "-m", "grader", "grade", str(source), "--results-json", str(results)]
     if parts:
         command += ["--parts", ",".join(parts)]
+    # The CPU budgets must run out before the cap does: a submission's slowness is its verdict.
+    command += engine_budget_options(parts, cap_s)
     # Half a virtual CPU: one thread each for torch, BLAS and OpenMP, as in a batch.
     environment = {**os.environ, **SINGLE_THREAD}
     timed_out = False
