@@ -26,8 +26,6 @@ and references stay in the installed grader, so nothing of them is copied there.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 from pathlib import Path
@@ -36,9 +34,10 @@ from grader.authoring.release import REPOSITORY, ReleaseError, answer_in
 from grader.authoring.template import make_template
 from grader.batch import engine
 from grader.batch.feedback import feedback_html, feedback_markdown
-from grader.batch.gradebook import _number, status_text
+from grader.batch.gradebook import status_text
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.batch.summary import summary_html
+from grader.outputs import spreadsheet
 from grader.outputs.report import write_text_atomic
 from grader.platforms.nbgrader_kernel import PART_PREFIX, RUNNER_ID, read_grading
 from grader.platforms.nbgrader_preprocessors import secure_submission
@@ -293,13 +292,10 @@ def export(course: Path, assignment: str | None = None, out: Path | None = None)
 def _grades_csv(rows, parts: list[str]) -> str:
     """``student, name, total, max, <parts>, status``: scores from nbgrader's gradebook (manual
     overrides included); a student nngrade could not grade has no scores, never 0."""
-    stream = io.StringIO()
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["student", "name", "total", "max", *parts, "status"])
+    table = []
     for record, scores, maxima in rows:
         graded = record.status != NOT_GRADED
-        total = sum(scores.values()) if graded else None
-        writer.writerow([record.student, record.name, _number(total),
-                         _number(sum(maxima.values()) if graded else None),
-                         *(_number(scores[p]) if graded else "" for p in parts), status_text(record)])
-    return stream.getvalue()
+        table.append([record.student, record.name, sum(scores.values()) if graded else None,
+                      sum(maxima.values()) if graded else None,
+                      *(scores[p] if graded else None for p in parts), status_text(record)])
+    return spreadsheet.csv_text(["student", "name", "total", "max", *parts, "status"], table)
