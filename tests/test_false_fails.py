@@ -1,0 +1,32 @@
+"""Correct code in styles the grader had scored wrong (issue 24, section 3): each must keep every
+point of the parts it implements."""
+from __future__ import annotations
+
+from conftest import grade_file, numpy_parts, part_scores, patched_solution
+
+FLOAT32 = [
+    ('            self.weights[f"W{layer_n}"] = w\n'
+     '            self.weights[f"b{layer_n}"] = np.zeros((1, d_out))',
+     '            self.weights[f"W{layer_n}"] = w.astype(np.float32)\n'
+     '            self.weights[f"b{layer_n}"] = np.zeros((1, d_out), dtype=np.float32)'),
+    ("        n_layers = self.n_hidden + 1\n        z = x\n",
+     "        n_layers = self.n_hidden + 1\n        z = np.asarray(x, dtype=np.float32)\n"),
+    ("        d_a = (output - labels) / batch_size",
+     "        d_a = (output - np.asarray(labels, dtype=np.float32)) / batch_size"),
+    ("        # BEGIN SOLUTION batchnorm\n        if train:",
+     "        # BEGIN SOLUTION batchnorm\n        x = np.asarray(x, dtype=np.float32)\n        if train:"),
+    ("        mask = (self.rng.random(x.shape) >= self.p) / (1.0 - self.p)",
+     "        mask = ((self.rng.random(x.shape) >= self.p) / (1.0 - self.p)).astype(np.float32)"),
+]
+"""The worked solution computing in float32: weights, activations, gradients, batch norm and the
+dropout mask (whose 1 / (1 - p) = 1.4285714 at p = 0.3 is 3e-8 from the float64 value)."""
+
+
+def test_a_float32_solution_keeps_every_point_of_the_numpy_parts(tmp_path):
+    path = patched_solution(tmp_path, FLOAT32)
+    parts = numpy_parts()
+    code, output, data = grade_file(path, tmp_path / "results.json", "--parts", ",".join(parts))
+    assert data is not None, output[-3000:]
+    scores = part_scores(data)
+    lost = {part: score for part, score in scores.items() if score[0] != score[1]}
+    assert not lost and set(scores) == set(parts), (lost, output[-4000:])
