@@ -15,8 +15,9 @@ from grader.verdicts.checks import Verdict, compare_array, compare_mapping, type
 from grader.verdicts.substitutes import all_but
 from reference import distributions, mlp
 
-INIT_SIZES = dict(n_features=300, hidden=(200, 200), n_classes=10)
-"""Non-square layers and one square one (200 -> 200), big enough for sharp statistics."""
+INIT_SIZES = dict(n_features=784, hidden=(512, 512), n_classes=10)
+"""The assignment's first layer (784 -> 512, where a bound wrong only for large layers shows),
+one square layer (512 -> 512) and a narrow one (512 -> 10): sharp statistics on every shape."""
 
 INTERMEDIATE_WEIGHT = 0.25
 """Weight of each intermediate gradient (``dA{l}``, ``dZ{l}``) of backward, against 1 for each
