@@ -30,3 +30,27 @@ def test_a_float32_solution_keeps_every_point_of_the_numpy_parts(tmp_path):
     scores = part_scores(data)
     lost = {part: score for part, score in scores.items() if score[0] != score[1]}
     assert not lost and set(scores) == set(parts), (lost, output[-4000:])
+
+
+CAPITALIZED_NAMES = [
+    ('activation="relu", init_method="glorot"', 'activation="ReLU", init_method="Glorot"'),
+    ('if self.init_method == "zero":', 'if self.init_method == "Zeros":'),
+    ('elif self.init_method == "normal":', 'elif self.init_method == "Normal":'),
+    ('elif self.init_method == "glorot":', 'elif self.init_method == "Glorot":'),
+    ('functions = {"relu": self.relu, "sigmoid": self.sigmoid, "tanh": self.tanh,\n'
+     '                     "leaky_relu": self.leaky_relu}',
+     'functions = {"ReLU": self.relu, "Sigmoid": self.sigmoid, "Tanh": self.tanh,\n'
+     '                     "LeakyReLU": self.leaky_relu}'),
+]
+"""A template that accepts only ``'Glorot'``, ``'Normal'``, ``'Zeros'`` and ``'ReLU'``-style
+activation names: the grader asks in the file's own spelling, and its reference answers in it."""
+
+
+def test_a_file_with_its_own_capitalized_names_keeps_every_point(tmp_path):
+    path = patched_solution(tmp_path, CAPITALIZED_NAMES)
+    parts = [part for part in numpy_parts() if part not in ("batchnorm", "dropout")]
+    code, output, data = grade_file(path, tmp_path / "results.json", "--parts", ",".join(parts))
+    assert data is not None, output[-3000:]
+    scores = part_scores(data)
+    lost = {part: score for part, score in scores.items() if score[0] != score[1]}
+    assert not lost and set(scores) == set(parts), (lost, output[-4000:])

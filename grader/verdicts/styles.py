@@ -12,8 +12,9 @@ what it implements, so the grader calls it the way that template's own code expe
   guessed by trying both forms: a file that calls ``self.one_hot`` on the labels there cannot
   work with one-hot labels, and a file that does not cannot work with integers.
 - **names**: IFT6390 A20 spells leaky relu ``leakyrelu`` (method and ``activation_str``); some
-  files spell the zero initializer ``"zeros"``. A file that uses such a spelling and never the
-  interface's gets its spelling.
+  files spell the zero initializer ``"zeros"``, and some templates accept only ``'Glorot'``,
+  ``'Normal'``, ``'Zeros'`` or ``'ReLU'``. A file that uses such a spelling (in any case) and
+  never the interface's gets its spelling.
 - **the handout's own lines**: the original templates gave the student in-place clipping in
   ``loss`` and ``raise Exception("invalid")`` in ``activation``. Those must not cost points in a
   file written for those templates (``original_template``); this project's template says
@@ -132,6 +133,18 @@ def _strings(node: ast.AST) -> set:
             if isinstance(child, ast.Constant) and isinstance(child.value, str)}
 
 
+def _own_spelling(ours: str, others, strings: set) -> str | None:
+    """The file's own spelling of the name ``ours`` when the file never uses ``ours`` itself:
+    one of its string constants that is ``ours`` or one of ``others`` in any case (a template
+    that accepts only ``'Glorot'``, ``'Zeros'`` or ``'ReLU'``). None when it uses ``ours``, or
+    none or several such strings."""
+    if ours in strings:
+        return None
+    accepted = {ours, *others}
+    found = sorted(text for text in strings if text.lower() in accepted)
+    return found[0] if len(found) == 1 else None
+
+
 def detect(source: str) -> Style:
     """The style of the submission whose text is ``source`` (this project's when it cannot be
     parsed: the worker then reports the SyntaxError)."""
@@ -150,10 +163,15 @@ def detect(source: str) -> Style:
         for theirs in others:
             if ours not in methods and theirs in methods:
                 method_names[ours] = theirs
-            if ours not in strings and theirs in strings:
-                activation_names[ours] = theirs
-    init_names = {ours: theirs for ours, others in INIT_METHOD_SPELLINGS.items()
-                  for theirs in others if ours not in strings and theirs in strings}
+    for ours in ("relu", "sigmoid", "tanh", "leaky_relu"):
+        theirs = _own_spelling(ours, ACTIVATION_SPELLINGS.get(ours, ()), strings)
+        if theirs:
+            activation_names[ours] = theirs
+    init_names = {}
+    for ours, others in INIT_METHOD_SPELLINGS.items():
+        theirs = _own_spelling(ours, others, strings)
+        if theirs:
+            init_names[ours] = theirs
     integer_labels = (_calls_self_method(methods.get("train_loop"), "one_hot")
                       or _calls_self_method(methods.get("compute_loss_and_accuracy"), "one_hot"))
     return Style(original_template=not (defined & set(OWN_TEMPLATE_CLASSES)),

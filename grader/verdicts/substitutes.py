@@ -24,7 +24,8 @@ templates' conversion, see ``verdicts.styles``)."""
 SPELLINGS = {theirs: ours for table in (ACTIVATION_SPELLINGS, INIT_METHOD_SPELLINGS)
              for ours, others in table.items() for theirs in others}
 """Other templates' spellings of a method, ``activation_str`` or ``init_method`` (from
-``verdicts.styles``), answered as the interface's name: {"leakyrelu": "leaky_relu", ...}."""
+``verdicts.styles``), answered as the interface's name: {"leakyrelu": "leaky_relu", ...}; a name
+in another case (``"ReLU"``) is looked up in lower case."""
 
 MAX_ELEMENTS = 5_000_000
 """Largest array a proxy may hand to the reference: bounds the work a submission can ask for."""
@@ -76,7 +77,9 @@ def _argument(args: list, kwargs: dict, position: int, name: str, default=None, 
 
 def _activation_name(state: dict) -> str:
     name = state.get("activation_str")
-    name = SPELLINGS.get(name, name) if isinstance(name, str) else name
+    if isinstance(name, str) and name not in mlp.ACTIVATIONS:
+        # The file's own spelling (``verdicts.styles``): another case, or another name.
+        name = SPELLINGS.get(name.lower(), name.lower())
     if name not in mlp.ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}")
     return name
@@ -171,7 +174,9 @@ def reference_call(name: str, args: list, kwargs: dict, state: dict):
         if sum(a * b for a, b in zip([dims[0], *hidden], [*hidden, dims[1]], strict=True)) > MAX_ELEMENTS:
             raise ValueError("the network is too large")
         method = str(state.get("init_method"))
-        return mlp.initialize(dims, hidden, SPELLINGS.get(method, method), state.get("seed"))
+        if method not in INIT_METHOD_SPELLINGS:
+            method = SPELLINGS.get(method.lower(), method.lower())   # "Glorot", "zeros"
+        return mlp.initialize(dims, hidden, method, state.get("seed"))
     raise ValueError(f"no reference for {name!r}")
 
 
