@@ -2,7 +2,7 @@
 point of the parts it implements."""
 from __future__ import annotations
 
-from conftest import grade_file, numpy_parts, part_scores, patched_solution
+from conftest import WORKED_SOLUTION, grade_file, numpy_parts, part_scores, patched_solution
 
 FLOAT32 = [
     ('            self.weights[f"W{layer_n}"] = w\n'
@@ -54,3 +54,19 @@ def test_a_file_with_its_own_capitalized_names_keeps_every_point(tmp_path):
     scores = part_scores(data)
     lost = {part: score for part, score in scores.items() if score[0] != score[1]}
     assert not lost and set(scores) == set(parts), (lost, output[-4000:])
+
+
+def test_a_definition_that_raises_at_import_is_left_out_like_script_code(tmp_path):
+    """Script code set ``data_dir``; a constant built from it (kept as a definition) raised
+    NameError when the definitions ran alone, and the file was "not loaded": now that statement
+    is left out too, the rest is graded, and the warning names the lines left out."""
+    path = tmp_path / "solution.py"
+    path.write_text(WORKED_SOLUTION.read_text() + '\ndata_dir = os.getcwd()\n'
+                    'PATH = data_dir + "/mnist.pkl"\nmodel = NN(data=load_mnist_data(PATH))\n')
+    code, output, data = grade_file(path, tmp_path / "results.json", "--parts", "softmax,loss")
+    assert data is not None, output[-3000:]
+    assert all(score == maximum for score, maximum in part_scores(data).values()), output[-3000:]
+    warning = data["extra_data"]["nngrade"]["load_warning"]
+    lines = len(WORKED_SOLUTION.read_text().splitlines())
+    assert f"lines {lines + 2}-{lines + 4}" in warning or \
+        f"lines {lines + 2}, {lines + 3}, {lines + 4}" in warning, warning

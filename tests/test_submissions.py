@@ -147,9 +147,6 @@ def test_the_fallback_runs_definitions_only_and_never_the_script_again(tmp_path)
 @pytest.mark.parametrize("source, words", [
     # Nothing is left to grade: the import's own error, as before.
     ("import numpy as np\ndata = np.load('train.npy')\n", ("FileNotFoundError", "line 2")),
-    # The definitions fail as well (an import the grader cannot satisfy): the import's error.
-    ("import numpy as np\ndata = np.load('train.npy')\nimport not_a_module_anywhere\n"
-     "class NN:\n    pass\n", ("FileNotFoundError", "line 2")),
     # A file that exits at import is not graded on its definitions (an exit is on purpose; the
     # hostile suite's import_sys_exit relies on it).
     ("import sys\nclass NN:\n    def relu(self, x, grad=False):\n        return x\nsys.exit(0)\n",
@@ -162,6 +159,23 @@ def test_when_the_definitions_cannot_stand_the_import_error_is_the_answer(tmp_pa
         assert not outcome.ok and session.load_failure is outcome
         assert all(word in outcome.failure_text() for word in words), outcome.failure_text()
         assert session.load_warning == ""
+    finally:
+        session.close()
+
+
+def test_a_definition_that_fails_alone_is_left_out_and_the_rest_is_graded(tmp_path):
+    """An import the grader cannot satisfy, among the definitions: it is left out like the
+    script code (issue 24: any exception at import falls back to what can stand), and the
+    class after it is graded; the warning names both lines left out."""
+    session = session_for(tmp_path, "import numpy as np\ndata = np.load('train.npy')\n"
+                                    "import not_a_module_anywhere\nclass NN:\n"
+                                    "    def relu(self, x, grad=False):\n"
+                                    "        return np.maximum(x, 0)\n")
+    try:
+        outcome = session.call("relu", args=[np.array([-1.0, 2.0])])
+        assert outcome.ok and np.array_equal(outcome.value, [0.0, 2.0]), outcome.failure_text()
+        assert "FileNotFoundError" in session.load_warning and "lines 2, 3" in session.load_warning, \
+            session.load_warning
     finally:
         session.close()
 
