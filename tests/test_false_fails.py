@@ -70,3 +70,32 @@ def test_a_definition_that_raises_at_import_is_left_out_like_script_code(tmp_pat
     lines = len(WORKED_SOLUTION.read_text().splitlines())
     assert f"lines {lines + 2}-{lines + 4}" in warning or \
         f"lines {lines + 2}, {lines + 3}, {lines + 4}" in warning, warning
+
+
+AS_LISTS = [
+    ("        return e / np.sum(e, axis=-1, keepdims=True)\n",
+     "        return (e / np.sum(e, axis=-1, keepdims=True)).tolist()\n"),
+    ('            grads[f"db{layer_n}"] = np.sum(d_a, axis=0, keepdims=True)',
+     '            grads[f"db{layer_n}"] = [np.sum(d_a, axis=0)]'),
+    ('            self.weights[f"b{layer}"] -= self.lr * grads[f"db{layer}"]',
+     '            self.weights[f"b{layer}"] -= self.lr * np.asarray(grads[f"db{layer}"])'),
+]
+"""Right values in lists: a softmax that returns its rows as a list, and bias gradients built as
+one-element lists (both seen in real files), with an update that reads them."""
+
+
+def test_right_values_in_a_list_cost_only_the_type_share(tmp_path):
+    from grader.verdicts.scoring import TYPE_SHARE
+
+    path = patched_solution(tmp_path, AS_LISTS)
+    code, output, data = grade_file(path, tmp_path / "results.json", "--parts",
+                                    "softmax,forward,backward,update,train_loop")
+    assert data is not None, output[-3000:]
+    scores = part_scores(data)
+    for part in ("softmax", "backward"):    # every test of these pays the share, and no more
+        score, maximum = scores[part]
+        assert abs(score - (1 - TYPE_SHARE) * maximum) < 0.3, (part, score, output[-3000:])
+    for part in ("forward", "update", "train_loop"):
+        assert scores[part][0] == scores[part][1], (part, output[-3000:])
+    lost = [t["output"] for t in data["tests"] if t["score"] < t["max_score"]]
+    assert all("returned a list, graded as the array" in text for text in lost), lost

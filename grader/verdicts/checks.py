@@ -21,6 +21,9 @@ class Verdict:
     passed: bool
     message: str = ""
     notes: list = field(default_factory=list)
+    type_penalty: str = ""
+    """Set when the values were graded from another type than the interface's (a list where
+    an array is expected): the test keeps its checks and pays ``scoring.TYPE_SHARE`` once."""
 
 
 def type_name(value) -> str:
@@ -119,8 +122,18 @@ def compare_array(label: str, got, expected, *, batch_size: int | None = None,
     computed from the grader's own inputs, never anything the student returned."""
     expected = np.asarray(expected, dtype=np.float64)
     if isinstance(got, (list, tuple)) and not isinstance(got, Unsupported):
-        return Verdict(False, f"{label}: returned a {type(got).__name__}; expected a numpy array "
-                              f"of shape {expected.shape}")
+        # Right values in a list (a softmax that returns its rows as a list, a bias gradient
+        # built as [array]) are graded as the array they make; the type costs a small share.
+        converted = _as_numeric_array(got)
+        if converted is None:
+            return Verdict(False, f"{label}: returned a {type(got).__name__}; expected a numpy "
+                                  f"array of shape {expected.shape}")
+        verdict = compare_array(label, converted, expected, batch_size=batch_size,
+                                hypotheses=hypotheses, allow_squeeze=allow_squeeze)
+        verdict.type_penalty = (f"{label}: returned a {type(got).__name__}, graded as the array "
+                                f"np.asarray makes of it; the interface returns a numpy array "
+                                f"(np.array(...) it)")
+        return verdict
     if isinstance(got, (int, float, np.number)) and not isinstance(got, bool):
         got = np.asarray(got)
     if not isinstance(got, np.ndarray):
@@ -163,6 +176,16 @@ def compare_array(label: str, got, expected, *, batch_size: int | None = None,
     if cause:
         message += f". Likely cause: {cause}"
     return Verdict(False, message, notes)
+
+
+def _as_numeric_array(value) -> np.ndarray | None:
+    """``np.asarray(value)`` when that is a numeric array (a rectangular list of numbers or
+    arrays), else None."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):
+        return None
+    return array if array.dtype.kind in "biuf" and array.size else None
 
 
 def compare_scalar(label: str, got, expected: float, **kwargs) -> Verdict:

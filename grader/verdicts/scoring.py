@@ -30,6 +30,14 @@ one of four equal checks of a test costs, and a test whose values are wrong anyw
 nothing more for it (0 stays 0)."""
 
 
+TYPE_SHARE = 0.1
+"""What returning the right values in another type than the interface's costs a test (a list of
+rows where a numpy array is expected: ``checks.compare_array`` grades the array it makes), as a
+share of what its checks earn, once per test. Small, because the values are right and numpy
+code downstream mostly accepts a list; not nothing, because ``.shape``, ``@`` and in-place
+updates on it fail in the student's own later code."""
+
+
 class GradeFailure(AssertionError):
     """A graded test lost points; the message says why."""
 
@@ -46,6 +54,7 @@ class Scorer:
     aborted: str = ""
     printed: str = ""
     penalties: list = field(default_factory=list)  # messages: arguments changed in place
+    type_penalties: list = field(default_factory=list)  # messages: values in another type
     experiment: dict = field(default_factory=dict)
     """What an experiment test measured (curves, tables, figures as data URIs), computed by the
     grader; it goes to the test's ``extra_data.experiment`` in results.json, for the staff."""
@@ -75,6 +84,8 @@ class Scorer:
     def check(self, verdict: Verdict, weight: float = 1.0) -> bool:
         self.checks.append((float(weight), verdict))
         self.notes.extend(verdict.notes)
+        if verdict.type_penalty and verdict.type_penalty not in self.type_penalties:
+            self.type_penalties.append(verdict.type_penalty)
         return verdict.passed
 
     def expect(self, condition: bool, message: str, weight: float = 1.0) -> bool:
@@ -94,11 +105,13 @@ class Scorer:
         total = sum(weight for weight, _ in self.checks)
         earned = sum(weight for weight, verdict in self.checks if verdict.passed) / total
         # One share per test, however many calls changed their inputs: the cost is of the habit.
-        return earned * (1.0 - INPUT_CHANGE_SHARE) if self.penalties else earned
+        if self.penalties:
+            earned *= 1.0 - INPUT_CHANGE_SHARE
+        return earned * (1.0 - TYPE_SHARE) if self.type_penalties else earned
 
     @property
     def failed(self) -> bool:
-        return (bool(self.aborted) or bool(self.penalties)
+        return (bool(self.aborted) or bool(self.penalties) or bool(self.type_penalties)
                 or any(not verdict.passed for _, verdict in self.checks))
 
     def message(self) -> str:
@@ -109,6 +122,11 @@ class Scorer:
             lines.append(f"... and {len(failures) - MAX_FAILURES_SHOWN} more checks of this test "
                          "failed (fix the ones above first: they often share a cause)")
         lines += self.penalties   # always shown: no value check names them
+        if self.type_penalties:   # one line: a habit, whatever the number of values
+            more = len(self.type_penalties) - 1
+            lines.append(self.type_penalties[0] + (f"; and {more} more values of this test"
+                                                   if more else "")
+                         + f" (costs {TYPE_SHARE:.0%} of this test)")
         if self.printed.strip() and self.failed:
             text = self.printed.strip()
             if len(text) > MAX_PRINTED_CHARS:
