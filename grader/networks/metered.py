@@ -41,9 +41,11 @@ from grader.isolation.lifeline import die_with_parent
 TASKS = {
     "echo": "grader.networks.metered:_echo",
     "spin": "grader.networks.metered:_spin",
+    "outputs": "grader.networks.runs:outputs",
+    "trained_with_controls": "grader.networks.runs:trained_with_controls",
 }
-"""The functions the child may run, by name: ``module:function`` of the grader's own code. The
-CNN parts register their training and evaluation runs here."""
+"""The functions the child may run, by name: ``module:function`` of the grader's own code
+(``grader/networks/runs.py`` holds the CNN parts' runs)."""
 
 READ_EVERY_S = 0.1
 """How often the grader reads the child's CPU time while a run goes on."""
