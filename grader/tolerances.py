@@ -183,6 +183,14 @@ the loss at initialization. The worked solution, 6 seeds: AdaGrad 0.15-0.19, RMS
 RMSPropNesterov 0.07-0.11, AdaDelta 0.23-0.31, Adam 0.41-0.44. An optimizer that does not move the
 weights stays at 1."""
 
+OPTIMIZER_EXPERIMENT_PATH_RTOL = 0.01
+"""How far the student's steps may end from the reference's, as a fraction of the distance the
+reference moved: the grader sets the start (Glorot, a fresh seed), computes each step's gradient on
+the reference's run and hands it to the student's ``NN.update``; a step that is the optimizer's rule
+follows the same path. Measured with the worked solution: TBD. A step that lowers the loss
+by another rule (plain SGD under the optimizer's name, a pull toward a fixed point) ends its own
+displacement away."""
+
 LENET_EXPERIMENT_BATCH, LENET_EXPERIMENT_TRAIN, LENET_EXPERIMENT_EPOCHS = 50, 2000, 2
 LENET_EXPERIMENT_LR = 1e-3
 LENET_EXPERIMENT_FLOOR = 0.80
