@@ -27,9 +27,8 @@ from grader.outputs import experiment_figures
 from grader.test_mnist_cnn import digits   # the part's cached copy: the digits load once per grading
 from grader.verdicts import cases
 from grader.verdicts.cnn_checks import accuracy
-from grader.verdicts.nn_parts import initialized_weights
 from grader.verdicts.substitutes import all_but
-from reference import mlp, optim
+from reference import distributions, mlp, optim
 from reference.data.cats_dogs import striped_images
 
 LN10 = math.log(10)
@@ -107,58 +106,76 @@ def balanced_digits(rng, per_class: int):
     return x[chosen], one_hot(y[chosen])
 
 
-def init_problems(runs: dict) -> list[tuple[float, str]]:
-    """The missed outcomes of study 1, as (weight, message)."""
+def law_problem(method: str, weights, hidden) -> str:
+    """Why ``weights``, the student's ``initialize_weights`` at a seed the grader chose, are not
+    a draw of ``method``'s law ("" when they are): shapes, zero biases, and every ``W``'s mean,
+    variance and Kolmogorov-Smirnov distance (``reference.distributions``, false-alarm rate
+    ``tol.STAT_ALPHA`` per check), exactly 0 for "zero"."""
+    if not isinstance(weights, dict):
+        return f"self.weights is {type(weights).__name__}, not a dict"
+    dims = [784, *hidden, 10]
+    for layer in range(1, len(dims)):
+        w, b = weights.get(f"W{layer}"), weights.get(f"b{layer}")
+        shapes = ((dims[layer - 1], dims[layer]), (1, dims[layer]))
+        if not (isinstance(w, np.ndarray) and isinstance(b, np.ndarray)
+                and w.shape == shapes[0] and b.size == dims[layer]):
+            return f"W{layer} and b{layer} are not arrays of shapes {shapes[0]} and {shapes[1]}"
+        if not np.all(np.asarray(b, dtype=np.float64) == 0):
+            return f"b{layer} is not all zeros"
+        law = distributions.weight_distribution(method, *shapes[0])
+        failed = [c for c in distributions.check_sample(w, law, tol.STAT_ALPHA) if not c.passed]
+        if failed:
+            return f"W{layer} is not a draw of {law.describe()} ({failed[0].describe()})"
+    return ""
+
+
+def init_problems(runs: dict, laws: dict) -> list[tuple[float, str]]:
+    """The missed outcomes of study 1, as (weight, message): each needs the initializers it
+    compares to draw their laws, and the outcome of the grader's training of those draws."""
     problems = []
-    zero = runs["zero"]["train_loss"]
+    zero = runs.get("zero", {}).get("train_loss", [])
     off = [(epoch, loss) for epoch, loss in enumerate(zero, start=1)
            if not abs(loss - LN10) <= tol.INIT_EXPERIMENT_ZERO_TOLERANCE]
-    if off:
+    if laws["zero"]:
+        problems.append((2, f"with init_method='zero' the weights are not all 0 ({laws['zero']}): "
+                            "zero weights give every unit of a layer the same gradient, so the "
+                            f"network should not learn and its loss stay at ln 10 = {LN10:.4f}. "
+                            "Are the zero method's weights all 0?"))
+    elif off:
         epoch, loss = off[0]
         problems.append((2, f"with init_method='zero' the training loss after epoch {epoch} is "
                             f"{loss:.4f}, not ln 10 = {LN10:.4f} (within "
                             f"{tol.INIT_EXPERIMENT_ZERO_TOLERANCE}): zero weights give every unit "
                             "of a layer the same gradient, so the network should not learn. Are "
                             "the zero method's weights all 0?"))
-    normal, glorot = runs["normal"]["train_loss"][-1], runs["glorot"]["train_loss"][-1]
-    if not glorot < normal:
-        problems.append((2, f"after {len(zero)} epochs the Glorot network's training loss "
-                            f"({glorot:.4f}) is not below the normal one's ({normal:.4f}): N(0, 1) "
-                            "weights saturate the softmax (the loss starts near 12), Glorot's "
-                            "keep the layers' scale. Check both methods' scales: normal is "
-                            "N(0, 1), Glorot U(-d, d) with d = sqrt(6 / (d_in + d_out))."))
+    wrong = [f"init_method={m!r}: {laws[m]}" for m in ("normal", "glorot") if laws[m]]
+    if wrong:
+        problems.append((2, "the Glorot-versus-normal comparison needs your initializers to draw "
+                            "their laws, N(0, 1) and U(-d, d) with d = sqrt(6 / (d_in + d_out)), "
+                            "at a seed the grader chose; " + "; ".join(wrong)))
+    else:
+        normal, glorot = runs["normal"]["train_loss"][-1], runs["glorot"]["train_loss"][-1]
+        if not glorot < normal:
+            problems.append((2, f"after {len(runs['glorot']['train_loss'])} epochs the Glorot "
+                                f"network's training loss ({glorot:.4f}) is not below the normal "
+                                f"one's ({normal:.4f}): N(0, 1) weights saturate the softmax (the "
+                                "loss starts near 12), Glorot's keep the layers' scale. Check both "
+                                "methods' scales: normal is N(0, 1), Glorot U(-d, d) with "
+                                "d = sqrt(6 / (d_in + d_out))."))
     return problems
 
 
-def init_runs_own(worker, config: dict, state: dict, train) -> dict:
-    runs = {}
-    for method in INIT_METHODS:
-        losses = []
-        # train_loop initializes the weights itself, so each epoch count is its own run from
-        # the same seed; the loss after epoch k is computed here from that run's weights.
-        for epochs in range(1, tol.INIT_EXPERIMENT_EPOCHS + 1):
-            weights = trained_weights(worker, {**config, "init_method": method}, state, epochs)
-            losses.append(loss_of(weights, *train))
-        runs[method] = {"train_loss": losses}
-    return runs
-
-
-def init_runs_reference(worker, grade, config: dict, train, valid) -> dict:
-    """The student's initializer, trained by the reference loop (torch, float64)."""
-    runs = {}
-    for method in INIT_METHODS:
-        initial = initialized_weights(worker, grade, method, seed=config["seed"],
-                                      hidden=tol.INIT_EXPERIMENT_HIDDEN, n_features=784,
-                                      n_classes=10)
-        try:
-            _, logs = mlp.train(initial, train, valid, tol.INIT_EXPERIMENT_EPOCHS,
-                                tol.INIT_EXPERIMENT_BATCH, tol.INIT_EXPERIMENT_LR, "relu", 1e-6)
-        except (TypeError, ValueError, KeyError, RuntimeError, IndexError) as error:
-            grade.fail(f"initialize_weights(init_method={method!r}) gives weights the reference "
-                       f"cannot train: {error}")
-        runs[method] = {"train_loss": [float(v) if np.isfinite(v) else math.inf
-                                       for v in logs["train_loss"]]}
-    return runs
+def reference_epochs(start: dict, train, valid) -> tuple[list[dict], list[float]]:
+    """The grader's epochs (``mlp.train``: SGD in data order, torch float64) from ``start``: the
+    weights and the training loss after each."""
+    weights, after, losses = start, [], []
+    for _ in range(tol.INIT_EXPERIMENT_EPOCHS):
+        weights, logs = mlp.train(weights, train, valid, 1, tol.INIT_EXPERIMENT_BATCH,
+                                  tol.INIT_EXPERIMENT_LR, "relu", 1e-6)
+        after.append(weights)
+        loss = logs["train_loss"][0]
+        losses.append(float(loss) if np.isfinite(loss) else math.inf)
+    return after, losses
 
 
 def test_experiment_initialization(worker, grade):
@@ -166,33 +183,54 @@ def test_experiment_initialization(worker, grade):
     rng = np.random.default_rng(seed)
     train = balanced_digits(rng, tol.INIT_EXPERIMENT_PER_CLASS)
     valid = (digits().valid[0][:100], one_hot(digits().valid[1][:100]))
-    config = cases.config(tol.INIT_EXPERIMENT_HIDDEN, activation="relu", lr=tol.INIT_EXPERIMENT_LR,
+    hidden = tol.INIT_EXPERIMENT_HIDDEN
+    config = cases.config(hidden, activation="relu", lr=tol.INIT_EXPERIMENT_LR,
                           batch_size=tol.INIT_EXPERIMENT_BATCH, seed=int(rng.integers(2 ** 31)))
     state = {"train": train, "valid": valid, "test": valid}
     how = (f"784-500-400-10 relu, SGD lr {tol.INIT_EXPERIMENT_LR:g}, batch "
            f"{tol.INIT_EXPERIMENT_BATCH}, {len(train[0]):,} digits")
-    data = {"seed": seed, "nn_seed": config["seed"], "how": how, "epochs": tol.INIT_EXPERIMENT_EPOCHS}
+    runs, laws, own = {}, {}, {}
+    data = {"seed": seed, "nn_seed": config["seed"], "how": how, "epochs": tol.INIT_EXPERIMENT_EPOCHS,
+            "runs": runs, "trained_by": "the grader (torch, float64), from your initializer's weights",
+            "your_train_loop": own}
     grade.experiment = data
-    try:
-        runs, failure = init_runs_own(worker, config, state, train), ""
-        problems = init_problems(runs)
-    except RunFailed as error:
-        runs, failure, problems = None, str(error), [(4, str(error))]
-    data.update(runs=runs, trained_by="your train_loop")
-    if problems:
-        # Again with the student's initializer and the reference's training: which part is at fault?
-        reference_runs = init_runs_reference(worker, grade, config, train, valid)
-        reference_problems = init_problems(reference_runs)
-        data.update(runs=reference_runs, own_runs=runs,
-                    trained_by="the reference's training loop (yours missed the outcome)")
-        if not reference_problems:
-            cause = failure or "; ".join(message.split(":")[0] for _, message in problems)
-            grade.notes.append(f"Your own training run missed the expected outcome ({cause[:300]}), "
-                               "but your initializer trained by the reference's loop shows it: "
-                               "the fault is in forward, backward, update, loss or train_loop, "
-                               "which are graded in their own parts.")
-        problems = reference_problems
-    add_figures(grade, experiment_figures.initialization, data)
+    for method in INIT_METHODS:
+        method_config = {**config, "init_method": method}
+        # The "before" state is the student's initializer at a seed the grader chose, checked
+        # against its law here; the epochs that follow are the grader's.
+        outcome = worker.call("initialize_weights", args=[[784, 10]], config=method_config,
+                              return_state=["weights"], timeout_s=CALL_TIMEOUT_S)
+        if not outcome.ok:
+            laws[method] = f"initialize_weights failed: {outcome.failure_text().splitlines()[0][:300]}"
+            continue
+        start = outcome.state.get("weights")
+        laws[method] = law_problem(method, start, hidden)
+        if laws[method]:
+            continue
+        start = {k: np.asarray(v, dtype=np.float64) for k, v in start.items()}
+        after, losses = reference_epochs(start, train, valid)
+        runs[method] = {"train_loss": losses}
+        # The student's own first epoch from the same start, compared with the grader's: a
+        # feedback note only, since a fault there is graded in the train_loop part.
+        try:
+            off = path_error(trained_weights(worker, method_config, state, 1), after[0], start)
+            own[method] = {"epoch_1_off_by": off}
+            if not off <= tol.INIT_EXPERIMENT_EPOCH_RTOL:
+                own[method]["problem"] = (f"its weights ended {off:.3g} times the reference's "
+                                          "displacement away from the reference's")
+        except RunFailed as error:
+            own[method] = {"problem": str(error)[:300]}
+    problems = init_problems(runs, laws)
+    differs = {m: r["problem"] for m, r in own.items() if "problem" in r}
+    if differs:
+        grade.notes.append("Your train_loop(1) from your own initial weights did not reproduce the "
+                           "grader's first epoch (" + "; ".join(f"{m}: {p}" for m, p in
+                                                                differs.items())
+                           + "); the outcomes here are judged on the grader's training of your "
+                           "initial weights. Forward, backward, update, loss and train_loop are "
+                           "graded in their own parts.")
+    if runs:
+        add_figures(grade, experiment_figures.initialization, data)
     score_problems(grade, problems, 4)
 
 
