@@ -27,7 +27,6 @@ from grader.outputs import experiment_figures
 from grader.test_mnist_cnn import digits   # the part's cached copy: the digits load once per grading
 from grader.verdicts import cases
 from grader.verdicts.cnn_checks import accuracy
-from grader.verdicts.substitutes import all_but
 from reference import distributions, mlp, optim
 from reference.data.cats_dogs import striped_images
 
@@ -252,20 +251,88 @@ def fd_case(rng):
     raise AssertionError("the grader found no digit with a non-zero gradient (a grader bug)")
 
 
-def fd_errors(estimates, exact) -> list[float]:
-    errors = []
+FD_RETRY_SUBSTITUTES = ("forward", "loss", "compute_loss_and_accuracy", "softmax", "activation",
+                        "relu", "sigmoid", "tanh", "leaky_relu", "one_hot")
+"""What the retry replaces by the reference behind the student's ``finite_difference``: the
+forward pass and the loss only. Never ``backward`` (it computes the study's answer, the exact
+gradient) nor ``update`` or ``initialize_weights``."""
+
+
+def fd_epsilons(rng) -> list[float]:
+    """epsilon = 1/N for each N of the study, times a factor in [1, 2) drawn afresh: the
+    submission cannot know in advance at which epsilons it will be asked."""
+    return [float((1.0 + rng.uniform()) / n) for n in tol.FD_EXPERIMENT_N]
+
+
+def clipped_loss(weights: dict, x: np.ndarray, y: np.ndarray, layers: int) -> float:
+    """The NN's loss (relu, softmax, cross-entropy clipped at 1e-6) of ``x`` with one-hot ``y``,
+    in numpy float64 (a few hundred of these per grading: torch's per-call overhead would
+    dominate)."""
+    z = x
+    for layer in range(1, layers + 1):
+        a = z @ weights[f"W{layer}"] + weights[f"b{layer}"]
+        z = np.maximum(a, 0.0) if layer < layers else a
+    shifted = np.exp(z - z.max(axis=1, keepdims=True))
+    probabilities = np.clip(shifted / shifted.sum(axis=1, keepdims=True), 1e-6, 1 - 1e-6)
+    return float(-np.sum(y * np.log(probabilities)) / len(x))
+
+
+def central_differences(weights: dict, x, y, epsilon: float, layer: int, p: int) -> np.ndarray:
+    """The grader's own central differences of the NN's loss for the first ``p`` entries of
+    ``W{layer}`` (row-major), in float64."""
+    weights = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    x, y, layers = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), mlp.n_layers(weights)
+    w = weights[f"W{layer}"].copy()
+    estimates = np.zeros(p)
+    for i in range(p):
+        index = np.unravel_index(i, w.shape)
+        original = w[index]
+        losses = []
+        for sign in (1.0, -1.0):
+            w[index] = original + sign * epsilon
+            losses.append(clipped_loss({**weights, f"W{layer}": w}, x, y, layers))
+        w[index] = original
+        estimates[i] = (losses[0] - losses[1]) / (2 * epsilon)
+    return estimates
+
+
+def fd_values(estimates, p: int) -> list[np.ndarray]:
+    values = []
     for n, estimate in zip(tol.FD_EXPERIMENT_N, estimates, strict=True):
         try:
             value = np.asarray(estimate, dtype=np.float64).ravel()
         except (TypeError, ValueError):
-            raise RunFailed(f"finite_difference(..., 1/{n}) returned "
+            raise RunFailed(f"finite_difference(..., epsilon near 1/{n}) returned "
                             f"{type(estimate).__name__}, not an array of p numbers") from None
-        if value.shape != exact.shape:
-            raise RunFailed(f"finite_difference(..., 1/{n}, p={len(exact)}) returned "
-                            f"{value.size} numbers, expected {len(exact)}")
-        error = float(np.max(np.abs(value - exact)))
-        errors.append(error if np.isfinite(error) else math.inf)
-    return errors
+        if value.shape != (p,):
+            raise RunFailed(f"finite_difference(..., epsilon near 1/{n}, p={p}) returned "
+                            f"{value.size} numbers, expected {p}")
+        values.append(value)
+    return values
+
+
+def not_central(values: list[np.ndarray], central: list[np.ndarray], epsilons: list[float]) -> str:
+    """Why the estimates are not central differences ("" when each is one, within the rounding
+    a float64 central difference makes at its epsilon)."""
+    for value, own, epsilon in zip(values, central, epsilons, strict=True):
+        allowed = tol.FD_EXPERIMENT_ROUNDING / epsilon + tol.FD_EXPERIMENT_RTOL * np.abs(own)
+        off = np.abs(value - own)
+        bad = np.flatnonzero(~(off <= allowed))
+        if bad.size:
+            i = int(bad[np.argmax(off[bad] - allowed[bad])])
+            return (f"at epsilon = {epsilon:.4g} your estimate for weight {i} of "
+                    f"W{tol.FD_EXPERIMENT_LAYER} is {value[i]:.10g}, while the central difference "
+                    f"(loss(w + epsilon) - loss(w - epsilon)) / (2 epsilon), computed by the "
+                    f"grader from the same weights, is {own[i]:.10g} (difference {off[i]:.2g}, "
+                    f"allowed {allowed[i]:.2g}): finite_difference does not compute a central "
+                    "difference at this epsilon, so its errors are not the study's. Does "
+                    "finite_difference use epsilon?")
+    return ""
+
+
+def fd_errors(values: list[np.ndarray], exact) -> list[float]:
+    errors = [float(np.max(np.abs(value - exact))) for value in values]
+    return [error if np.isfinite(error) else math.inf for error in errors]
 
 
 def fd_problems(errors: list[float]) -> list[tuple[float, str]]:
@@ -273,14 +340,14 @@ def fd_problems(errors: list[float]) -> list[tuple[float, str]]:
     best = int(np.argmin(errors))
     problems = []
     if best in (0, len(ns) - 1):
-        end = "largest N (the smallest epsilon)" if best else "smallest N (epsilon = 1)"
+        end = "largest N (the smallest epsilon)" if best else "smallest N (epsilon near 1)"
         problems.append((2, f"the error is smallest at the {end}, N = {ns[best]:,}, not at a "
                             "middle N: a central difference has a truncation error of order "
                             "epsilon^2 and a rounding error of order 1e-16 / epsilon, so its "
                             "error should fall, then rise. Errors: "
                             + ", ".join(f"N={n:,}: {e:.1e}" for n, e in zip(ns, errors, strict=True))))
     if not errors[0] >= tol.FD_EXPERIMENT_LEFT_RATIO * errors[best]:
-        problems.append((1, f"at N = 1 (epsilon = 1) the error, {errors[0]:.1e}, is not "
+        problems.append((1, f"at N = 1 (epsilon near 1) the error, {errors[0]:.1e}, is not "
                             f"{tol.FD_EXPERIMENT_LEFT_RATIO:g} times the smallest "
                             f"({errors[best]:.1e}): an estimate that perturbs the weight by "
                             "epsilon differs from the gradient when epsilon is large. Does "
@@ -288,61 +355,62 @@ def fd_problems(errors: list[float]) -> list[tuple[float, str]]:
     return problems
 
 
+def fd_run(worker, config, weights, x, y, epsilons, central, exact, substitute=()) -> tuple:
+    """The student's ``finite_difference`` at each epsilon (a fresh NN each time, so a method
+    that does not restore the weights is graded in its own part, not here): ``(errors against
+    autograd or None, problems)``, each estimate first held to the grader's central difference."""
+    p, layer = tol.FD_EXPERIMENT_P, tol.FD_EXPERIMENT_LAYER
+    estimates = []
+    for epsilon in epsilons:
+        outcome = worker.call("finite_difference", args=[x, y, epsilon],
+                              kwargs={"layer": layer, "p": p}, config=config,
+                              state={"weights": weights}, substitute=substitute,
+                              timeout_s=CALL_TIMEOUT_S)
+        if not outcome.ok:
+            return None, [(3, f"finite_difference(x, labels, {epsilon:.4g}, layer={layer}, p={p}) "
+                              f"failed: {outcome.failure_text().splitlines()[0][:300]}")]
+        estimates.append(outcome.value)
+    try:
+        values = fd_values(estimates, p)
+    except RunFailed as error:
+        return None, [(3, str(error))]
+    errors = fd_errors(values, exact)
+    problem = not_central(values, central, epsilons)
+    return errors, ([(3, problem)] if problem else fd_problems(errors))
+
+
 def test_experiment_finite_differences(worker, grade):
     seed = secrets.randbits(31)
-    weights, x, y, exact = fd_case(np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    weights, x, y, exact = fd_case(rng)
+    epsilons = fd_epsilons(rng)
     p, layer = tol.FD_EXPERIMENT_P, tol.FD_EXPERIMENT_LAYER
     config = cases.config(tol.FD_EXPERIMENT_HIDDEN, activation="relu")
+    central = [central_differences(weights, x, y, epsilon, layer, p) for epsilon in epsilons]
     ns = list(tol.FD_EXPERIMENT_N)
-    data = {"seed": seed, "N": ns, "p": p, "layer": layer,
-            "largest_gradient": float(np.max(np.abs(exact)))}
+    data = {"seed": seed, "N": ns, "epsilon": epsilons, "p": p, "layer": layer,
+            "largest_gradient": float(np.max(np.abs(exact))),
+            "central_difference_errors": fd_errors(central, exact)}
     grade.experiment = data
-    # One fresh NN per epsilon, like the retry below: a finite_difference that does not restore
-    # the weights is graded in its own part, and must not be blamed on forward or loss here.
-    estimates, failure = [], ""
-    for n in ns:
-        outcome = worker.call("finite_difference", args=[x, y, 1.0 / n],
-                              kwargs={"layer": layer, "p": p}, config=config,
-                              state={"weights": weights}, timeout_s=CALL_TIMEOUT_S)
-        if not outcome.ok:
-            failure = outcome.failure_text().splitlines()[0][:300]
-            break
-        estimates.append(outcome.value)
-    problems = [(3, failure)] if failure else []
-    if not failure:
-        try:
-            errors = fd_errors(estimates, exact)
-            problems = fd_problems(errors)
-            data.update(errors=errors)
-        except RunFailed as error:
-            failure, problems = str(error), [(3, str(error))]
+    errors, problems = fd_run(worker, config, weights, x, y, epsilons, central, exact)
     if problems:
-        # Again with the reference's forward and loss behind the student's finite_difference.
-        estimates = []
-        for n in ns:
-            again = worker.call("finite_difference", args=[x, y, 1.0 / n],
-                                kwargs={"layer": layer, "p": p}, config=config,
-                                state={"weights": weights}, substitute=all_but("finite_difference"),
-                                timeout_s=CALL_TIMEOUT_S)
-            estimates.append(grade.require(again, f"finite_difference(x, labels, 1/{n}, "
-                                                  f"layer={layer}, p={p})"))
-        try:
-            errors = fd_errors(estimates, exact)
-        except RunFailed as error:
-            grade.fail(str(error))
-        reference_problems = fd_problems(errors)
-        data.update(errors=errors, own_failure=failure or "; ".join(m for _, m in problems)[:500],
-                    with_reference_forward_and_loss=True)
-        if not reference_problems:
+        # Again with the reference's forward pass and loss behind the student's finite_difference
+        # (and nothing else of the reference: backward would hand it the answer).
+        own = "; ".join(m for _, m in problems)[:500]
+        errors_again, problems_again = fd_run(worker, config, weights, x, y, epsilons, central,
+                                              exact, substitute=FD_RETRY_SUBSTITUTES)
+        data.update(own_failure=own, with_reference_forward_and_loss=True)
+        if not problems_again:
             grade.notes.append("With your own forward and loss the finite-difference study missed "
                                "its outcome, but with the reference's it shows it: the fault is in "
                                "forward or loss, graded in their own parts.")
-        problems = reference_problems
-    best = int(np.argmin(data["errors"]))
-    data["best_N"] = ns[best]
-    add_figures(grade, experiment_figures.finite_differences, data)
-    if not problems:
-        grade.notes.append(f"smallest error at N = {ns[best]:,}: {data['errors'][best]:.1e}")
+        errors, problems = (errors if errors_again is None else errors_again), problems_again
+    if errors is not None:
+        best = int(np.argmin(errors))
+        data.update(errors=errors, best_N=ns[best])
+        add_figures(grade, experiment_figures.finite_differences, data)
+        if not problems:
+            grade.notes.append(f"smallest error at N = {ns[best]:,}: {errors[best]:.1e}")
     score_problems(grade, problems, 3)
 
 
