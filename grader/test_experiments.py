@@ -123,6 +123,8 @@ def law_problem(method: str, weights, hidden) -> str:
             return f"b{layer} is not all zeros"
         law = distributions.weight_distribution(method, *shapes[0])
         failed = [c for c in distributions.check_sample(w, law, tol.STAT_ALPHA) if not c.passed]
+        if failed and method == "zero":
+            return f"W{layer} is not all zeros ({failed[0].describe()})"
         if failed:
             return f"W{layer} is not a draw of {law.describe()} ({failed[0].describe()})"
     return ""
@@ -136,8 +138,8 @@ def init_problems(runs: dict, laws: dict) -> list[tuple[float, str]]:
     off = [(epoch, loss) for epoch, loss in enumerate(zero, start=1)
            if not abs(loss - LN10) <= tol.INIT_EXPERIMENT_ZERO_TOLERANCE]
     if laws["zero"]:
-        problems.append((2, f"with init_method='zero' the weights are not all 0 ({laws['zero']}): "
-                            "zero weights give every unit of a layer the same gradient, so the "
+        problems.append((2, f"with init_method='zero': {laws['zero']}. Zero weights give every "
+                            "unit of a layer the same gradient, so the "
                             f"network should not learn and its loss stay at ln 10 = {LN10:.4f}. "
                             "Are the zero method's weights all 0?"))
     elif off:
@@ -463,6 +465,34 @@ def one_epoch(grade, cls: str, network, optimizer, images, labels, *, batch_size
     return float(losses[0]), logits, used + time.process_time() - started
 
 
+def untrained_accuracy(grade, cls: str, network, images, held_out, labels, batch_size: int) -> float:
+    """The control: the rebuilt network at its own initialization, before any training,
+    evaluated as the trained one will be (batch-norm statistics estimated over the training
+    images, evaluation mode) on the same held-out images. Training must gain on it."""
+    try:
+        where = next((p.device for p in network.parameters()), training.device())
+        training._recalibrate_batch_norm(
+            network, torch.as_tensor(images, dtype=torch.float32, device=where), 2 * batch_size)
+        logits = training.logits(network, held_out)
+    except Exception as error:  # noqa: BLE001 - the rebuilt network failed
+        grade.fail(f"the grader evaluated {cls} before training: the network failed: "
+                   f"{type(error).__name__}: {str(error)[:300]}")
+    score, problem = accuracy(logits, labels, cls)
+    if score is None:
+        grade.fail(problem)
+    return score
+
+
+def not_learned(cls: str, control: float, final: float, margin: float) -> str:
+    """Why the trained network's accuracy is not credit for training ("" when it is)."""
+    if final - control >= margin:
+        return ""
+    return (f"before any training, {cls} at its own initialization (rebuilt and evaluated by the "
+            f"grader on the same held-out images) already classifies {control:.1%}; after "
+            f"training {final:.1%}, a gain of {final - control:+.1%}, less than the "
+            f"{margin:.0%} that training must add: what it classifies right is not learned")
+
+
 def test_experiment_cnn_vs_mlp(worker, grade):
     from reference.data.mnist import perturbed
 
@@ -476,6 +506,8 @@ def test_experiment_cnn_vs_mlp(worker, grade):
                               seed=int(rng.integers(2 ** 31)))
     optimizer = torch.optim.Adam(network.parameters(), lr=tol.MNIST_CNN_LR)
     images = train_x.reshape(-1, *shape).astype(np.float32)
+    control = untrained_accuracy(grade, "MnistCNN", network, images, held_out, valid_y,
+                                 tol.MNIST_CNN_BATCH)
     run = {"train_loss": [], "train_error": [], "validation_loss": [], "validation_error": [],
            "loss_during_epoch": [], "parameters": capture.trainable_parameters(network)}
     data = {"seed": seed, "runs": {"MnistCNN": run},
@@ -483,6 +515,7 @@ def test_experiment_cnn_vs_mlp(worker, grade):
                     f"train_loop, SGD lr {tol.CNN_EXPERIMENT_MLP_LR:g}; {len(train_y):,} training "
                     f"digits (training loss and error after each epoch on the first 1,000), "
                     f"{len(valid_y)} held-out digits (perturbed)")}
+    data["untrained_validation_accuracy"] = control
     grade.experiment = data
     used = 0.0
     for epoch in range(tol.CNN_EXPERIMENT_EPOCHS):
@@ -505,6 +538,12 @@ def test_experiment_cnn_vs_mlp(worker, grade):
         grade.notes.append(f"your MLP's curve is missing from the comparison: {error}")
     add_figures(grade, experiment_figures.cnn_vs_mlp, data)
     final = run["validation_error"][-1]
+    unlearned = not_learned("MnistCNN", control, 1.0 - final, tol.CNN_EXPERIMENT_GAIN)
+    if unlearned:
+        grade.expect(False, f"after {tol.CNN_EXPERIMENT_EPOCHS} epochs, {unlearned}. The study "
+                     "credits what training changed: does every layer take part, and is the "
+                     "output computed from the trained layers?", 3)
+        return
     grade.expect(1.0 - final >= tol.MNIST_CNN_FLOOR,
                  f"after {tol.CNN_EXPERIMENT_EPOCHS} epochs MnistCNN misclassifies {final:.1%} of "
                  f"the held-out digits; at most {1 - tol.MNIST_CNN_FLOOR:.0%} is expected (chance: "
@@ -530,20 +569,32 @@ def test_experiment_cats_dogs(worker, grade):
     description = capture.captured(worker, grade, "CatsDogsCNN", (2, *shape), optimizer=True)
     seed = secrets.randbits(31)
     rng = np.random.default_rng(seed)
+    data = {"seed": seed, "how": (f"{tol.CATS_DOGS_EXPERIMENT_EPOCHS} epochs of {n_train} generated "
+                                  f"striped images, batch {tol.CATS_DOGS_BATCH}, {n_held_out} "
+                                  "held-out images")}
+    grade.experiment = data
     runs = []
     for attempt in range(tol.CATS_DOGS_ATTEMPTS):
         network = capture.network(grade, description, "CatsDogsCNN", (tol.CATS_DOGS_BATCH, *shape),
                                   seed=int(rng.integers(2 ** 31)))
         try:
             optimizer, _ = training.build_optimizer(description.get("optimizer"), network)
-            how = f"your optimizer (torch.optim.{description['optimizer'].get('family')})"
-        except training.OptimizerRefused:
-            family, settings = tol.CATS_DOGS_FALLBACK_OPTIMIZER
-            optimizer = getattr(torch.optim, family)(network.parameters(), **settings)
-            how = f"the grader's {family} {settings} (yours cannot be rebuilt)"
+        except training.OptimizerRefused as error:
+            # The study is "with your optimizer": the grader's own would earn the student credit
+            # for learning that their code did not do.
+            data.update(optimizer=f"refused: {error}", attempts=0)
+            grade.expect(False, f"the grader cannot rebuild the optimizer make_cats_dogs_optimizer "
+                         f"returns ({str(error)[:300]}); this study trains CatsDogsCNN with your "
+                         "optimizer, so without it nothing is trained and no learning is credited. "
+                         "Return one of torch.optim's optimizers over model.parameters().", 3)
+            return
+        how = f"your optimizer (torch.optim.{description['optimizer'].get('family')})"
         images, labels = striped_images(n_train + n_held_out, size=64,
                                         seed=int(rng.integers(2 ** 31)))
-        run = {"train_loss": [], "held_out_accuracy": []}
+        run = {"train_loss": [], "held_out_accuracy": [],
+               "untrained_accuracy": untrained_accuracy(
+                   grade, "CatsDogsCNN", network, images[:n_train], images[n_train:],
+                   labels[n_train:], tol.CATS_DOGS_BATCH)}
         used = 0.0
         for epoch in range(tol.CATS_DOGS_EXPERIMENT_EPOCHS):
             loss, (logits,), used = one_epoch(
@@ -559,11 +610,9 @@ def test_experiment_cats_dogs(worker, grade):
         if learned(run):
             break
     network, run = max(runs, key=lambda item: (learned(item[1]), item[1]["held_out_accuracy"][-1]))
-    data = {"seed": seed, "run": run, "optimizer": how, "attempts": len(runs),
-            "every_final_accuracy": [r["held_out_accuracy"][-1] for _, r in runs],
-            "how": (f"{tol.CATS_DOGS_EXPERIMENT_EPOCHS} epochs of {n_train} generated striped "
-                    f"images, batch {tol.CATS_DOGS_BATCH}, {n_held_out} held-out images")}
-    grade.experiment = data
+    data.update(run=run, optimizer=how, attempts=len(runs),
+                every_final_accuracy=[r["held_out_accuracy"][-1] for _, r in runs],
+                every_untrained_accuracy=[r["untrained_accuracy"] for _, r in runs])
     add_figures(grade, experiment_figures.cats_dogs, data, first_kernels(network))
     final, (first, last) = run["held_out_accuracy"][-1], (run["train_loss"][0], run["train_loss"][-1])
     why = []
@@ -573,6 +622,10 @@ def test_experiment_cats_dogs(worker, grade):
     if not loss_fell(run):
         why.append(f"its training loss hardly moved ({first:.4g} in the first epoch, {last:.4g} in "
                    "the last), so whatever it classifies right is not learned")
+    unlearned = not_learned("CatsDogsCNN", run["untrained_accuracy"], final,
+                            tol.CATS_DOGS_EXPERIMENT_GAIN)
+    if unlearned and not why:
+        why.append(unlearned)
     grade.expect(not why, f"after {tol.CATS_DOGS_EXPERIMENT_EPOCHS} epochs with {how} (best of "
                  f"{len(runs)} runs), CatsDogsCNN does not learn: {'; '.join(why)}. Check the "
                  "optimizer's learning rate and that forward returns logits.", 3)
@@ -584,10 +637,13 @@ def loss_fell(run: dict) -> bool:
 
 
 def learned(run: dict) -> bool:
-    """Beat chance by the floor, and by learning: an untrained network with batch norm can
-    separate the striped images above chance on its random features alone (CI saw an optimizer
-    at lr 1e-7 reach the floor in one of three runs)."""
-    return run["held_out_accuracy"][-1] >= tol.CATS_DOGS_EXPERIMENT_FLOOR and loss_fell(run)
+    """Beat chance by the floor, by learning (a training loss that fell) and by more than the same
+    network untrained: an untrained network with batch norm can separate the striped images above
+    chance on its random features alone (CI saw an optimizer at lr 1e-7 reach the floor in one of
+    three runs), and a network can hold a fixed classifier that training only rescales."""
+    return (run["held_out_accuracy"][-1] >= tol.CATS_DOGS_EXPERIMENT_FLOOR and loss_fell(run)
+            and run["held_out_accuracy"][-1] - run["untrained_accuracy"]
+            >= tol.CATS_DOGS_EXPERIMENT_GAIN)
 
 
 # -- practical study 8: adaptive optimizers ------------------------------------------------------
@@ -726,6 +782,56 @@ def replayed_batch_norms(worker, grade) -> dict:
     return captures
 
 
+def gamma_beta_names(names: list) -> tuple:
+    """The names of a replayed batch norm's gamma and beta (weight and bias), or None."""
+    gamma = next((n for n in ("weight", "gamma") if n in names), names[0] if names else None)
+    beta = next((n for n in ("bias", "beta") if n in names),
+                next((n for n in names if n != gamma), None))
+    return gamma, beta
+
+
+def normalization_problem(captures: dict, rng) -> str:
+    """Why the student's BatchNorm2d, replayed by the grader in training mode on a batch it drew
+    (every channel with its own offset and scale), does not normalize each channel: its output
+    must have the channel's beta as mean and |gamma| as standard deviation, from the layer's own
+    initial gamma and beta ("" when it does). The study credits batch norm, so a layer that
+    normalizes nothing (an affine map, fixed constants) earns nothing here."""
+    from grader.networks.layer import ReplayedLayer
+    from reference.lenet import BN_SHAPES
+
+    for where, captured in captures.items():
+        layer = ReplayedLayer(captured)
+        gamma_name, beta_name = gamma_beta_names(list(layer.names))
+        if gamma_name is None or beta_name is None:
+            return (f"your BatchNorm2d at {where} has {len(layer.names)} parameters; gamma and beta "
+                    "(weight and bias) are expected")
+        start = captured["parameters"]
+        gamma = np.abs(np.asarray(start[gamma_name]["value"], dtype=np.float64)).ravel()
+        beta = np.asarray(start[beta_name]["value"], dtype=np.float64).ravel()
+        channels = BN_SHAPES[where][0]
+        offsets, scales = rng.uniform(-3, 3, channels), rng.uniform(0.5, 3, channels)
+        x = (rng.normal(size=(tol.LENET_EXPERIMENT_BATCH, *BN_SHAPES[where]))
+             * scales[None, :, None, None] + offsets[None, :, None, None])
+        layer.train()
+        try:
+            with torch.no_grad():
+                out = layer(torch.as_tensor(x, dtype=torch.float64)).numpy()
+            means, stds = out.mean(axis=(0, 2, 3)), out.std(axis=(0, 2, 3))
+            off = np.maximum(np.abs(means - beta) / (gamma + 1e-3),
+                             np.abs(stds - gamma) / (gamma + 1e-3))
+        except Exception as error:  # noqa: BLE001 - the student's layer, replayed, failed
+            return (f"your BatchNorm2d at {where} failed on the grader's batch: "
+                    f"{type(error).__name__}: {str(error)[:300]}")
+        if not np.all(off <= tol.LENET_EXPERIMENT_NORMALIZATION_RTOL):
+            c = int(np.argmax(np.where(np.isfinite(off), off, np.inf)))
+            return (f"your BatchNorm2d at {where} does not normalize: in training mode, on a batch "
+                    f"whose channel {c} has mean {offsets[c]:.3g} and standard deviation "
+                    f"{scales[c]:.3g}, that channel comes out with mean {means[c]:.4g} and standard "
+                    f"deviation {stds[c]:.4g}, where batch norm with its gamma {gamma[c]:.4g} and "
+                    f"beta {beta[c]:.4g} gives mean beta and standard deviation |gamma|")
+    return ""
+
+
 def test_experiment_batch_norm(worker, grade):
     from grader.networks.layer import ReplayedLayer
     from reference.data.mnist import perturbed
@@ -734,6 +840,12 @@ def test_experiment_batch_norm(worker, grade):
     captures = replayed_batch_norms(worker, grade)
     seed = secrets.randbits(31)
     rng = np.random.default_rng(seed)
+    not_normalizing = normalization_problem(captures, rng)
+    if not_normalizing:
+        grade.experiment = {"seed": seed, "normalization": not_normalizing}
+        grade.expect(False, f"{not_normalizing}. The study trains LeNet-5 with your batch norm; "
+                     "a layer that does not normalize earns none of it.", 3)
+        return
     torch.manual_seed(int(rng.integers(2 ** 31)))
     layers = {}
 
@@ -757,8 +869,19 @@ def test_experiment_batch_norm(worker, grade):
                                   f"{tol.LENET_EXPERIMENT_EPOCHS} epochs of {len(order):,} digits"),
             "held_out_accuracy": [], "train_loss": []}
     grade.experiment = data
+
+    def held_out_accuracy() -> float:
+        model.eval()
+        with torch.no_grad():
+            predictions = np.concatenate([
+                model(torch.as_tensor(held_out[i:i + batch], dtype=torch.float64)).argmax(1).numpy()
+                for i in range(0, len(held_out) - len(held_out) % batch, batch)])
+        return float(np.mean(predictions == held_out_y[:len(predictions)]))
+
     started = time.process_time()
     try:
+        # The control: the same network before any training, on the same held-out digits.
+        data["untrained_accuracy"] = held_out_accuracy()
         for _ in range(tol.LENET_EXPERIMENT_EPOCHS):
             model.train()
             total = 0.0
@@ -776,12 +899,7 @@ def test_experiment_batch_norm(worker, grade):
                 optimizer.step()
                 total += float(loss.detach()) * batch
             data["train_loss"].append(total / len(order))
-            model.eval()
-            with torch.no_grad():
-                predictions = np.concatenate([
-                    model(torch.as_tensor(held_out[i:i + batch], dtype=torch.float64)).argmax(1).numpy()
-                    for i in range(0, len(held_out) - len(held_out) % batch, batch)])
-            data["held_out_accuracy"].append(float(np.mean(predictions == held_out_y[:len(predictions)])))
+            data["held_out_accuracy"].append(held_out_accuracy())
     except training.TrainingTooSlow as error:
         grade.fail(f"the grader trained LeNet-5 with your BatchNorm2d: {error}")
     except Exception as error:  # noqa: BLE001 - the student's layer, replayed, failed
@@ -789,13 +907,7 @@ def test_experiment_batch_norm(worker, grade):
                    f"{type(error).__name__}: {str(error)[:300]}")
     moved = {}
     for where, layer in layers.items():
-        names = list(layer.names)
-        gamma_name = next((n for n in ("weight", "gamma") if n in names), names[0] if names else None)
-        beta_name = next((n for n in ("bias", "beta") if n in names),
-                         next((n for n in names if n != gamma_name), None))
-        if gamma_name is None or beta_name is None:
-            grade.fail(f"your BatchNorm2d at {where} has {len(names)} parameters; gamma and beta "
-                       "(weight and bias) are expected")
+        gamma_name, beta_name = gamma_beta_names(list(layer.names))
         gamma = layer.parameter(gamma_name).detach().numpy()
         beta = layer.parameter(beta_name).detach().numpy()
         # Moved from where the layer itself started (not from 1 and 0): a layer whose parameters
@@ -809,10 +921,13 @@ def test_experiment_batch_norm(worker, grade):
     data["batch_norm"] = moved
     add_figures(grade, experiment_figures.batch_norm, data)
     final = data["held_out_accuracy"][-1]
-    grade.expect(final >= tol.LENET_EXPERIMENT_FLOOR,
-                 f"LeNet-5 with your BatchNorm2d classifies {final:.1%} of the held-out digits after "
-                 f"{tol.LENET_EXPERIMENT_EPOCHS} epochs; at least {tol.LENET_EXPERIMENT_FLOOR:.0%} is "
-                 "expected (the same network learns with torch's batch norm)", 2)
+    why = not_learned("LeNet-5 with your BatchNorm2d", data["untrained_accuracy"], final,
+                      tol.LENET_EXPERIMENT_GAIN)
+    if not why and final < tol.LENET_EXPERIMENT_FLOOR:
+        why = (f"LeNet-5 with your BatchNorm2d classifies {final:.1%} of the held-out digits after "
+               f"{tol.LENET_EXPERIMENT_EPOCHS} epochs; at least {tol.LENET_EXPERIMENT_FLOOR:.0%} is "
+               "expected (the same network learns with torch's batch norm)")
+    grade.expect(not why, why, 2)
     still = [f"{where} ({'gamma' if change[0] < tol.LENET_EXPERIMENT_MOVE else 'beta'})"
              for where, change in ((w, m["largest_change"]) for w, m in moved.items())
              if min(change) < tol.LENET_EXPERIMENT_MOVE]

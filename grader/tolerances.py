@@ -182,11 +182,21 @@ CNN_EXPERIMENT_MLP_HIDDEN, CNN_EXPERIMENT_MLP_LR = (500, 400), 0.05
 """The student's NN in study 4: the assignment's MLP (596,910 parameters, inside MnistCNN's
 band), with a learning rate that lets plain SGD learn in a few epochs."""
 
+CNN_EXPERIMENT_GAIN = 0.3
+"""How much MnistCNN's held-out accuracy must rise above the same rebuilt network's at its own
+initialization (the grader's control, on the same perturbed held-out digits) before the study
+credits it. Measured with the worked solution: TBD."""
+
 CATS_DOGS_EXPERIMENT_EPOCHS = 4
 CATS_DOGS_EXPERIMENT_FLOOR = 0.60
 """Study 5: held-out accuracy CatsDogsCNN must reach after the grader trains it with the
 student's optimizer for these epochs on generated images (chance 0.5; on 200 images, 0.6 is
 2.8 standard deviations above chance)."""
+
+CATS_DOGS_EXPERIMENT_GAIN = 0.2
+"""How much CatsDogsCNN's held-out accuracy must rise above the same rebuilt network's at its own
+initialization (the grader's control: before any training, batch-norm statistics estimated over
+the training images, on the same held-out images). Measured with the worked solution: TBD."""
 
 OPTIMIZER_EXPERIMENT_SETTINGS = {"AdaGrad": {"lr": 0.01}, "RMSProp": {"lr": 1e-3},
                                  "RMSPropNesterov": {"lr": 1e-3, "momentum": 0.9},
@@ -222,6 +232,18 @@ in some channel. Measured with the worked solution over 9 gradings: held-out acc
 after the 2 epochs (0.79-0.89 after the first), and the smallest of the layers' largest changes
 0.014 (gamma and beta alike). A batch norm that never uses its weight and bias leaves them at
 exactly 1 and 0."""
+
+LENET_EXPERIMENT_GAIN = 0.3
+"""How much the held-out accuracy must rise above the same LeNet-5's before training (the
+grader's control, on the same held-out digits). Measured with the worked solution: TBD."""
+
+LENET_EXPERIMENT_NORMALIZATION_RTOL = 0.05
+"""How closely each channel of the student's BatchNorm2d, replayed in training mode on a batch
+the grader drew (channel means in [-3, 3], standard deviations in [0.5, 3]), must come out with
+mean beta and standard deviation |gamma| (both relative to |gamma|), before the study credits
+it. Batch norm's own output differs from that only by eps and, with the unbiased variance, by
+sqrt((n - 1) / n): 1 % at the 50 examples of an fc layer's batch. An affine map or fixed
+constants miss by the channel's own offset and scale."""
 
 LAYER_MAX_RESULT_FACTOR = 8
 """How many times its input's size one operation of a captured layer may produce before the
