@@ -1,18 +1,33 @@
 """Part experiments (opt-in: ``pytest grader --experiments``): short runs of the report's studies
 1, 3, 4 and 5 on the student's code, judged by their qualitative outcome.
 
+A point is earned by what the student's code did, measured against a control the grader runs
+itself, never by an end state the submission can choose (issue #23, section 4):
+
+- the grader builds every "before" state: the initial weights of study 1 are the student's
+  initializer at a seed the grader drew, held to each method's law, and the grader trains them;
+  the optimizer study starts from Glorot weights the grader drew, computes every gradient and
+  hands it to the student's ``NN.update``, whose steps must follow the optimizer's own path;
+- the finite-difference estimates must equal the grader's own central differences at epsilons
+  drawn afresh, before their errors against autograd are judged;
+- a CNN study credits only what training changed: the trained network must gain on the same
+  rebuilt network at its own initialization (evaluated by the grader on the same held-out
+  images); dogs vs. cats is trained with the student's optimizer or not at all; the batch-norm
+  study first checks that the student's layer normalizes a batch the grader drew.
+
 The numpy studies run the student's ``NN`` in the worker, like every graded call; the worker
 returns weights and estimates (plain arrays), and every number judged here is computed in this
-process from them: the training loss from the returned weights, the exact gradient by autograd
-at weights the grader chose. The CNN studies train the network the grader rebuilt from the
-student's capture (the path of the CNN parts). What each test measured, and figures of it, go to
-the test's ``extra_data.experiment`` in results.json.
+process. The CNN studies train the network the grader rebuilt from the student's capture (the
+path of the CNN parts). What each test measured, and figures of it, go to the test's
+``extra_data.experiment`` in results.json.
 
-One bug, one part: when the student's own end-to-end run misses the outcome, the test runs again
-with the student's part under study and the grader's reference for the rest. If that run shows
-the outcome, the fault is in a part graded elsewhere: this test keeps its points and says so.
-Every run draws fresh seeds; the checks were chosen as outcomes that are stable over seeds (the
-measurements are in ``grader/tolerances.py``).
+One bug, one part: when the student's own run of finite differences misses the outcome, it runs
+again with the student's ``finite_difference`` behind the reference's forward pass and loss
+(never its backward, which computes the study's answer); if that run shows the outcome, the
+fault is in a part graded elsewhere and the test keeps its points. In study 1 the student's own
+``train_loop(1)`` is compared with the grader's first epoch for a note only. Every run draws
+fresh seeds; the checks were chosen as outcomes that are stable over seeds (the measurements are
+in ``grader/tolerances.py``).
 """
 import math
 import secrets
@@ -208,7 +223,10 @@ def test_experiment_initialization(worker, grade):
         laws[method] = law_problem(method, start, hidden)
         if laws[method]:
             continue
-        start = {k: np.asarray(v, dtype=np.float64) for k, v in start.items()}
+        layers = len(hidden) + 1
+        start = {f"{kind}{layer}": np.asarray(start[f"{kind}{layer}"], dtype=np.float64).reshape(
+            (-1, start[f"W{layer}"].shape[1]) if kind == "W" else (1, -1))
+            for layer in range(1, layers + 1) for kind in "Wb"}
         after, losses = reference_epochs(start, train, valid)
         runs[method] = {"train_loss": losses}
         # The student's own first epoch from the same start, compared with the grader's: a
