@@ -145,7 +145,8 @@ INIT_EXPERIMENT_EPOCH_RTOL = 1e-6
 """How far the student's ``train_loop(1)`` may end from the grader's first epoch from the same
 initial weights, as a fraction of the distance that epoch moved them, before the study's note
 says the student's loop did not reproduce it (a note only: the outcomes are judged on the
-grader's epochs). Measured with the worked solution: TBD."""
+grader's epochs). Measured with the worked solution over 5 gradings: at most 1.6e-11 (normal),
+7e-15 (zero, Glorot)."""
 
 FD_EXPERIMENT_HIDDEN, FD_EXPERIMENT_P, FD_EXPERIMENT_LAYER = (500, 400), 10, 2
 FD_EXPERIMENT_N = tuple(sorted(k * 10 ** i for i in range(6) for k in (1, 5)))
@@ -185,7 +186,9 @@ band), with a learning rate that lets plain SGD learn in a few epochs."""
 CNN_EXPERIMENT_GAIN = 0.3
 """How much MnistCNN's held-out accuracy must rise above the same rebuilt network's at its own
 initialization (the grader's control, on the same perturbed held-out digits) before the study
-credits it. Measured with the worked solution: TBD."""
+credits it. Measured with the worked solution: the control 0.044-0.17 over 20 draws (offline)
+and 0.096-0.118 in 5 gradings, the trained network 0.902-0.932: a gain of at least 0.78. Class
+templates held in a buffer classify about 0.70 of the digits untrained and gain nothing."""
 
 CATS_DOGS_EXPERIMENT_EPOCHS = 4
 CATS_DOGS_EXPERIMENT_FLOOR = 0.60
@@ -196,7 +199,11 @@ student's optimizer for these epochs on generated images (chance 0.5; on 200 ima
 CATS_DOGS_EXPERIMENT_GAIN = 0.2
 """How much CatsDogsCNN's held-out accuracy must rise above the same rebuilt network's at its own
 initialization (the grader's control: before any training, batch-norm statistics estimated over
-the training images, on the same held-out images). Measured with the worked solution: TBD."""
+the training images, on the same held-out images). Measured with the worked solution: the
+control 0.39-0.54 over 20 draws of initial weights and images (offline, the grader's rebuild and
+evaluation) and 0.435-0.575 in 6 gradings, where the trained network reached 0.955-1.0: a gain
+of at least 0.41. A network whose accuracy is built in (a fixed orientation detector whose only
+trainable parameter scales its logits) gains nothing."""
 
 OPTIMIZER_EXPERIMENT_SETTINGS = {"AdaGrad": {"lr": 0.01}, "RMSProp": {"lr": 1e-3},
                                  "RMSPropNesterov": {"lr": 1e-3, "momentum": 0.9},
@@ -216,9 +223,10 @@ OPTIMIZER_EXPERIMENT_PATH_RTOL = 0.01
 """How far the student's steps may end from the reference's, as a fraction of the distance the
 reference moved: the grader sets the start (Glorot, a fresh seed), computes each step's gradient on
 the reference's run and hands it to the student's ``NN.update``; a step that is the optimizer's rule
-follows the same path. Measured with the worked solution: TBD. A step that lowers the loss
-by another rule (plain SGD under the optimizer's name, a pull toward a fixed point) ends its own
-displacement away."""
+follows the same path. Measured with the worked solution over 5 gradings: at most 3.2e-16 (its
+loss ratios 0.09-0.44, as before). A step that lowers the loss by another rule ends most of the
+displacement away: plain SGD at lr 0.5 under each optimizer's name, 0.92-0.95; an NN.update that
+ignores the optimizer never moves (1.0)."""
 
 LENET_EXPERIMENT_BATCH, LENET_EXPERIMENT_TRAIN, LENET_EXPERIMENT_EPOCHS = 50, 2000, 2
 LENET_EXPERIMENT_LR = 1e-3
@@ -235,7 +243,9 @@ exactly 1 and 0."""
 
 LENET_EXPERIMENT_GAIN = 0.3
 """How much the held-out accuracy must rise above the same LeNet-5's before training (the
-grader's control, on the same held-out digits). Measured with the worked solution: TBD."""
+grader's control, on the same held-out digits). Measured with the worked solution: the control
+0.096-0.102 in 3 gradings (0.058-0.21 over 20 draws of LeNet-5 with torch's batch norm, the same
+at initialization), the trained network 0.866-0.898: a gain of at least 0.76."""
 
 LENET_EXPERIMENT_NORMALIZATION_RTOL = 0.05
 """How closely each channel of the student's BatchNorm2d, replayed in training mode on a batch
