@@ -508,9 +508,18 @@ def not_learned(cls: str, control: float, final: float, margin: float) -> str:
     if final - control >= margin:
         return ""
     return (f"before any training, {cls} at its own initialization (rebuilt and evaluated by the "
-            f"grader on the same held-out images) already classifies {control:.1%}; after "
+            f"grader on the same held-out images) classifies {control:.1%} correctly; after "
             f"training {final:.1%}, a gain of {final - control:+.1%}, less than the "
             f"{margin:.0%} that training must add: what it classifies right is not learned")
+
+
+def class_renaming(rng, classes: int = 10) -> np.ndarray:
+    """A permutation of the classes that leaves none in place (``renaming[d]`` is the new name of
+    class ``d``), drawn from ``rng``."""
+    while True:
+        renaming = rng.permutation(classes)
+        if np.all(renaming != np.arange(classes)):
+            return renaming
 
 
 def test_experiment_cnn_vs_mlp(worker, grade):
@@ -519,6 +528,12 @@ def test_experiment_cnn_vs_mlp(worker, grade):
     seed = secrets.randbits(31)
     rng = np.random.default_rng(seed)
     (train_x, train_y), (valid_x, valid_y) = digits().train, digits().valid
+    # The classes are renamed by a permutation the grader draws, under which no digit keeps its
+    # own name: a network learns the renamed labels exactly as it learns the real ones (its
+    # initialization favours no class), while one whose knowledge of the digits is built in (class
+    # templates in a buffer, a fixed classifier that training only rescales) cannot know them.
+    renaming = class_renaming(rng)
+    train_y, valid_y = renaming[train_y], renaming[valid_y]
     shape = (1, 28, 28)
     held_out = perturbed(valid_x.reshape(-1, *shape).astype(np.float32), rng)
     description = capture.captured(worker, grade, "MnistCNN", (2, *shape))
@@ -534,8 +549,9 @@ def test_experiment_cnn_vs_mlp(worker, grade):
             "how": (f"MnistCNN: Adam lr {tol.MNIST_CNN_LR:g}, batch {tol.MNIST_CNN_BATCH}; MLP: your "
                     f"train_loop, SGD lr {tol.CNN_EXPERIMENT_MLP_LR:g}; {len(train_y):,} training "
                     f"digits (training loss and error after each epoch on the first 1,000), "
-                    f"{len(valid_y)} held-out digits (perturbed)")}
-    data["untrained_validation_accuracy"] = control
+                    f"{len(valid_y)} held-out digits (perturbed); the classes renamed by a "
+                    "permutation the grader drew (digit d is called class_renaming[d])")}
+    data.update(untrained_validation_accuracy=control, class_renaming=renaming.tolist())
     grade.experiment = data
     used = 0.0
     for epoch in range(tol.CNN_EXPERIMENT_EPOCHS):
