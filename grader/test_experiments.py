@@ -487,8 +487,9 @@ def one_epoch(grade, cls: str, network, optimizer, images, labels, *, batch_size
 
 def untrained_accuracy(grade, cls: str, network, images, held_out, labels, batch_size: int) -> float:
     """The control: the rebuilt network at its own initialization, before any training,
-    evaluated as the trained one will be (batch-norm statistics estimated over the training
-    images, evaluation mode) on the same held-out images. Training must gain on it."""
+    evaluated as the trained one will be (batch-norm statistics estimated over ``images``, some of
+    the training images, then evaluation mode) on the same held-out images. Training must gain
+    on it."""
     try:
         where = next((p.device for p in network.parameters()), training.device())
         training._recalibrate_batch_norm(
@@ -629,7 +630,7 @@ def test_experiment_cats_dogs(worker, grade):
                                         seed=int(rng.integers(2 ** 31)))
         run = {"train_loss": [], "held_out_accuracy": [],
                "untrained_accuracy": untrained_accuracy(
-                   grade, "CatsDogsCNN", network, images[:n_train], images[n_train:],
+                   grade, "CatsDogsCNN", network, images[:4 * tol.CATS_DOGS_BATCH], images[n_train:],
                    labels[n_train:], tol.CATS_DOGS_BATCH)}
         used = 0.0
         for epoch in range(tol.CATS_DOGS_EXPERIMENT_EPOCHS):
