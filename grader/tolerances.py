@@ -142,6 +142,13 @@ INIT_EXPERIMENT_ZERO_TOLERANCE = 0.01
 worked solution: within 1e-4; only the last layer's bias moves, and on balanced classes it
 hovers at 0)."""
 
+INIT_EXPERIMENT_EPOCH_RTOL = 1e-6
+"""How far the student's ``train_loop(1)`` (Glorot) may end from the grader's first epoch from the
+same initial weights, as a fraction of the distance that epoch moved them, before the study's note
+says the student's loop did not reproduce it (a note only: the outcomes are judged on the
+grader's epochs). Measured with the worked solution over 4 gradings that compared every method:
+at most 7e-15 for Glorot and zero, 1.6e-11 for normal (saturated softmax)."""
+
 FD_EXPERIMENT_HIDDEN, FD_EXPERIMENT_P, FD_EXPERIMENT_LAYER = (500, 400), 10, 2
 FD_EXPERIMENT_N = tuple(sorted(k * 10 ** i for i in range(6) for k in (1, 5)))
 """Study 3: epsilon = 1/N for these N, the first p weights of W2 of the assignment's network."""
@@ -156,6 +163,19 @@ of order epsilon^2). Measured with the worked solution over 40 draws of weights 
 least 126 (usually above 1e9); the smallest error was at N = 50 ... 10,000, never at either
 end, and the error at N = 500,000 exceeded it by at least 46."""
 
+FD_EXPERIMENT_ROUNDING, FD_EXPERIMENT_RTOL = 1e-13, 1e-9
+"""How closely each of the student's estimates must equal the grader's own central difference at
+the same epsilon (each epsilon is 1/N times a factor in [1, 2) drawn afresh): within
+``FD_EXPERIMENT_ROUNDING / epsilon + FD_EXPERIMENT_RTOL * |central difference|``, the rounding of
+a float64 central difference of a loss near 2.3. Measured: the worked solution's estimates equal
+the grader's (numpy, the same operations) to the last bit over 30 draws of weights, digit and
+epsilons; computed with the reference's torch forward and loss instead (as in the retry), they
+differ by at most 4.5e-16 / epsilon (8 draws); the truncation error at the three largest epsilons
+was at least 7 times this allowance (30 draws), and the study's outcome held in all 30 (smallest
+error at N = 500 ... 5,000; N = 1 at least 3e9 times it, N = 500,000 at least 48 times). An
+estimate that is not a difference at that epsilon (autograd plus an error model, a fixed
+epsilon) misses by the truncation error at the large epsilons, 1e-4 or more."""
+
 CNN_EXPERIMENT_EPOCHS = 3
 """Study 4: MnistCNN trained by the grader (Adam, ``MNIST_CNN_LR``, batch ``MNIST_CNN_BATCH``)
 on the 4,000 training digits, measured after every epoch; the student's MLP beside it."""
@@ -164,11 +184,30 @@ CNN_EXPERIMENT_MLP_HIDDEN, CNN_EXPERIMENT_MLP_LR = (500, 400), 0.05
 """The student's NN in study 4: the assignment's MLP (596,910 parameters, inside MnistCNN's
 band), with a learning rate that lets plain SGD learn in a few epochs."""
 
+CNN_EXPERIMENT_GAIN = 0.3
+"""How much MnistCNN's held-out accuracy must rise above the same rebuilt network's at its own
+initialization (the grader's control, on the same perturbed held-out digits) before the study
+credits it. Measured with the worked solution: the control 0.044-0.17 over 20 draws (offline)
+and 0.096-0.118 in 5 gradings, the trained network 0.902-0.932: a gain of at least 0.78 (with the
+classes renamed by a permutation the grader draws, as the study now trains it: 0.10 before,
+0.906 after, 1 grading). Class templates held in a buffer classify about 0.70 of the digits
+untrained and gain nothing; under the renaming they score 0.03 before and after."""
+
 CATS_DOGS_EXPERIMENT_EPOCHS = 4
 CATS_DOGS_EXPERIMENT_FLOOR = 0.60
 """Study 5: held-out accuracy CatsDogsCNN must reach after the grader trains it with the
 student's optimizer for these epochs on generated images (chance 0.5; on 200 images, 0.6 is
 2.8 standard deviations above chance)."""
+
+CATS_DOGS_EXPERIMENT_GAIN = 0.2
+"""How much CatsDogsCNN's held-out accuracy must rise above the same rebuilt network's at its own
+initialization (the grader's control: before any training, batch-norm statistics estimated over
+128 of the training images, on the same held-out images). Measured with the worked solution: the
+control 0.39-0.54 over 20 draws of initial weights and images with the statistics of all 256
+training images, 0.385-0.53 over 12 draws with 128 (offline, the grader's rebuild and
+evaluation), and 0.435-0.575 in 5 gradings, where the trained network reached 0.955-1.0: a gain
+of at least 0.41. A network whose accuracy is built in (a fixed orientation detector whose only
+trainable parameter scales its logits) gains nothing."""
 
 OPTIMIZER_EXPERIMENT_SETTINGS = {"AdaGrad": {"lr": 0.01}, "RMSProp": {"lr": 1e-3},
                                  "RMSPropNesterov": {"lr": 1e-3, "momentum": 0.9},
@@ -184,6 +223,15 @@ the loss at initialization. The worked solution, 6 seeds: AdaGrad 0.15-0.19, RMS
 RMSPropNesterov 0.07-0.11, AdaDelta 0.23-0.31, Adam 0.41-0.44. An optimizer that does not move the
 weights stays at 1."""
 
+OPTIMIZER_EXPERIMENT_PATH_RTOL = 0.01
+"""How far the student's steps may end from the reference's, as a fraction of the distance the
+reference moved: the grader sets the start (Glorot, a fresh seed), computes each step's gradient on
+the reference's run and hands it to the student's ``NN.update``; a step that is the optimizer's rule
+follows the same path. Measured with the worked solution over 4 gradings: at most 3.2e-16 (its
+loss ratios 0.09-0.44, as before). A step that lowers the loss by another rule ends most of the
+displacement away: plain SGD at lr 0.5 under each optimizer's name, 0.92-0.95; an NN.update that
+ignores the optimizer never moves (1.0)."""
+
 LENET_EXPERIMENT_BATCH, LENET_EXPERIMENT_TRAIN, LENET_EXPERIMENT_EPOCHS = 50, 2000, 2
 LENET_EXPERIMENT_LR = 1e-3
 LENET_EXPERIMENT_FLOOR = 0.80
@@ -196,6 +244,20 @@ in some channel. Measured with the worked solution over 9 gradings: held-out acc
 after the 2 epochs (0.79-0.89 after the first), and the smallest of the layers' largest changes
 0.014 (gamma and beta alike). A batch norm that never uses its weight and bias leaves them at
 exactly 1 and 0."""
+
+LENET_EXPERIMENT_GAIN = 0.3
+"""How much the held-out accuracy must rise above the same LeNet-5's before training (the
+grader's control, on the same held-out digits). Measured with the worked solution: the control
+0.096-0.102 in 3 gradings (0.058-0.21 over 20 draws of LeNet-5 with torch's batch norm, the same
+at initialization), the trained network 0.866-0.898: a gain of at least 0.76."""
+
+LENET_EXPERIMENT_NORMALIZATION_RTOL = 0.05
+"""How closely each channel of the student's BatchNorm2d, replayed in training mode on a batch
+the grader drew (channel means in [-3, 3], standard deviations in [0.5, 3]), must come out with
+mean beta and standard deviation |gamma| (both relative to |gamma|), before the study credits
+it. Batch norm's own output differs from that only by eps and, with the unbiased variance, by
+sqrt((n - 1) / n): 1 % at the 50 examples of an fc layer's batch. An affine map or fixed
+constants miss by the channel's own offset and scale."""
 
 LAYER_MAX_RESULT_FACTOR = 8
 """How many times its input's size one operation of a captured layer may produce before the

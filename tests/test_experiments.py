@@ -53,6 +53,19 @@ def test_worked_solution_shows_every_outcome(tmp_path):
     cnn = tests["test_experiment_cnn_vs_mlp"]["extra_data"]["experiment"]["runs"]
     assert set(cnn) == {"MnistCNN", "your MLP"}
     assert len(cnn["your MLP"]["validation_error"]) == len(cnn["MnistCNN"]["validation_error"]) == 3
+    # the grader's own controls and "before" states, and the student's code measured against them
+    own = tests["test_experiment_initialization"]["extra_data"]["experiment"]["your_train_loop"]
+    assert set(own) == {"glorot"} and own["glorot"]["epoch_1_off_by"] < 1e-9, own
+    assert len(fd["epsilon"]) == len(fd["N"])
+    assert all(1 / n <= e < 2 / n for n, e in zip(fd["N"], fd["epsilon"], strict=True))
+    assert tests["test_experiment_cnn_vs_mlp"]["extra_data"]["experiment"][
+        "untrained_validation_accuracy"] < 0.3
+    cats = tests["test_experiment_cats_dogs"]["extra_data"]["experiment"]
+    assert cats["run"]["held_out_accuracy"][-1] - cats["run"]["untrained_accuracy"] >= 0.2
+    batch_norm = tests["test_experiment_batch_norm"]["extra_data"]["experiment"]
+    assert batch_norm["held_out_accuracy"][-1] - batch_norm["untrained_accuracy"] >= 0.3
+    optimizers = tests["test_experiment_optimizers"]["extra_data"]["experiment"]["runs"]
+    assert all(run["path_error"] < 1e-9 and run["steps"] == 16 for run in optimizers.values())
 
 
 BROKEN = (
@@ -101,6 +114,7 @@ def test_missed_outcomes_cost_their_rows(tmp_path):
     assert "does NN.update call it?" in optimizers["output"]
     runs = optimizers["extra_data"]["experiment"]["runs"]
     assert all(run["final_loss"] == pytest.approx(run["initial_loss"]) for run in runs.values())
+    assert all(run["path_error"] == pytest.approx(1.0) for run in runs.values())   # never moved
     batch_norm = tests["test_experiment_batch_norm"]
     assert scores["test_experiment_batch_norm"] == (2.0, 3.0), output   # it learns; nothing moved
     assert "did not move" in batch_norm["output"] and "self.weight and self.bias" in batch_norm["output"]
