@@ -23,11 +23,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grader.authoring.release import REPOSITORY, ReleaseError, release
-from grader.authoring.template import TemplateError, make_template, write_template
 from grader.isolation.lifeline import die_with_parent
 
 GRADER_DIR = Path(__file__).resolve().parent
+REPOSITORY = GRADER_DIR.parent
 TEMPLATE_PATH = REPOSITORY / "template" / "solution.py"
 
 
@@ -94,7 +93,11 @@ def grade_command(submission: str, results_json: str | None, extra: list[str]) -
 
 
 def batch_command(args, parser) -> int:
-    from grader.batch import run
+    try:
+        from grader.batch import run
+    except ImportError:
+        print("nngrade: batch is a TA's command, not part of the student handout", file=sys.stderr)
+        return 2
     from grader.rubric import DEFAULT_PARTS, OPT_IN_PARTS, PARTS
 
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -168,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                                                          "scheduler (with --engine dask)")
     batch.add_argument("--assignment", default=None, help="the nbgrader assignment to grade, when "
                                                           "submitted/ holds several")
-    batch.add_argument("--cap", type=float, default=None, help="wall-clock cap of one grading, s (default: 1200, more for the experiments part; a smaller cap scales the CPU budgets to fit)")
+    batch.add_argument("--cap", type=float, default=None,
+                       help="wall-clock cap of one grading, s (default: 1200, more for the "
+                            "experiments part; a smaller cap scales the CPU budgets to fit)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     gradescope = commands.add_parser("gradescope", help="build Gradescope's autograder zip")
     gradescope.add_argument("out", help="the zip to write, e.g. autograder.zip")
@@ -198,6 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         return batch_command(args, parser)
     if args.command == "nbgrader":
         return nbgrader_command(args)
+    try:
+        # The instructor's tools are not in the student handout (grader.authoring.release).
+        from grader.authoring.release import ReleaseError, release
+        from grader.authoring.template import TemplateError, make_template, write_template
+    except ImportError:
+        print(f"nngrade: {args.command} is an instructor's command, not part of the student "
+              "handout", file=sys.stderr)
+        return 2
     try:
         if args.command == "template":
             if args.check:

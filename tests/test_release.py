@@ -1,4 +1,6 @@
 """The student handout: template, public grader, README; no answers, no hidden tests."""
+import os
+import stat
 import subprocess
 import sys
 
@@ -16,6 +18,17 @@ def handout(tmp_path_factory):
                              cwd=REPOSITORY, capture_output=True, text=True, timeout=120)
     assert process.returncode == 0, process.stderr
     return target
+
+
+def test_handout_folder_is_shared_and_says_how_to_install_torch_for_the_cpu(handout):
+    """The handout is a folder for others to read (it was 0700, mkdtemp's private mode), and its
+    README installs torch's CPU-only build first (PyPI's default pulls several GB of CUDA)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(handout.stat().st_mode) == 0o777 & ~umask
+    readme = (handout / "README.md").read_text()
+    cpu = readme.index("--index-url https://download.pytorch.org/whl/cpu")
+    assert cpu < readme.index("pip install -r requirements.txt")
 
 
 def test_handout_holds_the_template_and_no_answers(handout):

@@ -14,6 +14,7 @@ handout.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,8 +34,13 @@ STUDENT_README = f"""\
 
 Implement the parts of `solution.py` that raise `NotImplementedError`, then grade yourself:
 
+    pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu
     pip install -r requirements.txt
     pytest grader
+
+The first line installs PyTorch's CPU-only build (about 200 MB; the default build from PyPI
+brings several GB of CUDA libraries, which the assignment does not need). On a machine with an
+NVIDIA GPU you may install the default build instead (`pip install torch torchvision`).
 
 The grader prints a score table with the points of each part ({", ".join(PARTS)}) and, for
 every lost point, what differs from the reference and the likely cause.
@@ -119,6 +125,11 @@ def release(target: Path, worked_solution: Path = REPOSITORY / "solution.py",
         raise ReleaseError(f"{target} already exists; choose a new folder or pass --force")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    # mkdtemp makes a private folder (0700); a handout is shared, so it gets the permissions
+    # of any new folder (0777 less the umask), as its files do.
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
     try:
         (staging / "solution.py").write_text(make_template(Path(worked_solution).read_text()))
         shutil.copytree(REPOSITORY / "grader", staging / "grader", ignore=_IGNORED)
