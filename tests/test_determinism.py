@@ -16,5 +16,9 @@ def test_two_runs_give_identical_results(tmp_path):
         assert scores == expected, (f"run {index} did not score what the backward bug deserves:\n"
                                     f"{score_differences(scores, expected)}\n{output[-3000:]}")
         data.pop("execution_time")
+        # What the grading spent (CPU and idle seconds) is measured, like the execution time;
+        # no verdict reads it back.
+        spent = data["extra_data"]["nngrade"]["sandbox"].pop("spent")
+        assert spent["calls_over_cpu"] == spent["calls_over_idle"] == 0, spent
         runs.append(data)
     assert runs[0] == runs[1]
