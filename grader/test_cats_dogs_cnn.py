@@ -9,7 +9,6 @@ optimizer from its declared spec: its torch.optim class and hyper-parameters."""
 import secrets
 
 import numpy as np
-import torch
 
 from grader import tolerances as tol
 from grader.networks import allowlist, capture, training
@@ -111,22 +110,24 @@ def test_cats_dogs_learns(worker, grade):
                                   (tol.CATS_DOGS_BATCH, *INPUT), seed=attempt)
         try:
             optimizer, _ = training.build_optimizer(description.get("optimizer"), network)
-            how = "make_cats_dogs_optimizer's optimizer"
-        except training.OptimizerRefused:
-            # The optimizer's own row has already lost its points; the network is still judged.
-            family, settings = tol.CATS_DOGS_FALLBACK_OPTIMIZER
-            optimizer = getattr(torch.optim, family)(network.parameters(), **settings)
-            how = f"the grader's {family} {settings} (make_cats_dogs_optimizer's cannot be rebuilt)"
+        except training.OptimizerRefused as error:
+            # No learning credit without the student's own optimizer: a run with one of the
+            # grader's would credit the grader's choice (the rules row names the refusal too).
+            grade.fail(f"make_cats_dogs_optimizer(model): {error}. The grader trains "
+                       "CatsDogsCNN only with the optimizer make_cats_dogs_optimizer describes, "
+                       "rebuilt from its torch.optim class and hyper-parameters; one it refuses "
+                       "earns no learning credit")
+        how = "make_cats_dogs_optimizer's optimizer"
         # Fresh images for every run: the held-out ones cannot be known in advance.
         images, labels = striped_images(n_train + n_held_out, size=64,
                                         seed=secrets.randbits(32))
         what = (f"the grader trained CatsDogsCNN with {how} ({tol.CATS_DOGS_EPOCHS} epochs of "
                 f"{n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
         try:
-            losses = training.train(network, images[:n_train], labels[:n_train], optimizer,
-                                    epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH,
-                                    seed=attempt, cpu_budget_s=tol.CNN_TRAINING_CPU_S)
-            value = {"logits": training.logits(network, images[n_train:]), "losses": losses}
+            value = training.run_with_controls(
+                network, optimizer, images[:n_train], labels[:n_train], images[n_train:],
+                epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH, seed=attempt,
+                cpu_budget_s=tol.CNN_TRAINING_CPU_S)
         except training.TrainingTooSlow as error:
             grade.fail(f"{what}: {error}; make the network smaller")
         except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
@@ -153,4 +154,4 @@ def test_cats_dogs_learns(worker, grade):
 
     grade_learning(grade, value, what, held_out_labels, "CatsDogsCNN", tol.CATS_DOGS_FLOOR,
                    "images", "Check the optimizer's learning rate and that forward returns logits.",
-                   diagnose)
+                   diagnose, rules.source_grad_blockers(worker.submission, "CatsDogsCNN"))

@@ -195,7 +195,7 @@ def test_descriptions_outside_the_allow_list_or_the_sizes_are_refused():
 
     def label_table(d):
         d["tensors"]["table"] = {"kind": "constant", "shape": [5000], "dtype": "torch.int64",
-                                 "value": np.zeros(5000, dtype=np.int64)}
+                                 "value": np.arange(5000, dtype=np.int64) % 10}
 
     def literal_table(d):
         node = next(n for n in d["graphs"]["eval"] if n["op"] == "call_module")
