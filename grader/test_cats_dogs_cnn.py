@@ -13,7 +13,8 @@ import numpy as np
 from grader import tolerances as tol
 from grader.networks import allowlist, capture, training
 from grader.verdicts import rules
-from grader.verdicts.cnn_checks import accuracy, grade_learning, logits_verdict, output_verdicts, stalled_loss
+from grader.verdicts.cnn_checks import (accuracy, grade_learning, logits_verdict, output_verdicts,
+                                        stalled_loss, training_blocked)
 from reference.data.cats_dogs import striped_images
 
 INPUT = (3, 64, 64)
@@ -105,6 +106,7 @@ def test_cats_dogs_learns(worker, grade):
     n_train, n_held_out = tol.CATS_DOGS_TRAIN, tol.CATS_DOGS_HELD_OUT
     description = described(worker, grade)
     runs = []      # (network, optimizer, value, held-out labels, accuracy) of each training run
+    blockers = rules.source_grad_blockers(worker.submission, "CatsDogsCNN")
     for attempt in range(tol.CATS_DOGS_ATTEMPTS):
         network = capture.network(grade, description, "CatsDogsCNN",
                                   (tol.CATS_DOGS_BATCH, *INPUT), seed=attempt)
@@ -131,7 +133,8 @@ def test_cats_dogs_learns(worker, grade):
         except training.TrainingTooSlow as error:
             grade.fail(f"{what}: {error}; make the network smaller")
         except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
-            grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}")
+            grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}"
+                       + training_blocked(blockers))
         score, _ = accuracy(value["logits"], labels[n_train:], "CatsDogsCNN")
         runs.append((network, optimizer, value, labels[n_train:], score or 0.0))
         if score is not None and score >= tol.CATS_DOGS_FLOOR:
@@ -154,4 +157,4 @@ def test_cats_dogs_learns(worker, grade):
 
     grade_learning(grade, value, what, held_out_labels, "CatsDogsCNN", tol.CATS_DOGS_FLOOR,
                    "images", "Check the optimizer's learning rate and that forward returns logits.",
-                   diagnose, rules.source_grad_blockers(worker.submission, "CatsDogsCNN"))
+                   diagnose, blockers)

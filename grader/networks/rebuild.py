@@ -311,7 +311,7 @@ def check(capture) -> None:
                 f"the layer {path} is a {shown}, which the grader cannot rebuild. Use torch.nn's "
                 f"layers ({', '.join(sorted(k.replace('torch.nn.', '') for k in allowlist.MODULES if k.startswith('torch.nn.')))}), "
                 "your BatchNorm2d, or modules of your own built from them")
-    kept, reset = 0, 0
+    kept, reset = {}, 0
     for target, spec in tensors.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or not all(
                 isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 1 << 24
@@ -329,24 +329,27 @@ def check(capture) -> None:
         if spec.get("kind") == "parameter" or (spec.get("kind") == "buffer" and floating):
             reset += count      # the grader draws or resets these (``Network``)
         elif count and np.all(value == value.reshape(-1)[0]):
-            kept += 1           # one number, repeated (torch.ones(n) made in forward)
+            kept[target] = 1    # one number, repeated (torch.ones(n) made in forward)
         else:
-            kept += count
+            kept[target] = count
     if reset > tol.GRAPH_MAX_RESET_ELEMENTS:
         raise GraphRefused(
             f"the network's own modules hold {reset:,} numbers in 0- or 1-dimensional parameters "
             f"and buffers; the grader rebuilds at most {tol.GRAPH_MAX_RESET_ELEMENTS:,}")
-    if kept > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
-        raise GraphRefused(
-            f"the network holds {kept:,} constant numbers outside its layers (tensors built in "
-            f"forward, or integer buffers); at most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} numbers "
-            "kept from the capture (with the literal numbers of a graph) are allowed. Keep data "
-            "out of the network: only layers and their parameters belong there")
     for mode, nodes in graphs.items():
         _check_nodes(mode, nodes, modules, tensors, kept)
+    read = {node.get("target") for nodes in graphs.values() for node in nodes
+            if isinstance(node, dict) and node.get("op") == "get_attr"}
+    unread = sorted(set(tensors) - read)
+    if unread:
+        # the worker describes only what a graph reads: values beside the graphs are refused
+        raise GraphRefused(f"the capture describes tensors no graph reads: {', '.join(unread[:4])}")
 
 
-def _check_nodes(mode: str, nodes, modules: dict, tensors: dict, kept: int = 0) -> None:
+def _check_nodes(mode: str, nodes, modules: dict, tensors: dict, kept: dict) -> None:
+    """Refuse a malformed graph, one beyond ``GRAPH_MAX_NODES``, or one that keeps more than
+    ``GRAPH_MAX_CONSTANT_ELEMENTS`` of the student's numbers: its literals plus the entries of
+    the constant tensors it reads (``kept``: ``{target: numbers}``)."""
     if not isinstance(nodes, list) or not nodes:
         raise GraphRefused(f"the {mode}-mode graph is empty")
     if len(nodes) > tol.GRAPH_MAX_NODES:
@@ -384,10 +387,18 @@ def _check_nodes(mode: str, nodes, modules: dict, tensors: dict, kept: int = 0) 
         earlier.add(node["name"])
     if outputs != 1 or nodes[0]["op"] != "placeholder":
         raise GraphRefused(f"the {mode}-mode graph does not take one input and return one output")
-    if len(literals) + kept > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
+    constants = sum(kept.get(target, 0) for target in
+                    {node["target"] for node in nodes if node["op"] == "get_attr"})
+    if constants > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
+        raise GraphRefused(
+            f"the network holds {constants:,} constant numbers outside its layers (tensors built "
+            f"in forward, or integer buffers); at most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} "
+            "numbers kept from the capture are allowed. Keep data out of the network: only "
+            "layers and their parameters belong there")
+    if len(literals) + constants > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
         raise GraphRefused(
             f"the {mode}-mode graph passes {len(literals):,} literal numbers"
-            + (f" besides {kept:,} constant numbers" if kept else "")
+            + (f" besides {constants:,} constant numbers" if constants else "")
             + f"; at most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} numbers kept from the capture are "
             "allowed (a table of values does not fit: compute from the input and parameters)")
 

@@ -21,6 +21,10 @@ class TrainingTooSlow(RuntimeError):
     """The run used more CPU time than its budget."""
 
 
+class NotTrainable(RuntimeError):
+    """The network's output carries no gradient to any parameter."""
+
+
 class OptimizerRefused(ValueError):
     """An optimizer description the grader cannot rebuild; the message says why."""
 
@@ -189,6 +193,10 @@ def train(network, images: np.ndarray, labels: np.ndarray, optimizer, *, epochs:
             batch = order[start:start + batch_size]
             optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(network(x[batch]), y[batch])
+            if not loss.requires_grad:
+                raise NotTrainable("the network's output does not depend, through autograd, on "
+                                   "any trainable parameter (forward runs without autograd, or "
+                                   "detaches its result), so no training step can change it")
             loss.backward()
             if watch is not None:
                 watch.record()

@@ -98,6 +98,15 @@ def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, 
     grade.expect(not problems, message)
 
 
+def training_blocked(blockers) -> str:
+    """For the message of a training run that failed: the constructs of forward that cut it
+    from autograd (a forward entirely under no_grad leaves nothing to call backward on)."""
+    if not blockers:
+        return ""
+    return (". Likely cause: " + "; ".join(b.describe() for b in list(blockers)[:3])
+            + " turns autograd off, so nothing in forward can be trained")
+
+
 def learning_problems(value: dict, labels: np.ndarray, cls: str) -> list[str]:
     """Why a run that reached the floor is not evidence of learning, as sentences ([] when it
     is): the gain over each of the grader's controls (the network at its initialization; the
