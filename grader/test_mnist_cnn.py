@@ -92,5 +92,5 @@ def test_mnist_cnn_learns(worker, grade):
     grade_learning(grade, value, what, valid_y, "MnistCNN", tol.MNIST_CNN_FLOOR,
                    f"digits (perturbed with seed {seed})",
                    "Does forward return logits (no softmax), and does every layer take part?",
-                   diagnose, blockers)
+                   diagnose, blockers, gain=tol.MNIST_CNN_LEARNING_GAIN)
 

@@ -243,7 +243,7 @@ def test_an_honest_network_shows_the_evidence_of_learning():
     value, labels = _run(Honest)
     score, _ = cnn_checks.accuracy(value["logits"], labels, "Honest")
     assert score >= 0.9
-    assert cnn_checks.learning_problems(value, labels, "Honest") == []
+    assert cnn_checks.learning_problems(value, labels, "Honest", tol.CATS_DOGS_LEARNING_GAIN) == []
     report = value["parameters"]
     assert report["trained"] > 0.9 * report["total"]
     assert value["zeroed"] == ["conv2.weight"]
@@ -259,7 +259,8 @@ def test_accuracy_that_training_did_not_make_is_named(cls, words):
     value, labels = _run(cls)
     score, _ = cnn_checks.accuracy(value["logits"], labels, cls.__name__)
     assert score >= 0.9
-    problems = " ".join(cnn_checks.learning_problems(value, labels, cls.__name__))
+    problems = " ".join(cnn_checks.learning_problems(value, labels, cls.__name__,
+                                                    tol.CATS_DOGS_LEARNING_GAIN))
     for word in words:
         assert word in problems, problems
 
@@ -288,15 +289,16 @@ def _value(score=0.95, initial=0.1, without=0.1, trained=9000, total=10000, n=20
 
 @pytest.mark.parametrize("kwargs, passes", [
     ({}, True),
-    ({"initial": 0.95 - tol.CNN_LEARNING_GAIN + 0.01}, False),
-    ({"without": 0.95 - tol.CNN_LEARNING_GAIN + 0.01}, False),
-    ({"initial": 0.95 - tol.CNN_LEARNING_GAIN - 0.01}, True),
+    ({"initial": 0.95 - tol.MNIST_CNN_LEARNING_GAIN + 0.01}, False),
+    ({"without": 0.95 - tol.MNIST_CNN_LEARNING_GAIN + 0.01}, False),
+    ({"initial": 0.95 - tol.MNIST_CNN_LEARNING_GAIN - 0.01}, True),
     ({"trained": int(tol.CNN_TRAINED_FRACTION * 10000) - 1}, False),
     ({"trained": tol.CNN_MIN_TRAINED_PARAMETERS - 1, "total": tol.CNN_MIN_TRAINED_PARAMETERS}, False),
 ])
 def test_learning_margins_are_the_stated_ones(kwargs, passes):
     value, labels = _value(**kwargs)
-    assert (cnn_checks.learning_problems(value, labels, "Net") == []) is passes
+    assert (cnn_checks.learning_problems(value, labels, "Net", tol.MNIST_CNN_LEARNING_GAIN)
+            == []) is passes
 
 
 class Grade:
@@ -325,11 +327,12 @@ def test_a_construct_that_cuts_a_layer_from_autograd_fails_the_row_whatever_the_
     grade = Grade()
     value, labels = _value()
     cnn_checks.grade_learning(grade, value, "a run", labels, "CatsDogsCNN", 0.75, "images", "",
-                              blockers=blockers)
+                              blockers=blockers, gain=tol.CATS_DOGS_LEARNING_GAIN)
     (passed, message), = grade.checks
     assert not passed and "line 14" in message and "torch.no_grad()" in message
     grade = Grade()
-    cnn_checks.grade_learning(grade, value, "a run", labels, "CatsDogsCNN", 0.75, "images", "")
+    cnn_checks.grade_learning(grade, value, "a run", labels, "CatsDogsCNN", 0.75, "images", "",
+                              gain=tol.CATS_DOGS_LEARNING_GAIN)
     assert grade.checks == [(True, "")]
 
 

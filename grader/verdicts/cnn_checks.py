@@ -55,14 +55,15 @@ def logits_verdict(value: dict, cls: str) -> tuple[bool, str]:
 
 
 def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, floor: float,
-                   items: str, hint: str, diagnose=None, blockers=()) -> None:
+                   items: str, hint: str, diagnose=None, blockers=(), *, gain: float) -> None:
     """Score a training run the grader made (``training.run_with_controls``): the held-out
     accuracy of its ``value["logits"]`` (N, C), computed with ``labels`` (N,), against
     ``floor``, and the evidence that training made it (``learning_problems``). ``what``
     describes the run, ``items`` the held-out examples (e.g. "digits") and ``hint`` what to
     check when the floor is missed. ``diagnose(value)``, called only then, returns the likely
     causes ("" for none). ``blockers``: what the source shows cuts forward from autograd
-    (``rules.grad_blockers``); one that cuts a layer's output fails the row whatever the run."""
+    (``rules.grad_blockers``); one that cuts a layer's output fails the row whatever the run.
+    ``gain``: the part's margin over the controls (``tolerances.*_LEARNING_GAIN``)."""
     score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None, labels, cls)
     if score is None:
         grade.fail(problem)
@@ -77,7 +78,7 @@ def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, 
             message += f" Likely cause: {cause}"
         grade.expect(False, message)
         return
-    problems = learning_problems(value, labels, cls)
+    problems = learning_problems(value, labels, cls, gain)
     hard = [b for b in blockers if b.blocks_layers]
     if hard:
         problems.insert(0, f"{cls}'s own code could not train it: "
@@ -107,10 +108,10 @@ def training_blocked(blockers) -> str:
             + " turns autograd off, so nothing in forward can be trained")
 
 
-def learning_problems(value: dict, labels: np.ndarray, cls: str) -> list[str]:
+def learning_problems(value: dict, labels: np.ndarray, cls: str, gain: float) -> list[str]:
     """Why a run that reached the floor is not evidence of learning, as sentences ([] when it
     is): the gain over each of the grader's controls (the network at its initialization; the
-    trained network without its largest trainable tensors) is below ``CNN_LEARNING_GAIN``;
+    trained network without its largest trainable tensors) is below ``gain``;
     fewer than ``CNN_TRAINED_FRACTION`` of the trainable entries, or fewer than
     ``CNN_MIN_TRAINED_PARAMETERS``, received a gradient and moved."""
     score, _ = accuracy(value.get("logits"), labels, cls)
@@ -124,11 +125,11 @@ def learning_problems(value: dict, labels: np.ndarray, cls: str) -> list[str]:
         control, _ = accuracy(controls.get(key), labels, cls)
         if control is None:
             control = 0.0   # NaN logits at initialization: no accuracy to stand on
-        if score - control < tol.CNN_LEARNING_GAIN:
+        if score - control < gain:
             zeroed = ", ".join(value.get("zeroed", [])[:4]) or "none"
             problems.append(description.format(control=control, zeroed=zeroed)
                             + f" (trained: {score:.1%}; training must add at least "
-                            f"{tol.CNN_LEARNING_GAIN:.0%})")
+                            f"{gain:.0%})")
     report = value.get("parameters") or {}
     total, trained = int(report.get("total", 0)), int(report.get("trained", 0))
     if total == 0 or trained < tol.CNN_TRAINED_FRACTION * total \
