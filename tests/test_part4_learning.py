@@ -337,7 +337,12 @@ def test_a_construct_that_cuts_a_layer_from_autograd_fails_the_row_whatever_the_
 
 
 @pytest.mark.parametrize("body, expected", [
-    ("        return self.fc(self.body(x)).detach()\n", [(".detach()", True)]),
+    ("        return self.fc(self.body(x)).detach()\n", [(".detach()", False)]),
+    ("        with torch.no_grad():\n            mask = self.mask(x)\n        return self.fc(x * mask)\n"
+     "\n    def mask(self, x):\n        return torch.rand_like(x) > 0.5\n",
+     [("with torch.no_grad()", False)]),
+    ("        with torch.no_grad():\n            h = self.body(x)\n        return self.fc(h)\n",
+     [("with torch.no_grad()", True)]),
     ("        return self.fc(x.data)\n", [(".data", False)]),
     ("        with torch.no_grad():\n            mask = torch.rand_like(x) > 0.5\n"
      "        return self.fc(x * mask)\n", [("with torch.no_grad()", False)]),

@@ -347,15 +347,17 @@ def _grad_off_call(node: ast.AST, scope: _Scope) -> str | None:
     return f"{name}()"
 
 
-def _calls_a_layer(nodes: Iterable[ast.AST]) -> bool:
-    """Whether the statements call ``self.<name>(...)`` (a layer, or a method of the network)
-    or return: then what the region computes is forward's own result."""
+def _cuts_a_layer(nodes: Iterable[ast.AST], methods: set[str], in_forward: bool) -> bool:
+    """Whether the statements call ``self.<name>(...)`` where ``name`` is not a method of the
+    student's (so a layer: what it computes, and everything before it, is cut from autograd),
+    or, in a ``forward``, return (forward's result itself is cut)."""
     for statement in nodes:
         for node in ast.walk(statement):
-            if isinstance(node, ast.Return):
+            if isinstance(node, ast.Return) and in_forward:
                 return True
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"):
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"
+                    and node.func.attr not in methods):
                 return True
     return False
 
@@ -413,15 +415,18 @@ def grad_blockers(source: str, roots: Iterable[str], skip: Iterable[str] = ()) -
     ``torch.set_grad_enabled(False)``, those as decorators, ``.detach()`` and ``.data``.
 
     ``blocks_layers`` marks the ones that, from the source alone, make forward's result
-    untrainable through the layers they cover: a grad-off ``with`` block that calls a layer (or
-    a method) of ``self`` or returns; a grad-off decorator on a ``forward``; a bare
-    ``torch.set_grad_enabled(False)`` call (autograd stays off for the rest of forward); a
-    ``.detach()`` or ``.data`` of an expression that calls ``self.<layer>(...)``. The others (a
-    mask drawn under ``no_grad``) are named when training shows that parameters did not learn."""
+    untrainable through the layers they cover: a grad-off ``with`` block that calls a layer of
+    ``self`` (an attribute that is not one of the student's methods) or, in a ``forward``,
+    returns; a grad-off decorator on a ``forward``; a bare ``torch.set_grad_enabled(False)``
+    call (autograd stays off for the rest of forward). The others (a mask drawn under
+    ``no_grad``, ``.detach()``, ``.data``) are named when training shows that parameters did
+    not learn: the capture rebuilds them as they are."""
     tree = _parse(source)
     lines = source.splitlines()
     found: dict[tuple, GradBlocker] = {}
     forward = _forward_code(tree, roots, skip)
+    methods = {node.name for _, node, _ in _reachable(tree, roots, skip)
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
     def add(node, construct, blocks):
         line = getattr(node, "lineno", 0)
@@ -440,7 +445,8 @@ def grad_blockers(source: str, roots: Iterable[str], skip: Iterable[str] = ()) -
             for item in child.items:
                 construct = _grad_off_call(item.context_expr, scope)
                 if construct:
-                    add(child, f"with {construct}", _calls_a_layer(child.body))
+                    add(child, f"with {construct}",
+                        _cuts_a_layer(child.body, methods, held_by[0] == "forward"))
         elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for decorator in child.decorator_list:
                 construct = _grad_off_call(decorator, scope) or (
@@ -452,8 +458,9 @@ def grad_blockers(source: str, roots: Iterable[str], skip: Iterable[str] = ()) -
             add(child, _grad_off_call(child.value, scope), True)
         elif isinstance(child, ast.Attribute) and child.attr in ("detach", "detach_", "data") \
                 and isinstance(child.ctx, ast.Load):
-            construct = ".data" if child.attr == "data" else f".{child.attr}()"
-            add(child, construct, _calls_a_layer([child.value]))
+            # named, never decisive alone: the capture rebuilds them as they are, and training
+            # shows whether the parameters behind them learned (a mask may be detached)
+            add(child, ".data" if child.attr == "data" else f".{child.attr}()", False)
     return sorted(found.values(), key=lambda b: (b.line, b.construct))
 
 
