@@ -73,9 +73,10 @@ def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, 
         message = (f"after {what}, {cls} classifies {score:.1%} of {len(labels)} held-out {items} "
                    f"correctly; at least {floor:.0%} is expected (chance: {chance:.0%}). Training "
                    f"loss per epoch: {losses(value)}. {hint}")
-        cause = diagnose(value) if diagnose else ""
-        if cause:
-            message += f" Likely cause: {cause}"
+        causes = [diagnose(value) if diagnose else ""]
+        causes += [f"{b.describe()} cuts forward from autograd" for b in list(blockers)[:3]]
+        if any(causes):
+            message += " Likely cause: " + "; ".join(cause for cause in causes if cause)
         grade.expect(False, message)
         return
     problems = learning_problems(value, labels, cls, gain)
