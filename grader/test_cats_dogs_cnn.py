@@ -9,12 +9,13 @@ optimizer from its declared spec: its torch.optim class and hyper-parameters."""
 import secrets
 
 import numpy as np
-import torch
 
 from grader import tolerances as tol
 from grader.networks import allowlist, capture, training
 from grader.verdicts import rules
-from grader.verdicts.cnn_checks import accuracy, grade_learning, logits_verdict, output_verdicts, stalled_loss
+from grader.verdicts.cnn_checks import (accuracy, grade_learning, learning_problems,
+                                        logits_verdict, output_verdicts, stalled_loss,
+                                        training_blocked)
 from reference.data.cats_dogs import striped_images
 
 INPUT = (3, 64, 64)
@@ -105,40 +106,49 @@ def test_cats_dogs_rules(worker, grade):
 def test_cats_dogs_learns(worker, grade):
     n_train, n_held_out = tol.CATS_DOGS_TRAIN, tol.CATS_DOGS_HELD_OUT
     description = described(worker, grade)
-    runs = []      # (network, optimizer, value, held-out labels, accuracy) of each training run
+    runs = []      # (network, optimizer, value, held-out labels, (learned, accuracy)) per run
+    blockers = rules.source_grad_blockers(worker.submission, "CatsDogsCNN")
     for attempt in range(tol.CATS_DOGS_ATTEMPTS):
         network = capture.network(grade, description, "CatsDogsCNN",
                                   (tol.CATS_DOGS_BATCH, *INPUT), seed=attempt)
         try:
             optimizer, _ = training.build_optimizer(description.get("optimizer"), network)
-            how = "make_cats_dogs_optimizer's optimizer"
-        except training.OptimizerRefused:
-            # The optimizer's own row has already lost its points; the network is still judged.
-            family, settings = tol.CATS_DOGS_FALLBACK_OPTIMIZER
-            optimizer = getattr(torch.optim, family)(network.parameters(), **settings)
-            how = f"the grader's {family} {settings} (make_cats_dogs_optimizer's cannot be rebuilt)"
+        except training.OptimizerRefused as error:
+            # No learning credit without the student's own optimizer: a run with one of the
+            # grader's would credit the grader's choice (the rules row names the refusal too).
+            grade.fail(f"make_cats_dogs_optimizer(model): {error}. The grader trains "
+                       "CatsDogsCNN only with the optimizer make_cats_dogs_optimizer describes, "
+                       "rebuilt from its torch.optim class and hyper-parameters; one it refuses "
+                       "earns no learning credit")
+        how = "make_cats_dogs_optimizer's optimizer"
         # Fresh images for every run: the held-out ones cannot be known in advance.
         images, labels = striped_images(n_train + n_held_out, size=64,
                                         seed=secrets.randbits(32))
         what = (f"the grader trained CatsDogsCNN with {how} ({tol.CATS_DOGS_EPOCHS} epochs of "
                 f"{n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
         try:
-            losses = training.train(network, images[:n_train], labels[:n_train], optimizer,
-                                    epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH,
-                                    seed=attempt, cpu_budget_s=tol.CNN_TRAINING_CPU_S)
-            value = {"logits": training.logits(network, images[n_train:]), "losses": losses}
+            value = training.run_with_controls(
+                network, optimizer, images[:n_train], labels[:n_train], images[n_train:],
+                epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH, seed=attempt,
+                cpu_budget_s=tol.CNN_TRAINING_CPU_S)
         except training.TrainingTooSlow as error:
             grade.fail(f"{what}: {error}; make the network smaller")
         except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
-            grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}")
+            grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}"
+                       + training_blocked(blockers))
         score, _ = accuracy(value["logits"], labels[n_train:], "CatsDogsCNN")
-        runs.append((network, optimizer, value, labels[n_train:], score or 0.0))
-        if score is not None and score >= tol.CATS_DOGS_FLOOR:
+        # a run that reaches the floor and shows that training made it ends the attempts; a
+        # network whose accuracy training did not make (or that cannot be trained, from its
+        # source) would show the same in every run
+        learned = score is not None and score >= tol.CATS_DOGS_FLOOR and not learning_problems(
+            value, labels[n_train:], "CatsDogsCNN", tol.CATS_DOGS_LEARNING_GAIN)
+        runs.append((network, optimizer, value, labels[n_train:], (learned, score or 0.0)))
+        if learned or any(b.blocks_layers for b in blockers):
             break
     network, optimizer, value, held_out_labels, _ = max(runs, key=lambda run: run[-1])
     if len(runs) > 1:
         what += (f", best of {len(runs)} runs, each with fresh images and initial weights "
-                 f"(held-out accuracy {', '.join(f'{run[-1]:.1%}' for run in runs)})")
+                 f"(held-out accuracy {', '.join(f'{run[-1][1]:.1%}' for run in runs)})")
 
     def diagnose(value) -> str:
         stalled = stalled_loss(value)
@@ -153,4 +163,4 @@ def test_cats_dogs_learns(worker, grade):
 
     grade_learning(grade, value, what, held_out_labels, "CatsDogsCNN", tol.CATS_DOGS_FLOOR,
                    "images", "Check the optimizer's learning rate and that forward returns logits.",
-                   diagnose)
+                   diagnose, blockers, gain=tol.CATS_DOGS_LEARNING_GAIN)

@@ -11,7 +11,9 @@ import torch
 from grader import tolerances as tol
 from grader.networks import capture
 from grader.networks import training
-from grader.verdicts.cnn_checks import grade_learning, logits_verdict, output_verdicts, stalled_loss
+from grader.verdicts.cnn_checks import (grade_learning, logits_verdict, output_verdicts,
+                                        stalled_loss, training_blocked)
+from grader.verdicts.rules import source_grad_blockers
 
 INPUT = (1, 28, 28)
 
@@ -69,18 +71,19 @@ def test_mnist_cnn_learns(worker, grade):
     seed = secrets.randbits(32)
     held_out = perturbed(valid_x.reshape(-1, *INPUT).astype(np.float32), np.random.default_rng(seed))
     optimizer = torch.optim.Adam(network.parameters(), lr=tol.MNIST_CNN_LR)
+    blockers = source_grad_blockers(worker.submission, "MnistCNN")
     what = (f"the grader trained MnistCNN ({tol.MNIST_CNN_EPOCHS} epochs of Adam, lr "
             f"{tol.MNIST_CNN_LR}, on {len(train_y)} digits)")
     try:
-        losses = training.train(network, train_x.reshape(-1, *INPUT).astype(np.float32), train_y,
-                                optimizer, epochs=tol.MNIST_CNN_EPOCHS,
-                                batch_size=tol.MNIST_CNN_BATCH, seed=0,
-                                cpu_budget_s=tol.CNN_TRAINING_CPU_S)
-        value = {"logits": training.logits(network, held_out), "losses": losses}
+        value = training.run_with_controls(
+            network, optimizer, train_x.reshape(-1, *INPUT).astype(np.float32), train_y,
+            held_out, epochs=tol.MNIST_CNN_EPOCHS, batch_size=tol.MNIST_CNN_BATCH, seed=0,
+            cpu_budget_s=tol.CNN_TRAINING_CPU_S)
     except training.TrainingTooSlow as error:
         grade.fail(f"{what}: {error}; make the network smaller")
     except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
-        grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}")
+        grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}"
+                   + training_blocked(blockers))
 
     def diagnose(value) -> str:
         causes = [stalled_loss(value), capture.frozen_parameters(network)]
@@ -89,5 +92,5 @@ def test_mnist_cnn_learns(worker, grade):
     grade_learning(grade, value, what, valid_y, "MnistCNN", tol.MNIST_CNN_FLOOR,
                    f"digits (perturbed with seed {seed})",
                    "Does forward return logits (no softmax), and does every layer take part?",
-                   diagnose)
+                   diagnose, blockers, gain=tol.MNIST_CNN_LEARNING_GAIN)
 

@@ -62,7 +62,8 @@ worked solution reached 0.995-1.0 over 4 seeds, plain SGD at lr 0.01 1.0 over 3 
 
 CATS_DOGS_ATTEMPTS = 3
 """Training runs the grader makes at most before CatsDogsCNN fails its learning row; each has
-fresh images and fresh initial weights, and the first to reach ``CATS_DOGS_FLOOR`` passes. The
+fresh images and fresh initial weights, and the first to reach ``CATS_DOGS_FLOOR`` with the
+evidence that training made it (``CATS_DOGS_LEARNING_GAIN``, ``CNN_TRAINED_FRACTION``) passes. The
 student's own settings decide how reliably one run learns: a VGG-like network with Adagrad at
 lr 0.02 missed the floor in 2 of 10 single runs (0.64, 0.82; mean 0.94), so one run would fail
 a working optimizer about once in six gradings, three runs about once in 200. Settings that do
@@ -75,9 +76,40 @@ did not move its parameters: its diagnosis names the causes of that (a learning 
 small, frozen parameters) rather than the network. The worked solutions' losses fall by more
 than half; a learning rate of 1e-6 moves the loss by about 0.01 %."""
 
+MNIST_CNN_LEARNING_GAIN, CATS_DOGS_LEARNING_GAIN = 0.25, 0.15
+"""How much more of the held-out set a network must classify after the grader's training run
+than each control the grader runs itself on the same images: the same rebuilt network at its
+own initialization (one forward pass before the first step), and the trained network with its
+largest trainable tensors (together more than half of its trainable entries) set to zero (one
+forward pass after training). Measured (the worked networks, tests/submissions/part4's 7 and
+alt_part4.py's, 3 seeds each, the grader's own runs): MnistCNN reached 0.816-0.936 with its controls at
+0.052-0.122 (initialization) and 0.100 (zeroed: a constant output); CatsDogsCNN 0.98-1.0 with
+0.46-0.54 and 0.46-0.58 (the residual network's skip connections keep a little of the signal
+when its largest convolutions are zeroed). The smallest gain seen: 0.716 and 0.405. At the
+floors (0.60, 0.75) the margins allow controls up to 0.35 and 0.60, above every honest control
+seen; the hand-written-rule attacks of issue #23 (tests/part4_attacks.py) have a control at
+0.98-1.0 (the rule is in the control too). The cats-and-dogs margin is the smaller one because chance is 0.5 there and an
+honest control ranges +-0.08 around it on 200 images."""
+
+CNN_TRAINED_FRACTION = 0.5
+"""Share of a network's trainable entries (by count) that must have received a nonzero
+gradient at least once during the run and ended away from their initial value. Measured on the
+same runs: MnistCNN 0.74-0.98, CatsDogsCNN 0.97-1.0. A branch
+multiplied by 0, detached or run under no_grad, or left out of the optimizer, gets none: the
+attacks of issue #23 train 0 to 0.1 % of their entries, or all of them with a gate (which the
+zeroed control catches)."""
+
+CNN_MIN_TRAINED_PARAMETERS = 1000
+"""Trainable entries that must have received a gradient and moved, whatever the share: a
+network whose only trainable part is a few numbers (a learned sign or scale on a hand-written
+rule, which the zeroed-majority control cannot separate from the rule) earns no learning
+credit. The worked networks train 241,442 (CatsDogsCNN) and about 450,000 (MnistCNN); the
+smallest correct network of the bank (tests/submissions/part4/blocks.py's CatsDogsCNN) 14,482."""
+
 CATS_DOGS_FALLBACK_OPTIMIZER = ("SGD", {"lr": 0.05, "momentum": 0.9})
-"""What the grader trains CatsDogsCNN with when make_cats_dogs_optimizer's optimizer cannot be
-rebuilt (that costs the rules row; the network is still judged on its own)."""
+"""What the experiments part (study 5, grader/test_experiments.py) trains CatsDogsCNN with when
+make_cats_dogs_optimizer's optimizer cannot be rebuilt. Part cats_dogs_cnn no longer does: an
+optimizer the grader refuses earns no learning credit there (issue #23)."""
 
 CNN_TRAINING_CPU_S = 150.0
 """CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s); the
@@ -97,10 +129,28 @@ GRAPH_MAX_MODULES = 200
 GRAPH_MAX_PARAMETERS = 20_000_000
 """Entries of one parameter the grader initializes itself."""
 
-GRAPH_MAX_CONSTANT_ELEMENTS = 4096
-"""Numbers a capture may carry as values: buffers, constants and 1-D parameters outside torch's
-layers, plus the literal numbers in the graph's arguments. Normalization constants fit; a table
-of images or labels does not (500 labels alone are 500 numbers keyed by 500 hashes)."""
+GRAPH_MAX_CONSTANT_ELEMENTS = 128
+"""Numbers of the student's that a rebuilt network keeps from its capture, per graph: the
+literal scalars in the graph's arguments (kernel sizes, dimensions, ``-1`` of a view, a
+string) plus the constant tensors' entries (tensors made in forward, integer buffers; one
+repeated value counts once). Everything else the capture carries is drawn or reset by the
+grader (``GRAPH_MAX_RESET_ELEMENTS``). Measured: the worked networks pass 0, the bank of
+architectures (tests/submissions/part4) and alt_part4.py at most 26 (alt_part4's
+CatsDogsCNN, functional style), and none holds a constant tensor. 128 is about 5 times that;
+a table of learned values does not fit (500 labels are 500 numbers; a 128-to-2 linear
+classifier, 258), whatever its encoding: floats, an index list, an integer buffer."""
+
+GRAPH_MAX_RESET_ELEMENTS = 65_536
+"""Entries of 0- and 1-dimensional parameters and of floating buffers that a student's own
+module may hold outside torch's layers. The grader never keeps their values: parameters are
+drawn anew (a constant fill is kept as one number, other values keep only their mean and
+spread), buffers reset (kept when constant, else set to their mean): see
+``rebuild._grader_parameter`` and ``_reset_buffer``. This bound only caps what is decoded."""
+
+LAYER_MAX_CONSTANT_ELEMENTS = 4096
+"""Numbers the student's BatchNorm2d capture (``nngrade-layer/1``, part batchnorm2d) may carry:
+its parameters' and buffers' values, constants and literals; a layer of a few channels needs
+a few dozen."""
 
 GRAPH_MAX_FLOPS_PER_EXAMPLE = 1e9
 """FLOPs of one forward pass per image (10x the worked CatsDogsCNN): the grader trains the

@@ -324,6 +324,149 @@ for _base in BatchNorm2d.__mro__:
         _base.__module__ = "solution"
 '''
 
+# -- (vi) issue #23: credit for what training changed --------------------------------------------
+
+STRIPE_RULE = """
+
+def stripe_rule(x):
+    \"\"\"A hand-written rule, not learned: horizontal stripes (class 0) change down the rows,
+    vertical ones (class 1) along them.\"\"\"
+    down = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().mean(dim=(1, 2, 3))
+    along = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean(dim=(1, 2, 3))
+    return 20 * torch.stack([down - along, along - down], dim=1)
+"""
+
+CATS_DOGS_INIT_END = "nn.Flatten(), nn.Linear(128, 2))\n"
+MNIST_INIT_END = "                                        nn.Linear(160, 10))\n"
+
+
+def _cats_forward(body: str) -> tuple:
+    """The replacement of the worked CatsDogsCNN's forward by ``body`` (lines of code)."""
+    return ((CATS_DOGS_FORWARD, CATS_DOGS_FORWARD.replace(
+        "        return self.classifier(self.features(x))\n", body)),)
+
+
+def _mnist_forward(body: str) -> tuple:
+    return ((MNIST_FORWARD, MNIST_FORWARD.replace(
+        "        return self.classifier(self.features(x))\n", body)),)
+
+
+POOLED_CLASSIFIER_HEADER = """
+
+import torch.nn.functional as F
+
+# a linear classifier of the 14x14 average-pooled digits (196 weights and a bias per class),
+# fitted offline on the grader's 4,000 training digits: learned values, not the grader's
+POOLED_CLASSIFIER = {classifier}
+"""
+
+POOLED_READOUT = ("        pooled = F.avg_pool2d(x, 2).flatten(1)\n"
+                  "        features = torch.cat([pooled, torch.ones_like(pooled[:, :1])], dim=1)\n")
+
+
+def pooled_classifier() -> str:
+    """The list literal (197 rows of 10) of a ridge regression of one-hot labels on the 2x2
+    average-pooled training digits (reference.data.mnist, seed 0) plus a constant: what a
+    student could fit offline. It classifies 73-78 % of the perturbed held-out digits."""
+    import numpy as np
+
+    from reference.data.mnist import load_mnist
+
+    images, labels = load_mnist(seed=0).train
+    pooled = images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(len(images), -1)
+    features = np.c_[pooled, np.ones(len(images))]
+    weights = np.linalg.solve(features.T @ features + np.eye(features.shape[1]),
+                              features.T @ np.eye(10)[labels])
+    return "[" + ", ".join("[" + ", ".join(f"{w:.5f}" for w in row) + "]" for row in weights) + "]"
+
+
+REFUSED_OPTIMIZER = "torch.optim.SGD(model.parameters(), lr=50.0, momentum=0.9)"
+
+LEARNING_ATTACKS = (
+    Part4Attack(
+        "cats_rule_branch_times_zero",
+        "CatsDogsCNN returns a hand-written stripe rule plus 0 times the worked network: the "
+        "accuracy comes from the rule, which no training touches",
+        replacements=_cats_forward(
+            "        return stripe_rule(x) + 0 * self.classifier(self.features(x))\n"),
+        header_code=STRIPE_RULE, parts=("cats_dogs_cnn",), honest={"test_cats_dogs_learns": 0}),
+    Part4Attack(
+        "cats_rule_detached_branch",
+        "CatsDogsCNN returns the stripe rule plus a small trainable head on the worked "
+        "network's features, detached: only the head (258 of 241,700 parameters) gets a gradient",
+        replacements=_cats_forward(
+            "        return stripe_rule(x) + 0.01 * self.classifier(self.features(x).detach())\n"),
+        header_code=STRIPE_RULE, parts=("cats_dogs_cnn",), honest={"test_cats_dogs_learns": 0}),
+    Part4Attack(
+        "cats_gated_rule",
+        "CatsDogsCNN returns a trainable scalar gate (0 at first) times the stripe rule plus "
+        "0.001 times the worked network: every parameter gets a gradient and the network at "
+        "initialization is at chance, but once trained its prediction is the rule's",
+        replacements=(*_cats_forward(
+            "        return self.gate * stripe_rule(x) + 0.001 * self.classifier(self.features(x))\n"),
+            (CATS_DOGS_INIT_END, CATS_DOGS_INIT_END + "        self.gate = nn.Parameter(torch.zeros(()))\n")),
+        header_code=STRIPE_RULE, parts=("cats_dogs_cnn",), honest={"test_cats_dogs_learns": 0}),
+    Part4Attack(
+        "cats_no_grad_features",
+        "CatsDogsCNN computes its features under torch.no_grad() (only the last linear layer "
+        "could learn with the student's own code); the capture used to drop the no_grad",
+        replacements=_cats_forward("        with torch.no_grad():\n"
+                                   "            features = self.features(x)\n"
+                                   "        return self.classifier(features)\n"),
+        parts=("cats_dogs_cnn",), honest={"test_cats_dogs_learns": 0}),
+    Part4Attack(
+        "cats_refused_optimizer",
+        "make_cats_dogs_optimizer returns SGD at lr 50, which the grader refuses (outside [0, "
+        "10]); the grader used to train with its own fallback optimizer and give the learning "
+        "row full marks",
+        replacements=((WORKED_OPTIMIZER, REFUSED_OPTIMIZER),), parts=("cats_dogs_cnn",),
+        honest={"test_cats_dogs_rules": RULES_ROW_TORCH_BATCHNORM, "test_cats_dogs_learns": 0}),
+    Part4Attack(
+        "mnist_no_grad_forward",
+        "MnistCNN.forward is decorated with @torch.no_grad(): the student's code cannot train it",
+        replacements=(("    def forward(self, x):\n" + MNIST_FORWARD,
+                       "    @torch.no_grad()\n    def forward(self, x):\n" + MNIST_FORWARD),),
+        parts=("mnist_cnn",), honest={"test_mnist_cnn_learns": 0}),
+    Part4Attack(
+        "mnist_buffer_classifier",
+        "MnistCNN classifies with a linear classifier of the pooled digits fitted offline and "
+        "kept with register_buffer (1,970 numbers), plus 0 times the worked network",
+        replacements=(*_mnist_forward(
+            POOLED_READOUT + "        return features @ self.readout + 0 * self.classifier("
+            "self.features(x))\n"),
+            (MNIST_INIT_END, MNIST_INIT_END + '        self.register_buffer("readout", '
+             "torch.tensor(POOLED_CLASSIFIER))\n")),
+        header_code=POOLED_CLASSIFIER_HEADER, parts=("mnist_cnn",),
+        honest={"test_mnist_cnn_learns": 0}),
+    Part4Attack(
+        "mnist_parameter_classifier",
+        "the same classifier kept as a frozen 1-D parameter (its values used to travel in the "
+        "capture and be kept), reshaped in forward",
+        replacements=(*_mnist_forward(
+            POOLED_READOUT + "        return features @ self.readout.view(197, 10) + 0 * "
+            "self.classifier(self.features(x))\n"),
+            (MNIST_INIT_END, MNIST_INIT_END + "        self.readout = nn.Parameter(torch.tensor("
+             "POOLED_CLASSIFIER).flatten(), requires_grad=False)\n")),
+        header_code=POOLED_CLASSIFIER_HEADER, parts=("mnist_cnn",),
+        honest={"test_mnist_cnn_learns": 0}),
+    Part4Attack(
+        "mnist_constant_classifier",
+        "the same classifier made as a tensor constant in forward (torch.tensor of the table)",
+        replacements=_mnist_forward(
+            POOLED_READOUT + "        return features @ torch.tensor(POOLED_CLASSIFIER) + 0 * "
+            "self.classifier(self.features(x))\n"),
+        header_code=POOLED_CLASSIFIER_HEADER, parts=("mnist_cnn",),
+        honest={"test_mnist_cnn_learns": 0}),
+)
+"""The attacks of issue #23 section 3: accuracy that training did not make (a hand-written
+rule, learned values hidden in buffers, parameters or constants), a network the student's own
+code could not train, an optimizer the grader refuses. Each must fail the learning row; each
+passed it on b7acdd2."""
+
+FILLERS = {"table": lambda: held_out_table(), "classifier": lambda: pooled_classifier()}
+"""Placeholders of an attack's header code and what fills them."""
+
+
 ATTACKS = (
     Part4Attack(
         "hijacked_worker",
@@ -393,6 +536,7 @@ ATTACKS = (
         parts=("batchnorm2d", "cats_dogs_cnn"),
         honest={**BATCHNORM2D_ZERO, "test_cats_dogs_rules": RULES_ROW_TORCH_BATCHNORM}),
 )
-"""Every attack of issue #12, by name in ATTACKS order."""
+ATTACKS = ATTACKS + LEARNING_ATTACKS
+"""Every attack of issues #12 and #23, by name in ATTACKS order."""
 
 assert len({attack.name for attack in ATTACKS}) == len(ATTACKS)

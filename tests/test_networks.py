@@ -195,7 +195,12 @@ def test_descriptions_outside_the_allow_list_or_the_sizes_are_refused():
 
     def label_table(d):
         d["tensors"]["table"] = {"kind": "constant", "shape": [5000], "dtype": "torch.int64",
-                                 "value": np.zeros(5000, dtype=np.int64)}
+                                 "value": np.arange(5000, dtype=np.int64) % 10}
+
+    def read_table(d):
+        label_table(d)
+        d["graphs"]["eval"].insert(1, {"name": "t", "op": "get_attr", "target": "table",
+                                       "args": [], "kwargs": {}})
 
     def literal_table(d):
         node = next(n for n in d["graphs"]["eval"] if n["op"] == "call_module")
@@ -209,8 +214,9 @@ def test_descriptions_outside_the_allow_list_or_the_sizes_are_refused():
         d["graphs"]["train"] = nodes[:1] + extra + nodes[1:]
 
     cases = {unknown_layer: "cannot rebuild", unknown_function: "builtins.eval",
-             later_reference: "not an earlier node", label_table: "constant numbers",
-             literal_table: "literal numbers", many_nodes: "operations"}
+             later_reference: "not an earlier node", label_table: "no graph reads",
+             read_table: "constant numbers", literal_table: "literal numbers",
+             many_nodes: "operations"}
     for change, words in cases.items():
         with pytest.raises(rebuild.GraphRefused, match=words):
             rebuild.rebuild(_mutated(description, change), seed=0)

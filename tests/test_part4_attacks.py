@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPOSITORY, WORKED_SOLUTION, grade_file, scores_by_test
-from part4_attacks import ATTACKS, PART_4_HEADER, Part4Attack, held_out_table
+from part4_attacks import ATTACKS, FILLERS, PART_4_HEADER, Part4Attack
 
 from grader.rubric import RUBRIC
 
@@ -16,7 +16,7 @@ HOSTILE_OPTIONS = ("--call-timeout", "4", "--load-timeout", "20")
 
 def build(attack: Part4Attack, folder: Path) -> Path:
     """solution.py: Parts 1-3 of the worked solution, then the attack's Part 4."""
-    fill = {"table": held_out_table()} if "{table}" in attack.header_code else {}
+    fill = {key: make() for key, make in FILLERS.items() if "{" + key + "}" in attack.header_code}
     worked = WORKED_SOLUTION.read_text()
     text = worked[:worked.index(PART_4_HEADER)] + attack.part_4(**fill)
     compile(text, "solution.py", "exec")   # the attack itself must be valid Python

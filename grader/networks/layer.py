@@ -112,9 +112,9 @@ def check(capture) -> None:
             _check_argument(list(node["kwargs"].values()), earlier, node["name"], literals)
             earlier.add(node["name"])
         numbers += len(literals)
-    if numbers > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
+    if numbers > tol.LAYER_MAX_CONSTANT_ELEMENTS:
         raise GraphRefused(f"the layer's capture carries {numbers:,} numbers; at most "
-                           f"{tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} are allowed")
+                           f"{tol.LAYER_MAX_CONSTANT_ELEMENTS:,} are allowed")
 
 
 def replay(capture: dict, mode: str, parameters: dict, buffers: dict, x: torch.Tensor,

@@ -108,6 +108,40 @@ def _target_name(node: dict) -> str:
     return f"method:{node['target']}" if node["op"] == "call_method" else str(node["target"])
 
 
+def _grader_parameter(spec: dict) -> torch.Tensor:
+    """A parameter the student's module holds outside torch's layers, drawn by the grader (from
+    the RNG state ``rebuild`` seeds): 2 or more dimensions as torch's Linear and Conv2d draw
+    their weights; 0 or 1 dimensions (a scale, a bias) filled with its one value when the
+    student filled it with one (``torch.ones``, ``zeros``, ``full``), else drawn normally with the
+    mean and spread of the student's values. Either way at most two of the student's numbers
+    reach the rebuilt network: learned values cannot ride in a parameter."""
+    shape = tuple(spec["shape"])
+    tensor = torch.empty(shape)
+    if len(shape) >= 2:
+        nn.init.kaiming_uniform_(tensor, a=math.sqrt(5))
+        return tensor
+    value = np.asarray(spec.get("value"), dtype=np.float64).reshape(-1)
+    finite = value[np.isfinite(value)]
+    if finite.size == 0:
+        return tensor.zero_()
+    if np.all(finite == finite[0]):
+        return tensor.fill_(float(finite[0]))
+    return tensor.normal_(float(finite.mean()), float(finite.std()))
+
+
+def _reset_buffer(value: np.ndarray) -> np.ndarray:
+    """A floating buffer of the student's own module (not one of torch's layers, whose buffers
+    are rebuilt with the layer's defaults), reset by the grader: kept when all its entries are
+    equal (the way buffers are initialized: zeros, ones), else every entry set to their mean, so
+    that a buffer holds one of the student's numbers, never a table (a trained classifier kept
+    with ``register_buffer`` loses its weights)."""
+    finite = value[np.isfinite(value)] if value.size else value
+    fill = float(finite.mean()) if finite.size else 0.0
+    if finite.size and np.all(finite == finite[0]):
+        fill = float(finite[0])
+    return np.full(value.shape, fill)
+
+
 class Network(nn.Module):
     """A network the grader built from a capture: ``forward`` interprets the captured nodes of
     the current mode (``train`` or ``eval``) with the grader's own modules and tensors.
@@ -150,24 +184,19 @@ class Network(nn.Module):
         for index, (target, spec) in enumerate(sorted(capture["tensors"].items())):
             key = f"t{index}"
             self._constants[target] = key
-            value = spec.get("value")
             shape = tuple(spec["shape"])
             if spec["kind"] == "parameter":
-                tensor = torch.empty(shape)
-                if len(shape) >= 2:
-                    # the grader's own initialization, as torch's Linear and Conv2d draw theirs
-                    nn.init.kaiming_uniform_(tensor, a=math.sqrt(5))
-                else:
-                    tensor = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.float32)
-                parameter = nn.Parameter(tensor.reshape(shape),
-                                         requires_grad=bool(spec.get("requires_grad", True)))
+                parameter = nn.Parameter(_grader_parameter(spec), requires_grad=bool(
+                    spec.get("requires_grad", True)))
                 self.tensors[key] = parameter
                 self.parameter_names[target] = parameter
             else:
-                dtype = torch.float32 if str(spec.get("dtype", "float32")).startswith("torch.float") \
-                    else torch.int64
-                self.register_buffer(f"constant_{key}", torch.as_tensor(
-                    np.asarray(value, dtype=np.float64)).reshape(shape).to(dtype))
+                value = np.asarray(spec.get("value"), dtype=np.float64)
+                floating = str(spec.get("dtype", "float32")).startswith("torch.float")
+                if spec["kind"] == "buffer" and floating:
+                    value = _reset_buffer(value)
+                dtype = torch.float32 if floating else torch.int64
+                self.register_buffer(f"constant_{key}", torch.as_tensor(value).reshape(shape).to(dtype))
 
     def _tensor(self, target: str):
         key = self._constants[target]
@@ -186,7 +215,13 @@ class Network(nn.Module):
                 kwargs = {k: _decode(v, env, device) for k, v in node["kwargs"].items()}
                 if op == "output":
                     return args[0]
-                value = self._run(node, args, kwargs)
+                if node.get("no_grad"):
+                    # made inside the student's no_grad (or inference_mode) region: run the
+                    # same way, so that nothing computed there can be trained through
+                    with torch.no_grad():
+                        value = self._run(node, args, kwargs)
+                else:
+                    value = self._run(node, args, kwargs)
             env[node["name"]] = value
             if self.observe is not None:
                 self.observe(value)
@@ -200,6 +235,10 @@ class Network(nn.Module):
             return self.layers[target.replace(".", "/")](*args, **kwargs)
         if op == "call_function":
             function = allowlist.FUNCTIONS[target]
+            if function is getattr and len(args) == 2 and args[1] == "data" \
+                    and isinstance(args[0], torch.Tensor):
+                # ``.data``: the same values, cut from autograd, as torch gives them
+                return args[0].detach()
             if function is getattr and (len(args) != 2 or not isinstance(args[0], torch.Tensor)
                                         or args[1] not in allowlist.TENSOR_ATTRIBUTES):
                 raise GraphRefused(f"forward reads an attribute the grader does not rebuild: "
@@ -272,7 +311,7 @@ def check(capture) -> None:
                 f"the layer {path} is a {shown}, which the grader cannot rebuild. Use torch.nn's "
                 f"layers ({', '.join(sorted(k.replace('torch.nn.', '') for k in allowlist.MODULES if k.startswith('torch.nn.')))}), "
                 "your BatchNorm2d, or modules of your own built from them")
-    constants = 0
+    kept, reset = {}, 0
     for target, spec in tensors.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list) or not all(
                 isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 1 << 24
@@ -286,17 +325,31 @@ def check(capture) -> None:
         value = spec.get("value")
         if not isinstance(value, np.ndarray) or value.size != count or value.dtype.kind not in "biuf":
             raise GraphRefused(f"the tensor {target} ({spec.get('kind')}) came without its values")
-        constants += count
-    if constants > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
+        floating = str(spec.get("dtype", "float32")).startswith("torch.float")
+        if spec.get("kind") == "parameter" or (spec.get("kind") == "buffer" and floating):
+            reset += count      # the grader draws or resets these (``Network``)
+        elif count and np.all(value == value.reshape(-1)[0]):
+            kept[target] = 1    # one number, repeated (torch.ones(n) made in forward)
+        else:
+            kept[target] = count
+    if reset > tol.GRAPH_MAX_RESET_ELEMENTS:
         raise GraphRefused(
-            f"the network holds {constants:,} constant numbers outside its layers (tensors built "
-            f"in forward or kept as attributes); at most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} are "
-            "allowed. Keep data out of the network: only layers and their parameters belong there")
+            f"the network's own modules hold {reset:,} numbers in 0- or 1-dimensional parameters "
+            f"and buffers; the grader rebuilds at most {tol.GRAPH_MAX_RESET_ELEMENTS:,}")
     for mode, nodes in graphs.items():
-        _check_nodes(mode, nodes, modules, tensors)
+        _check_nodes(mode, nodes, modules, tensors, kept)
+    read = {node.get("target") for nodes in graphs.values() for node in nodes
+            if isinstance(node, dict) and node.get("op") == "get_attr"}
+    unread = sorted(set(tensors) - read)
+    if unread:
+        # the worker describes only what a graph reads: values beside the graphs are refused
+        raise GraphRefused(f"the capture describes tensors no graph reads: {', '.join(unread[:4])}")
 
 
-def _check_nodes(mode: str, nodes, modules: dict, tensors: dict) -> None:
+def _check_nodes(mode: str, nodes, modules: dict, tensors: dict, kept: dict) -> None:
+    """Refuse a malformed graph, one beyond ``GRAPH_MAX_NODES``, or one that keeps more than
+    ``GRAPH_MAX_CONSTANT_ELEMENTS`` of the student's numbers: its literals plus the entries of
+    the constant tensors it reads (``kept``: ``{target: numbers}``)."""
     if not isinstance(nodes, list) or not nodes:
         raise GraphRefused(f"the {mode}-mode graph is empty")
     if len(nodes) > tol.GRAPH_MAX_NODES:
@@ -327,14 +380,27 @@ def _check_nodes(mode: str, nodes, modules: dict, tensors: dict) -> None:
                                "cannot rebuild")
         if op == "output":
             outputs += 1
+        if "no_grad" in node and node["no_grad"] is not True:
+            raise GraphRefused(f"{where}: a malformed no_grad mark")
         _check_argument(node["args"], earlier, where, literals)
         _check_argument(list(node["kwargs"].values()), earlier, where, literals)
         earlier.add(node["name"])
     if outputs != 1 or nodes[0]["op"] != "placeholder":
         raise GraphRefused(f"the {mode}-mode graph does not take one input and return one output")
-    if len(literals) > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
-        raise GraphRefused(f"the {mode}-mode graph passes {len(literals):,} literal numbers; at "
-                           f"most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} are allowed")
+    constants = sum(kept.get(target, 0) for target in
+                    {node["target"] for node in nodes if node["op"] == "get_attr"})
+    if constants > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
+        raise GraphRefused(
+            f"the network holds {constants:,} constant numbers outside its layers (tensors built "
+            f"in forward, or integer buffers); at most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} "
+            "numbers kept from the capture are allowed. Keep data out of the network: only "
+            "layers and their parameters belong there")
+    if len(literals) + constants > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
+        raise GraphRefused(
+            f"the {mode}-mode graph passes {len(literals):,} literal numbers"
+            + (f" besides {constants:,} constant numbers" if constants else "")
+            + f"; at most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} numbers kept from the capture are "
+            "allowed (a table of values does not fit: compute from the input and parameters)")
 
 
 def rebuild(capture, seed: int) -> Network:

@@ -6,6 +6,7 @@ trains too slowly stops with ``TrainingTooSlow`` instead of holding the grader.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
@@ -18,6 +19,10 @@ from grader.networks import allowlist
 
 class TrainingTooSlow(RuntimeError):
     """The run used more CPU time than its budget."""
+
+
+class NotTrainable(RuntimeError):
+    """The network's output carries no gradient to any parameter."""
 
 
 class OptimizerRefused(ValueError):
@@ -104,11 +109,76 @@ def _recalibrate_batch_norm(network, images: torch.Tensor, batch_size: int) -> i
     return len(layers)
 
 
+class ParameterWatch:
+    """What a training run did to each trainable parameter of a network, entry by entry: whether
+    it ever received a nonzero gradient, and whether it ended away from its initial value.
+
+    Made before training (it copies the initial values), ``record()`` after every backward pass
+    (``train`` calls it), ``report()`` after training. This is the evidence that the network's
+    prediction can depend on what training changed: a branch multiplied by 0, detached, run
+    under ``torch.no_grad()`` or left out of the optimizer gets no gradient or does not move."""
+
+    def __init__(self, network):
+        named = dict(getattr(network, "parameter_names", {}) or {})
+        known = {id(p) for p in named.values()}
+        named.update({name: p for name, p in network.named_parameters() if id(p) not in known})
+        self.parameters = {name: p for name, p in named.items() if p.requires_grad}
+        self.initial = {name: p.detach().clone() for name, p in self.parameters.items()}
+        self.touched = {name: torch.zeros_like(p, dtype=torch.bool)
+                        for name, p in self.parameters.items()}
+
+    def record(self) -> None:
+        with torch.no_grad():
+            for name, p in self.parameters.items():
+                if p.grad is not None:
+                    self.touched[name] |= p.grad != 0
+
+    def report(self) -> dict:
+        """``{"total", "trained", "tensors": {name: (entries, trained entries, received a
+        gradient)}}``: trained entries received a nonzero gradient at least once and moved."""
+        tensors = {}
+        with torch.no_grad():
+            for name, p in self.parameters.items():
+                touched = self.touched[name]
+                moved = p.detach() != self.initial[name].to(p.device)
+                tensors[name] = (p.numel(), int((touched & moved).sum()), int(touched.sum()))
+        return {"total": sum(t[0] for t in tensors.values()),
+                "trained": sum(t[1] for t in tensors.values()), "tensors": tensors}
+
+    def largest(self) -> list[str]:
+        """The names of the largest trainable tensors that together hold more than half of the
+        trainable entries (largest first)."""
+        total = sum(p.numel() for p in self.parameters.values())
+        chosen, count = [], 0
+        for name, p in sorted(self.parameters.items(), key=lambda item: -item[1].numel()):
+            if count * 2 > total:
+                break
+            chosen.append(name)
+            count += p.numel()
+        return chosen
+
+    @contextlib.contextmanager
+    def zeroed(self, names: list[str]):
+        """The network with the parameters ``names`` set to zero, restored afterwards."""
+        saved = {name: self.parameters[name].detach().clone() for name in names}
+        try:
+            with torch.no_grad():
+                for name in names:
+                    self.parameters[name].zero_()
+            yield
+        finally:
+            with torch.no_grad():
+                for name, value in saved.items():
+                    self.parameters[name].copy_(value)
+
+
 def train(network, images: np.ndarray, labels: np.ndarray, optimizer, *, epochs: int,
-          batch_size: int, seed: int, cpu_budget_s: float) -> list[float]:
+          batch_size: int, seed: int, cpu_budget_s: float,
+          watch: ParameterWatch | None = None) -> list[float]:
     """Train ``network`` with cross-entropy: ``images`` (N, C, H, W) float32, ``labels`` (N,)
     ints, minibatches in an order drawn from ``seed``. Returns the mean loss of each epoch;
-    raises TrainingTooSlow past ``cpu_budget_s`` of this process's CPU time."""
+    raises TrainingTooSlow past ``cpu_budget_s`` of this process's CPU time. ``watch`` records
+    the gradients of every step."""
     where = next((p.device for p in network.parameters()), device())
     x = torch.as_tensor(images, dtype=torch.float32, device=where)
     y = torch.as_tensor(labels, dtype=torch.int64, device=where)
@@ -123,7 +193,13 @@ def train(network, images: np.ndarray, labels: np.ndarray, optimizer, *, epochs:
             batch = order[start:start + batch_size]
             optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(network(x[batch]), y[batch])
+            if not loss.requires_grad:
+                raise NotTrainable("the network's output does not depend, through autograd, on "
+                                   "any trainable parameter (forward runs without autograd, or "
+                                   "detaches its result), so no training step can change it")
             loss.backward()
+            if watch is not None:
+                watch.record()
             optimizer.step()
             total += loss.item() * len(batch)
             if time.process_time() - started > cpu_budget_s:
@@ -146,3 +222,31 @@ def logits(network, images: np.ndarray, train_mode: bool = False, batch: int = 2
                 raise TypeError(f"forward returned {type(out).__name__}, not a tensor")
             outputs.append(out.detach().to("cpu", torch.float64).numpy())
     return np.concatenate(outputs)
+
+
+def run_with_controls(network, optimizer, train_images: np.ndarray, train_labels: np.ndarray,
+                      held_out: np.ndarray, *, epochs: int, batch_size: int, seed: int,
+                      cpu_budget_s: float) -> dict:
+    """Train ``network`` (``train``) and collect what the learning verdict needs, all computed
+    here: ``logits`` on ``held_out`` after training, ``losses``, and the controls the grader
+    runs itself on the same held-out images:
+
+    - ``initial``: the logits of the same network at the grader's initialization, before any
+      step (one forward pass): what the network classifies without training;
+    - ``without_most``: the logits of the trained network with its largest trainable tensors,
+      together more than half of its trainable entries, set to zero (one forward pass; named in
+      ``zeroed``): what it classifies without most of what training changed;
+
+    and ``parameters``: ``ParameterWatch.report()``, which entries received a gradient and
+    moved. The controls cost two forward passes over the held-out images."""
+    watch = ParameterWatch(network)
+    initial = logits(network, held_out)
+    losses = train(network, train_images, train_labels, optimizer, epochs=epochs,
+                   batch_size=batch_size, seed=seed, cpu_budget_s=cpu_budget_s, watch=watch)
+    trained = logits(network, held_out)
+    zeroed = watch.largest()
+    with watch.zeroed(zeroed):
+        without_most = logits(network, held_out)
+    return {"logits": trained, "losses": losses,
+            "controls": {"initial": initial, "without_most": without_most},
+            "zeroed": zeroed, "parameters": watch.report()}

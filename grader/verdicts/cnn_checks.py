@@ -55,11 +55,15 @@ def logits_verdict(value: dict, cls: str) -> tuple[bool, str]:
 
 
 def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, floor: float,
-                   items: str, hint: str, diagnose=None) -> None:
-    """Score a training run the grader made: the held-out accuracy of its ``value["logits"]``
-    (N, C), computed with ``labels`` (N,), against ``floor``. ``what`` describes the run,
-    ``items`` the held-out examples (e.g. "digits") and ``hint`` what to check when the floor is
-    missed. ``diagnose(value)``, called only then, returns the likely causes ("" for none)."""
+                   items: str, hint: str, diagnose=None, blockers=(), *, gain: float) -> None:
+    """Score a training run the grader made (``training.run_with_controls``): the held-out
+    accuracy of its ``value["logits"]`` (N, C), computed with ``labels`` (N,), against
+    ``floor``, and the evidence that training made it (``learning_problems``). ``what``
+    describes the run, ``items`` the held-out examples (e.g. "digits") and ``hint`` what to
+    check when the floor is missed. ``diagnose(value)``, called only then, returns the likely
+    causes ("" for none). ``blockers``: what the source shows cuts forward from autograd
+    (``rules.grad_blockers``); one that cuts a layer's output fails the row whatever the run.
+    ``gain``: the part's margin over the controls (``tolerances.*_LEARNING_GAIN``)."""
     score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None, labels, cls)
     if score is None:
         grade.fail(problem)
@@ -69,10 +73,79 @@ def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, 
         message = (f"after {what}, {cls} classifies {score:.1%} of {len(labels)} held-out {items} "
                    f"correctly; at least {floor:.0%} is expected (chance: {chance:.0%}). Training "
                    f"loss per epoch: {losses(value)}. {hint}")
-        cause = diagnose(value) if diagnose else ""
-        if cause:
-            message += f" Likely cause: {cause}"
-    grade.expect(score >= floor, message)
+        causes = [diagnose(value) if diagnose else ""]
+        causes += [f"{b.describe()} cuts forward from autograd" for b in list(blockers)[:3]]
+        if any(causes):
+            message += " Likely cause: " + "; ".join(cause for cause in causes if cause)
+        grade.expect(False, message)
+        return
+    problems = learning_problems(value, labels, cls, gain)
+    hard = [b for b in blockers if b.blocks_layers]
+    if hard:
+        problems.insert(0, f"{cls}'s own code could not train it: "
+                        + "; ".join(b.describe() for b in hard[:3])
+                        + " cuts what forward computes from autograd, so no optimizer of the "
+                        "student's could update the layers it covers (the grader's rebuilt copy "
+                        "is no evidence of that)")
+    if problems:
+        message = (f"after {what}, {cls} classifies {score:.1%} of {len(labels)} held-out {items} "
+                   "correctly, but that is not credit for training: " + "; ".join(problems) + ".")
+        named = [b.describe() for b in blockers if not b.blocks_layers]
+        if named and not hard:
+            message += " Likely cause, in forward: " + "; ".join(named[:3]) + "."
+        elif not hard:
+            message += (" Likely cause: a part of forward that ignores the trainable layers (a "
+                        "fixed rule, a branch multiplied by 0 or detached) or values kept outside "
+                        "them.")
+    grade.expect(not problems, message)
+
+
+def training_blocked(blockers) -> str:
+    """For the message of a training run that failed: the constructs of forward that cut it
+    from autograd (a forward entirely under no_grad leaves nothing to call backward on)."""
+    if not blockers:
+        return ""
+    return (". Likely cause: " + "; ".join(b.describe() for b in list(blockers)[:3])
+            + " turns autograd off, so nothing in forward can be trained")
+
+
+def learning_problems(value: dict, labels: np.ndarray, cls: str, gain: float) -> list[str]:
+    """Why a run that reached the floor is not evidence of learning, as sentences ([] when it
+    is): the gain over each of the grader's controls (the network at its initialization; the
+    trained network without its largest trainable tensors) is below ``gain``;
+    fewer than ``CNN_TRAINED_FRACTION`` of the trainable entries, or fewer than
+    ``CNN_MIN_TRAINED_PARAMETERS``, received a gradient and moved."""
+    score, _ = accuracy(value.get("logits"), labels, cls)
+    problems = []
+    controls = value.get("controls") or {}
+    for key, description in (
+            ("initial", "the same network at the grader's initialization, before any training "
+                        "step, already classifies {control:.1%}"),
+            ("without_most", "with its largest trainable tensors ({zeroed}) set to zero after "
+                             "training it still classifies {control:.1%}")):
+        control, _ = accuracy(controls.get(key), labels, cls)
+        if control is None:
+            control = 0.0   # NaN logits at initialization: no accuracy to stand on
+        if score - control < gain:
+            zeroed = ", ".join(value.get("zeroed", [])[:4]) or "none"
+            problems.append(description.format(control=control, zeroed=zeroed)
+                            + f" (trained: {score:.1%}; training must add at least "
+                            f"{gain:.0%})")
+    report = value.get("parameters") or {}
+    total, trained = int(report.get("total", 0)), int(report.get("trained", 0))
+    if total == 0 or trained < tol.CNN_TRAINED_FRACTION * total \
+            or trained < tol.CNN_MIN_TRAINED_PARAMETERS:
+        tensors = report.get("tensors") or {}
+        idle = sorted(((entries - done, name, got) for name, (entries, done, got) in tensors.items()
+                       if done < entries), reverse=True)
+        shown = ", ".join(f"{name} ({'no gradient' if got == 0 else f'{entries:,} entries idle'})"
+                          for entries, name, got in idle[:4])
+        problems.append(
+            f"only {trained:,} of its {total:,} trainable parameters received a nonzero gradient "
+            f"and moved during training (at least {tol.CNN_TRAINED_FRACTION:.0%}, and "
+            f"{tol.CNN_MIN_TRAINED_PARAMETERS:,}, must), so its prediction does not depend on "
+            f"what training changed" + (f"; idle: {shown}" if shown else ""))
+    return problems
 
 
 def stalled_loss(value) -> str:

@@ -235,10 +235,7 @@ def _type_checks(node: ast.AST) -> set[int]:
     return skipped
 
 
-def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()) -> list[Finding]:
-    """Every reference to a name ``rule`` forbids in the code that ``roots`` (module-level
-    names) can reach. Definitions in ``skip`` are neither searched nor followed (a part
-    graded on its own). Raises SourceError when the source cannot be parsed."""
+def _parse(source: str) -> ast.Module:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
@@ -246,11 +243,18 @@ def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
             child.parent = node
+    return tree
+
+
+def _reachable(tree: ast.Module, roots: Iterable[str], skip: Iterable[str]):
+    """``(root name, node, scope)`` for every node of the definitions that ``roots``
+    (module-level names) reach: their own bodies and the module-level definitions they name,
+    transitively; those in ``skip`` are neither searched nor followed. Nodes inside the class
+    arguments of ``isinstance``/``issubclass`` are left out."""
     imported, defined, star = _module_bindings(tree)
     skipped = set(skip)
     queue = [name for name in roots if name in defined and name not in skipped]
     seen: set[str] = set()
-    findings: list[Finding] = []
     while queue:
         root = queue.pop()
         if root in seen:
@@ -262,31 +266,212 @@ def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()
         for child in ast.walk(node):
             if id(child) in ignored:
                 continue
-            name = None
-            if isinstance(child, ast.Attribute) and not isinstance(child.parent, ast.Attribute):
-                chain = _dotted(child)
-                base = scope.origin(chain[0]) if chain else None
-                if base is not None:
-                    name = ".".join([base, *chain[1]])
-            elif isinstance(child, ast.Name):
-                name = scope.origin(child.id)
-                if (name is None and child.id in defined and child.id not in skipped
-                        and child.id not in seen and child.id not in scope.local_names):
-                    queue.append(child.id)
-            elif isinstance(child, (ast.ImportFrom, ast.Import)):
-                forbidden = [o for o in _imports([child])[0].values() if _forbidden(o, rule)]
-                name = forbidden[0] if forbidden else None
-            elif (isinstance(child, ast.Call) and isinstance(child.func, ast.Name)
-                  and child.func.id == "getattr" and len(child.args) >= 2
-                  and isinstance(child.args[1], ast.Constant) and isinstance(child.args[1].value, str)
-                  and _forbidden(f"{rule.prefix}.{child.args[1].value}", rule)):
-                name = f'getattr(..., "{child.args[1].value}")'
-                findings.append(Finding(getattr(child, "lineno", 0), name, root))
-                continue
-            if name and _forbidden(name, rule):
-                findings.append(Finding(getattr(child, "lineno", 0), name, root))
+            if isinstance(child, ast.Name) and scope.origin(child.id) is None and (
+                    child.id in defined and child.id not in skipped and child.id not in seen
+                    and child.id not in scope.local_names):
+                queue.append(child.id)
+            yield root, child, scope
+
+
+def _resolved(node: ast.AST, scope: _Scope) -> str | None:
+    """The dotted torch (or other imported) name an expression stands for, or None."""
+    chain = _dotted(node)
+    base = scope.origin(chain[0]) if chain else None
+    return ".".join([base, *chain[1]]) if base is not None else None
+
+
+def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()) -> list[Finding]:
+    """Every reference to a name ``rule`` forbids in the code that ``roots`` (module-level
+    names) can reach. Definitions in ``skip`` are neither searched nor followed (a part
+    graded on its own). Raises SourceError when the source cannot be parsed."""
+    tree = _parse(source)
+    findings: list[Finding] = []
+    for root, child, scope in _reachable(tree, roots, skip):
+        name = None
+        if isinstance(child, ast.Attribute) and not isinstance(child.parent, ast.Attribute):
+            name = _resolved(child, scope)
+        elif isinstance(child, ast.Name):
+            name = scope.origin(child.id)
+        elif isinstance(child, (ast.ImportFrom, ast.Import)):
+            forbidden = [o for o in _imports([child])[0].values() if _forbidden(o, rule)]
+            name = forbidden[0] if forbidden else None
+        elif (isinstance(child, ast.Call) and isinstance(child.func, ast.Name)
+              and child.func.id == "getattr" and len(child.args) >= 2
+              and isinstance(child.args[1], ast.Constant) and isinstance(child.args[1].value, str)
+              and _forbidden(f"{rule.prefix}.{child.args[1].value}", rule)):
+            name = f'getattr(..., "{child.args[1].value}")'
+            findings.append(Finding(getattr(child, "lineno", 0), name, root))
+            continue
+        if name and _forbidden(name, rule):
+            findings.append(Finding(getattr(child, "lineno", 0), name, root))
     unique = {(f.line, f.name): f for f in findings}
     return sorted(unique.values(), key=lambda f: (f.line, f.name))
+
+
+# -- code that cannot be trained: autograd turned off in a network's forward ---------------------
+
+GRAD_OFF = ("no_grad", "inference_mode", "set_grad_enabled")
+"""torch's ways to turn autograd off (``torch.no_grad``, ``torch.autograd.grad_mode.no_grad``,
+``torch.inference_mode``, ``torch.set_grad_enabled(False)``), by their last name component."""
+
+
+@dataclass(frozen=True)
+class GradBlocker:
+    """A construct of the student's network code that cuts what follows from autograd."""
+
+    line: int
+    construct: str       # e.g. "with torch.no_grad()", ".detach()", ".data"
+    where: str           # e.g. "CatsDogsCNN.forward"
+    blocks_layers: bool  # it cuts a layer's output (or forward's result) from autograd
+    source: str = ""
+
+    def describe(self) -> str:
+        shown = f": `{self.source}`" if self.source else ""
+        return f"{self.construct} in {self.where} (solution.py line {self.line}{shown})"
+
+
+def _grad_off_call(node: ast.AST, scope: _Scope) -> str | None:
+    """``"torch.no_grad()"`` when ``node`` is a call that turns autograd off, else None
+    (``set_grad_enabled`` only with an argument other than a literal True)."""
+    if not isinstance(node, ast.Call):
+        return None
+    name = _resolved(node.func, scope) if isinstance(node.func, (ast.Attribute, ast.Name)) else None
+    if not name or not name.startswith("torch.") or name.split(".")[-1] not in GRAD_OFF:
+        return None
+    if name.endswith("set_grad_enabled"):
+        first = node.args[0] if node.args else next(
+            (k.value for k in node.keywords if k.arg == "mode"), None)
+        if isinstance(first, ast.Constant) and first.value is True:
+            return None
+        return f"{name}(False)"
+    return f"{name}()"
+
+
+def _cuts_a_layer(nodes: Iterable[ast.AST], methods: set[str], in_forward: bool) -> bool:
+    """Whether the statements call ``self.<name>(...)`` where ``name`` is not a method of the
+    student's (so a layer: what it computes, and everything before it, is cut from autograd),
+    or, in a ``forward``, return (forward's result itself is cut)."""
+    for statement in nodes:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Return) and in_forward:
+                return True
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "self"
+                    and node.func.attr not in methods):
+                return True
+    return False
+
+
+def _enclosing(node: ast.AST, root: str) -> str:
+    """``Class.method`` (or the function's name) that holds ``node``."""
+    names = []
+    current = getattr(node, "parent", None)
+    while current is not None:
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(current.name)
+        current = getattr(current, "parent", None)
+    return ".".join(reversed(names)) or root
+
+
+def _functions(node: ast.AST) -> list[str]:
+    """The names of the functions that hold ``node``, innermost first."""
+    names = []
+    current = getattr(node, "parent", None)
+    while current is not None:
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.append(current.name)
+        current = getattr(current, "parent", None)
+    return names
+
+
+def _forward_code(tree: ast.Module, roots, skip) -> set[str]:
+    """``forward`` and the names of the functions and methods a reachable ``forward`` calls
+    (``self.name(...)``, ``name(...)``), transitively among the reachable definitions: the code
+    that runs when the network computes its output (not a ``predict`` or ``fit`` beside it)."""
+    functions: dict[str, list] = {}
+    for _, node, _ in _reachable(tree, roots, skip):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.setdefault(node.name, []).append(node)
+    names, queue = {"forward"}, ["forward"]
+    while queue:
+        for function in functions.get(queue.pop(), []):
+            for call in ast.walk(function):
+                if not isinstance(call, ast.Call):
+                    continue
+                callee = call.func
+                name = (callee.attr if isinstance(callee, ast.Attribute)
+                        and isinstance(callee.value, ast.Name) and callee.value.id == "self"
+                        else callee.id if isinstance(callee, ast.Name) else None)
+                if name in functions and name not in names:
+                    names.add(name)
+                    queue.append(name)
+    return names
+
+
+def grad_blockers(source: str, roots: Iterable[str], skip: Iterable[str] = ()) -> list[GradBlocker]:
+    """The constructs that cut a network's computation from autograd in the code ``roots`` reach
+    (their classes' ``forward`` and the functions and methods it calls; ``skip``, the student's
+    BatchNorm2d, is graded on its own): ``with torch.no_grad()``, ``torch.inference_mode()``,
+    ``torch.set_grad_enabled(False)``, those as decorators, ``.detach()`` and ``.data``.
+
+    ``blocks_layers`` marks the ones that, from the source alone, make forward's result
+    untrainable through the layers they cover: a grad-off ``with`` block that calls a layer of
+    ``self`` (an attribute that is not one of the student's methods) or, in a ``forward``,
+    returns; a grad-off decorator on a ``forward``; a bare ``torch.set_grad_enabled(False)``
+    call (autograd stays off for the rest of forward). The others (a mask drawn under
+    ``no_grad``, ``.detach()``, ``.data``) are named when training shows that parameters did
+    not learn: the capture rebuilds them as they are."""
+    tree = _parse(source)
+    lines = source.splitlines()
+    found: dict[tuple, GradBlocker] = {}
+    forward = _forward_code(tree, roots, skip)
+    methods = {node.name for _, node, _ in _reachable(tree, roots, skip)
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+    def add(node, construct, blocks):
+        line = getattr(node, "lineno", 0)
+        text = lines[line - 1].strip()[:120] if 0 < line <= len(lines) else ""
+        key = (line, construct)
+        if key not in found or blocks:
+            found[key] = GradBlocker(line, construct, _enclosing(node, root), blocks, text)
+
+    for root, child, scope in _reachable(tree, roots, skip):
+        held_by = _functions(child)
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            held_by = [child.name]   # its decorators
+        if not held_by or held_by[0] not in forward:
+            continue
+        if isinstance(child, (ast.With, ast.AsyncWith)):
+            for item in child.items:
+                construct = _grad_off_call(item.context_expr, scope)
+                if construct:
+                    add(child, f"with {construct}",
+                        _cuts_a_layer(child.body, methods, held_by[0] == "forward"))
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for decorator in child.decorator_list:
+                construct = _grad_off_call(decorator, scope) or (
+                    _resolved(decorator, scope) if isinstance(decorator, (ast.Name, ast.Attribute))
+                    else None)
+                if construct and construct.split("(")[0].split(".")[-1] in GRAD_OFF:
+                    add(decorator, f"@{construct}", child.name == "forward")
+        elif isinstance(child, ast.Expr) and _grad_off_call(child.value, scope):
+            add(child, _grad_off_call(child.value, scope), True)
+        elif isinstance(child, ast.Attribute) and child.attr in ("detach", "detach_", "data") \
+                and isinstance(child.ctx, ast.Load):
+            # named, never decisive alone: the capture rebuilds them as they are, and training
+            # shows whether the parameters behind them learned (a mask may be detached)
+            add(child, ".data" if child.attr == "data" else f".{child.attr}()", False)
+    return sorted(found.values(), key=lambda b: (b.line, b.construct))
+
+
+def source_grad_blockers(path, cls: str) -> list[GradBlocker]:
+    """``grad_blockers`` of the network class ``cls`` in the submission at ``path`` (its
+    BatchNorm2d left out: running statistics are updated under no_grad by design); [] when the
+    source cannot be read or parsed (the network's capture then says what is wrong)."""
+    try:
+        return grad_blockers(read_source(path), [cls], skip=["BatchNorm2d"])
+    except (OSError, SourceError):
+        return []
 
 
 def library_classes(classes: Iterable[dict], rule: Rule, own: Iterable[str] = ()) -> list[str]:

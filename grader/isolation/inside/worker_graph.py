@@ -25,7 +25,10 @@ PROTOCOL.md:
   ``call_function``, ``call_method``, ``output``). Values in ``args`` and ``kwargs`` are encoded
   by ``_encode``: a node reference ``{"node": name}``, ``{"tuple": [...]}``, ``{"slice": [start,
   stop, step]}``, ``{"dtype": name}``, ``{"ellipsis": true}``, ``{"device": name}``, lists, and
-  JSON scalars (``{"float": "inf"}`` for non-finite floats).
+  JSON scalars (``{"float": "inf"}`` for non-finite floats). A node made while autograd was
+  off (inside ``torch.no_grad()``, ``torch.inference_mode()``, after
+  ``torch.set_grad_enabled(False)``, in a function decorated with one of those) carries
+  ``"no_grad": true``: the grader runs it without autograd, as the student's code would.
 """
 from __future__ import annotations
 
@@ -133,6 +136,13 @@ class _Tracer(torch.fx.Tracer):
         super().__init__()
         self.own_batchnorm = own_batchnorm
 
+    def create_node(self, *args, **kwargs):
+        # fx runs forward's Python for real, context managers included: a node made while
+        # autograd is off belongs to a no_grad (or inference_mode) region of the student's code
+        node = super().create_node(*args, **kwargs)
+        node.meta["nngrade_no_grad"] = not torch.is_grad_enabled()
+        return node
+
     def is_leaf_module(self, module, qualified_name):
         if self.own_batchnorm and isinstance(module, self.own_batchnorm):
             return True
@@ -154,7 +164,14 @@ def _where_in_submission(error: BaseException, filename: str) -> dict:
 
 def _trace(model, own_batchnorm, names: dict) -> tuple[list, set, set]:
     """The nodes of one fx trace, and the leaf paths and get_attr targets it uses."""
-    graph = _Tracer(own_batchnorm).trace(model)
+    # traced with autograd on, whatever the caller's mode, and restored after (a forward that
+    # calls torch.set_grad_enabled(False) leaves it off)
+    previous = torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
+    try:
+        graph = _Tracer(own_batchnorm).trace(model)
+    finally:
+        torch.set_grad_enabled(previous)
     nodes, leaves, attributes = [], set(), set()
     for node in graph.nodes:
         target = node.target
@@ -164,10 +181,13 @@ def _trace(model, own_batchnorm, names: dict) -> tuple[list, set, set]:
             leaves.add(node.target)
         elif node.op == "get_attr":
             attributes.add(node.target)
-        nodes.append({"name": node.name, "op": node.op,
-                      "target": target if isinstance(target, str) else repr(target)[:80],
-                      "args": _encode(tuple(node.args), names)["tuple"],
-                      "kwargs": {k: _encode(v, names) for k, v in node.kwargs.items()}})
+        record = {"name": node.name, "op": node.op,
+                  "target": target if isinstance(target, str) else repr(target)[:80],
+                  "args": _encode(tuple(node.args), names)["tuple"],
+                  "kwargs": {k: _encode(v, names) for k, v in node.kwargs.items()}}
+        if node.meta.get("nngrade_no_grad") and node.op not in ("placeholder", "output"):
+            record["no_grad"] = True
+        nodes.append(record)
     return nodes, leaves, attributes
 
 
