@@ -1,7 +1,8 @@
 """Part cats_dogs_cnn: CatsDogsCNN's output shape, the Kaggle rules and a short training run.
 
 The worker only captures the network as a graph and the optimizer as a description (plain
-data); the grader rebuilds both from its allow-list, then trains and judges them here. The
+data); the grader rebuilds both from its allow-list, then trains and judges them itself (every
+run on data in its metered child process, ``grader/networks/metered.py``). The
 rules are read from the graph the grader runs (no library normalization or dropout anywhere in
 it, the student's BatchNorm2d in it) and, as an earlier signal, from the source. The student's
 BatchNorm2d is rebuilt as torch's (its own numerics are graded in part batchnorm2d), and the
@@ -26,9 +27,10 @@ def described(worker, grade) -> dict:
 
 
 def test_cats_dogs_shapes(worker, grade, rng):
-    network = capture.network(grade, described(worker, grade), "CatsDogsCNN", (4, *INPUT))
+    description = described(worker, grade)
+    network = capture.network(grade, description, "CatsDogsCNN", (4, *INPUT))
     x = rng.uniform(0, 1, (4, *INPUT)).astype(np.float32)
-    value = capture.outputs(network, x)
+    value = capture.outputs_on_data(worker, grade, description, "CatsDogsCNN", x)
     for mode, out in value["outputs"].items():
         if isinstance(out, str):
             grade.fail(f"CatsDogsCNN fails on a batch of 4 images in {mode} mode: {out}")
@@ -126,16 +128,13 @@ def test_cats_dogs_learns(worker, grade):
                                         seed=secrets.randbits(32))
         what = (f"the grader trained CatsDogsCNN with {how} ({tol.CATS_DOGS_EPOCHS} epochs of "
                 f"{n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
-        try:
-            value = training.run_with_controls(
-                network, optimizer, images[:n_train], labels[:n_train], images[n_train:],
-                epochs=tol.CATS_DOGS_EPOCHS, batch_size=tol.CATS_DOGS_BATCH, seed=attempt,
-                cpu_budget_s=tol.CNN_TRAINING_CPU_S)
-        except training.TrainingTooSlow as error:
-            grade.fail(f"{what}: {error}; make the network smaller")
-        except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
-            grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}"
-                       + training_blocked(blockers))
+        value = capture.run_on_data(
+            worker, grade, "trained_with_controls", what, training_blocked(blockers),
+            capture=description, seed=attempt, input_shape=[tol.CATS_DOGS_BATCH, *INPUT],
+            optimizer={"described": description.get("optimizer")},
+            train_images=images[:n_train], train_labels=labels[:n_train],
+            held_out=images[n_train:], epochs=tol.CATS_DOGS_EPOCHS,
+            batch_size=tol.CATS_DOGS_BATCH, train_seed=attempt)
         score, _ = accuracy(value["logits"], labels[n_train:], "CatsDogsCNN")
         # a run that reaches the floor and shows that training made it ends the attempts; a
         # network whose accuracy training did not make (or that cannot be trained, from its

@@ -1,16 +1,15 @@
 """Part mnist_cnn: MnistCNN's output shape, its size (about that of the MLP) and a short
 training run. The worker only captures the network as a graph (plain data); the grader rebuilds
-it from its allow-list, initializes, trains and judges it here, on held-out digits perturbed anew
-for every grading, whose labels never leave this process."""
+it from its allow-list, initializes, trains and judges it itself (every run on data in its
+metered child process, ``grader/networks/metered.py``), on held-out digits perturbed anew for
+every grading, whose labels never leave the grader."""
 import functools
 import secrets
 
 import numpy as np
-import torch
 
 from grader import tolerances as tol
 from grader.networks import capture
-from grader.networks import training
 from grader.verdicts.cnn_checks import (grade_learning, logits_verdict, output_verdicts,
                                         stalled_loss, training_blocked)
 from grader.verdicts.rules import source_grad_blockers
@@ -26,15 +25,20 @@ def digits():
     return load_mnist(seed=0)
 
 
+def described(worker, grade) -> dict:
+    return capture.captured(worker, grade, "MnistCNN", (2, *INPUT))
+
+
 def rebuilt(worker, grade, batch: int = 2, seed: int = 0):
-    description = capture.captured(worker, grade, "MnistCNN", (2, *INPUT))
-    return capture.network(grade, description, "MnistCNN", (batch, *INPUT), seed)
+    """The network rebuilt in this process, for what its graph says (layers, operations,
+    parameters); every run on data happens in the metered child (``capture.run_on_data``)."""
+    return capture.network(grade, described(worker, grade), "MnistCNN", (batch, *INPUT), seed)
 
 
 def test_mnist_cnn_shapes(worker, grade, rng):
     network = rebuilt(worker, grade, batch=5)
     x = rng.uniform(0, 1, (5, *INPUT)).astype(np.float32)
-    value = capture.outputs(network, x)
+    value = capture.outputs_on_data(worker, grade, described(worker, grade), "MnistCNN", x)
     for mode, out in value["outputs"].items():
         if isinstance(out, str):
             grade.fail(f"MnistCNN fails on a batch of 5 digits in {mode} mode: {out}")
@@ -70,20 +74,16 @@ def test_mnist_cnn_learns(worker, grade):
     # anything the submission can read): memorised answers have nothing to match.
     seed = secrets.randbits(32)
     held_out = perturbed(valid_x.reshape(-1, *INPUT).astype(np.float32), np.random.default_rng(seed))
-    optimizer = torch.optim.Adam(network.parameters(), lr=tol.MNIST_CNN_LR)
     blockers = source_grad_blockers(worker.submission, "MnistCNN")
     what = (f"the grader trained MnistCNN ({tol.MNIST_CNN_EPOCHS} epochs of Adam, lr "
             f"{tol.MNIST_CNN_LR}, on {len(train_y)} digits)")
-    try:
-        value = training.run_with_controls(
-            network, optimizer, train_x.reshape(-1, *INPUT).astype(np.float32), train_y,
-            held_out, epochs=tol.MNIST_CNN_EPOCHS, batch_size=tol.MNIST_CNN_BATCH, seed=0,
-            cpu_budget_s=tol.CNN_TRAINING_CPU_S)
-    except training.TrainingTooSlow as error:
-        grade.fail(f"{what}: {error}; make the network smaller")
-    except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
-        grade.fail(f"{what}: the network failed: {type(error).__name__}: {str(error)[:300]}"
-                   + training_blocked(blockers))
+    value = capture.run_on_data(
+        worker, grade, "trained_with_controls", what, training_blocked(blockers),
+        capture=described(worker, grade), seed=0, input_shape=[tol.MNIST_CNN_BATCH, *INPUT],
+        optimizer={"grader": "Adam", "settings": {"lr": tol.MNIST_CNN_LR}},
+        train_images=train_x.reshape(-1, *INPUT).astype(np.float32), train_labels=train_y,
+        held_out=held_out, epochs=tol.MNIST_CNN_EPOCHS, batch_size=tol.MNIST_CNN_BATCH,
+        train_seed=0)
 
     def diagnose(value) -> str:
         causes = [stalled_loss(value), capture.frozen_parameters(network)]

@@ -132,3 +132,26 @@ def outputs(built, x: np.ndarray) -> dict:
         except Exception as error:  # noqa: BLE001 - a network that fails is a verdict
             result[mode] = f"{type(error).__name__}: {str(error)[:200]}"
     return {"outputs": result}
+
+
+def run_on_data(worker, grade, task: str, what: str, suffix: str = "", **kwargs):
+    """The grader's run ``task`` (``metered.TASKS``) of the student's network on data, in the
+    metered child under what is left of the part's budget (``Session.run_network_task``); ends
+    the test saying why when the run used up the budget or failed. ``what``: what the run was,
+    for the message; ``suffix``: a likely cause to add to a failure."""
+    from grader.networks import metered
+
+    try:
+        return worker.run_network_task(task, **kwargs)
+    except metered.BudgetSpent as error:
+        grade.fail(f"{what}: stopped, {error} (the grader's runs of your network count against "
+                   "it: make the network cheaper)")
+    except metered.ChildFailed as error:
+        grade.fail(f"{what}: the network failed: {str(error)[:400]}{suffix}")
+
+
+def outputs_on_data(worker, grade, capture: dict, cls: str, x: np.ndarray, seed: int = 0) -> dict:
+    """``outputs`` of the network ``capture`` describes (rebuilt from ``seed``) for ``x``, computed
+    in the metered child."""
+    return run_on_data(worker, grade, "outputs", f"{cls} on a batch of {len(x)}",
+                       capture=capture, seed=seed, input_shape=list(x.shape), x=x)
