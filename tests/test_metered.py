@@ -57,3 +57,17 @@ def test_the_session_charges_the_childs_cpu_to_the_part(tmp_path):
             session.run_network_task("echo")
     finally:
         session.close()
+
+
+def test_the_child_uses_the_graders_thread_count(runner):
+    """Several gradings (or the worker beside one) share the cores: the child must not start a
+    thread per core when the grader runs with one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runner.close()
+        assert runner.run("threads", 5.0) == 1
+    finally:
+        torch.set_num_threads(threads)

@@ -15,7 +15,8 @@ allow-list has over a hundred operators and methods, with costs that depend on a
 (windows, strides, dilations, dimensions) and on torch's kernels; a model that is correct for all
 of them, and stays correct as the allow-list grows, cannot be tested exhaustively, while a meter
 needs no model at all. The child costs one interpreter start and torch's import (about 1.5 CPU s)
-per grading that runs a network; it is started on first use and kept for the grading.
+per grading that runs a network; it is started on first use and kept for the grading, with the
+grader's own thread count (one in a grading).
 
 The child runs only the functions named in ``TASKS`` (grader code, never the student's), takes
 their arguments and returns their values as plain data (``grader/isolation/wire.py``: JSON and
@@ -41,6 +42,7 @@ from grader.isolation.lifeline import die_with_parent
 TASKS = {
     "echo": "grader.networks.metered:_echo",
     "spin": "grader.networks.metered:_spin",
+    "threads": "grader.networks.metered:_threads",
     "outputs": "grader.networks.runs:outputs",
     "trained_with_controls": "grader.networks.runs:trained_with_controls",
 }
@@ -75,6 +77,13 @@ class ChildFailed(RuntimeError):
 def _echo(**kwargs):
     """For tests of the channel: returns its arguments."""
     return kwargs
+
+
+def _threads() -> int:
+    """For tests: torch's thread count in the child."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _spin(seconds: float):
@@ -113,7 +122,11 @@ class Runner:
         """CPU seconds of the last run (what the grader charges to the part's budget)."""
 
     def _start(self) -> None:
-        environment = dict(os.environ)
+        # The grader's own thread count (one in a grading: several gradings, or the worker
+        # beside it, share the cores; torch's default of one per core would oversubscribe them).
+        threads = str(_torch_threads())
+        environment = {**os.environ, "NNGRADE_CHILD_THREADS": threads, "OMP_NUM_THREADS": threads,
+                       "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
         # The grader's own folder on sys.path, whatever the current directory: the child runs
         # the grader's code only.
         root = str(Path(__file__).resolve().parents[2])
@@ -209,6 +222,11 @@ def _describe(code, error) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _torch_threads() -> int:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else 1
+
+
 def _gpu_present() -> bool:
     torch = sys.modules.get("torch")
     return bool(torch is not None and torch.cuda.is_available())
@@ -222,6 +240,11 @@ def _serve() -> None:
     # into a reply.
     channel = os.dup(1)
     os.dup2(2, 1)
+    threads = os.environ.get("NNGRADE_CHILD_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
     while True:
         try:
             message = wire.read_message(0)
