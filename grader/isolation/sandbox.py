@@ -164,11 +164,6 @@ def kill_orphans(keep: set[int]) -> None:
                 pass
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds (user + system, including reaped children) of ``root`` and its descendants."""
-    return tree_usage(root)[0]
-
-
 def tree_usage(root: int) -> tuple[float, set[int]]:
     """``(CPU seconds, pids)`` of ``root`` and its live descendants, from one scan of /proc
     (CPU: user + system, including the children they reaped)."""

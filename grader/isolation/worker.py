@@ -70,6 +70,9 @@ class Limits:
     # fresh worker whenever isolation needs one: a load's first seconds are the grader's cost,
     # and only what a load spends past them counts against the part's budget.
     load_free_cpu_s: float = 5.0
+    # Importing reads torch's files: on a cold or busy disk the worker waits for them, which is
+    # the machine's time, not the student's; only a load's idle time past this counts.
+    load_free_idle_s: float = 5.0
     memory_bytes: int = 6 * 1024 ** 3       # in all: address space + /tmp + the worker folder
     tmp_bytes: int = 512 * 1024 ** 2         # the sandbox's /tmp (a tmpfs, so memory)
     folder_bytes: int = 512 * 1024 ** 2      # the worker folder (a tmpfs under bubblewrap)
@@ -842,8 +845,10 @@ class Session:
             raise CouldNotGrade(f"the worker could not be started in {self.mode.name} mode: "
                                 f"{type(error).__name__}: {error}") from None
         outcome = self.worker.request({"op": "load"}, self.limits.load_timeout_s,
-                                      self._idle_limit()[0] or self.limits.idle_after_budget_s)
-        self._charge(outcome, ("load", None, None, ()), free_s=self.limits.load_free_cpu_s)
+                                      (self._idle_limit()[0] or self.limits.idle_after_budget_s)
+                                      + self.limits.load_free_idle_s)
+        self._charge(outcome, ("load", None, None, ()), free_s=self.limits.load_free_cpu_s,
+                     free_idle_s=self.limits.load_free_idle_s)
         if not outcome.ok:
             started = self.worker.ready
             self.worker.kill()
@@ -1004,17 +1009,10 @@ class Session:
         try:
             return runner.run(task, left, **kwargs)
         except metered.BudgetSpent:
-            raise metered.BudgetSpent(left, self.budget_spent_after(left)) from None
+            pass
         finally:
             self._spend(runner.cpu_used)
-
-    def budget_spent_after(self, seconds: float) -> str:
-        """The budget's sentence once ``seconds`` more are spent (a run not yet charged)."""
-        self._spend(seconds)
-        try:
-            return self.budget_spent()
-        finally:
-            self._spend(-seconds)
+        raise metered.BudgetSpent(left, self.budget_spent())
 
     def _idle_limit(self) -> tuple[float, str]:
         """The idle seconds the next request may spend, and why it is short once the grading's
@@ -1026,7 +1024,8 @@ class Session:
                      f"{self.limits.idle_budget_s:g} s allowance; look for a sleep or a read "
                      "that waits for something that never comes")
 
-    def _charge(self, outcome: CallOutcome, what: tuple, free_s: float = 0.0) -> None:
+    def _charge(self, outcome: CallOutcome, what: tuple, free_s: float = 0.0,
+                free_idle_s: float = 0.0) -> None:
         """Add a request's CPU and idle time to the grading's accounts. A request stopped at a
         limit is charged that limit, not what was measured when it was stopped: the accounts,
         and so every later verdict, are the same on a quiet and on a busy machine."""
@@ -1039,7 +1038,7 @@ class Session:
             self.idle_s += outcome.timeout_s
             self.waited_calls.add(what)
         else:
-            self.idle_s += outcome.idle_s
+            self.idle_s += max(0.0, outcome.idle_s - free_idle_s)
             if outcome.timed_out and not outcome.budget_out:
                 self.hangs += 1
                 self.hung_s += outcome.timeout_s
