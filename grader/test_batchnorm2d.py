@@ -43,8 +43,16 @@ def captured_layer(worker, grade, channels: int, momentum: float, shape: tuple) 
                    "batch statistics and the normalization with tensor operations")
     try:
         layer.check(value)
+        # Every operator a layer may call costs time linear in the sizes of its arguments and
+        # result, the graph has at most GRAPH_MAX_NODES of them, and measure bounds every
+        # result's size: so each replay here costs at most a fixed multiple of the input's size,
+        # a bound the grader proves before it runs anything.
+        problem = layer.measure(value, tuple(shape))
     except GraphRefused as error:
         grade.fail(f"BatchNorm2d cannot be replayed by the grader: {error}")
+    if problem:
+        grade.fail(f"BatchNorm2d on a batch of shape {tuple(shape)}: the grader will not replay it, "
+                   f"because {problem}")
     return value
 
 

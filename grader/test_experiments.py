@@ -18,7 +18,9 @@ itself, never by an end state the submission can choose (issue #23, section 4):
 The numpy studies run the student's ``NN`` in the worker, like every graded call; the worker
 returns weights and estimates (plain arrays), and every number judged here is computed in this
 process. The CNN studies train the network the grader rebuilt from the student's capture (the
-path of the CNN parts). What each test measured, and figures of it, go to the test's
+path of the CNN parts), and the batch-norm study trains LeNet-5 with the student's replayed layer:
+every such run on data goes through the grader's metered child (``grader/networks/runs.py``),
+stopped at the study's limit or the part's budget even inside one operation. What each test measured, and figures of it, go to the test's
 ``extra_data.experiment`` in results.json.
 
 One bug, one part: when the student's own run of finite differences misses the outcome, it runs
@@ -31,7 +33,6 @@ in ``grader/tolerances.py``).
 """
 import math
 import secrets
-import time
 
 import numpy as np
 import torch
@@ -467,40 +468,30 @@ def mlp_curves(worker, train, held_out_x, held_out_y, rng) -> dict:
     return run
 
 
-def one_epoch(grade, cls: str, network, optimizer, images, labels, *, batch_size: int, seed: int,
-              used: float, evaluate: tuple) -> tuple[float, list, float]:
-    """One epoch of the grader's training of a rebuilt network, then its logits (evaluation
-    mode) on each array of ``evaluate``: ``(mean loss during the epoch, logits, CPU seconds used
-    so far)``. The CPU budget ``tol.CNN_TRAINING_CPU_S`` covers all the epochs of a run."""
-    started = time.process_time()
-    try:
-        losses = training.train(network, images, labels, optimizer, epochs=1, batch_size=batch_size,
-                                seed=seed, cpu_budget_s=max(1.0, tol.CNN_TRAINING_CPU_S - used))
-        logits = [training.logits(network, x) for x in evaluate]
-    except training.TrainingTooSlow as error:
-        grade.fail(f"the grader trained {cls}: {error}; make the network smaller")
-    except Exception as error:  # noqa: BLE001 - the rebuilt network failed while training
-        grade.fail(f"the grader trained {cls}: the network failed: {type(error).__name__}: "
-                   f"{str(error)[:300]}")
-    return float(losses[0]), logits, used + time.process_time() - started
+def study_run(worker, grade, cls: str, description: dict, *, seed: int, input_shape: tuple,
+              optimizer: dict, images, labels, calibration, evaluate: tuple, epochs: int,
+              batch_size: int, train_seeds: list) -> dict:
+    """A study's training of the rebuilt ``cls`` (``runs.study_training``): the untrained
+    control's logits on ``evaluate[-1]``, then per epoch the mean loss and the logits on each
+    array of ``evaluate``. Every step runs in the grader's metered child, under the part's budget
+    and at most ``tol.CNN_TRAINING_CPU_S`` for the run, so a network whose cost the graph's
+    measure misses is stopped inside any operation, as the student's verdict; ends the test
+    saying why when the run was stopped or failed."""
+    return capture.run_on_data(
+        worker, grade, "study_training", f"the grader trained {cls}", limit_s=tol.CNN_TRAINING_CPU_S,
+        capture=description, seed=seed, input_shape=list(input_shape), optimizer=optimizer,
+        images=images, labels=labels, calibration=calibration, evaluate=list(evaluate),
+        epochs=epochs, batch_size=batch_size, train_seeds=list(train_seeds))
 
 
-def untrained_accuracy(grade, cls: str, network, images, held_out, labels, batch_size: int) -> float:
-    """The control: the rebuilt network at its own initialization, before any training,
-    evaluated as the trained one will be (batch-norm statistics estimated over ``images``, some of
-    the training images, then evaluation mode) on the same held-out images. Training must gain
-    on it."""
-    try:
-        where = next((p.device for p in network.parameters()), training.device())
-        training._recalibrate_batch_norm(
-            network, torch.as_tensor(images, dtype=torch.float32, device=where), 2 * batch_size)
-        logits = training.logits(network, held_out)
-    except Exception as error:  # noqa: BLE001 - the rebuilt network failed
-        grade.fail(f"the grader evaluated {cls} before training: the network failed: "
-                   f"{type(error).__name__}: {str(error)[:300]}")
+def control_accuracy(grade, cls: str, logits, labels) -> float:
+    """The control's accuracy: the rebuilt network at its own initialization, before any
+    training, evaluated as the trained one is (batch-norm statistics estimated over some of the
+    training images, then evaluation mode) on the same held-out images. Training must gain on
+    it."""
     score, problem = accuracy(logits, labels, cls)
     if score is None:
-        grade.fail(problem)
+        grade.fail(f"before training: {problem}")
     return score
 
 
@@ -538,12 +529,19 @@ def test_experiment_cnn_vs_mlp(worker, grade):
     shape = (1, 28, 28)
     held_out = perturbed(valid_x.reshape(-1, *shape).astype(np.float32), rng)
     description = capture.captured(worker, grade, "MnistCNN", (2, *shape))
+    network_seed = int(rng.integers(2 ** 31))
+    # Rebuilt here too, from the same capture and seed as the child's: the graph's checks (and
+    # the parameter count) read this copy; every computation on data runs in the child.
     network = capture.network(grade, description, "MnistCNN", (tol.MNIST_CNN_BATCH, *shape),
-                              seed=int(rng.integers(2 ** 31)))
-    optimizer = torch.optim.Adam(network.parameters(), lr=tol.MNIST_CNN_LR)
+                              seed=network_seed)
     images = train_x.reshape(-1, *shape).astype(np.float32)
-    control = untrained_accuracy(grade, "MnistCNN", network, images, held_out, valid_y,
-                                 tol.MNIST_CNN_BATCH)
+    study = study_run(worker, grade, "MnistCNN", description, seed=network_seed,
+                      input_shape=(tol.MNIST_CNN_BATCH, *shape),
+                      optimizer={"grader": "Adam", "settings": {"lr": tol.MNIST_CNN_LR}},
+                      images=images, labels=train_y, calibration=None,
+                      evaluate=(images[:1000], held_out), epochs=tol.CNN_EXPERIMENT_EPOCHS,
+                      batch_size=tol.MNIST_CNN_BATCH, train_seeds=range(tol.CNN_EXPERIMENT_EPOCHS))
+    control = control_accuracy(grade, "MnistCNN", study["untrained"], valid_y)
     run = {"train_loss": [], "train_error": [], "validation_loss": [], "validation_error": [],
            "loss_during_epoch": [], "parameters": capture.trainable_parameters(network)}
     data = {"seed": seed, "runs": {"MnistCNN": run},
@@ -554,11 +552,8 @@ def test_experiment_cnn_vs_mlp(worker, grade):
                     "permutation the grader drew (digit d is called class_renaming[d])")}
     data.update(untrained_validation_accuracy=control, class_renaming=renaming.tolist())
     grade.experiment = data
-    used = 0.0
-    for epoch in range(tol.CNN_EXPERIMENT_EPOCHS):
-        loss, (train_logits, valid_logits), used = one_epoch(
-            grade, "MnistCNN", network, optimizer, images, train_y, batch_size=tol.MNIST_CNN_BATCH,
-            seed=epoch, used=used, evaluate=(images[:1000], held_out))
+    for epoch in study["epochs"]:
+        loss, (train_logits, valid_logits) = epoch["loss"], epoch["logits"]
         for split, logits, labels in (("train", train_logits, train_y[:1000]),
                                       ("validation", valid_logits, valid_y)):
             score, problem = accuracy(logits, labels, "MnistCNN")
@@ -593,13 +588,6 @@ def test_experiment_cnn_vs_mlp(worker, grade):
 
 # -- study 5: dogs vs. cats ----------------------------------------------------------------------
 
-def first_kernels(network) -> np.ndarray | None:
-    for module in network.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            return module.weight.detach().to("cpu", torch.float64).numpy()
-    return None
-
-
 def test_experiment_cats_dogs(worker, grade):
     shape = (3, 64, 64)
     n_train, n_held_out = tol.CATS_DOGS_TRAIN, tol.CATS_DOGS_HELD_OUT
@@ -612,10 +600,11 @@ def test_experiment_cats_dogs(worker, grade):
     grade.experiment = data
     runs = []
     for attempt in range(tol.CATS_DOGS_ATTEMPTS):
+        network_seed = int(rng.integers(2 ** 31))
         network = capture.network(grade, description, "CatsDogsCNN", (tol.CATS_DOGS_BATCH, *shape),
-                                  seed=int(rng.integers(2 ** 31)))
+                                  seed=network_seed)
         try:
-            optimizer, _ = training.build_optimizer(description.get("optimizer"), network)
+            training.build_optimizer(description.get("optimizer"), network)
         except training.OptimizerRefused as error:
             # The study is "with your optimizer": the grader's own would earn the student credit
             # for learning that their code did not do.
@@ -628,29 +617,31 @@ def test_experiment_cats_dogs(worker, grade):
         how = f"your optimizer (torch.optim.{description['optimizer'].get('family')})"
         images, labels = striped_images(n_train + n_held_out, size=64,
                                         seed=int(rng.integers(2 ** 31)))
+        study = study_run(
+            worker, grade, "CatsDogsCNN", description, seed=network_seed,
+            input_shape=(tol.CATS_DOGS_BATCH, *shape),
+            optimizer={"described": description.get("optimizer")}, images=images[:n_train],
+            labels=labels[:n_train], calibration=images[:4 * tol.CATS_DOGS_BATCH],
+            evaluate=(images[n_train:],), epochs=tol.CATS_DOGS_EXPERIMENT_EPOCHS,
+            batch_size=tol.CATS_DOGS_BATCH,
+            train_seeds=[attempt * 100 + epoch for epoch in range(tol.CATS_DOGS_EXPERIMENT_EPOCHS)])
         run = {"train_loss": [], "held_out_accuracy": [],
-               "untrained_accuracy": untrained_accuracy(
-                   grade, "CatsDogsCNN", network, images[:4 * tol.CATS_DOGS_BATCH], images[n_train:],
-                   labels[n_train:], tol.CATS_DOGS_BATCH)}
-        used = 0.0
-        for epoch in range(tol.CATS_DOGS_EXPERIMENT_EPOCHS):
-            loss, (logits,), used = one_epoch(
-                grade, "CatsDogsCNN", network, optimizer, images[:n_train], labels[:n_train],
-                batch_size=tol.CATS_DOGS_BATCH, seed=attempt * 100 + epoch, used=used,
-                evaluate=(images[n_train:],))
-            score, problem = accuracy(logits, labels[n_train:], "CatsDogsCNN")
+               "untrained_accuracy": control_accuracy(grade, "CatsDogsCNN", study["untrained"],
+                                                      labels[n_train:])}
+        for epoch in study["epochs"]:
+            score, problem = accuracy(epoch["logits"][0], labels[n_train:], "CatsDogsCNN")
             if score is None:
                 grade.fail(problem)
-            run["train_loss"].append(loss)
+            run["train_loss"].append(epoch["loss"])
             run["held_out_accuracy"].append(score)
-        runs.append((network, run))
+        runs.append((study["first_kernels"], run))
         if learned(run):
             break
-    network, run = max(runs, key=lambda item: (learned(item[1]), item[1]["held_out_accuracy"][-1]))
+    kernels, run = max(runs, key=lambda item: (learned(item[1]), item[1]["held_out_accuracy"][-1]))
     data.update(run=run, optimizer=how, attempts=len(runs),
                 every_final_accuracy=[r["held_out_accuracy"][-1] for _, r in runs],
                 every_untrained_accuracy=[r["untrained_accuracy"] for _, r in runs])
-    add_figures(grade, experiment_figures.cats_dogs, data, first_kernels(network))
+    add_figures(grade, experiment_figures.cats_dogs, data, kernels)
     final, (first, last) = run["held_out_accuracy"][-1], (run["train_loss"][0], run["train_loss"][-1])
     why = []
     if final < tol.CATS_DOGS_EXPERIMENT_FLOOR:
@@ -870,9 +861,7 @@ def normalization_problem(captures: dict, rng) -> str:
 
 
 def test_experiment_batch_norm(worker, grade):
-    from grader.networks.layer import ReplayedLayer
     from reference.data.mnist import perturbed
-    from reference.lenet import LeNet5
 
     captures = replayed_batch_norms(worker, grade)
     seed = secrets.randbits(31)
@@ -883,22 +872,13 @@ def test_experiment_batch_norm(worker, grade):
         grade.expect(False, f"{not_normalizing}. The study trains LeNet-5 with your batch norm; "
                      "a layer that does not normalize earns none of it.", 3)
         return
-    torch.manual_seed(int(rng.integers(2 ** 31)))
-    layers = {}
-
-    def norm(channels, where):
-        layers[where] = ReplayedLayer(captures[where])
-        return layers[where]
-
-    model = LeNet5(norm=norm).double()
+    torch_seed = int(rng.integers(2 ** 31))
     x, y = digits().train
     order = rng.permutation(len(x))[:tol.LENET_EXPERIMENT_TRAIN]
     mean, std = float(x.mean()), float(x.std())
     images = ((x[order].reshape(-1, 1, 28, 28) - mean) / std).astype(np.float64)
-    labels = torch.as_tensor(y[order], dtype=torch.int64)
     held_out_x, held_out_y = digits().valid
     held_out = (perturbed(held_out_x.reshape(-1, 1, 28, 28).astype(np.float32), rng) - mean) / std
-    optimizer = torch.optim.Adam(model.parameters(), lr=tol.LENET_EXPERIMENT_LR)
     batch = tol.LENET_EXPERIMENT_BATCH
     data = {"seed": seed, "how": (f"LeNet-5 with your BatchNorm2d (replayed by the grader) after "
                                   f"conv1, conv2, fc1 and fc2, standardized input; Adam lr "
@@ -906,50 +886,23 @@ def test_experiment_batch_norm(worker, grade):
                                   f"{tol.LENET_EXPERIMENT_EPOCHS} epochs of {len(order):,} digits"),
             "held_out_accuracy": [], "train_loss": []}
     grade.experiment = data
-
-    def held_out_accuracy() -> float:
-        model.eval()
-        with torch.no_grad():
-            predictions = np.concatenate([
-                model(torch.as_tensor(held_out[i:i + batch], dtype=torch.float64)).argmax(1).numpy()
-                for i in range(0, len(held_out) - len(held_out) % batch, batch)])
-        return float(np.mean(predictions == held_out_y[:len(predictions)]))
-
-    started = time.process_time()
-    try:
-        # The control: the same network before any training, on the same held-out digits.
-        data["untrained_accuracy"] = held_out_accuracy()
-        for _ in range(tol.LENET_EXPERIMENT_EPOCHS):
-            model.train()
-            total = 0.0
-            for start in range(0, len(order), batch):
-                # The replayed graph is the student's: its cost is theirs, bounded here.
-                if time.process_time() - started > tol.CNN_TRAINING_CPU_S:
-                    raise training.TrainingTooSlow(
-                        f"{tol.CNN_TRAINING_CPU_S:g} CPU seconds did not finish "
-                        f"{tol.LENET_EXPERIMENT_EPOCHS} epochs: the layer does far more work "
-                        "than normalizing needs")
-                optimizer.zero_grad()
-                logits = model(torch.as_tensor(images[start:start + batch]))
-                loss = torch.nn.functional.cross_entropy(logits, labels[start:start + batch])
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * batch
-            data["train_loss"].append(total / len(order))
-            data["held_out_accuracy"].append(held_out_accuracy())
-    except training.TrainingTooSlow as error:
-        grade.fail(f"the grader trained LeNet-5 with your BatchNorm2d: {error}")
-    except Exception as error:  # noqa: BLE001 - the student's layer, replayed, failed
-        grade.fail(f"LeNet-5 with your BatchNorm2d failed while the grader trained it: "
-                   f"{type(error).__name__}: {str(error)[:300]}")
+    # The whole run (the control before training, the epochs, the evaluations) in the metered
+    # child: the replayed layers are the student's graphs, and their cost is theirs.
+    run = capture.run_on_data(
+        worker, grade, "lenet_batch_norm", "the grader trained LeNet-5 with your BatchNorm2d",
+        limit_s=tol.CNN_TRAINING_CPU_S, captures=captures, torch_seed=torch_seed, images=images,
+        labels=y[order], held_out=held_out, held_out_labels=held_out_y,
+        epochs=tol.LENET_EXPERIMENT_EPOCHS, batch=batch, lr=tol.LENET_EXPERIMENT_LR)
+    data.update(untrained_accuracy=run["untrained_accuracy"], train_loss=run["train_loss"],
+                held_out_accuracy=run["held_out_accuracy"])
     moved = {}
-    for where, layer in layers.items():
-        gamma_name, beta_name = gamma_beta_names(list(layer.names))
-        gamma = layer.parameter(gamma_name).detach().numpy()
-        beta = layer.parameter(beta_name).detach().numpy()
+    for where, trained in run["parameters"].items():
+        gamma_name, beta_name = gamma_beta_names(list(trained))
+        gamma = np.asarray(trained[gamma_name], dtype=np.float64)
+        beta = np.asarray(trained[beta_name], dtype=np.float64)
         # Moved from where the layer itself started (not from 1 and 0): a layer whose parameters
         # are named or ordered otherwise cannot pass for one that moved.
-        start = layer.capture["parameters"]
+        start = captures[where]["parameters"]
         gamma0 = np.asarray(start[gamma_name]["value"], dtype=np.float64)
         beta0 = np.asarray(start[beta_name]["value"], dtype=np.float64)
         moved[where] = {"gamma": gamma.tolist(), "beta": beta.tolist(),
@@ -965,9 +918,15 @@ def test_experiment_batch_norm(worker, grade):
                f"{tol.LENET_EXPERIMENT_EPOCHS} epochs; at least {tol.LENET_EXPERIMENT_FLOOR:.0%} is "
                "expected (the same network learns with torch's batch norm)")
     grade.expect(not why, why, 2)
-    still = [f"{where} ({'gamma' if change[0] < tol.LENET_EXPERIMENT_MOVE else 'beta'})"
-             for where, change in ((w, m["largest_change"]) for w, m in moved.items())
-             if min(change) < tol.LENET_EXPERIMENT_MOVE]
-    grade.expect(not still, f"after training, the batch norm's gamma or beta did not move from 1 "
-                 f"and 0 (by {tol.LENET_EXPERIMENT_MOVE:g} in any channel) at {', '.join(still)}: "
-                 "does forward use self.weight and self.bias, so that they get gradients?")
+    still = []
+    for where, change in ((w, m["largest_change"]) for w, m in moved.items()):
+        # Each parameter that did not move is named: a layer whose beta is never used and whose
+        # gamma is detached differs from one with only one of those faults.
+        names = [name for name, largest in zip(("gamma", "beta"), change, strict=True)
+                 if largest < tol.LENET_EXPERIMENT_MOVE]
+        if names:
+            still.append(f"{where} ({' and '.join(names)})")
+    grade.expect(not still, f"after training, the batch norm's gamma or beta did not move from "
+                 f"where it started (by {tol.LENET_EXPERIMENT_MOVE:g} in any channel) at "
+                 f"{', '.join(still)}: does forward use self.weight and self.bias, so that they "
+                 "get gradients?")

@@ -112,8 +112,10 @@ make_cats_dogs_optimizer's optimizer cannot be rebuilt. Part cats_dogs_cnn no lo
 optimizer the grader refuses earns no learning credit there (issue #23)."""
 
 CNN_TRAINING_CPU_S = 150.0
-"""CPU-second budget of one such training run (the worked solution needs about 5 s and 7 s); the
-part's budget (``PART_CPU_BUDGET_S``) bounds all of a part's runs together."""
+"""CPU-second limit of one study's run in the experiments part (its CNN trainings and LeNet-5 with
+the student's batch norm, metered in the grader's child; the worked solution needs about 5-15 s),
+so that one costly network leaves the other studies their share; the part's budget
+(``PART_CPU_BUDGET_S``) bounds all of a part's runs together."""
 
 # -- networks the grader rebuilds (grader/networks) --------------------------------------------
 # A captured network is data the grader turns into torch modules and runs in its own process,

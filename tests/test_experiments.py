@@ -118,6 +118,8 @@ def test_missed_outcomes_cost_their_rows(tmp_path):
     batch_norm = tests["test_experiment_batch_norm"]
     assert scores["test_experiment_batch_norm"] == (2.0, 3.0), output   # it learns; nothing moved
     assert "did not move" in batch_norm["output"] and "self.weight and self.bias" in batch_norm["output"]
+    # each parameter that did not move is named (issue 24: the message named gamma alone)
+    assert batch_norm["output"].count("(gamma and beta)") == 4, batch_norm["output"]
 
 
 class Padded(torch.nn.Module):
@@ -150,3 +152,25 @@ def test_a_layer_that_would_cost_the_grader_memory_is_refused_before_it_runs():
     padded = capture_layer_steps(Padded(6, padded=True), {"train": shape, "eval": shape})
     problem = layer.measure(padded, shape)
     assert "470,400,000 numbers from an input of 235,200" in problem, problem
+
+
+PADDED_BATCHNORM2D = (
+    "        if self.training:\n            mean = x.mean(dim=(0, 2, 3))\n",
+    "        x = x.unsqueeze(-1).expand(*x.shape, 2000).mean(-1)\n"
+    "        if self.training:\n            mean = x.mean(dim=(0, 2, 3))\n")
+
+
+def test_part_batchnorm2d_measures_the_layer_before_it_replays_it(tmp_path):
+    """Part batchnorm2d replays the student's layer in the grader's process too: it is measured
+    first, so that every replay has a cost the grader has bounded (each operator's cost is linear
+    in the sizes it reads and writes, and measure bounds them). A layer that computes the right
+    values through a copy 2,000 times its input is refused with the reason (on main it was
+    replayed, and got every point)."""
+    padded = patched_solution(tmp_path, [PADDED_BATCHNORM2D])
+    code, output, data = grade_file(padded, tmp_path / "r.json", "--parts", "batchnorm2d")
+    assert data is not None, output[-3000:]
+    tests = {t["extra_data"]["test"]: t for t in data["tests"]}
+    train = tests["test_batchnorm2d_train"]
+    assert train["score"] == 0, output[-3000:]
+    assert "the grader will not replay it" in train["output"], train["output"]
+    assert "at most 8 times the input's size" in train["output"], train["output"]

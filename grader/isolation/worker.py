@@ -992,26 +992,31 @@ class Session:
         return (f"this submission used its whole budget of {self.grading_budget_s:g} CPU s for the "
                 "grading")
 
-    def run_network_task(self, task: str, **kwargs):
+    def run_network_task(self, task: str, limit_s: float | None = None, **kwargs):
         """Run one of the grader's own computations on what the student described
         (``grader.networks.metered.TASKS``: a rebuilt network's training or evaluation) in the
         grader's metered child process, under what is left of the part's budget, and charge its
-        CPU time to the part. Raises ``metered.BudgetSpent`` (with the budget's sentence) when
-        the run uses the rest of the budget, ``metered.ChildFailed`` when it fails."""
+        CPU time to the part. ``limit_s``: a smaller limit of this run alone (one study of the
+        experiments, so that one costly network does not take the other studies' share).
+        Raises ``metered.BudgetSpent`` (with the budget's sentence, or the run's limit) when the
+        run uses the rest of the budget or its limit, ``metered.ChildFailed`` when it fails."""
         from grader.networks import metered
 
         left = self.budget_left()
         if left <= 0:
             raise metered.BudgetSpent(0.0, self.budget_spent())
+        allowed = left if limit_s is None else min(left, limit_s)
         if self._network_runner is None:
             self._network_runner = metered.Runner()
         runner = self._network_runner
         try:
-            return runner.run(task, left, **kwargs)
+            return runner.run(task, allowed, **kwargs)
         except metered.BudgetSpent:
             pass
         finally:
             self._spend(runner.cpu_used)
+        if allowed < left:
+            raise metered.BudgetSpent(allowed, f"the run used its whole limit of {allowed:g} CPU s")
         raise metered.BudgetSpent(left, self.budget_spent())
 
     def _idle_limit(self) -> tuple[float, str]:

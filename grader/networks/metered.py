@@ -45,6 +45,8 @@ TASKS = {
     "threads": "grader.networks.metered:_threads",
     "outputs": "grader.networks.runs:outputs",
     "trained_with_controls": "grader.networks.runs:trained_with_controls",
+    "study_training": "grader.networks.runs:study_training",
+    "lenet_batch_norm": "grader.networks.runs:lenet_batch_norm",
 }
 """The functions the child may run, by name: ``module:function`` of the grader's own code
 (``grader/networks/runs.py`` holds the CNN parts' runs)."""
