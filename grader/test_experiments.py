@@ -20,8 +20,8 @@ returns weights and estimates (plain arrays), and every number judged here is co
 process. The CNN studies train the network the grader rebuilt from the student's capture (the
 path of the CNN parts), and the batch-norm study trains LeNet-5 with the student's replayed layer:
 every such run on data goes through the grader's metered child (``grader/networks/runs.py``),
-stopped at the study's limit or the part's budget even inside one operation. What each test measured, and figures of it, go to the test's
-``extra_data.experiment`` in results.json.
+stopped at the study's limit or the part's budget even inside one operation. What each
+test measured, and figures of it, go to the test's ``extra_data.experiment`` in results.json.
 
 One bug, one part: when the student's own run of finite differences misses the outcome, it runs
 again with the student's ``finite_difference`` behind the reference's forward pass and loss
