@@ -134,8 +134,9 @@ GRAPH_MAX_PARAMETERS = 20_000_000
 GRAPH_MAX_CONSTANT_ELEMENTS = 128
 """Numbers of the student's that a rebuilt network keeps from its capture, per graph: the
 literal scalars in the graph's arguments (kernel sizes, dimensions, ``-1`` of a view, a
-string) plus the constant tensors' entries (tensors made in forward, integer buffers; one
-repeated value counts once). Everything else the capture carries is drawn or reset by the
+string), the constant tensors' entries (tensors made in forward, integer buffers; one
+repeated value counts once) and the float settings of the layers it calls (a LeakyReLU's slope,
+a pad's value, a batch norm's eps and momentum). Everything else the capture carries is drawn or reset by the
 grader (``GRAPH_MAX_RESET_ELEMENTS``). Measured: the worked networks pass 0, the bank of
 architectures (tests/submissions/part4) and alt_part4.py at most 26 (alt_part4's
 CatsDogsCNN, functional style), and none holds a constant tensor. 128 is about 5 times that;

@@ -175,6 +175,20 @@ class LiteralIndices(nn.Module):
         return self.conv(x).flatten(1)[:, self.indices][:, :2]
 
 
+class SlopeTable(nn.Module):
+    """A table of learned values hidden in the float settings of many layers: one LeakyReLU per
+    number, each slope a value of the table, applied to a one-channel map."""
+
+    def __init__(self, numbers: int):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 3, padding=1)
+        self.slopes = nn.ModuleList(nn.LeakyReLU(0.01 + i / 997) for i in range(numbers))
+
+    def forward(self, x):
+        x = self.conv(x).flatten(1)
+        return torch.cat([slope(-x) for slope in self.slopes], dim=1)[:, :2]
+
+
 @pytest.mark.parametrize("cls", [ConstantTable, IntegerBuffer, LiteralIndices])
 def test_numbers_kept_from_the_capture_have_a_small_budget(cls):
     """A table of more than ``GRAPH_MAX_CONSTANT_ELEMENTS`` numbers is refused, in a constant,
@@ -184,6 +198,15 @@ def test_numbers_kept_from_the_capture_have_a_small_budget(cls):
     rebuild.rebuild(capture_of(cls(within)), seed=0)
     with pytest.raises(rebuild.GraphRefused, match="at most 128"):
         rebuild.rebuild(capture_of(cls(200)), seed=0)
+
+
+def test_float_settings_of_layers_count_against_the_same_budget():
+    """The slopes of 150 LeakyReLUs (a table of 150 learned values; the network stays under the
+    200 layers a capture may hold) are refused like any other table; 100 fit. Failed on bc8a04d,
+    which did not count layer settings."""
+    rebuild.rebuild(capture_of(SlopeTable(100)), seed=0)
+    with pytest.raises(rebuild.GraphRefused, match="150 float settings of its layers"):
+        rebuild.rebuild(capture_of(SlopeTable(150)), seed=0)
 
 
 # -- the controls and the evidence of a training run ---------------------------------------------

@@ -290,6 +290,18 @@ class Network(nn.Module):
         return None
 
 
+def _float_settings(value) -> int:
+    """How many float numbers a layer's captured ``attributes`` hold (nested lists included;
+    integers, such as sizes and channels, are the network's structure and are not counted)."""
+    if isinstance(value, float):
+        return 1
+    if isinstance(value, dict):
+        return sum(_float_settings(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_float_settings(v) for v in value)
+    return 0
+
+
 def check(capture) -> None:
     """Refuse a capture outside the format or beyond the stated sizes (``tolerances.GRAPH_*``)."""
     if not isinstance(capture, dict):
@@ -336,8 +348,13 @@ def check(capture) -> None:
         raise GraphRefused(
             f"the network's own modules hold {reset:,} numbers in 0- or 1-dimensional parameters "
             f"and buffers; the grader rebuilds at most {tol.GRAPH_MAX_RESET_ELEMENTS:,}")
+    # A layer's float settings (a LeakyReLU's slope, a pad's value, an ELU's alpha) are the
+    # student's numbers too: four hundred LeakyReLUs could carry a table of learned values in
+    # their slopes. They count against the same budget as literals, once per layer a graph calls.
+    settings = {path: _float_settings(spec.get("attributes")) for path, spec in modules.items()}
     for mode, nodes in graphs.items():
-        _check_nodes(mode, nodes, modules, tensors, kept)
+        _check_nodes(mode, nodes, modules, tensors, kept, settings)
+
     read = {node.get("target") for nodes in graphs.values() for node in nodes
             if isinstance(node, dict) and node.get("op") == "get_attr"}
     unread = sorted(set(tensors) - read)
@@ -346,10 +363,12 @@ def check(capture) -> None:
         raise GraphRefused(f"the capture describes tensors no graph reads: {', '.join(unread[:4])}")
 
 
-def _check_nodes(mode: str, nodes, modules: dict, tensors: dict, kept: dict) -> None:
+def _check_nodes(mode: str, nodes, modules: dict, tensors: dict, kept: dict,
+                 settings: dict | None = None) -> None:
     """Refuse a malformed graph, one beyond ``GRAPH_MAX_NODES``, or one that keeps more than
-    ``GRAPH_MAX_CONSTANT_ELEMENTS`` of the student's numbers: its literals plus the entries of
-    the constant tensors it reads (``kept``: ``{target: numbers}``)."""
+    ``GRAPH_MAX_CONSTANT_ELEMENTS`` of the student's numbers: its literals, the entries of the
+    constant tensors it reads (``kept``: ``{target: numbers}``) and the float settings of the
+    layers it calls (``settings``: ``{path: numbers}``)."""
     if not isinstance(nodes, list) or not nodes:
         raise GraphRefused(f"the {mode}-mode graph is empty")
     if len(nodes) > tol.GRAPH_MAX_NODES:
@@ -395,10 +414,14 @@ def _check_nodes(mode: str, nodes, modules: dict, tensors: dict, kept: dict) -> 
             f"in forward, or integer buffers); at most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} "
             "numbers kept from the capture are allowed. Keep data out of the network: only "
             "layers and their parameters belong there")
-    if len(literals) + constants > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
+    layered = sum((settings or {}).get(target, 0) for target in
+                  {node["target"] for node in nodes if node["op"] == "call_module"})
+    if len(literals) + constants + layered > tol.GRAPH_MAX_CONSTANT_ELEMENTS:
         raise GraphRefused(
             f"the {mode}-mode graph passes {len(literals):,} literal numbers"
             + (f" besides {constants:,} constant numbers" if constants else "")
+            + (f" and {layered:,} float settings of its layers (slopes, pad values, "
+               "epsilons...)" if layered else "")
             + f"; at most {tol.GRAPH_MAX_CONSTANT_ELEMENTS:,} numbers kept from the capture are "
             "allowed (a table of values does not fit: compute from the input and parameters)")
 
