@@ -1,48 +1,199 @@
-"""Benchmark (not a test): wall time of grading the worked solution with the full suite.
+"""Benchmark (not a test): what a student waits for, and what a batch pays, per grading of the
+worked solution (issue 26's figures).
 
-Run: ``python benchmarks/grade_suite.py [--runs 5]``. Reports the whole command (interpreter and
-torch start-up included, as a student experiences ``pytest grader``) and the time pytest spends
-in the tests themselves (from results.json's execution_time).
+Run: ``python benchmarks/grade_suite.py [--runs 5] [--only full,one_part]``. Each scenario runs
+``--runs`` times, one after the other, and prints the median wall time (the whole command:
+interpreter, imports, sandbox starts, as a student experiences ``pytest grader``) and the median
+CPU seconds of every process the command started and waited for (the grading process, its
+sandboxed workers, the metered child), read with ``getrusage(RUSAGE_CHILDREN)``. Scenarios:
+
+- ``full``: a full default grading (``python -m grader grade solution.py``);
+- ``part4``: Part 4 only (``mnist_cnn,cats_dogs_cnn,kaggle_submission``);
+- ``numpy``: the 13 numpy parts and ``batchnorm2d``;
+- ``one_part``: one numpy part (``backward``);
+- ``edited``: a full grading of a copy of the solution whose ``NN.backward`` was just edited,
+  after one grading of the unedited copy (what a student's second run costs);
+- ``import``: ``python -c "import numpy, torch"``, what every worker start pays;
+- ``gradescope_half_cpu``: the built autograder zip's ``run_autograder`` on the worked solution
+  in a cgroup limited to half a CPU, as Gradescope's default machine (needs root and a writable
+  cgroup ``cpu`` controller; skipped, saying why, otherwise).
+
+The header says which machine ran it (CPU model, cores, load average before the first run,
+torch's BLAS and threads), so that figures are compared only between runs on the same machine.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+PART4 = "mnist_cnn,cats_dogs_cnn,kaggle_submission"
+NUMPY = ("init,activations,softmax,forward,loss,backward,update,train_loop,finite_difference,"
+         "optimizers,batchnorm,dropout,batchnorm2d")
+EDIT = ("    def backward(self, cache, labels):\n",
+        "    def backward(self, cache, labels):\n        _edited = True  # a student's edit\n")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str], *, cwd: Path = REPOSITORY, env=None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and every process it waited for)."""
+    cpu, started = _children_cpu(), time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=False)
+    return time.perf_counter() - started, _children_cpu() - cpu
+
+
+def _grade(submission: Path, results: Path, *parts: str) -> list[str]:
+    selection = ["--parts", ",".join(parts)] if parts else []
+    return [sys.executable, "-m", "grader", "grade", str(submission), "--results-json",
+            str(results), *selection]
+
+
+def machine() -> str:
+    import torch
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                  .splitlines() if line.startswith("model name")), platform.processor())
+    settings = torch.__config__.show().replace(",", " ").split()
+    blas = next((word.replace("_INFO=", " ") for word in settings if word.startswith("BLAS_INFO=")),
+                "BLAS unknown")
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    return (f"{model}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; torch "
+            f"{torch.__version__} ({blas}{', OPENBLAS_CORETYPE=' + coretype if coretype else ''}, "
+            f"{torch.get_num_threads()} threads); Python {platform.python_version()}")
+
+
+def scenario_runs(name: str, folder: Path, runs: int) -> list[tuple[float, float]]:
+    results = folder / "results.json"
+    solution = REPOSITORY / "solution.py"
+    if name == "full":
+        return [_timed(_grade(solution, results)) for _ in range(runs)]
+    if name == "part4":
+        return [_timed(_grade(solution, results, PART4)) for _ in range(runs)]
+    if name == "numpy":
+        return [_timed(_grade(solution, results, NUMPY)) for _ in range(runs)]
+    if name == "one_part":
+        return [_timed(_grade(solution, results, "backward")) for _ in range(runs)]
+    if name == "edited":
+        measured = []
+        for run in range(runs):
+            copy = folder / f"edited{run}" / "solution.py"
+            copy.parent.mkdir()
+            text = solution.read_text()
+            copy.write_text(text)
+            _timed(_grade(copy, results))             # the first run of the evening
+            assert EDIT[0] in text, "NN.backward's signature changed: update EDIT"
+            copy.write_text(text.replace(EDIT[0], EDIT[1], 1))
+            measured.append(_timed(_grade(copy, results)))
+        return measured
+    if name == "import":
+        return [_timed([sys.executable, "-c", "import numpy, torch"]) for _ in range(runs)]
+    if name == "gradescope_half_cpu":
+        return gradescope_half_cpu(folder, runs)
+    raise ValueError(name)
+
+
+class Skipped(RuntimeError):
+    """A scenario this machine cannot run; the message says why."""
+
+
+def _half_cpu_group() -> Path:
+    """A cgroup (v1 ``cpu`` or v2) limited to half a CPU, made for this run."""
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+    if v2.is_file() and "cpu" in v2.read_text().split():
+        group = Path(f"/sys/fs/cgroup/nngrade-bench-{os.getpid()}")
+        group.mkdir()
+        (group / "cpu.max").write_text("50000 100000")
+        return group
+    v1 = Path("/sys/fs/cgroup/cpu")
+    if (v1 / "cpu.cfs_quota_us").is_file():
+        group = v1 / f"nngrade-bench-{os.getpid()}"
+        group.mkdir()
+        (group / "cpu.cfs_period_us").write_text("100000")
+        (group / "cpu.cfs_quota_us").write_text("50000")
+        return group
+    raise Skipped("no cgroup cpu controller found")
+
+
+def gradescope_half_cpu(folder: Path, runs: int) -> list[tuple[float, float]]:
+    if os.geteuid() != 0:
+        raise Skipped("needs root to make a cgroup limited to half a CPU")
+    archive = folder / "autograder.zip"
+    subprocess.run([sys.executable, "-m", "grader", "gradescope", str(archive)], cwd=REPOSITORY,
+                   check=True, capture_output=True)
+    try:
+        group = _half_cpu_group()
+    except OSError as error:
+        raise Skipped(f"cannot make a cgroup: {error}") from None
+    procs = group / ("cgroup.procs" if (group / "cgroup.procs").exists() else "tasks")
+    measured = []
+    try:
+        for run in range(runs):
+            root = folder / f"autograder{run}"
+            with zipfile.ZipFile(archive) as opened:
+                for info in opened.infolist():
+                    path = Path(opened.extract(info, root / "source"))
+                    path.chmod((info.external_attr >> 16) & 0o777)
+            shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+            (root / "run_autograder").chmod(0o755)
+            (root / "submission").mkdir()
+            (root / "results").mkdir()
+            shutil.copy(REPOSITORY / "solution.py", root / "submission" / "solution.py")
+            environment = {**os.environ, "NNGRADE_AUTOGRADER_ROOT": str(root),
+                           "NNGRADE_PYTHON": sys.executable}
+            # The command enters the group itself (its pid is written to the group before it
+            # execs run_autograder), so that everything it starts is limited too.
+            entering = (f"echo $$ > {procs} && exec {root / 'run_autograder'}")
+            measured.append(_timed(["sh", "-c", entering], cwd=root, env=environment))
+            data = json.loads((root / "results" / "results.json").read_text())
+            if data.get("score") is None:
+                raise Skipped(f"the run did not grade: {str(data.get('output'))[:200]}")
+    finally:
+        try:
+            group.rmdir()
+        except OSError:
+            pass
+    return measured
+
+
+SCENARIOS = ("full", "edited", "numpy", "part4", "one_part", "import", "gradescope_half_cpu")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--submission", default=str(REPOSITORY / "solution.py"))
-    parser.add_argument("--parts", default=None,
-                        help="only these parts, e.g. the NN part: init,activations,softmax,forward,"
-                             "loss,backward,update,train_loop,finite_difference")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma-separated scenarios among {', '.join(SCENARIOS)}")
     args = parser.parse_args()
-    selection = ["--parts", args.parts] if args.parts else []
-    walls, inside = [], []
-    with tempfile.TemporaryDirectory() as folder:
-        results = Path(folder) / "results.json"
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "grader", "grade", args.submission,
-                            "--results-json", str(results), *selection], cwd=REPOSITORY,
-                           stdout=subprocess.DEVNULL, check=False)
-            walls.append(time.perf_counter() - started)
-            data = json.loads(results.read_text())
-            inside.append(data["execution_time"])
-    what = f"parts {args.parts}" if args.parts else "the full suite"
-    print(f"{what} on {args.submission} ({len(data['tests'])} tests, {args.runs} runs)")
-    print(f"  command wall time: median {statistics.median(walls):.2f} s "
-          f"(min {min(walls):.2f}, max {max(walls):.2f})")
-    print(f"  inside pytest:     median {statistics.median(inside):.2f} s")
+    print(machine())
+    print(f"median of {args.runs} runs each, one after the other")
+    print(f"{'scenario':<22}{'wall s':>9}{'(min-max)':>16}{'CPU s':>9}")
+    for name in args.only.split(","):
+        with tempfile.TemporaryDirectory(prefix="nngrade-bench-") as folder:
+            try:
+                measured = scenario_runs(name, Path(folder), args.runs)
+            except Skipped as why:
+                print(f"{name:<22}  skipped: {why}")
+                continue
+        walls, cpus = [m[0] for m in measured], [m[1] for m in measured]
+        print(f"{name:<22}{statistics.median(walls):>9.2f}"
+              f"{f'({min(walls):.2f}-{max(walls):.2f})':>16}{statistics.median(cpus):>9.2f}",
+              flush=True)
 
 
 if __name__ == "__main__":
