@@ -165,6 +165,15 @@ def test_each_method_is_charged_to_its_own_part():
     assert set(parts(source)) == {"activations", "init"}
 
 
+def test_a_base_class_is_charged_where_its_methods_serve():
+    source = HEADER + ("class Base:\n    def backward(self, cache, labels):\n        return torch.tensor(1)\n"
+                       "\n    def forward(self, x):\n        return np.tanh(x)\n\n\n"
+                       "class NN(Base):\n    pass\n")
+    assert set(parts(source)) == {"backward"}
+    module_base = source.replace("class Base:", "class Base(torch.nn.Module):")
+    assert parts(module_base)["init"] == ["torch.nn.Module"]
+
+
 def test_the_numpy_classes_are_roots_and_part4_is_not():
     source = HEADER + (
         "class Optimizer:\n    def gradients(self, params, grads):\n"

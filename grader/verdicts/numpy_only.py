@@ -385,8 +385,10 @@ class _Reader:
                 self.header(owner, self.module.classes[owner].node)
 
     def header(self, name: str, node: ast.ClassDef):
-        """A class's bases, keywords (metaclass) and decorators."""
-        for expression in [*node.bases, *[k.value for k in node.keywords], *node.decorator_list]:
+        """A class's bases, keywords (metaclass) and decorators. A base class of the file is not
+        read whole here: its header comes with the class's (``mro``), its methods when used."""
+        bases = [b for b in node.bases if not (isinstance(b, ast.Name) and b.id in self.module.classes)]
+        for expression in [*bases, *[k.value for k in node.keywords], *node.decorator_list]:
             self.walk(expression, self.module.module_scope, where=f"class {name}")
 
     def defaults(self, function: ast.AST, scope):
