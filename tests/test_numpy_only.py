@@ -276,3 +276,21 @@ def test_autograd_backward_loses_the_backward_part(tmp_path):
             assert "numpy only" in why[test] and "NN.backward reaches torch" in why[test], why[test]
             assert f"solution.py line {line}" in why[test], why[test]
     assert code == 1
+
+
+def test_a_framework_in_one_method_costs_its_whole_part_only(tmp_path):
+    """The decision written in the rubric (NUMPY_ONLY_PARTS): relu's value through a helper that
+    calls torch costs every activations test, tanh's and the dispatch's included, and nothing
+    in softmax, which is graded with the reference's activations."""
+    path = patched_solution(tmp_path, [
+        ("        return np.maximum(x, 0)\n", "        return _relu(x)\n"),
+        ("class NN:\n", "def _relu(x):\n    return torch.relu(torch.as_tensor(x)).numpy()\n\n\nclass NN:\n")])
+    code, output, data = grade_file(path, tmp_path / "results.json", "--parts", "activations,softmax")
+    assert data is not None, output
+    scores = part_scores(data)
+    assert scores["activations"] == (0.0, scores["activations"][1]), output
+    assert scores["softmax"][0] == scores["softmax"][1] > 0, output
+    why = {t["extra_data"]["test"]: t.get("output", "") for t in data["tests"]}
+    assert "NN.relu reaches torch.as_tensor, torch.relu" in why["test_tanh"], why["test_tanh"]
+    assert "in _relu" in why["test_tanh"]
+    assert code == 1
