@@ -137,12 +137,28 @@ class _Module:
         self.imported, self.defined, self.star = rules._module_bindings(self.tree)
         self.module_scope = rules._Scope({}, frozenset(), self.imported, self.defined, self.star)
         self.classes: dict[str, _Class] = {}
+        self._scopes: dict[int, rules._Scope] = {}
+        self.memo: dict[tuple, tuple[list, list]] = {}   # see _Reader
+        self.numpy_classes: set[str] = set()             # the classes some numpy part grades
+        self._skipped: dict[int, set] = {}
         for name, node in self.defined.items():
             if isinstance(node, ast.ClassDef):
                 bases = [b.id for b in node.bases if isinstance(b, ast.Name)
                          and b.id in self.defined and isinstance(self.defined[b.id], ast.ClassDef)]
                 self.classes[name] = _Class(name, node, bases, _methods_of(node), {})
         self._collect_attributes()
+
+    def scope(self, function: ast.AST):
+        """``rules._scope`` of a function, computed once."""
+        if id(function) not in self._scopes:
+            self._scopes[id(function)] = rules._scope(function, self.imported, self.defined, self.star)
+        return self._scopes[id(function)]
+
+    def skipped(self, node: ast.AST) -> set[int]:
+        """``_skipped`` of a node, computed once."""
+        if id(node) not in self._skipped:
+            self._skipped[id(node)] = _skipped(node)
+        return self._skipped[id(node)]
 
     def mro(self, name: str) -> list[str]:
         """The file's own classes ``name`` derives from, itself first (depth first, no repeats)."""
@@ -189,7 +205,7 @@ class _Module:
                                                     self.module_scope, cls.name)
             for method in cls.methods.values():
                 me = _self_name(method)
-                scope = rules._scope(method, self.imported, self.defined, self.star)
+                scope = self.scope(method)
                 for node in ast.walk(method):
                     for owner, name, value in self._stores(node, {me} if me else set()):
                         self._add_attribute(cls.name if owner == me else owner, name, value, scope,
@@ -198,8 +214,7 @@ class _Module:
             for owner, name, value in self._stores(node, set()):
                 function = next((p for p in _parents(node) if isinstance(
                     p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))), None)
-                scope = (rules._scope(function, self.imported, self.defined, self.star)
-                         if function is not None else self.module_scope)
+                scope = self.scope(function) if function is not None else self.module_scope
                 self._add_attribute(owner, name, value, scope, rules._enclosing(node, "module level"))
 
     def _stores(self, node: ast.AST, selves: set) -> list:
@@ -289,10 +304,18 @@ class _Reader:
         self.seen: set = set()
         self.queue: list = []
         self.root = ""
+        # What visiting an item found and asked to follow is kept in the module
+        # (``_Module.memo``) for every root and part after the first: they replay it (their own
+        # label on the findings, their own rule on which methods to follow) instead of walking
+        # the code again. Only the requests that the walk itself makes are recorded.
+        self.recording: tuple[list, list] | None = None
+        self.inside_request = 0
 
     # -- the queue ---------------------------------------------------------------------------
 
     def push(self, key: tuple, item: tuple):
+        if self.recording is not None and not self.inside_request:
+            self.recording[1].append(("push", key, item))
         if key not in self.seen:
             self.seen.add(key)
             self.queue.append(item)
@@ -301,13 +324,19 @@ class _Reader:
         """Follow ``cls.name`` (an instance of ``cls`` looks it up) and the values stored in that
         attribute. Through ``self``, a method another part grades is not followed: the
         reference replaces it while this part is graded, and its own part answers for it."""
-        hit = self.module.method(cls, name)
-        if hit is not None and not (through_self and name in self.other_roots.get(cls, ())):
-            owner, node = hit
-            self.push(("method", cls, id(node)), ("method", cls, owner, node))
-        for value, scope, where in self.module.attribute_values(cls, name):
-            shown = f"self.{name}" if through_self else f"{cls}.{name}"
-            self.push(("value", id(value)), ("value", value, scope, where, shown))
+        if self.recording is not None and not self.inside_request:
+            self.recording[1].append(("follow", cls, name, through_self))
+        self.inside_request += 1
+        try:
+            hit = self.module.method(cls, name)
+            if hit is not None and not (through_self and name in self.other_roots.get(cls, ())):
+                owner, node = hit
+                self.push(("method", cls, id(node)), ("method", cls, owner, node))
+            for value, scope, where in self.module.attribute_values(cls, name):
+                shown = f"self.{name}" if through_self else f"{cls}.{name}"
+                self.push(("value", id(value)), ("value", value, scope, where, shown))
+        finally:
+            self.inside_request -= 1
 
     def follow_everything(self, cls: str):
         """``getattr(self, name)`` with a name that is not a constant: every method no other part
@@ -319,7 +348,7 @@ class _Reader:
                 self.follow_method(cls, name)
 
     def numpy_class(self, name: str) -> bool:
-        return name in self.module.classes and (name in self.other_roots or name in self.whole)
+        return name in self.module.numpy_classes
 
     def follow_name(self, name: str):
         """A module-level name the code uses: a numpy class named bare (constructed) leads to its
@@ -345,13 +374,28 @@ class _Reader:
                 if hit is not None:
                     self.push(("method", cls, id(hit[1])), ("method", cls, hit[0], hit[1]))
             while self.queue:
-                self.visit(self.queue.pop(0))
+                item = self.queue.pop(0)
+                key = (item[0], *[id(x) if isinstance(x, ast.AST) else x for x in item[1:]
+                                  if isinstance(x, (ast.AST, str))])
+                if key not in self.module.memo:
+                    self.recording = ([], [])
+                    self.visit(item)
+                    self.module.memo[key], self.recording = self.recording, None
+                    continue
+                findings, requests = self.module.memo[key]
+                for node, what, where, through in findings:
+                    self.add(node, what, where, through)
+                for request in requests:
+                    if request[0] == "push":
+                        self.push(request[1], request[2])
+                    else:
+                        self.follow_method(*request[1:])
         return sorted(self.found.values(), key=lambda r: (r.line, r.method, r.what))
 
     # -- the walk ----------------------------------------------------------------------------
 
     def _scope_of(self, function):
-        return rules._scope(function, self.module.imported, self.module.defined, self.module.star)
+        return self.module.scope(function)
 
     def visit(self, item):
         kind = item[0]
@@ -411,6 +455,8 @@ class _Reader:
                         self.add(name, resolve.origin(name.id))
 
     def add(self, node: ast.AST, what: str, where: str | None = None, through: str = ""):
+        if self.recording is not None:
+            self.recording[0].append((node, what, where, through))
         line = getattr(node, "lineno", 0)
         lines = self.module.lines
         text = lines[line - 1].strip()[:120] if 0 < line <= len(lines) else ""
@@ -423,7 +469,7 @@ class _Reader:
         """Record the frameworks ``node`` reaches and queue the code it leads to. For a method of
         a numpy class: ``cls`` is the instance's class, ``owner`` the class that defines the
         method and ``me`` the method's name for the instance (its first parameter)."""
-        skipped = _skipped(node)
+        skipped = self.module.skipped(node)
         context = _Context(scope, cls, owner, me,
                            lambda child, what: self.add(child, what, where, through))
         for child in ast.walk(node):
@@ -630,6 +676,7 @@ def reaches(source: str) -> dict[str, list[Reach]]:
     reaches none is absent). Raises ``rules.SourceError`` when the source cannot be parsed."""
     module = _Module(source)
     roots = part_roots(module)
+    module.numpy_classes = {cls for entries, _ in roots.values() for _, cls, _ in entries}
     graded_by: dict[str, dict[str, set]] = {}
     for part, (entries, _) in roots.items():
         for _, cls, method in entries:
