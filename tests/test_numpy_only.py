@@ -113,6 +113,7 @@ def test_a_framework_in_backward_is_found(source, expected):
      "NN"),
     (nn("return self.T.tensor(cache['Z0'])") + "\n\nNN.T = torch\n", "module level"),
     (nn("return self.T.tensor(cache['Z0'])") + "\n\nsetattr(NN, 'T', torch)\n", "module level"),
+    (nn("return self.T.tensor(cache['Z0'])") + "\n\nsetattr(NN, 'T'.lower(), torch)\n", "module level"),
     (nn("return self.loss_t.backward()", extra=(
         "\n    def forward(self, x):\n        self.loss_t = torch.tensor(x, requires_grad=True).sum()\n"
         "        return {'Z0': x}\n")), "NN.forward"),
@@ -146,6 +147,8 @@ def test_a_framework_behind_a_helper_is_found(source, through):
     "        return torch.relu(x)\n\n\ndef make_cats_dogs_optimizer(model):\n"
     "    return torch.optim.Adam(model.parameters())\n",
     nn("return __import__('statistics').NormalDist().inv_cdf(0.5)", header="\n"),
+    # data loaded with torchvision is data (torch itself would count)
+    nn("self.train = load(root)\nreturn cache", header="from torchvision.datasets import MNIST as load\n\n\n"),
     nn("return importlib.import_module('scipy.special').softmax(x)", header="import importlib\n\n\n"),
     # torch elsewhere in NN is charged to its own part (the reference replaces it here)
     nn("return self.activation(cache['A1'], grad=True)", extra=(

@@ -51,14 +51,16 @@ RULE_NAME = "numpy only"
 RULE_TEXT = ("Parts 1-3 are numpy code: no framework that differentiates automatically may be "
              "reachable from NN's methods, the optimizers, BatchNorm or Dropout")
 
-FRAMEWORKS = ("torch", "functorch", "torchvision", "torchaudio", "torchtext", "lightning",
-              "pytorch_lightning", "jax", "jaxlib", "flax", "haiku", "optax", "equinox",
+FRAMEWORKS = ("torch", "functorch", "lightning", "pytorch_lightning", "jax", "jaxlib", "flax", "haiku", "optax", "equinox",
               "tensorflow", "tf_keras", "keras", "autograd", "mxnet", "paddle", "mindspore",
               "oneflow", "chainer", "theano", "pytensor", "aesara", "cntk", "dynet", "tinygrad",
               "micrograd", "thinc", "trax", "sympy", "casadi", "numdifftools")
-"""Top-level packages that differentiate (or are built on one that does: torchvision, flax):
-any name under them counts. sympy differentiates symbolically and numdifftools numerically,
-both "something else that differentiates" for a backward pass. numpy and scipy are not here."""
+"""Top-level packages that differentiate, or whose job is to drive one that does (lightning,
+flax, optax): any name under them counts. sympy differentiates symbolically and numdifftools
+numerically, both "something else that differentiates" for a backward pass. numpy and scipy
+are not here, nor torchvision, torchaudio and torchtext: data sets and transforms (an original
+course template may load its data with them), which compute nothing the numpy parts could use
+without torch itself, which counts."""
 
 NUMPY_PART_METHODS = {
     "init": ("__init__", "initialize_weights"),
@@ -185,7 +187,10 @@ class _Module:
         return found
 
     def attribute_values(self, cls: str, name: str) -> list:
-        return [entry for owner in self.mro(cls) for entry in self.classes[owner].attributes.get(name, [])]
+        """The values stored in ``cls.name`` and, under "*", by ``setattr`` with a name that is
+        not a constant (any attribute may hold those)."""
+        return [entry for owner in self.mro(cls) for key in {name, "*"}
+                for entry in self.classes[owner].attributes.get(key, [])]
 
     def _add_attribute(self, cls: str, name: str, value: ast.AST, scope, where: str):
         if cls in self.classes:
