@@ -58,6 +58,9 @@ def test_the_rule_covers_exactly_the_numpy_parts():
     (nn("from torch.autograd import grad\nreturn grad", header="\n"),
      ["from torch.autograd import ...", "import torch.autograd.grad", "torch.autograd.grad"]),
     (nn("t = torch\nreturn t.tensor(x)"), ["torch", "torch.tensor"]),
+    (nn("return backend.tensor(x)", header=(
+        "try:\n    import torch as backend\nexcept ImportError:\n    import numpy as backend\n\n\n")),
+     ["torch.tensor"]),
     # dynamic lookups
     (nn("return importlib.import_module('torch').tensor(x)", header="import importlib\n\n\n"),
      ['importlib.import_module("torch")']),
@@ -135,6 +138,9 @@ def test_a_framework_behind_a_helper_is_found(source, through):
     nn("return softmax(cache['Z0'], axis=1)", header="from scipy.special import softmax\n\n\n"),
     # a numpy module called torch, a class called torch_like, a parameter that shadows torch
     nn("torch = np\nreturn torch.zeros(3)"),
+    # the file's own function replaces an earlier import of the same name
+    "import numpy as np\nfrom torch import tensor\n\n\ndef tensor(x):\n    return np.asarray(x)\n\n\n"
+    + nn("return tensor(cache['Z0'])", header=""),
     "import numpy as np\n\n\nclass torch_like:\n    def tensor(self, x):\n        return np.asarray(x)\n\n\n"
     + nn("return torch_like().tensor(cache['Z0'])", header=""),
     nn("return torch(3)", method="backward(self, cache, labels, torch=np.zeros)"),

@@ -149,6 +149,18 @@ class _Module:
                          and b.id in self.defined and isinstance(self.defined[b.id], ast.ClassDef)]
                 self.classes[name] = _Class(name, node, bases, _methods_of(node), {})
         self._collect_attributes()
+        # Every framework a module-level name is imported as, not only its last binding:
+        # ``try: import torch as backend / except ImportError: import numpy as backend`` binds
+        # torch when torch is there (and it is, for Part 4).
+        self.framework_imports: dict[str, str] = {}
+        known: dict[str, str] = {}
+        for node, _ in rules._module_statements(self.tree.body):
+            bound = rules._imports([node])[0]
+            bound.update(rules._aliases(node, known))
+            known.update(bound)
+            for name, origin in bound.items():
+                if is_framework(origin):
+                    self.framework_imports.setdefault(name, origin)
 
     def scope(self, function: ast.AST):
         """``rules._scope`` of a function, computed once."""
@@ -523,7 +535,21 @@ class _Reader:
             else:
                 self.follow_name(base.id)
             return
-        self.resolved(child, rules._resolved(child, context.scope), context)
+        self.resolved(child, self.origin(child, context.scope), context)
+
+    def origin(self, node: ast.AST, scope) -> str | None:
+        """The imported name ``node`` (a name or a chain of attributes) stands for: as
+        ``rules._resolved`` says, or a framework when its first name is an import that a
+        module-level import of a framework also binds (a fallback import)."""
+        resolved = rules._resolved(node, scope)
+        chain = rules._dotted(node)
+        if resolved is None or is_framework(resolved) or chain is None:
+            return resolved
+        root, attributes = chain
+        if (root in self.module.framework_imports and root not in scope.local_imports
+                and root not in scope.local_names):
+            return ".".join([self.module.framework_imports[root], *attributes])
+        return resolved
 
     def resolved(self, node: ast.AST, name: str | None, context):
         """Judge an expression that stands for the imported name ``name``."""
@@ -560,7 +586,7 @@ class _Reader:
         if isinstance(getattr(child, "parent", None), ast.Attribute):
             return  # read with its chain (attribute)
         scope = context.scope
-        origin = scope.origin(child.id)
+        origin = self.origin(child, scope)
         if origin is not None:
             self.resolved(child, origin, context)
             return
