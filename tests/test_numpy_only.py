@@ -134,7 +134,8 @@ def test_a_framework_behind_a_helper_is_found(source, through):
 
 @pytest.mark.parametrize("source", [
     nn("return np.maximum(cache['Z0'], 0)"),
-    nn("return scipy.special.softmax(cache['Z0'], axis=1)", header="import numpy as np\nimport scipy.special\n\n\n"),
+    nn("return scipy.special.softmax(cache['Z0'], axis=1)",
+       header="import numpy as np\nimport scipy.special\n\n\n"),
     nn("return softmax(cache['Z0'], axis=1)", header="from scipy.special import softmax\n\n\n"),
     # a numpy module called torch, a class called torch_like, a parameter that shadows torch
     nn("torch = np\nreturn torch.zeros(3)"),
@@ -154,7 +155,8 @@ def test_a_framework_behind_a_helper_is_found(source, through):
     "    return torch.optim.Adam(model.parameters())\n",
     nn("return __import__('statistics').NormalDist().inv_cdf(0.5)", header="\n"),
     # data loaded with torchvision is data (torch itself would count)
-    nn("self.train = load(root)\nreturn cache", header="from torchvision.datasets import MNIST as load\n\n\n"),
+    nn("self.train = load(root)\nreturn cache",
+       header="from torchvision.datasets import MNIST as load\n\n\n"),
     nn("return importlib.import_module('scipy.special').softmax(x)", header="import importlib\n\n\n"),
     # torch elsewhere in NN is charged to its own part (the reference replaces it here)
     nn("return self.activation(cache['A1'], grad=True)", extra=(
@@ -187,7 +189,8 @@ def test_the_numpy_classes_are_roots_and_part4_is_not():
     source = HEADER + (
         "class Optimizer:\n    def gradients(self, params, grads):\n"
         "        return {k: torch.as_tensor(v) for k, v in grads.items()}\n\n\n"
-        "class Adam(Optimizer):\n    def step(self, params, grads):\n        return self.gradients(params, grads)\n\n\n"
+        "class Adam(Optimizer):\n    def step(self, params, grads):\n"
+        "        return self.gradients(params, grads)\n\n\n"
         "class BatchNorm:\n    def backward(self, dout, cache):\n        return jax.grad(f)(dout)\n\n\n"
         "class Dropout(torch.nn.Module):\n    pass\n\n\n"
         "class BatchNorm2d(torch.nn.Module):\n    def forward(self, x):\n"

@@ -31,6 +31,15 @@ A string that reads as an import of a framework (``"import torch; ..."`` handed 
 subprocess) counts too. Naming a class only to recognise it (``isinstance(x, torch.Tensor)``)
 and type annotations use nothing and are left out.
 
+Names are also read as a framework when a module-level import binds one to them, even if a
+later fallback import rebinds them (``try: import torch as backend / except ImportError: import
+numpy as backend``).
+
+The verdict (``grader/rubric.py: NUMPY_ONLY_PARTS``, applied by ``grader/plugin.py``): a part
+whose code reaches a framework scores 0 in every test, and each test's message names the rule,
+the method and the line (``verdict``). Each method is charged to the one part that grades it;
+``__init__`` and ``class NN``'s header (its bases, decorators) to ``init``.
+
 Plain numpy and scipy (``scipy.special.softmax``) stay allowed, and Part 4 (``BatchNorm2d``,
 ``MnistCNN``, ``CatsDogsCNN``, ``make_cats_dogs_optimizer``) is no root: a file may import torch at
 its top for Part 4. What is not followed: code that builds code by other means (``pickle``,
@@ -51,10 +60,10 @@ RULE_NAME = "numpy only"
 RULE_TEXT = ("Parts 1-3 are numpy code: no framework that differentiates automatically may be "
              "reachable from NN's methods, the optimizers, BatchNorm or Dropout")
 
-FRAMEWORKS = ("torch", "functorch", "lightning", "pytorch_lightning", "jax", "jaxlib", "flax", "haiku", "optax", "equinox",
-              "tensorflow", "tf_keras", "keras", "autograd", "mxnet", "paddle", "mindspore",
-              "oneflow", "chainer", "theano", "pytensor", "aesara", "cntk", "dynet", "tinygrad",
-              "micrograd", "thinc", "trax", "sympy", "casadi", "numdifftools")
+FRAMEWORKS = ("torch", "functorch", "lightning", "pytorch_lightning", "jax", "jaxlib", "flax",
+              "haiku", "optax", "equinox", "tensorflow", "tf_keras", "keras", "autograd", "mxnet",
+              "paddle", "mindspore", "oneflow", "chainer", "theano", "pytensor", "aesara", "cntk",
+              "dynet", "tinygrad", "micrograd", "thinc", "trax", "sympy", "casadi", "numdifftools")
 """Top-level packages that differentiate, or whose job is to drive one that does (lightning,
 flax, optax): any name under them counts. sympy differentiates symbolically and numdifftools
 numerically, both "something else that differentiates" for a backward pass. numpy and scipy
@@ -312,11 +321,10 @@ def _skipped(node: ast.AST) -> set[int]:
 class _Reader:
     """Walks what one part's roots reach and records every framework it finds."""
 
-    def __init__(self, module: _Module, part: str, other_roots: dict, whole: set):
+    def __init__(self, module: _Module, part: str, other_roots: dict):
         self.module = module
         self.part = part
         self.other_roots = other_roots   # class -> its method names another part grades
-        self.whole = whole               # the classes this part grades as a whole
         self.found: dict[tuple, Reach] = {}
         self.seen: set = set()
         self.queue: list = []
@@ -714,10 +722,10 @@ def reaches(source: str) -> dict[str, list[Reach]]:
             if method is not None:
                 graded_by.setdefault(cls, {}).setdefault(method, set()).add(part)
     found = {}
-    for part, (entries, whole) in roots.items():
+    for part, (entries, _) in roots.items():
         other = {cls: {m for m, parts in methods.items() if parts - {part}}
                  for cls, methods in graded_by.items()}
-        result = _Reader(module, part, other, whole).run(entries)
+        result = _Reader(module, part, other).run(entries)
         if result:
             found[part] = result
     return found
