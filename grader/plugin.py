@@ -26,9 +26,9 @@ from grader.isolation import sandbox
 from grader.isolation.worker import CouldNotGrade, Limits, Session
 from grader.ledger import Ledger
 from grader.outputs import report
-from grader.rubric import BY_TEST, DEFAULT_PARTS, OPT_IN_PARTS, PARTS, RUBRIC
-from grader.verdicts import styles
-from grader.verdicts.rules import read_source
+from grader.rubric import BY_TEST, DEFAULT_PARTS, NUMPY_ONLY_PARTS, OPT_IN_PARTS, PARTS, RUBRIC
+from grader.verdicts import numpy_only, styles
+from grader.verdicts.rules import SourceError, read_source
 from grader.verdicts.scoring import GradeFailure, GraderError, Scorer
 from grader.verdicts.substitutes import CallbackLog
 
@@ -40,6 +40,7 @@ _SESSION = pytest.StashKey[Session]()
 _COULD_NOT_GRADE = pytest.StashKey[str]()
 _TESTS_DONE = pytest.StashKey[int]()
 _REPRODUCIBILITY = pytest.StashKey[dict]()
+_NUMPY_ONLY = pytest.StashKey[dict]()
 _HIDDEN_DIR = Path(__file__).resolve().parent / "hidden"
 
 
@@ -99,6 +100,8 @@ def pytest_configure(config):
     # cores when several graders (or the worker beside us) run at once.
     torch.set_num_threads(1)
     config.stash[_STARTED] = time.monotonic()
+    if not config.pluginmanager.has_plugin("nngrade-numpy-only"):
+        config.pluginmanager.register(NumpyOnlyRule(), "nngrade-numpy-only")
     # The diagnosis is the failure message; pytest's traceback through grader code would bury it.
     arguments = [str(arg) for arg in config.invocation_params.args]
     if not any(arg.startswith("--tb") for arg in arguments):
@@ -164,6 +167,9 @@ def pytest_collection_finish(session):
     parts = set(config.stash[_SELECTED_PARTS])
     config.stash[_LEDGER] = Ledger([row for row in RUBRIC if row.part in parts],
                                    {item.name for item in session.items}, _selection(config))
+    if parts & set(NUMPY_ONLY_PARTS) and session.items:
+        # read before any of the submission runs: its code could rewrite the file it came from
+        numpy_only_verdicts(config)
     _preflight(session)
 
 
@@ -287,6 +293,43 @@ def grade(request) -> Scorer:
 def rng(request) -> np.random.Generator:
     """A generator seeded from the suite seed and the test's name: the same inputs every run."""
     return rng_for(request.node.name)
+
+
+def numpy_only_verdicts(config) -> dict[str, str]:
+    """``{part: message}`` for the numpy parts whose code reaches an automatic-differentiation
+    framework (``grader/verdicts/numpy_only.py``), read once per run from the submission's
+    source, here in the trusted process: what the worker says about itself is no evidence. A
+    source that cannot be read or parsed breaks no rule here (the worker's load failure says
+    what is wrong with it)."""
+    if _NUMPY_ONLY not in config.stash:
+        try:
+            found = numpy_only.reaches(read_source(submission_path(config)))
+        except (OSError, SourceError):
+            found = {}
+        config.stash[_NUMPY_ONLY] = {part: numpy_only.verdict(reaches)
+                                     for part, reaches in found.items()}
+    return config.stash[_NUMPY_ONLY]
+
+
+class NumpyOnlyRule:
+    """The numpy-only rule of Parts 1-3, applied to every test of the numpy parts in one place.
+
+    A part whose code reaches a framework scores 0 in every test (the rubric's
+    ``NUMPY_ONLY_PARTS``): the rule is about how the part is implemented, not about one case,
+    and the tests of a part share its code. The test's body is not run (the student's values no
+    longer matter and its framework code need not run); the message names the rule, each
+    method and line."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem):
+        row = BY_TEST.get(pyfuncitem.name)
+        if row is None or row.part not in NUMPY_ONLY_PARTS:
+            return None
+        message = numpy_only_verdicts(pyfuncitem.config).get(row.part)
+        scorer = pyfuncitem.funcargs.get("grade")
+        if message is None or not isinstance(scorer, Scorer):
+            return None
+        scorer.fail(message)   # raises GradeFailure: 0 points, the rule as the reason
 
 
 GRADER_RUNS_STUDENT_WORK = frozenset({"batchnorm2d", "mnist_cnn", "cats_dogs_cnn", "experiments"})

@@ -25,6 +25,20 @@ the experiments train the assignment's networks for a while, which the quick loo
 DEFAULT_PARTS = tuple(part for part in PARTS if part not in OPT_IN_PARTS)
 """The parts a run grades when no part is named."""
 
+NUMPY_ONLY_PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update",
+                    "train_loop", "finite_difference", "optimizers", "batchnorm", "dropout")
+"""Parts 1-3, which the assignment wants in numpy "without using any of the deep learning
+frameworks that provides automatic differentiation". Read from the source by the trusted
+process (``grader/verdicts/numpy_only.py``): when the code one of these parts grades (its NN
+methods, or its classes: the optimizers, BatchNorm, Dropout, and what they reach) reaches torch,
+jax, tensorflow, autograd, mxnet or another framework that differentiates, **the whole part
+scores 0**, every test of it, with the rule, method and line as the reason. The whole part, not
+the tests whose method holds the line: the rule is about how the part is implemented, the tests
+of a part share its code, and values computed by a framework say nothing about the student's
+own derivation. Each method is charged to the one part that grades it (``__init__`` to init),
+so a framework in ``activation`` costs the activations part, not forward and backward too,
+which are graded with the reference's activation."""
+
 
 @dataclass(frozen=True)
 class Row:
@@ -184,3 +198,4 @@ DEFAULT_RUBRIC = tuple(row for row in RUBRIC if row.part in DEFAULT_PARTS)
 BY_TEST = {row.test: row for row in RUBRIC}
 assert len(BY_TEST) == len(RUBRIC), "duplicate test names in the rubric"
 assert all(row.part in PARTS for row in RUBRIC), "rubric row with an unknown part"
+assert set(NUMPY_ONLY_PARTS) <= set(PARTS), "a numpy-only part that is not a part"

@@ -155,8 +155,8 @@ def _module_bindings(tree: ast.Module) -> tuple[dict[str, str], dict[str, ast.AS
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 for name_node in ast.walk(target):
-                    if not isinstance(name_node, ast.Name):
-                        continue
+                    if not (isinstance(name_node, ast.Name) and isinstance(name_node.ctx, ast.Store)):
+                        continue  # (`NN.T = v` and `table[k] = v` bind no name)
                     if name_node.id in aliases:  # nn = torch.nn: another name for an import
                         imported[name_node.id] = aliases[name_node.id]
                         defined.pop(name_node.id, None)
