@@ -154,6 +154,9 @@ def test_a_framework_behind_a_helper_is_found(source, through):
     "        return torch.relu(x)\n\n\ndef make_cats_dogs_optimizer(model):\n"
     "    return torch.optim.Adam(model.parameters())\n",
     nn("return __import__('statistics').NormalDist().inv_cdf(0.5)", header="\n"),
+    # seeding torch's generators computes nothing (a habit of files that also hold Part 4)
+    nn("torch.manual_seed(0)\nnp.random.seed(0)\nreturn cache"),
+    nn("manual_seed(0)\nreturn cache", header="import numpy as np\nfrom torch import manual_seed\n\n\n"),
     # data loaded with torchvision is data (torch itself would count)
     nn("self.train = load(root)\nreturn cache",
        header="from torchvision.datasets import MNIST as load\n\n\n"),

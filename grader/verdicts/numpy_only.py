@@ -40,7 +40,8 @@ whose code reaches a framework scores 0 in every test, and each test's message n
 the method and the line (``verdict``). Each method is charged to the one part that grades it;
 ``__init__`` and ``class NN``'s header (its bases, decorators) to ``init``.
 
-Plain numpy and scipy (``scipy.special.softmax``) stay allowed, and Part 4 (``BatchNorm2d``,
+Plain numpy and scipy (``scipy.special.softmax``) stay allowed, so does seeding a framework's
+generators (``SEEDING``: ``torch.manual_seed`` computes nothing), and Part 4 (``BatchNorm2d``,
 ``MnistCNN``, ``CatsDogsCNN``, ``make_cats_dogs_optimizer``) is no root: a file may import torch at
 its top for Part 4. What is not followed: code that builds code by other means (``pickle``,
 ``marshal``, ``types.FunctionType``), attributes set on objects other than the numpy classes, and
@@ -103,8 +104,15 @@ _IMPORT_IN_TEXT = re.compile(
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
+SEEDING = frozenset(("torch.manual_seed", "torch.random.manual_seed", "torch.cuda.manual_seed",
+                     "torch.cuda.manual_seed_all", "torch.seed", "torch.random.seed",
+                     "tensorflow.random.set_seed", "keras.utils.set_random_seed"))
+"""Framework functions that only seed its random generators: a numpy ``NN.__init__`` that seeds
+torch too (for the file's CNN parts, or out of habit) computes nothing with it."""
+
+
 def is_framework(dotted: str | None) -> bool:
-    return bool(dotted) and dotted.split(".")[0] in FRAMEWORKS
+    return bool(dotted) and dotted.split(".")[0] in FRAMEWORKS and dotted not in SEEDING
 
 
 @dataclass(frozen=True)
