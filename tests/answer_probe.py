@@ -51,6 +51,7 @@ ALIASES = {
     "labels": ("labels", "y", "Y", "targets", "y_true"),
     "name": ("name", "activation", "activation_str", "act"),
     "cache": ("cache",),
+    "layers": ("layers", "n_layers", "depth"),
     "logits": ("x", "logits", "z", "v", "a", "scores", "values", "inputs"),
     "values": ("x", "a", "z", "h", "values", "inputs"),
     "prediction": ("prediction", "predictions", "output", "probabilities", "probs", "y_pred"),
@@ -112,8 +113,8 @@ def build_cases(seed: int = PROBE_SEED) -> dict:
 
     rng = np.random.default_rng(seed)
     parts = {part: {"pools": [], "answers": []} for part in (
-        "activations", "softmax", "forward", "loss", "backward", "update", "finite_difference",
-        "optimizers", "batchnorm")}
+        "activations", "softmax", "forward", "loss", "network_loss", "backward", "update",
+        "finite_difference", "optimizers", "batchnorm")}
 
     def add(part, pool, *answers):
         parts[part]["pools"].append(pool)
@@ -135,6 +136,10 @@ def build_cases(seed: int = PROBE_SEED) -> dict:
                 {k: v for k, v in cache.items() if k != "Z0"})
             add("backward", _pool(weights=weights, x=x, labels=labels, cache=cache, name=name),
                 mlp.backward(weights, x, labels, name))
+            # The loss of the network on a batch: forward, softmax and loss at once.
+            add("network_loss", _pool(weights=weights, x=x, labels=labels, name=name,
+                                      layers=mlp.n_layers(weights)),
+                mlp.loss_and_accuracy(weights, x, labels, name, EPSILON_LOSS)[0])
             grads = {k: v for k, v in mlp.backward(weights, x, labels, name).items()
                      if k.startswith(("dW", "db"))}
             add("update", _pool(weights=weights, grads=grads, lr=0.05),

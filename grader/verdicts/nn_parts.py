@@ -3,7 +3,10 @@
 A graded test in ``grader/test_<part>.py`` (or ``grader/hidden/``) picks sizes and seeds and
 calls the procedure of its part here. Each procedure sends the inputs to the worker, computes the
 expected values in this process with ``reference/`` and records weighted checks on the test's
-``Scorer``; buggy variants that name a likely cause are computed here too.
+``Scorer``; buggy variants that name a likely cause are computed here too: from the torch
+references, or, where a variant is numpy and so one edit from an answer, asked of the withheld
+rule module ``reference/known_mistakes.py`` (``withheld.hypotheses``), which the student handout
+replaces by its outputs on the public cases.
 """
 from __future__ import annotations
 
