@@ -51,11 +51,15 @@ def backward_by_chain_rule(weights, cache, labels, name, *, derivative="of A",
     return grads
 
 
-def backward_variants(weights, cache, labels, name) -> dict:
+def backward_variants(weights, x, labels, name) -> dict:
     """``{variant: gradients}`` of the chain-rule mistakes that apply to this network (more than
-    one layer; "transpose_square" only where a layer after the first is square)."""
+    one layer; "transpose_square" only where a layer after the first is square), for the batch
+    ``x`` (N, D) with one-hot ``labels`` (N, C). The cache is computed here, not passed in: the
+    recorded outputs are found by their inputs, and the rng's inputs are the same on every
+    machine, where torch's forward may differ in the last bit."""
     if mlp.n_layers(weights) < 2:
         return {}
+    cache = mlp.forward(weights, x, name)
     variants = {kind: backward_by_chain_rule(weights, cache, labels, name, derivative=kind)
                 for kind in ("missing", "value")}
     variants["dw_input"] = backward_by_chain_rule(weights, cache, labels, name, dw_input="A")

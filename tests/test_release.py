@@ -277,15 +277,16 @@ def test_the_probe_finds_each_leak_planted_back(handout, probe_cases, tmp_path, 
                      + "\n\n".join(inspect.getsource(f) for f in functions))
     report = run_probe(copy, probe_cases)
     assert report["import_errors"] == {}
-    assert {(found["part"], found["function"]) for found in report["answers"]} == {(part, label)}
+    found = {(answer["part"], answer["function"]) for answer in report["answers"]}
+    assert found == {(part, label)} | OWNED_ELSEWHERE
 
 
 SAME_CAUSES = (
-    # One bug per test: several optimizers' bugs go together, each optimizer is its own test.
-    ("backward_no_activation_derivative", "softmax_batch_max", "adam_eps_inside_sqrt",
-     "adagrad_forgets_history", "momentum_dampened", "bn_unbiased_normalization"),
-    ("backward_untransposed_when_square", "softmax_axis0", "rmsprop_eps_inside_sqrt",
-     "bn_eval_uses_batch_stats"),
+    # One bug per test (each optimizer is a test of its own; BatchNorm's two bugs lie in the
+    # training and the evaluation branch), in one file: a grading costs ~15 s a side.
+    ("backward_untransposed_when_square", "softmax_batch_max", "adam_eps_inside_sqrt",
+     "adagrad_forgets_history", "momentum_dampened", "rmsprop_eps_inside_sqrt",
+     "bn_unbiased_normalization", "bn_eval_uses_batch_stats"),
 )
 """Bank bugs whose causes the withheld variants name (``reference/known_mistakes.py``)."""
 

@@ -72,7 +72,8 @@ NVIDIA GPU you may install the default build instead (`pip install torch torchvi
 
 Build your report with `python -m report` (it runs the studies on your `solution.py` and writes
 `report/out/report.html` and `report.pdf`; `python -m report --help` lists its options, and
-`report/README.md` describes the studies).
+`report/README.md` describes the studies; the diagnostics study adds a t-SNE plot when
+scikit-learn is installed).
 
 The grader prints a score table with the points of each part ({", ".join(PARTS)}) and, for
 every lost point, what differs from the reference and the likely cause.
