@@ -1,5 +1,6 @@
 """Part activations: relu, sigmoid, tanh, leaky_relu (values and derivatives) and dispatch."""
 import numpy as np
+import torch
 
 from grader.verdicts import cases
 from grader.verdicts.checks import compare_array
@@ -51,11 +52,19 @@ def grade_activation(worker, grade, rng, name, value_hypotheses, grad_hypotheses
                               hypotheses=grad_hypotheses(x)))
 
 
+def leaky_relu_with_slope(x: np.ndarray, slope: float) -> np.ndarray:
+    """Leaky relu of ``x`` (any shape) with another ``slope`` than 0.01, by torch: the wrong
+    variants here come from torch, since a numpy one is one edit from the answer and this file
+    ships in the student handout."""
+    return torch.nn.functional.leaky_relu(torch.from_numpy(np.asarray(x, np.float64)), slope).numpy()
+
+
 def test_relu(worker, grade, rng):
     grade_activation(
         worker, grade, rng, "relu",
-        lambda x: {"the derivative was returned instead of the value": (x > 0).astype(float)},
-        lambda x: {"it returns relu(x), not its derivative": np.maximum(x, 0)})
+        lambda x: {"the derivative was returned instead of the value":
+                   mlp.activation("relu", x, grad=True)},
+        lambda x: {"it returns relu(x), not its derivative": mlp.activation("relu", x)})
 
 
 def test_sigmoid(worker, grade, rng):
@@ -73,15 +82,16 @@ def test_tanh(worker, grade, rng):
         worker, grade, rng, "tanh", lambda x: {},
         lambda x: {"the derivative formula 1 - t^2 was applied to x itself instead of to "
                    "t = tanh(x)": 1 - x ** 2,
-                   "it returns tanh(x), not its derivative": np.tanh(x)})
+                   "it returns tanh(x), not its derivative": mlp.activation("tanh", x)})
 
 
 def test_leaky_relu(worker, grade, rng):
     grade_activation(
         worker, grade, rng, "leaky_relu",
-        lambda x: {"the slope for x <= 0 is 0 (that is relu, not leaky relu)": np.maximum(x, 0),
-                   "the slope for x <= 0 must be 0.01": np.where(x > 0, x, 0.1 * x)},
-        lambda x: {"it returns leaky_relu(x), not its derivative": np.where(x > 0, x, 0.01 * x)})
+        lambda x: {"the slope for x <= 0 is 0 (that is relu, not leaky relu)":
+                   mlp.activation("relu", x),
+                   "the slope for x <= 0 must be 0.01": leaky_relu_with_slope(x, 0.1)},
+        lambda x: {"it returns leaky_relu(x), not its derivative": mlp.activation("leaky_relu", x)})
 
 
 def test_activation_dispatch(worker, grade, rng, style):

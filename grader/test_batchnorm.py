@@ -3,6 +3,7 @@ over several steps) and its backward against autograd."""
 import numpy as np
 
 from grader.verdicts.checks import compare_mapping
+from reference import withheld
 from reference.normalization import batchnorm_steps
 
 EPS, MOMENTUM = 1e-5, 0.1
@@ -21,6 +22,20 @@ def batches(rng, count: int, n: int, features: int, train=True) -> list[dict]:
              "dout": rng.normal(0, 1, (n, features)), "train": train} for _ in range(count)]
 
 
+PUBLIC_CASES = {
+    "test_batchnorm_train_forward": lambda rng: (initial_state(rng, 6), batches(rng, 1, 16, 6),
+                                                 MOMENTUM),
+    "test_batchnorm_running_stats": lambda rng: (initial_state(rng, 4), batches(rng, 5, 9, 4), 0.3),
+    "test_batchnorm_eval": lambda rng: (initial_state(rng, 5), batches(rng, 2, 8, 5, train=False),
+                                        MOMENTUM),
+    "test_batchnorm_backward": lambda rng: (initial_state(rng, 6),
+                                            batches(rng, 2, 12, 6) + batches(rng, 1, 7, 6, train=False),
+                                            MOMENTUM),
+}
+"""``{test: rng -> (state, steps, momentum)}``: each test's inputs, drawn from its ``rng``. The
+release replays them to record the withheld variants' outputs for the handout."""
+
+
 def run(worker, grade, state, steps, what, eps=EPS, momentum=MOMENTUM):
     """The student's BatchNorm over ``steps`` (forward then backward each) and the reference."""
     features = state["gamma"].shape[1]
@@ -35,47 +50,28 @@ def run(worker, grade, state, steps, what, eps=EPS, momentum=MOMENTUM):
     return got, batchnorm_steps(state, steps, eps, momentum)
 
 
+VARIANT_CAUSES = {
+    "unbiased_normalization": "normalized with the unbiased variance; torch normalizes with the "
+                              "biased one (and uses the unbiased one only for running_var)",
+    "flipped_momentum": "running statistics updated as momentum * running + (1 - momentum) * "
+                        "batch; torch weighs the new batch by momentum",
+    "biased_running_var": "running_var updated with the biased batch variance; torch uses the "
+                          "unbiased one",
+    "batch_stats_in_eval": "evaluation used the batch statistics instead of the running ones",
+    "constant_statistics": "backward treated the batch mean and variance as constants",
+    "frozen_running": "the running statistics were never updated in training (they keep their "
+                      "initial values)",
+}
+
+
 def variants(state, steps, eps=EPS, momentum=MOMENTUM) -> dict:
-    """Per-step records of common mistakes, to name the likely cause."""
-    results = {"normalized with the unbiased variance; torch normalizes with the biased one "
-               "(and uses the unbiased one only for running_var)": [],
-               "running statistics updated as momentum * running + (1 - momentum) * batch; "
-               "torch weighs the new batch by momentum": [],
-               "running_var updated with the biased batch variance; torch uses the unbiased one": [],
-               "evaluation used the batch statistics instead of the running ones": [],
-               "backward treated the batch mean and variance as constants": [],
-               "the running statistics were never updated in training (they keep their "
-               "initial values)": []}
-    names = list(results)
-    mean_r, var_r = state["running_mean"].copy(), state["running_var"].copy()
-    flipped_mean, flipped_var = mean_r.copy(), var_r.copy()
-    biased_var = var_r.copy()
-    gamma, beta = state["gamma"], state["beta"]
-    for step in steps:
-        x, dout, n = step["x"], step["dout"], step["x"].shape[0]
-        mean, var = x.mean(0, keepdims=True), x.var(0, keepdims=True)
-        unbiased = var * n / (n - 1)
-        if step["train"]:
-            normalized = (x - mean) / np.sqrt(unbiased + eps)
-            results[names[0]].append({"out": gamma * normalized + beta})
-            flipped_mean = momentum * flipped_mean + (1 - momentum) * mean
-            flipped_var = momentum * flipped_var + (1 - momentum) * unbiased
-            results[names[1]].append({"running_mean": flipped_mean.copy(),
-                                      "running_var": flipped_var.copy()})
-            biased_var = (1 - momentum) * biased_var + momentum * var
-            results[names[2]].append({"running_var": biased_var.copy()})
-            results[names[3]].append({})
-            results[names[4]].append({"dx": dout * gamma / np.sqrt(var + eps)})
-            results[names[5]].append({"running_mean": state["running_mean"],
-                                      "running_var": state["running_var"]})
-        else:
-            results[names[0]].append({})
-            results[names[1]].append({})
-            results[names[2]].append({})
-            results[names[3]].append({"out": gamma * (x - mean) / np.sqrt(var + eps) + beta})
-            results[names[4]].append({})
-            results[names[5]].append({})
-    return results
+    """``{likely cause: per-step records}`` of common mistakes. They are numpy BatchNorms one
+    edit from right (the training forward among them), so they are a withheld rule
+    (``reference/known_mistakes.py``): the handout has them on the public cases only."""
+    inputs = [state, steps, eps, momentum]
+    found = withheld.hypotheses("known_mistakes", "batchnorm", inputs,
+                                lambda rule: rule.batchnorm_variants(*inputs))
+    return {VARIANT_CAUSES[kind]: records for kind, records in found.items()}
 
 
 def grade_records(grade, got, expected, keys, label, hypotheses=None, weight=1.0):
@@ -112,37 +108,38 @@ def test_batchnorm_init(worker, grade):
 
 
 def test_batchnorm_train_forward(worker, grade, rng):
-    state, steps = initial_state(rng, 6), batches(rng, 1, 16, 6)
-    got, expected = run(worker, grade, state, steps, "BatchNorm.forward(x, train=True)")
+    state, steps, momentum = PUBLIC_CASES["test_batchnorm_train_forward"](rng)
+    got, expected = run(worker, grade, state, steps, "BatchNorm.forward(x, train=True)",
+                        momentum=momentum)
     grade_records(grade, got, expected, ["out"], "training forward",
-                  variants(state, steps), weight=2.0)
+                  variants(state, steps, momentum=momentum), weight=2.0)
     grade_records(grade, got, expected, ["running_mean", "running_var"],
-                  "running statistics after one training step", variants(state, steps))
+                  "running statistics after one training step",
+                  variants(state, steps, momentum=momentum))
 
 
 def test_batchnorm_running_stats(worker, grade, rng):
-    state = initial_state(rng, 4)
-    steps = batches(rng, 5, 9, 4)
-    got, expected = run(worker, grade, state, steps, "five training steps", momentum=0.3)
+    state, steps, momentum = PUBLIC_CASES["test_batchnorm_running_stats"](rng)
+    got, expected = run(worker, grade, state, steps, "five training steps", momentum=momentum)
     grade_records(grade, got, expected, ["running_mean", "running_var"],
-                  "running statistics over five training steps (momentum 0.3)",
-                  variants(state, steps, momentum=0.3))
+                  f"running statistics over five training steps (momentum {momentum})",
+                  variants(state, steps, momentum=momentum))
 
 
 def test_batchnorm_eval(worker, grade, rng):
-    state = initial_state(rng, 5)
-    steps = batches(rng, 2, 8, 5, train=False)
-    got, expected = run(worker, grade, state, steps, "BatchNorm.forward(x, train=False)")
-    hypotheses = variants(state, steps)
+    state, steps, momentum = PUBLIC_CASES["test_batchnorm_eval"](rng)
+    got, expected = run(worker, grade, state, steps, "BatchNorm.forward(x, train=False)",
+                        momentum=momentum)
+    hypotheses = variants(state, steps, momentum=momentum)
     grade_records(grade, got, expected, ["out"], "evaluation forward", hypotheses, weight=2.0)
     grade_records(grade, got, expected, ["running_mean", "running_var"],
                   "running statistics after evaluation steps (must not change)")
 
 
 def test_batchnorm_backward(worker, grade, rng):
-    state = initial_state(rng, 6)
-    steps = batches(rng, 2, 12, 6) + batches(rng, 1, 7, 6, train=False)
-    got, expected = run(worker, grade, state, steps, "BatchNorm.backward(dout, cache)")
-    hypotheses = variants(state, steps)
+    state, steps, momentum = PUBLIC_CASES["test_batchnorm_backward"](rng)
+    got, expected = run(worker, grade, state, steps, "BatchNorm.backward(dout, cache)",
+                        momentum=momentum)
+    hypotheses = variants(state, steps, momentum=momentum)
     grade_records(grade, got, expected, ["dx"], "dx", hypotheses, weight=2.0)
     grade_records(grade, got, expected, ["dgamma", "dbeta"], "dgamma / dbeta", hypotheses)

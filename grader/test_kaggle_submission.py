@@ -4,6 +4,7 @@ import csv
 import io
 
 import numpy as np
+import torch
 
 from grader import tolerances as tol
 
@@ -23,10 +24,10 @@ def probe_case(rng):
 
 
 def probabilities(x, weight, bias, shift=(0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
-    """``(P(dog) (N,), logits (N, 2))`` of the probe, in float64."""
+    """``(P(dog) (N,), logits (N, 2))`` of the probe, in float64. The softmax is torch's: a
+    numpy softmax is Part 1's answer, and this file ships in the student handout."""
     logits = x.reshape(len(x), -1).astype(np.float64) @ weight.T.astype(np.float64) + bias + shift
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    p = torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float64)), dim=1).numpy()
     return p[:, 1], logits
 
 
@@ -151,7 +152,7 @@ def _probability_message(got, dog, logits, x, weight, bias, ids, error) -> str:
         "(batch norm and dropout behave differently in training)": dog_training,
         "the labels are the raw dog logits; apply the softmax": logits[:, 1],
         "the labels are sigmoid(dog logit); the probability is the softmax over both logits":
-            1 / (1 + np.exp(-logits[:, 1])),
+            torch.sigmoid(torch.from_numpy(np.ascontiguousarray(logits[:, 1]))).numpy(),
     }
     named = [cause for cause, values in causes.items()
              if np.all(np.abs(got - values) <= tol.KAGGLE_PROBABILITY_ATOL)]

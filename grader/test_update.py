@@ -16,9 +16,11 @@ def test_update(worker, grade, rng):
                           return_state=["weights"])
     grade.require(outcome, "update(grads)")
     expected = mlp.sgd_update(weights, grads, lr)
-    step = {k: weights[k] - grads["d" + k] for k in weights}
-    ascent = {k: weights[k] + lr * grads["d" + k] for k in weights}
-    square_step = {k: weights[k] - lr * transposed_square(grads)["d" + k] for k in weights}
+    # The wrong steps from the torch reference too: a numpy step one edit from these would be
+    # the answer, and this file ships in the student handout.
+    step = mlp.sgd_update(weights, grads, 1.0)
+    ascent = mlp.sgd_update(weights, {k: -v for k, v in grads.items()}, lr)
+    square_step = mlp.sgd_update(weights, transposed_square(grads), lr)
     verdicts = compare_mapping("self.weights after update(grads)", outcome.state.get("weights"),
                                expected, hypotheses={
                                    "this entry was not updated": weights,

@@ -2,11 +2,14 @@
 
 Most references are torch (autograd, ``torch.optim``, ``torch.nn.init``), which a numpy answer
 cannot be copied from. Two parts have no torch counterpart, so their reference is the rule itself,
-written by hand, and reading it would answer the part:
+written by hand, and reading it would answer the part; and the grader names likely causes with
+numpy versions of the parts done as frequent bugs do them, each one edit from the answer:
 
 - ``rmsprop_nesterov``: RMSProp with Nesterov momentum (part ``optimizers``);
 - ``finite_differences``: central differences of the loss and their known wrong variants (part
-  ``finite_difference``).
+  ``finite_difference``);
+- ``known_mistakes``: the numpy wrong variants of backward, softmax, the optimizers and
+  BatchNorm (the grader asks for them with ``hypotheses``).
 
 Each lives in a module of its own in ``reference/`` (``RULE_MODULES``), present in the instructor's
 repository and left out of the student handout. In the handout their outputs on the public tests'
@@ -26,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-RULE_MODULES = ("rmsprop_nesterov", "finite_differences")
+RULE_MODULES = ("rmsprop_nesterov", "finite_differences", "known_mistakes")
 """Modules of ``reference/`` that hold a rule which is an answer (absent from the handout)."""
 PUBLIC_OUTPUTS = Path(__file__).with_name("public_outputs.json")
 """The rules' outputs on the public tests' cases: the handout's stand-in for the rules."""
@@ -62,6 +65,16 @@ def compute(module: str, kind: str, inputs: list, run: Callable[[Any], Any]):
     if _recorded is not None:
         _recorded[key] = _encode(result)
     return result
+
+
+def hypotheses(module: str, kind: str, inputs: list, run: Callable[[Any], dict]) -> dict:
+    """``compute(...)`` for a dict of known wrong variants, or ``{}`` where neither the rule
+    nor its recorded output on these ``inputs`` is here (the handout, on inputs other than the
+    public tests' cases): a hypothesis that names a likely cause is then absent, not an error."""
+    try:
+        return compute(module, kind, inputs, run)
+    except LookupError:
+        return {}
 
 
 def case_key(kind: str, inputs) -> str:

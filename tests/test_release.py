@@ -1,14 +1,23 @@
-"""The student handout: template, public grader, README; no answers, no hidden tests."""
+"""The student handout: template, public grader, report builder, README; no answers, no hidden
+tests, and no module that computes a numpy part's answer."""
+import inspect
+import json
 import os
+import pickle
+import shutil
 import stat
 import subprocess
 import sys
 
+import answer_probe
 import pytest
-from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, patched_solution
+from bugs import BUGS
+from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION, grade_file, patched_solution
 
-from grader.authoring.release import ReleaseError, check_handout, release
+from grader.authoring.release import (WRITTEN_FILES, ReleaseError, check_handout,
+                                      handout_sources, release)
 from grader.rubric import DEFAULT_RUBRIC
+from reference import known_mistakes, withheld
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +75,9 @@ def test_handout_holds_no_reference_that_is_an_answer(handout):
     must write, and reference/mlp.py's hand-written initializer, update, train loop and central
     differences. The handout keeps the hand-written rules' outputs on the public cases, not the
     rules; the rest of reference/ is torch."""
-    for module in ("rmsprop_nesterov", "finite_differences"):
+    assert set(withheld.RULE_MODULES) >= {"rmsprop_nesterov", "finite_differences",
+                                          "known_mistakes"}
+    for module in withheld.RULE_MODULES:
         assert not (handout / "reference" / f"{module}.py").exists()
     assert (handout / "reference" / "public_outputs.json").is_file()
     mlp_source = (handout / "reference" / "mlp.py").read_text()
@@ -144,3 +155,162 @@ def test_check_handout_names_the_leak(tmp_path):
     clean.mkdir()
     (clean / "helper.py").write_text("x = 1\n")
     check_handout(clean, WORKED_SOLUTION)
+
+
+# -- issue 24, section 2: an allow-list, the report builder, and no numpy answer ---------------------
+
+HANDOUT_FOLDERS = {".", "grader", "grader/verdicts", "grader/networks", "grader/isolation",
+                   "grader/isolation/inside", "grader/outputs", "reference", "reference/data",
+                   "report", "report/studies"}
+"""What a student needs, spelled out here rather than read from the release: grading themselves
+(the public grader, its worker and references) and building their report."""
+
+
+def handout_files(folder) -> set:
+    """Every file of ``folder``, relative, but Python's caches (other tests run code there)."""
+    return {path.relative_to(folder).as_posix() for path in folder.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
+def test_handout_files_are_exactly_the_allow_list(handout):
+    """Seen: the handout was the repository's grader/ less a deny-list of names, so it shipped
+    the TA's and instructor's tools (batch/, platforms/, authoring/) and had no report/, without
+    which students cannot build their report."""
+    files = handout_files(handout)
+    assert {str(os.path.dirname(f) or ".") for f in files} == HANDOUT_FOLDERS
+    assert files == set(handout_sources()) | set(WRITTEN_FILES)
+    for needed in ("report/__main__.py", "report/README.md", "report/studies/__init__.py",
+                   "grader/conftest.py", "grader/isolation/inside/worker_main.py"):
+        assert needed in files
+    for tool in ("grader/batch", "grader/platforms", "grader/authoring", "grader/hidden"):
+        assert (REPOSITORY / tool).is_dir() and not (handout / tool).exists()
+    # Every source of an allowed folder ships, but the withheld rules and caches.
+    for folder in HANDOUT_FOLDERS - {"."}:
+        for path in (REPOSITORY / folder).glob("*.py"):
+            relative = f"{folder}/{path.name}"
+            assert (relative in files) == (relative not in withheld.ANSWER_FILES), relative
+
+
+def test_handout_builds_the_report(handout, tmp_path):
+    """``python -m report`` runs from the handout: its help, and a study that needs no data and
+    no written part (the softmax identities), end to end into HTML and PDF."""
+    helped = subprocess.run([sys.executable, "-m", "report", "--help"], cwd=handout,
+                            capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and "--scale" in helped.stdout, helped.stderr
+    out = tmp_path / "report"
+    built = subprocess.run([sys.executable, "-m", "report", "--only", "softmax_derivatives",
+                            "--scale", "smoke", "--no-progress", "--out", str(out)],
+                           cwd=handout, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "1 ran, 0 need parts not written yet, 0 failed" in built.stdout, built.stdout
+    assert (out / "report.html").stat().st_size and (out / "report.pdf").stat().st_size
+
+
+@pytest.fixture(scope="module")
+def probe_cases(tmp_path_factory):
+    """The probe's fresh cases and their answers, pickled for its subprocess."""
+    path = tmp_path_factory.mktemp("probe") / "cases.pkl"
+    path.write_bytes(pickle.dumps(answer_probe.build_cases()))
+    return path
+
+
+def run_probe(folder, cases) -> dict:
+    process = subprocess.run([sys.executable, inspect.getfile(answer_probe), str(folder),
+                              str(cases)], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout)
+
+
+def test_no_module_of_the_handout_computes_a_numpy_answer(handout, probe_cases):
+    """Seen in a released handout: nn_parts.backward_by_chain_rule with its defaults is a whole
+    numpy backward pass; optimizer_patterns held numpy optimizers one edit from right (with the
+    default eps, Adam's "eps inside the root" passes the grader); test_batchnorm.variants
+    computed the training forward (its "evaluation with batch statistics"). The probe runs every
+    function of the handout on fresh inputs with torch standing in, so only the handout's own
+    numpy code can compute an answer (``tests/answer_probe.py``)."""
+    report = run_probe(handout, probe_cases)
+    assert report["import_errors"] == {}
+    assert report["skipped"] == ["grader.isolation.inside.worker_main"]
+    imported = set(report["modules"])
+    python_files = [f for f in handout_files(handout) if f.endswith(".py") and f != "solution.py"]
+    assert len(imported) == len(python_files) - 1
+    assert {"grader.verdicts.nn_parts", "grader.verdicts.optimizer_patterns", "grader.test_batchnorm",
+            "report.studies.activations_depth"} <= imported
+    assert report["calls"] > 500, report["calls"]   # it reached the handout's functions
+    found = {(answer["part"], answer["function"]) for answer in report["answers"]}
+    assert found == OWNED_ELSEWHERE, report["answers"]
+
+
+OWNED_ELSEWHERE = {("network_loss", "grader.test_experiments.clipped_loss")}
+"""Answers the probe finds in files that other work owns, to be fixed there (#24 section 2):
+``clipped_loss`` is a numpy forward (relu), softmax and clipped cross-entropy, kept in numpy for
+speed. Listed rather than skipped, so the probe keeps looking there, and this test fails once it
+is fixed until the entry is removed."""
+
+
+PLANTED = {
+    # The three leaks of the issue, as they were: the withheld code put back where it lived.
+    "backward": ("grader/verdicts/nn_parts.py", (known_mistakes.backward_by_chain_rule,),
+                 "grader.verdicts.nn_parts.backward_by_chain_rule"),
+    "optimizers": ("grader/verdicts/optimizer_patterns.py",
+                   (known_mistakes._run, known_mistakes.optimizer_variants),
+                   "grader.verdicts.optimizer_patterns.optimizer_variants"),
+    "batchnorm": ("grader/test_batchnorm.py", (known_mistakes.batchnorm_variants,),
+                  "grader.test_batchnorm.batchnorm_variants"),
+    # and softmax's variants (the batch maximum is exact but for underflow; axis 0 is right on a
+    # vector), from test_softmax.py and nn_parts.
+    "softmax": ("grader/test_softmax.py",
+                (known_mistakes._shifted_softmax, known_mistakes.softmax_variants),
+                "grader.test_softmax.softmax_variants"),
+}
+
+
+@pytest.mark.parametrize("part", PLANTED)
+def test_the_probe_finds_each_leak_planted_back(handout, probe_cases, tmp_path, part):
+    """The probe would have caught the issue's examples: with the withheld variants planted back
+    into a copy of the handout, it names the part and the function."""
+    relative, functions, label = PLANTED[part]
+    copy = tmp_path / "handout"
+    shutil.copytree(handout, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / relative, "a") as module:
+        module.write("\n\nimport numpy as np  # noqa: E402\n\n\n"
+                     + "\n\n".join(inspect.getsource(f) for f in functions))
+    report = run_probe(copy, probe_cases)
+    assert report["import_errors"] == {}
+    found = {(answer["part"], answer["function"]) for answer in report["answers"]}
+    assert found == {(part, label)} | OWNED_ELSEWHERE
+
+
+SAME_CAUSES = (
+    # One bug per test (each optimizer is a test of its own; BatchNorm's two bugs lie in the
+    # training and the evaluation branch), in one file: a grading costs ~15 s a side.
+    ("backward_untransposed_when_square", "softmax_batch_max", "adam_eps_inside_sqrt",
+     "adagrad_forgets_history", "momentum_dampened", "rmsprop_eps_inside_sqrt",
+     "bn_unbiased_normalization", "bn_eval_uses_batch_stats"),
+)
+"""Bank bugs whose causes the withheld variants name (``reference/known_mistakes.py``)."""
+
+
+@pytest.mark.parametrize("names", SAME_CAUSES, ids=lambda names: "+".join(n.split("_")[0] for n in names))
+def test_handout_names_the_same_causes_as_the_full_grader(handout, tmp_path, names):
+    """On the public tests, the handout's grader (the withheld variants' recorded outputs) says
+    word for word what the full grader (the variants themselves) says, the causes included."""
+    bank = {bug.name: bug for bug in BUGS}
+    buggy = patched_solution(tmp_path, [r for name in names for r in bank[name].replacements])
+    parts = ",".join(sorted({bank[name].part for name in names}))
+    code, output, full = grade_file(buggy, tmp_path / "full.json", "--parts", parts)
+    assert code == 1 and full, output
+    released = subprocess.run([sys.executable, "-m", "grader", "grade", str(buggy), "--parts", parts,
+                               "--results-json", str(tmp_path / "handout.json")],
+                              cwd=handout, capture_output=True, text=True, timeout=600)
+    assert released.returncode == 1, released.stdout + released.stderr
+    in_handout = {t["extra_data"]["test"]: t for t in
+                  json.loads((tmp_path / "handout.json").read_text())["tests"]}
+    in_full = {t["extra_data"]["test"]: t for t in full["tests"]}
+    assert in_handout and set(in_handout) < set(in_full)   # the full grader has hidden tests too
+    for test, result in in_handout.items():
+        assert (result["score"], result["output"]) == (in_full[test]["score"],
+                                                       in_full[test]["output"]), test
+    said = "\n".join(result["output"] for result in in_handout.values())
+    for name in names:
+        assert bank[name].says in said, name

@@ -1,15 +1,20 @@
-"""Write the student handout: the template, the public grader and a README, nothing else.
+"""Write the student handout: the template, the public grader, the report builder and a README.
 
-The handout never holds the worked solution, the hidden tests or a reference that is itself an
-answer; ``check_handout`` proves it and runs after every release. Most references are torch
-(autograd, ``torch.optim``, ``torch.nn.init``, ``torch.nn.BatchNorm1d``), which a numpy answer
-cannot be copied from. The two that are hand-written rules (RMSProp with Nesterov momentum, and
-central differences) are withheld (``reference/withheld.py``): the handout leaves their modules
-out and ships their outputs on the public tests' cases instead
-(``reference/public_outputs.json``, made here by replaying the public tests' own case builders).
-The handout is built beside the target
-folder and moved into place at the end, so an interrupted release leaves no half-written
-handout.
+The handout is built from an allow-list (``HANDOUT_FOLDERS``) of what a student needs: to grade
+themselves (``pytest grader``) and to build their report (``python -m report``). The TA's and
+instructor's tools (``grader/batch``, ``grader/platforms``, ``grader/authoring``) and the hidden
+tests are not on it, so a new folder ships only once it is added there.
+
+The handout never holds the worked solution, the hidden tests or code that computes a numpy
+part's answer; ``check_handout`` checks the first two after every release, and
+``tests/test_release.py`` the last. Most references are torch (autograd, ``torch.optim``,
+``torch.nn.init``, ``torch.nn.BatchNorm1d``), which a numpy answer cannot be copied from. The
+hand-written rules (RMSProp with Nesterov momentum, central differences) and the numpy variants
+the grader uses to name likely causes (``reference/known_mistakes.py``) are withheld
+(``reference/withheld.py``): the handout leaves their modules out and ships their outputs on the
+public tests' cases instead (``reference/public_outputs.json``, made here by replaying the public
+tests' own case builders). The handout is built beside the target folder and moved into place at
+the end, so an interrupted release leaves no half-written handout.
 """
 from __future__ import annotations
 
@@ -26,8 +31,31 @@ from reference import withheld
 REPOSITORY = Path(__file__).resolve().parents[2]
 ANSWER_FILES = withheld.ANSWER_FILES
 """Instructor files that are answers to a part, relative to the repository."""
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".pytest_cache",
-                                  *(Path(path).name for path in ANSWER_FILES))
+HANDOUT_FOLDERS = ("grader", "grader/verdicts", "grader/networks", "grader/isolation",
+                   "grader/isolation/inside", "grader/outputs",
+                   "reference", "reference/data",
+                   "report", "report/studies")
+"""What a student needs, by folder (each one's own files, not its subfolders): the public grader
+(its tests, verdicts, the worker's isolation, the score table), the torch references, and the
+report builder. The withheld rule modules (``ANSWER_FILES``) are left out of ``reference``; the
+template, the README, the requirements and the withheld rules' outputs are written here."""
+HANDOUT_SUFFIXES = (".py", ".md")
+"""The kinds of file a handout folder ships: sources and their documentation (no caches, logs or
+data files that happen to lie in the instructor's working copy)."""
+WRITTEN_FILES = ("solution.py", "README.md", "requirements.txt",
+                 f"reference/{withheld.PUBLIC_OUTPUTS.name}")
+"""Files the release writes rather than copies."""
+
+
+def handout_sources(repository: Path = REPOSITORY) -> list[str]:
+    """The files of ``repository`` that the handout copies, relative to it, sorted."""
+    chosen = []
+    for folder in HANDOUT_FOLDERS:
+        for path in sorted((repository / folder).iterdir()):
+            relative = f"{folder}/{path.name}"
+            if path.is_file() and path.suffix in HANDOUT_SUFFIXES and relative not in ANSWER_FILES:
+                chosen.append(relative)
+    return sorted(chosen)
 
 STUDENT_README = f"""\
 # Assignment: a multilayer perceptron in numpy, then convolutional networks in PyTorch
@@ -41,6 +69,11 @@ Implement the parts of `solution.py` that raise `NotImplementedError`, then grad
 The first line installs PyTorch's CPU-only build (about 200 MB; the default build from PyPI
 brings several GB of CUDA libraries, which the assignment does not need). On a machine with an
 NVIDIA GPU you may install the default build instead (`pip install torch torchvision`).
+
+Build your report with `python -m report` (it runs the studies on your `solution.py` and writes
+`report/out/report.html` and `report.pdf`; `python -m report --help` lists its options, and
+`report/README.md` describes the studies; the diagnostics study adds a t-SNE plot when
+scikit-learn is installed).
 
 The grader prints a score table with the points of each part ({", ".join(PARTS)}) and, for
 every lost point, what differs from the reference and the likely cause.
@@ -94,26 +127,41 @@ def answer_in(folder: Path, worked_text: str, suffixes: tuple) -> str:
 
 
 def public_rule_outputs() -> dict:
-    """``{case key: output}`` of the withheld rules (and their known wrong variants) on the cases
-    the public tests build: ``test_optimizer[RMSPropNesterov]`` and the finite-difference tests
-    that compare estimates."""
-    from grader import test_finite_difference, test_optimizers
+    """``{case key: output}`` of the withheld rules (and the known wrong variants) on the cases
+    the public tests build, by replaying each test's own case builder from its ``rng``:
+    every ``test_optimizer`` (RMSPropNesterov's rule, and each optimizer's numpy variants), the
+    finite-difference tests that compare estimates, and the tests of backward, softmax and
+    batchnorm whose diagnoses use ``reference/known_mistakes.py``."""
+    from grader import (test_backward, test_batchnorm, test_finite_difference, test_optimizers,
+                        test_softmax)
     from grader.plugin import rng_for
+    from grader.verdicts.nn_parts import backward_case, backward_hypotheses, softmax_failure_cause
     from grader.verdicts.optimizer_patterns import variant_trajectories
     from reference import optim
 
-    name = "RMSPropNesterov"
     missing = [module for module in withheld.RULE_MODULES if withheld.rule(module) is None]
     if missing:
         raise ReleaseError(f"the withheld rules {missing} are not in this repository: cannot "
                            f"record their outputs")
     with withheld.recording() as table:
-        for hyper, params, stream, _ in test_optimizers.runs(rng_for(f"test_optimizer[{name}]"), name):
-            optim.trajectory(name, hyper, params, stream)
-            variant_trajectories(name, hyper, params, stream)
+        for name in optim.OPTIMIZERS:
+            for hyper, params, stream, _ in test_optimizers.runs(rng_for(f"test_optimizer[{name}]"),
+                                                                 name):
+                optim.trajectory(name, hyper, params, stream)
+                variant_trajectories(name, hyper, params, stream)
         for test_name, options in test_finite_difference.PUBLIC_CASES.items():
             test_finite_difference.reference_estimates(
                 test_finite_difference.make_case(rng_for(test_name), **options))
+        for test_name, graded in test_backward.PUBLIC_CASES.items():
+            rng = rng_for(test_name)
+            for name, sizes in graded:
+                weights, x, labels = backward_case(rng, sizes)
+                backward_hypotheses(weights, x, labels, name, sizes.batch_size)
+        for test_name, build in test_softmax.PUBLIC_INPUTS.items():
+            softmax_failure_cause(build(rng_for(test_name)), None)
+        for test_name, build in test_batchnorm.PUBLIC_CASES.items():
+            state, steps, momentum = build(rng_for(test_name))
+            test_batchnorm.variants(state, steps, momentum=momentum)
     return dict(table)
 
 
@@ -132,8 +180,9 @@ def release(target: Path, worked_solution: Path = REPOSITORY / "solution.py",
     staging.chmod(0o777 & ~umask)
     try:
         (staging / "solution.py").write_text(make_template(Path(worked_solution).read_text()))
-        shutil.copytree(REPOSITORY / "grader", staging / "grader", ignore=_IGNORED)
-        shutil.copytree(REPOSITORY / "reference", staging / "reference", ignore=_IGNORED)
+        for relative in handout_sources():
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPOSITORY / relative, staging / relative)
         outputs = {"what": "the withheld rules' outputs on the public tests' cases, by "
                            "reference.withheld.case_key (written by python -m grader release)",
                    "cases": public_rule_outputs()}

@@ -3,7 +3,10 @@
 A graded test in ``grader/test_<part>.py`` (or ``grader/hidden/``) picks sizes and seeds and
 calls the procedure of its part here. Each procedure sends the inputs to the worker, computes the
 expected values in this process with ``reference/`` and records weighted checks on the test's
-``Scorer``; buggy variants that name a likely cause are computed here too.
+``Scorer``; buggy variants that name a likely cause are computed here too: from the torch
+references, or, where a variant is numpy and so one edit from an answer, asked of the withheld
+rule module ``reference/known_mistakes.py`` (``withheld.hypotheses``), which the student handout
+replaces by its outputs on the public cases.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from grader import tolerances as tol
 from grader.verdicts import cases, styles
 from grader.verdicts.checks import Verdict, compare_array, compare_mapping, type_name
 from grader.verdicts.substitutes import all_but
-from reference import distributions, mlp
+from reference import distributions, mlp, withheld
 
 INIT_SIZES = dict(n_features=784, hidden=(512, 512), n_classes=10)
 """The assignment's first layer (784 -> 512, where a bound wrong only for large layers shows),
@@ -149,10 +152,13 @@ def call_softmax(worker, grade, x, what="softmax(x)"):
     return grade.require(outcome, what)
 
 
-def _numpy_softmax(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        e = np.exp(x - shift)
-        return e / np.sum(e, axis=-1, keepdims=True)
+def softmax_variants(x: np.ndarray) -> dict:
+    """``{variant: output}`` of softmax's numpy mistakes on ``x`` (see
+    ``reference.known_mistakes.softmax_variants``): a withheld rule, since each is one edit from
+    a softmax; ``{}`` in the handout on inputs other than the public tests'."""
+    x = np.asarray(x, dtype=np.float64)
+    return withheld.hypotheses("known_mistakes", "softmax", [x],
+                               lambda rule: rule.softmax_variants(x))
 
 
 def _same_with_nans(got, pattern: np.ndarray) -> bool:
@@ -174,8 +180,9 @@ def softmax_failure_cause(x: np.ndarray, got) -> str:
     exact arithmetic, so it is named only where it shows: on rows whose logits all lie more than
     ~745 below the batch maximum, exp underflows to 0 and the row becomes 0/0."""
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 2 and x.shape[0] > 1:
-        batch_max = _numpy_softmax(x, np.max(x))
+    variants = softmax_variants(x)
+    if x.ndim == 2 and x.shape[0] > 1 and "batch_max" in variants:
+        batch_max = variants["batch_max"]
         exact = mlp.softmax(x)
         with np.errstate(invalid="ignore"):
             row_ok = np.all(np.abs(batch_max - exact) <= tol.RTOL * np.abs(exact) + tol.ATOL_FLOOR,
@@ -189,13 +196,13 @@ def softmax_failure_cause(x: np.ndarray, got) -> str:
                     f"batch maximum (their own maximum: "
                     f"{', '.join(f'{x[r].max():.6g}' for r in underflowed[:5])}) that exp "
                     f"underflows there (to 0 on a whole row: 0 / 0 gives NaN)")
-        column_max = _numpy_softmax(x, np.max(x, axis=0, keepdims=True))
-        if _same_with_nans(got, column_max):
+        if _same_with_nans(got, variants["column_max"]):
             return ("each column's maximum (np.max(x, axis=0)) was subtracted instead of each "
                     "row's (np.max(x, axis=-1, keepdims=True)): a different constant per entry of a "
                     "row changes the result")
-    unshifted = _numpy_softmax(x, np.zeros(()))
-    if not np.all(np.isfinite(unshifted)) and _same_with_nans(got, unshifted):
+    unshifted = variants.get("unshifted")
+    if (unshifted is not None and not np.all(np.isfinite(unshifted))
+            and _same_with_nans(got, unshifted)):
         return ("exp overflows: nothing was subtracted before exp; subtract the row maximum "
                 "first, each row's own (softmax(x - c) = softmax(x) for a constant c per row)")
     if isinstance(got, np.ndarray) and got.dtype.kind == "f" and not np.all(np.isfinite(got)):
@@ -283,40 +290,11 @@ def derivative_at_activation(weights, x, labels, name):
     return mlp.backward(weights, x, labels, name, derivative_at="activation")
 
 
-def backward_by_chain_rule(weights, cache, labels, name, *, derivative="of A",
-                           transpose_square=False, dw_input="Z") -> dict:
-    """Gradients of the mean loss by the chain rule in float64 numpy, with one step done as a
-    known bug does it: ``derivative`` "of A" (right), "missing" (dA{l} = dZ{l}) or "value"
-    (dZ{l} * act(A{l})); ``transpose_square``: dZ{l-1} = dA{l} @ W{l} on square layers;
-    ``dw_input`` "A": dW{l} = A{l-1}.T @ dA{l} for l > 1."""
-    layers = mlp.n_layers(weights)
-    grads = {}
-    d_a = (cache[f"Z{layers}"] - labels) / labels.shape[0]
-    for layer in range(layers, 0, -1):
-        grads[f"dA{layer}"] = d_a
-        source = cache[f"A{layer - 1}"] if dw_input == "A" and layer > 1 else cache[f"Z{layer - 1}"]
-        grads[f"dW{layer}"] = source.T @ d_a
-        grads[f"db{layer}"] = d_a.sum(axis=0, keepdims=True)
-        if layer > 1:
-            w = weights[f"W{layer}"]
-            d_z = d_a @ (w if transpose_square and w.shape[0] == w.shape[1] else w.T)
-            grads[f"dZ{layer - 1}"] = d_z
-            a = cache[f"A{layer - 1}"]
-            if derivative == "missing":
-                d_a = d_z
-            elif derivative == "value":
-                d_a = d_z * mlp.activation(name, a)
-            else:
-                d_a = d_z * mlp.activation(name, a, grad=True)
-    return grads
-
-
 def backward_hypotheses(weights, x, labels, name, configured_batch_size) -> dict:
     """``{cause: gradients}`` of frequent wrong backward passes (gradients of the mean loss,
     scaled like the correct ones; ``grade_backward`` rescales the intermediate keys)."""
     n = x.shape[0]
     expected = mlp.backward(weights, x, labels, name)
-    cache = mlp.forward(weights, x, name)
     hypotheses = {}
     if configured_batch_size != n:
         hypotheses[f"divided by self.batch_size ({configured_batch_size}) instead of the number "
@@ -326,23 +304,28 @@ def backward_hypotheses(weights, x, labels, name, configured_batch_size) -> dict
     if name != "relu" and mlp.n_layers(weights) > 1:  # relu' is the same at A and at Z = relu(A)
         hypotheses["the activation derivative was evaluated at Z (the activation) instead of A "
                    "(the pre-activation)"] = derivative_at_activation(weights, x, labels, name)
-    if mlp.n_layers(weights) > 1:
-        hypotheses["the activation's derivative was not applied: dA{l} = dZ{l} * act'(A{l}), "
-                   "not dZ{l}"] = backward_by_chain_rule(weights, cache, labels, name,
-                                                         derivative="missing")
-        hypotheses["dZ{l} was multiplied by activation(A{l}) instead of its derivative "
-                   "activation(A{l}, grad=True)"] = backward_by_chain_rule(
-                       weights, cache, labels, name, derivative="value")
-        hypotheses["dW{l} was computed from A{l-1} (the pre-activation) instead of Z{l-1} (the "
-                   "previous layer's activation): dW{l} = Z{l-1}.T @ dA{l}"] = (
-                       backward_by_chain_rule(weights, cache, labels, name, dw_input="A"))
-        square = [layer for layer in square_layers(weights) if layer > 1]
-        if square:
-            names = ", ".join(f"W{layer}" for layer in square)
-            hypotheses[f"the square {names} was not transposed: dZ{{l-1}} = dA{{l}} @ W{{l}}.T for "
-                       f"every layer, whatever its shape (code that picks W or W.T from the shapes "
-                       f"picks wrongly when W is square)"] = backward_by_chain_rule(
-                           weights, cache, labels, name, transpose_square=True)
+    # The numpy chain-rule variants are one edit from the answer: a withheld rule module
+    # (reference/known_mistakes.py); the handout has their outputs on the public cases only,
+    # found by the rng's inputs (the same on every machine; torch's cache may differ in the last
+    # bit from one machine to another, so it is not part of the key).
+    inputs = [weights, x, labels, name]
+    variants = withheld.hypotheses("known_mistakes", "backward", inputs,
+                                   lambda rule: rule.backward_variants(*inputs))
+    causes = {
+        "missing": "the activation's derivative was not applied: dA{l} = dZ{l} * act'(A{l}), "
+                   "not dZ{l}",
+        "value": "dZ{l} was multiplied by activation(A{l}) instead of its derivative "
+                 "activation(A{l}, grad=True)",
+        "dw_input": "dW{l} was computed from A{l-1} (the pre-activation) instead of Z{l-1} (the "
+                    "previous layer's activation): dW{l} = Z{l-1}.T @ dA{l}"}
+    square = ", ".join(f"W{layer}" for layer in square_layers(weights) if layer > 1)
+    causes["transpose_square"] = (
+        f"the square {square} was not transposed: dZ{{l-1}} = dA{{l}} @ W{{l}}.T for every "
+        f"layer, whatever its shape (code that picks W or W.T from the shapes picks wrongly when "
+        f"W is square)")
+    for kind, cause in causes.items():
+        if kind in variants:
+            hypotheses[cause] = variants[kind]
     return hypotheses
 
 
@@ -426,10 +409,17 @@ def _db_shape_cause(got, shape, n) -> str:
     return ""
 
 
+def backward_case(rng, sizes: cases.Sizes) -> tuple:
+    """``(weights, x (N, D), one-hot labels (N, C))`` of one backward case at ``sizes``, drawn
+    from ``rng``: the release replays it to record the withheld hypotheses on the public cases."""
+    weights = cases.weights(rng, sizes.dims)
+    x, labels = cases.batch(rng, sizes.batch, sizes.n_features, sizes.n_classes)
+    return weights, x, labels
+
+
 def grade_backward(worker, grade, rng, name, sizes: cases.Sizes = cases.BACKWARD, weight=1.0):
     dims = sizes.dims
-    weights = cases.weights(rng, dims)
-    x, labels = cases.batch(rng, sizes.batch, sizes.n_features, sizes.n_classes)
+    weights, x, labels = backward_case(rng, sizes)
     cache = mlp.forward(weights, x, name)
     outcome = worker.call("backward", args=[cache, labels], config=sizes.config(activation=name),
                           state={"weights": weights}, substitute=all_but("backward"))
