@@ -238,14 +238,7 @@ def test_no_module_of_the_handout_computes_a_numpy_answer(handout, probe_cases):
             "report.studies.activations_depth"} <= imported
     assert report["calls"] > 500, report["calls"]   # it reached the handout's functions
     found = {(answer["part"], answer["function"]) for answer in report["answers"]}
-    assert found == OWNED_ELSEWHERE, report["answers"]
-
-
-OWNED_ELSEWHERE = {("network_loss", "grader.test_experiments.clipped_loss")}
-"""Answers the probe finds in files that other work owns, to be fixed there (#24 section 2):
-``clipped_loss`` is a numpy forward (relu), softmax and clipped cross-entropy, kept in numpy for
-speed. Listed rather than skipped, so the probe keeps looking there, and this test fails once it
-is fixed until the entry is removed."""
+    assert found == set(), report["answers"]
 
 
 PLANTED = {
@@ -278,7 +271,7 @@ def test_the_probe_finds_each_leak_planted_back(handout, probe_cases, tmp_path, 
     report = run_probe(copy, probe_cases)
     assert report["import_errors"] == {}
     found = {(answer["part"], answer["function"]) for answer in report["answers"]}
-    assert found == {(part, label)} | OWNED_ELSEWHERE
+    assert found == {(part, label)}
 
 
 SAME_CAUSES = (
