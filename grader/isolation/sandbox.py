@@ -217,17 +217,18 @@ def thread_busy_ns(pids) -> dict[tuple[int, int], int]:
     return busy
 
 
-def own_threads_busy_ns(tids) -> int:
-    """CPU plus run-queue time, in ns, of threads ``tids`` of this process."""
-    me, total = os.getpid(), 0
+def own_threads_times_ns(tids) -> tuple[int, int]:
+    """``(ns on a CPU, ns runnable in a run queue)`` of threads ``tids`` of this process, summed
+    (the first two fields of each thread's schedstat)."""
+    me, on_cpu, waiting = os.getpid(), 0, 0
     for tid in tids:
         try:
             with open(f"/proc/{me}/task/{tid}/schedstat") as handle:
                 fields = handle.read().split()
-            total += int(fields[0]) + int(fields[1])
+            on_cpu, waiting = on_cpu + int(fields[0]), waiting + int(fields[1])
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return on_cpu, waiting
 
 
 def _world_traversable(path: Path) -> bool:

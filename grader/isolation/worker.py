@@ -292,12 +292,14 @@ class _Meter:
         self.grader_threads = {threading.get_native_id(), *worker.sink_threads()}
         self.idle = 0.0
         self.excused = 0.0
+        self.sending = False
+        """Set while the request is being written: the worker is waiting for the grader."""
         now = time.monotonic()
         self.next_scan = now + self.EVERY_S
         self.cpu_at_start = sandbox.pids_cpu_seconds(worker.known_pids)
         self.cpu_used = 0.0
         self._last_wall = now
-        self._last_grader = sandbox.own_threads_busy_ns(self.grader_threads)
+        self._last_grader = sandbox.own_threads_times_ns(self.grader_threads)
         worker.busy_seen = sandbox.thread_busy_ns(worker.known_pids)
 
     def next_wait(self) -> float:
@@ -307,15 +309,24 @@ class _Meter:
         """Wall time the worker spent waiting for the grader (a callback being served)."""
         self.excused += seconds
 
-    def _account(self) -> None:
-        """Add the idle time since the last reading."""
+    def _account(self, waited_on_grader: bool) -> None:
+        """Add the idle time since the last reading. The grader's own time is excused where it
+        may have kept the worker waiting: the CPU time of its threads that talk to the worker,
+        and their waits for a CPU only when the worker was waiting on them
+        (``waited_on_grader``: a request being written, a reply or output not yet read). A
+        grader thread that waits for a CPU while the worker sleeps (waking to read the meter,
+        or to read output the worker wrote before it slept) keeps no one waiting: on a busy
+        machine those waits are long, and excusing them made a sleeping worker look less idle
+        there than on a quiet one (a verdict of the load test differed)."""
         now = time.monotonic()
         busy = sandbox.thread_busy_ns(self.worker.known_pids)
         seen = self.worker.busy_seen
         worker_busy = sum(max(0, ns - seen.get(key, 0)) for key, ns in busy.items()) / 1e9
         self.worker.busy_seen = busy
-        grader = sandbox.own_threads_busy_ns(self.grader_threads)
-        grader_busy, self._last_grader = (grader - self._last_grader) / 1e9, grader
+        on_cpu, waiting = sandbox.own_threads_times_ns(self.grader_threads)
+        grader_busy = (on_cpu - self._last_grader[0]
+                       + (waiting - self._last_grader[1] if waited_on_grader else 0)) / 1e9
+        self._last_grader = (on_cpu, waiting)
         wall, self._last_wall = now - self._last_wall, now
         self.idle += max(0.0, wall - worker_busy - grader_busy - self.excused)
         self.excused = 0.0
@@ -330,7 +341,7 @@ class _Meter:
         self.cpu_used = max(self.cpu_used, used - self.cpu_at_start)
         if self.cpu_used > self.cpu_seconds:
             raise _OverBudget("cpu")
-        self._account()
+        self._account(self.sending or self.worker.output_waiting())
         if self.idle > self.idle_seconds:
             raise _OverBudget("idle")
         if self.folder_check is not None:
@@ -341,7 +352,7 @@ class _Meter:
         passed a limit since the last scan (the verdict must not depend on when that was)."""
         self.cpu_used = max(self.cpu_used,
                             sandbox.pids_cpu_seconds(self.worker.known_pids) - self.cpu_at_start)
-        self._account()
+        self._account(True)   # the grader woke for the reply: its wait for a CPU delayed it
         if self.cpu_used > self.cpu_seconds:
             raise _OverBudget("cpu")
         if self.idle > self.idle_seconds:
@@ -631,8 +642,27 @@ class Worker:
         payload = self._read_with_deadline(length - 4 - header_length, budget)
         return wire.decode_parts(header, payload)
 
+    def output_waiting(self) -> bool:
+        """Whether the worker has written something the grader has not read yet: a message (a
+        reply, a callback) or printed output; the worker may be waiting on us."""
+        pipes = [self._reply_r] + ([self.process.stdout] if self.process is not None
+                                   and self.process.stdout is not None else [])
+        if self._buffer:
+            return True
+        try:
+            return bool(select.select(pipes, [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+
     def _send(self, message, budget: _Meter) -> None:
         """Write a whole message; a worker that stops reading cannot block us past the budget."""
+        budget.sending = True
+        try:
+            self._send_all(message, budget)
+        finally:
+            budget.sending = False
+
+    def _send_all(self, message, budget: _Meter) -> None:
         data = memoryview(message if isinstance(message, bytes) else wire.encode(message))
         while data:
             budget.check()
