@@ -1,10 +1,12 @@
 """Command line: ``python -m grader {grade,template,release,batch,gradescope} ...``.
 
-- ``grade PATH [--results-json OUT] [--parts a,b] [pytest options]``: grade one submission (runs
-  ``pytest grader`` on it in a fresh process) and print the score table. Exit 0: full marks,
-  1: points lost, 2: could not grade. Options that would grade only some tests of the selected
-  parts (``-k``, ``-m``, ``-x``, ``--maxfail``, ``--lf``, ...) or split the run (``-n``) are
-  refused: the result of ``grade`` is always every row of the selected parts.
+- ``grade PATH [--results-json OUT] [--parts a,b] [--experiments] [--sandbox MODE] [--call-timeout S]
+  [--load-timeout S] [--budget-scale X]``: grade one submission in this process (the grading
+  session, ``grader/session.py``, as ``pytest grader`` does through its plugin) and print the
+  score table. Exit 0: full marks, 1: points lost, 2: could not grade. pytest's options that
+  would grade only some tests (``-k``, ``-m``, ``-x``, ``--maxfail``, ``--lf``, ...) or split the
+  run (``-n``) are refused, saying why: the result of ``grade`` is always every row of the
+  selected parts.
 - ``template [--check]``: regenerate ``template/solution.py`` from the worked ``solution.py``;
   with ``--check``, only report whether the committed template is up to date.
 - ``release OUTDIR [--force]``: write the student handout.
@@ -18,12 +20,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from grader.isolation.lifeline import die_with_parent
 
 GRADER_DIR = Path(__file__).resolve().parent
 REPOSITORY = GRADER_DIR.parent
@@ -65,7 +64,29 @@ def narrowing_option(arguments: list[str]) -> str | None:
     return None
 
 
+def grade_options(extra: list[str]) -> argparse.Namespace:
+    """The options of ``grade`` beyond the path (the same names as ``pytest grader``'s)."""
+    from grader.isolation import sandbox
+
+    parser = argparse.ArgumentParser(prog="python -m grader grade", add_help=False)
+    parser.add_argument("--parts", default=None)
+    parser.add_argument("--experiments", action="store_true")
+    parser.add_argument("--sandbox", default="auto", choices=("auto", *sandbox.MODES))
+    parser.add_argument("--call-timeout", type=float, default=None)
+    parser.add_argument("--load-timeout", type=float, default=None)
+    parser.add_argument("--budget-scale", type=float, default=1.0)
+    parser.add_argument("-q", "--quiet", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    known, unknown = parser.parse_known_args(extra)
+    if unknown:
+        raise ValueError(f"grade does not take {' '.join(unknown)}; it takes --parts a,b, "
+                         "--experiments, --sandbox MODE, --call-timeout S, --load-timeout S and "
+                         "--budget-scale X")
+    return known
+
+
 def grade_command(submission: str, results_json: str | None, extra: list[str]) -> int:
+    """Grade one file in this process (``grader.session.grade``) and print the score table."""
     narrowing = narrowing_option(extra)
     if narrowing:
         print(f"nngrade: grade does not take {narrowing} (it {NARROWING_OPTIONS[narrowing]}): its "
@@ -77,19 +98,31 @@ def grade_command(submission: str, results_json: str | None, extra: list[str]) -
     if not path.is_file():
         print(f"nngrade: no file at {path}: pass the path of a solution.py", file=sys.stderr)
         return 2
-    command = [sys.executable, "-m", "pytest", str(GRADER_DIR), "--submission", str(path),
-               "-q", "-p", "no:cacheprovider", "--rootdir", str(GRADER_DIR.parent)]
-    if results_json:
-        command += ["--results-json", str(Path(results_json).expanduser().resolve())]
-    # Other pytest plugins installed on the machine are not needed to grade and cost a second
-    # of start-up; the grader's own plugin is loaded by its conftest.
-    environment = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    command += ["-W", "ignore::pytest.PytestConfigWarning"]
-    # pytest (and through bubblewrap's --die-with-parent, the sandboxed worker) dies with this
-    # process: a batch or Dask worker that kills a grading kills all of it.
-    code = subprocess.call(command + extra, cwd=GRADER_DIR.parent, env=environment,
-                           preexec_fn=die_with_parent())
-    return {0: 0, 1: 1}.get(code, 2)
+    from grader import session
+    from grader.parts import UnknownParts, select_parts
+
+    try:
+        known = grade_options(extra)
+        options = session.GradingOptions(
+            submission=path, parts=select_parts(known.parts, known.experiments),
+            results_json=results_json, call_timeout_s=known.call_timeout,
+            load_timeout_s=known.load_timeout, budget_scale=known.budget_scale,
+            sandbox=known.sandbox)
+    except (ValueError, UnknownParts) as error:
+        print(f"nngrade: {error}", file=sys.stderr)
+        return 2
+    # The references do small float64 work; one thread is as fast and cannot oversubscribe the
+    # cores when several graders (or the worker beside us) run at once.
+    import torch
+    torch.set_num_threads(1)
+    try:
+        graded = session.grade(options)
+    except KeyboardInterrupt:
+        print("nngrade: interrupted; the rows that had not run count 0 in results.json",
+              file=sys.stderr)
+        return 2
+    print(graded.table)
+    return graded.code
 
 
 def batch_command(args, parser) -> int:

@@ -52,6 +52,10 @@ class Ledger:
         self._rows[result.row.test] = result
         self._filled.add(result.row.test)
 
+    def filled(self, test: str) -> bool:
+        """Whether some outcome was entered for ``test``'s row."""
+        return test in self._filled
+
     def get(self, test: str) -> TestResult:
         return self._rows[test]
 

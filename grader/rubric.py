@@ -12,32 +12,20 @@ import runpy
 from dataclasses import dataclass
 from pathlib import Path
 
-PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update", "train_loop",
-         "finite_difference", "optimizers", "batchnorm", "dropout", "batchnorm2d", "mnist_cnn",
-         "cats_dogs_cnn", "kaggle_submission", "experiments")
-"""The graded parts, in the order of the assignment and of the score table."""
+from grader.parts import DEFAULT_PARTS, NUMPY_PARTS, OPT_IN_PARTS, PARTS  # noqa: F401 - re-exported
 
-OPT_IN_PARTS = ("experiments",)
-"""Parts graded only when asked for (``pytest grader --experiments``, or by name in ``--parts``):
-the experiments train the assignment's networks for a while, which the quick loop of a student
-(seconds) cannot afford. Outside a run that asks for them, they are not in the total."""
-
-DEFAULT_PARTS = tuple(part for part in PARTS if part not in OPT_IN_PARTS)
-"""The parts a run grades when no part is named."""
-
-NUMPY_ONLY_PARTS = ("init", "activations", "softmax", "forward", "loss", "backward", "update",
-                    "train_loop", "finite_difference", "optimizers", "batchnorm", "dropout")
+NUMPY_ONLY_PARTS = NUMPY_PARTS
 """Parts 1-3, which the assignment wants in numpy "without using any of the deep learning
-frameworks that provides automatic differentiation". Read from the source by the trusted
-process (``grader/verdicts/numpy_only.py``): when the code one of these parts grades (its NN
-methods, or its classes: the optimizers, BatchNorm, Dropout, and what they reach) reaches torch,
-jax, tensorflow, autograd, mxnet or another framework that differentiates, **the whole part
-scores 0**, every test of it, with the rule, method and line as the reason. The whole part, not
-the tests whose method holds the line: the rule is about how the part is implemented, the tests
-of a part share its code, and values computed by a framework say nothing about the student's
-own derivation. Each method is charged to the one part that grades it (``__init__`` to init),
-so a framework in ``activation`` costs the activations part, not forward and backward too,
-which are graded with the reference's activation."""
+frameworks that provides automatic differentiation" (the registry's ``NUMPY`` parts). Read from
+the source by the trusted process (``grader/verdicts/numpy_only.py``): when the code one of
+these parts grades (its NN methods, or its classes: the optimizers, BatchNorm, Dropout, and what
+they reach) reaches torch, jax, tensorflow, autograd, mxnet or another framework that
+differentiates, **the whole part scores 0**, every test of it, with the rule, method and line as
+the reason. The whole part, not the tests whose method holds the line: the rule is about how the
+part is implemented, the tests of a part share its code, and values computed by a framework say
+nothing about the student's own derivation. Each method is charged to the one part that grades
+it (``__init__`` to init), so a framework in ``activation`` costs the activations part, not
+forward and backward too, which are graded with the reference's activation."""
 
 
 @dataclass(frozen=True)

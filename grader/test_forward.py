@@ -1,14 +1,5 @@
-"""Part forward: the cache of a forward pass, against the float64 reference, per activation.
+"""Part forward's graded tests, one per rubric row (``grader/parts/pytest_items.py``); their
+procedures, cases and diagnoses are in ``grader/parts/forward.py``."""
+from grader.parts.pytest_items import items_of
 
-The layers (``cases.FORWARD``) include a square one, where code that transposes W when the
-shapes allow it goes wrong."""
-import pytest
-
-from grader.verdicts import cases
-from grader.verdicts.nn_parts import grade_forward
-from reference import mlp
-
-
-@pytest.mark.parametrize("name", mlp.ACTIVATIONS)
-def test_forward(worker, grade, rng, name):
-    grade_forward(worker, grade, rng, name, cases.FORWARD)
+globals().update(items_of("forward"))

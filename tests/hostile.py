@@ -154,7 +154,7 @@ ATTACKS = (
     Attack("read_grader_files", "looks for the hidden tests, references and worked solution",
            needs_isolation=True,
            prelude="import os\nFOUND = {}\n"
-                   f"for _path in ({str(REPOSITORY / 'grader' / 'hidden' / 'test_hidden.py')!r}, "
+                   f"for _path in ({str(REPOSITORY / 'grader' / 'hidden' / 'cases.py')!r}, "
                    f"{str(REPOSITORY / 'reference' / 'mlp.py')!r}, "
                    f"{str(REPOSITORY / 'solution.py')!r}):\n"
                    "    try:\n        FOUND[_path] = open(_path).read()\n    except OSError:\n"
@@ -162,7 +162,7 @@ ATTACKS = (
                    "    _dirs[:] = [d for d in _dirs if _root != '/' or d not in ('proc', 'sys', 'dev')]\n"
                    "    if _root.startswith(os.getcwd()):\n        continue  # its own folder\n"
                    "    for _file in _files:\n        _seen += 1\n"
-                   "        if _file in ('test_hidden.py', 'rubric.py', 'mlp.py', 'solution.py'):\n"
+                   "        if _file in ('cases.py', 'rubric.py', 'mlp.py', 'solution.py'):\n"
                    "            _full = os.path.join(_root, _file)\n            try:\n"
                    "                _text = open(_full).read()\n            except OSError:\n"
                    "                continue\n"

@@ -115,8 +115,8 @@ class _FakeWorker:
 
 def _softmax_score(answer) -> float:
     """The fraction of the softmax part (visible and hidden tests, by points) ``answer`` earns."""
-    import grader.test_softmax as visible
-    from grader.hidden import test_hidden as hidden
+    import grader.parts.softmax as visible
+    from grader.hidden import cases as hidden
     from grader.rubric import RUBRIC
     from grader.verdicts.scoring import GradeFailure, Scorer
 
@@ -159,7 +159,7 @@ def test_softmax_invariance_is_not_judged_against_the_students_answer():
 
 
 def test_softmax_diagnosis_names_the_uniform_answer_and_bad_row_sums():
-    from grader.test_softmax import softmax_verdict
+    from grader.parts.softmax import softmax_verdict
 
     x = np.random.default_rng(1).normal(size=(4, 5))
     assert "1/C" in softmax_verdict("s", np.full(x.shape, 0.2), x).message
@@ -276,7 +276,7 @@ def test_digests_survive_the_wire_and_see_every_change():
 
 
 def test_kaggle_labels_that_are_nan_fail():
-    import grader.test_kaggle_submission as kaggle
+    import grader.parts.kaggle_submission as kaggle
     from grader.isolation.worker import CallOutcome
     from grader.verdicts.scoring import GradeFailure, Scorer
 

@@ -150,7 +150,7 @@ def test_the_zip_has_the_scripts_at_its_root_the_grader_and_no_worked_solution(a
         run = archive.read("run_autograder").decode()
         requirements = archive.read("requirements.txt").decode()
     # The hidden tests and the withheld references grade on Gradescope.
-    assert {"grader/hidden/test_hidden.py", "reference/rmsprop_nesterov.py",
+    assert {"grader/hidden/cases.py", "reference/rmsprop_nesterov.py",
             "reference/finite_differences.py", "grader/plugin.py"} <= set(infos)
     assert "apt-get install" in setup and "bubblewrap" in setup
     assert "download.pytorch.org/whl/cpu" in setup and "-r /autograder/source/requirements.txt" in setup
@@ -284,7 +284,7 @@ def test_a_submission_without_one_gradable_file_scores_zero_and_says_why(autogra
 def test_a_link_to_the_graders_files_is_not_graded(autograder_zip, tmp_path):
     root = tmp_path / "autograder"
     unpack(autograder_zip, root)
-    (root / "submission" / "solution.py").symlink_to(root / "source" / "grader" / "hidden" / "test_hidden.py")
+    (root / "submission" / "solution.py").symlink_to(root / "source" / "grader" / "hidden" / "cases.py")
     environment = {**os.environ, gradescope_run.ROOT_VARIABLE: str(root), "NNGRADE_PYTHON": sys.executable}
     subprocess.run([str(root / "run_autograder")], cwd=root, env=environment, capture_output=True,
                    timeout=120, check=True)

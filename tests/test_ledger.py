@@ -22,17 +22,20 @@ def points_of(*parts: str) -> float:
     return sum(row.points for row in RUBRIC if row.part in parts)
 
 
-@pytest.mark.parametrize("skip", [
-    # at setup, by a mark: the row vanished and the total became 184 / 184
-    ("def test_init_seed(worker, grade):\n",
-     "@__import__('pytest').mark.skip(reason='skipped on purpose')\ndef test_init_seed(worker, grade):\n"),
-    # in the test's body
-    ("def test_init_seed(worker, grade):\n",
-     "def test_init_seed(worker, grade):\n    __import__('pytest').skip('skipped on purpose')\n"),
+@pytest.mark.parametrize("path, skip", [
+    # at setup, by a mark on the pytest item: the row vanished and the total became 184 / 184
+    ("grader/test_init.py",
+     ('globals().update(items_of("init"))\n',
+      'globals().update(items_of("init"))\n'
+      "test_init_seed = __import__('pytest').mark.skip(reason='skipped on purpose')(test_init_seed)\n")),
+    # in the procedure's body
+    ("grader/parts/init.py",
+     ("def test_init_seed(worker, grade):\n",
+      "def test_init_seed(worker, grade):\n    __import__('pytest').skip('skipped on purpose')\n")),
 ], ids=["at-setup", "in-the-call"])
-def test_a_skipped_graded_test_keeps_its_row_and_says_why(tmp_path, skip):
+def test_a_skipped_graded_test_keeps_its_row_and_says_why(tmp_path, path, skip):
     """Seen: a skipped graded test vanished from the total (184 instead of 185)."""
-    folder = grader_copy(tmp_path, {"grader/test_init.py": skip})
+    folder = grader_copy(tmp_path, {path: skip})
     code, output, data = run_pytest(folder, WORKED_SOLUTION, tmp_path / "results.json",
                                     "--parts", "init")
     assert data is not None, output
@@ -48,7 +51,7 @@ def test_a_skipped_graded_test_keeps_its_row_and_says_why(tmp_path, skip):
 def test_a_graded_test_without_the_grade_fixture_is_refused(tmp_path):
     """Seen: a graded test that never uses the ``grade`` fixture scored full marks, on the
     template too."""
-    folder = grader_copy(tmp_path, {"grader/test_update.py": (
+    folder = grader_copy(tmp_path, {"grader/parts/update.py": (
         "def test_update(worker, grade, rng):\n", "def test_update(worker, rng):\n    return\n")})
     code, output, data = run_pytest(folder, TEMPLATE, tmp_path / "results.json", "--parts", "update")
     assert code not in (0, 1), output
@@ -59,7 +62,7 @@ def test_a_graded_test_without_the_grade_fixture_is_refused(tmp_path):
 def test_a_graded_test_that_makes_no_check_is_a_grader_error(tmp_path):
     """A graded test that takes ``grade`` but returns without a check is a grader error, never a
     pass (before: an internal error of pytest and no results)."""
-    folder = grader_copy(tmp_path, {"grader/test_update.py": (
+    folder = grader_copy(tmp_path, {"grader/parts/update.py": (
         "def test_update(worker, grade, rng):\n", "def test_update(worker, grade, rng):\n    return\n")})
     code, output, data = run_pytest(folder, WORKED_SOLUTION, tmp_path / "results.json",
                                     "--parts", "update")

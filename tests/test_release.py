@@ -234,7 +234,7 @@ def test_no_module_of_the_handout_computes_a_numpy_answer(handout, probe_cases):
     imported = set(report["modules"])
     python_files = [f for f in handout_files(handout) if f.endswith(".py") and f != "solution.py"]
     assert len(imported) == len(python_files) - 1
-    assert {"grader.verdicts.nn_parts", "grader.verdicts.optimizer_patterns", "grader.test_batchnorm",
+    assert {"grader.verdicts.nn_parts", "grader.verdicts.optimizer_patterns", "grader.parts.batchnorm",
             "report.studies.activations_depth"} <= imported
     assert report["calls"] > 500, report["calls"]   # it reached the handout's functions
     found = {(answer["part"], answer["function"]) for answer in report["answers"]}
@@ -248,13 +248,13 @@ PLANTED = {
     "optimizers": ("grader/verdicts/optimizer_patterns.py",
                    (known_mistakes._run, known_mistakes.optimizer_variants),
                    "grader.verdicts.optimizer_patterns.optimizer_variants"),
-    "batchnorm": ("grader/test_batchnorm.py", (known_mistakes.batchnorm_variants,),
-                  "grader.test_batchnorm.batchnorm_variants"),
+    "batchnorm": ("grader/parts/batchnorm.py", (known_mistakes.batchnorm_variants,),
+                  "grader.parts.batchnorm.batchnorm_variants"),
     # and softmax's variants (the batch maximum is exact but for underflow; axis 0 is right on a
-    # vector), from test_softmax.py and nn_parts.
-    "softmax": ("grader/test_softmax.py",
+    # vector), from parts/softmax.py and nn_parts.
+    "softmax": ("grader/parts/softmax.py",
                 (known_mistakes._shifted_softmax, known_mistakes.softmax_variants),
-                "grader.test_softmax.softmax_variants"),
+                "grader.parts.softmax.softmax_variants"),
 }
 
 

@@ -65,8 +65,8 @@ def test_the_visible_summary_counts_visible_points_only(worked_results):
 
 
 def test_a_grader_error_in_a_hidden_test_shows_no_hidden_source(tmp_path):
-    """Seen: a grader-error traceback showed grader/hidden/test_hidden.py and its source line."""
-    folder = grader_copy(tmp_path, {"grader/hidden/test_hidden.py": (
+    """Seen: a grader-error traceback showed the hidden tests' file (then grader/hidden/test_hidden.py) and its source line."""
+    folder = grader_copy(tmp_path, {"grader/hidden/cases.py": (
         "def test_hidden_softmax_mixed_scales(worker, grade, rng):\n",
         "def test_hidden_softmax_mixed_scales(worker, grade, rng):\n"
         "    secret = {'expected': 0.123456789}\n    raise KeyError(secret['missing'])\n")})
@@ -76,11 +76,11 @@ def test_a_grader_error_in_a_hidden_test_shows_no_hidden_source(tmp_path):
     row = next(t for t in data["tests"] if t["extra_data"]["test"] == "test_hidden_softmax_mixed_scales")
     assert row["extra_data"]["status"] == "error" and row["score"] == 0
     before = seen_before_publication(data)
-    for leak in ("hidden/test_hidden.py", "secret", "0.123456789", "Traceback", "test_hidden_softmax"):
+    for leak in ("hidden/cases.py", "secret", "0.123456789", "Traceback", "test_hidden_softmax"):
         assert leak not in before, leak
-    for leak in ("hidden/test_hidden.py", "secret", "0.123456789", "Traceback"):
+    for leak in ("hidden/cases.py", "secret", "0.123456789", "Traceback"):
         assert leak not in row["output"], (leak, row["output"])   # seen after publication
     assert "GRADER ERROR" in row["output"]
     # The staff keep the traceback: in the stored extra data and in the run's output.
-    assert "hidden/test_hidden.py" in row["extra_data"]["details"]
-    assert "hidden/test_hidden.py" in output
+    assert "hidden/cases.py" in row["extra_data"]["details"]
+    assert "hidden/cases.py" in output

@@ -132,9 +132,12 @@ def public_rule_outputs() -> dict:
     every ``test_optimizer`` (RMSPropNesterov's rule, and each optimizer's numpy variants), the
     finite-difference tests that compare estimates, and the tests of backward, softmax and
     batchnorm whose diagnoses use ``reference/known_mistakes.py``."""
-    from grader import (test_backward, test_batchnorm, test_finite_difference, test_optimizers,
-                        test_softmax)
-    from grader.plugin import rng_for
+    from grader.parts import backward as backward_part
+    from grader.parts import batchnorm as batchnorm_part
+    from grader.parts import finite_difference as finite_difference_part
+    from grader.parts import optimizers as optimizers_part
+    from grader.parts import softmax as softmax_part
+    from grader.session import rng_for
     from grader.verdicts.nn_parts import backward_case, backward_hypotheses, softmax_failure_cause
     from grader.verdicts.optimizer_patterns import variant_trajectories
     from reference import optim
@@ -145,23 +148,23 @@ def public_rule_outputs() -> dict:
                            f"record their outputs")
     with withheld.recording() as table:
         for name in optim.OPTIMIZERS:
-            for hyper, params, stream, _ in test_optimizers.runs(rng_for(f"test_optimizer[{name}]"),
+            for hyper, params, stream, _ in optimizers_part.runs(rng_for(f"test_optimizer[{name}]"),
                                                                  name):
                 optim.trajectory(name, hyper, params, stream)
                 variant_trajectories(name, hyper, params, stream)
-        for test_name, options in test_finite_difference.PUBLIC_CASES.items():
-            test_finite_difference.reference_estimates(
-                test_finite_difference.make_case(rng_for(test_name), **options))
-        for test_name, graded in test_backward.PUBLIC_CASES.items():
+        for test_name, options in finite_difference_part.PUBLIC_CASES.items():
+            finite_difference_part.reference_estimates(
+                finite_difference_part.make_case(rng_for(test_name), **options))
+        for test_name, graded in backward_part.PUBLIC_CASES.items():
             rng = rng_for(test_name)
             for name, sizes in graded:
                 weights, x, labels = backward_case(rng, sizes)
                 backward_hypotheses(weights, x, labels, name, sizes.batch_size)
-        for test_name, build in test_softmax.PUBLIC_INPUTS.items():
+        for test_name, build in softmax_part.PUBLIC_INPUTS.items():
             softmax_failure_cause(build(rng_for(test_name)), None)
-        for test_name, build in test_batchnorm.PUBLIC_CASES.items():
+        for test_name, build in batchnorm_part.PUBLIC_CASES.items():
             state, steps, momentum = build(rng_for(test_name))
-            test_batchnorm.variants(state, steps, momentum=momentum)
+            batchnorm_part.variants(state, steps, momentum=momentum)
     return dict(table)
 
 

@@ -157,26 +157,10 @@ def oom_kills() -> int | None:
     return None
 
 
-def _children(pid: int) -> list[int]:
-    """The process ids whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(pid):
-            found.append(int(entry))
-    return found
-
-
 def run_grading(source: Path, results: Path, parts: list[str], cap_s: float, grace_s: float,
                 log_path: Path) -> Ending:
     """Run ``python -m grader grade`` on ``source`` with its output in ``log_path``, stopping it at
-    ``cap_s`` seconds: SIGINT to pytest (so that it writes its ledger), then after ``grace_s``
+    ``cap_s`` seconds: SIGINT to the grading (so that it writes its ledger), then after ``grace_s``
     SIGKILL to the whole process group."""
     command = [sys.executable, "-m", "grader", "grade", str(source), "--results-json", str(results)]
     if parts:
@@ -195,13 +179,12 @@ def run_grading(source: Path, results: Path, parts: list[str], cap_s: float, gra
             process.wait(timeout=cap_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            # pytest is the child of `python -m grader grade`, whose own SIGINT would kill pytest
-            # at once (subprocess.call); pytest alone gets it, ends the run and writes the ledger.
-            for child in _children(process.pid):
-                try:
-                    os.kill(child, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
+            # `python -m grader grade` grades in its own process (grader/session.py): SIGINT ends
+            # the grading there, and the rows that had not run are written as not run.
+            try:
+                os.kill(process.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
             try:
                 process.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:

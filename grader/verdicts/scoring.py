@@ -42,6 +42,11 @@ class GradeFailure(AssertionError):
     """A graded test lost points; the message says why."""
 
 
+class NotGraded(Exception):
+    """A test that cannot run where it is graded (the handout lacks what it needs): the row is
+    "not run", 0 points, and the message says why; never the student's fault."""
+
+
 class GraderError(Exception):
     """The grader itself went wrong (for example a graded test that made no check): never the
     student's fault, and never a pass."""

