@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from grader import causes
 from grader import tolerances as tol
 from grader.isolation.wire import Unsupported
 
@@ -24,6 +25,19 @@ class Verdict:
     type_penalty: str = ""
     """Set when the values were graded from another type than the interface's (a list where
     an array is expected): the test keeps its checks and pays ``scoring.TYPE_SHARE`` once."""
+    cause: str = ""
+    """The registry id of the cause this failed check names (``grader/causes.py``), else ""."""
+    cause_text: str = ""
+    """That cause's sentence as said here (with this case's numbers); "" when none is named."""
+
+    def blame(self, cause, separator: str = ". Likely cause: ") -> Verdict:
+        """Name ``cause`` (a registered ``Cause``, or a plain sentence) as the likely cause of
+        this failed check: said in the message, and recorded as data for the class report."""
+        self.message += f"{separator}{cause}"
+        # A plain sentence (a cause not in the registry yet) is kept as text with no id: the class
+        # report then groups it by its test and words, never with the registered ones.
+        self.cause, self.cause_text = causes.id_of(cause), str(cause)
+        return self
 
 
 def type_name(value) -> str:
@@ -68,9 +82,9 @@ def _generic_patterns(got: np.ndarray, expected: np.ndarray, batch_size: int | N
     if not np.all(np.isfinite(got)):
         return ""
     if np.all(got == 0) and np.any(expected != 0):
-        return "every entry is 0 (a result never computed or never assigned?)"
+        return causes.ALL_ZEROS
     if got.ndim == 2 and got.shape[0] == got.shape[1] and _close(got, expected.T, tol.PATTERN_RTOL):
-        return "it equals the expected matrix transposed"
+        return causes.TRANSPOSED
     with np.errstate(invalid="ignore", over="ignore"):
         denominator = float(np.sum(expected * expected))
         factor = float(np.sum(got * expected)) / denominator if denominator > 0 else 0.0
@@ -80,15 +94,13 @@ def _generic_patterns(got: np.ndarray, expected: np.ndarray, batch_size: int | N
             rescaled = got / factor
         if _close(rescaled, expected, tol.PATTERN_RTOL):
             if batch_size and batch_size > 1 and abs(factor - batch_size) < 1e-3 * batch_size:
-                return (f"it is exactly {batch_size} (the batch size) times too large: summed over "
-                        "the batch instead of averaging?")
+                return causes.BATCH_TIMES_LARGE.format(batch_size=batch_size)
             if batch_size and batch_size > 1 and abs(factor * batch_size - 1) < 1e-3:
-                return (f"it is exactly {batch_size} (the batch size) times too small: divided by "
-                        "the batch size twice?")
+                return causes.BATCH_TIMES_SMALL.format(batch_size=batch_size)
             if abs(factor + 1) < 1e-3:
-                return "it has the opposite sign (sign flipped)"
+                return causes.SIGN_FLIPPED
             if abs(factor - 1) > 1e-3:  # a factor of ~1 explains nothing
-                return f"it is the expected value times {factor:.6g} (a wrong constant factor)"
+                return causes.CONSTANT_FACTOR.format(factor=factor)
     return ""
 
 
@@ -127,7 +139,7 @@ def compare_array(label: str, got, expected, *, batch_size: int | None = None,
         converted = _as_numeric_array(got)
         if converted is None:
             return Verdict(False, f"{label}: returned a {type(got).__name__}; expected a numpy "
-                                  f"array of shape {expected.shape}")
+                                  f"array of shape {expected.shape}", cause=causes.WRONG_TYPE.id)
         verdict = compare_array(label, converted, expected, batch_size=batch_size,
                                 hypotheses=hypotheses, allow_squeeze=allow_squeeze)
         verdict.type_penalty = (f"{label}: returned a {type(got).__name__}, graded as the array "
@@ -138,10 +150,10 @@ def compare_array(label: str, got, expected, *, batch_size: int | None = None,
         got = np.asarray(got)
     if not isinstance(got, np.ndarray):
         return Verdict(False, f"{label}: returned {type_name(got)}; expected a numpy array of "
-                              f"shape {expected.shape}")
+                              f"shape {expected.shape}", cause=causes.WRONG_TYPE.id)
     notes = []
     if got.dtype.kind not in "biuf":
-        return Verdict(False, f"{label}: dtype {got.dtype} is not numeric")
+        return Verdict(False, f"{label}: dtype {got.dtype} is not numeric", cause=causes.WRONG_TYPE.id)
     if got.dtype.kind == "f" and got.dtype.itemsize < 4:
         notes.append(f"{label}: dtype {got.dtype} is too imprecise; use float64")
     got = got.astype(np.float64)
@@ -151,13 +163,15 @@ def compare_array(label: str, got, expected, *, batch_size: int | None = None,
             notes.append(f"{label}: shape {got.shape} accepted, the interface says {expected.shape}")
             got = got.reshape(expected.shape)
         else:
-            hint = ""
+            hint, cause = "", causes.WRONG_SHAPE
             if got.shape == expected.shape[::-1] and got.ndim == 2:
-                hint = " (transposed?)"
+                hint, cause = " (transposed?)", causes.SHAPE_TRANSPOSED
             elif (got.ndim == expected.ndim >= 2 and expected.shape[0] == 1 < got.shape[0]
                   and got.shape[1:] == expected.shape[1:]):
-                hint = " (one row per example: not summed over the batch axis?)"
-            return Verdict(False, f"{label}: shape {got.shape}, expected {expected.shape}{hint}")
+                hint, cause = (" (one row per example: not summed over the batch axis?)",
+                               causes.SHAPE_PER_EXAMPLE)
+            return Verdict(False, f"{label}: shape {got.shape}, expected {expected.shape}{hint}",
+                           cause=cause.id, cause_text=str(cause) if hint else "")
     non_finite = int(np.sum(~np.isfinite(got) & np.isfinite(expected)))
     if _close(got, expected):
         return Verdict(True, "", notes)
@@ -173,9 +187,8 @@ def compare_array(label: str, got, expected, *, batch_size: int | None = None,
             break
     if not cause:
         cause = _generic_patterns(got, expected, batch_size)
-    if cause:
-        message += f". Likely cause: {cause}"
-    return Verdict(False, message, notes)
+    verdict = Verdict(False, message, notes, cause=causes.WRONG_VALUES.id)
+    return verdict.blame(cause) if cause else verdict
 
 
 def _as_numeric_array(value) -> np.ndarray | None:
@@ -190,16 +203,18 @@ def _as_numeric_array(value) -> np.ndarray | None:
 
 def compare_scalar(label: str, got, expected: float, **kwargs) -> Verdict:
     """Check a number (float, numpy scalar, 0-d or 1-element array) against ``expected``."""
+    wrong_type = causes.WRONG_TYPE.id
     if isinstance(got, bool) or got is None or isinstance(got, (str, dict, list, Unsupported)):
-        return Verdict(False, f"{label}: returned {type_name(got)}; expected a number")
+        return Verdict(False, f"{label}: returned {type_name(got)}; expected a number", cause=wrong_type)
     if isinstance(got, tuple):
-        return Verdict(False, f"{label}: returned a tuple; expected a number")
+        return Verdict(False, f"{label}: returned a tuple; expected a number", cause=wrong_type)
     array = np.asarray(got)
     if array.dtype.kind not in "iuf":
-        return Verdict(False, f"{label}: returned {type_name(got)}; expected a number")
+        return Verdict(False, f"{label}: returned {type_name(got)}; expected a number", cause=wrong_type)
     notes = []
     if array.size != 1:
-        return Verdict(False, f"{label}: returned an array of shape {array.shape}; expected a number")
+        return Verdict(False, f"{label}: returned an array of shape {array.shape}; expected a number",
+                       cause=causes.WRONG_SHAPE.id)
     if array.ndim:
         notes.append(f"{label}: returned an array of shape {array.shape}; a float was expected")
     verdict = compare_array(label, array.reshape(()), np.asarray(expected), **kwargs)
@@ -215,13 +230,14 @@ def compare_mapping(label: str, got, expected: Mapping[str, np.ndarray], *,
     keys = list(keys or expected)
     if not isinstance(got, dict):
         failed = Verdict(False, f"{label}: returned {type_name(got)}; expected a dict with keys "
-                                f"{', '.join(keys)}")
+                                f"{', '.join(keys)}", cause=causes.WRONG_TYPE.id)
         return {key: failed for key in keys}
     verdicts = {}
     for key in keys:
         if key not in got:
             verdicts[key] = Verdict(False, f"{label}: key {key!r} is missing (keys present: "
-                                           f"{', '.join(sorted(map(str, got))[:20]) or 'none'})")
+                                           f"{', '.join(sorted(map(str, got))[:20]) or 'none'})",
+                                    cause=causes.WRONG_TYPE.id)
             continue
         per_key = {name: arrays[key] for name, arrays in (hypotheses or {}).items() if key in arrays}
         verdicts[key] = compare_array(f"{label}[{key!r}]", got[key], expected[key],
