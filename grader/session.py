@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import tolerances
+from grader import causes, tolerances
+from grader import model as grading_model
 from grader.isolation import sandbox
 from grader.isolation.worker import CouldNotGrade, Limits, Session
 from grader.ledger import Ledger
@@ -133,12 +134,16 @@ class GradingSession:
         if rule is not None:
             # The numpy-only rule (rubric.NUMPY_ONLY_PARTS): the whole part scores 0 with the rule
             # as the reason; the procedure does not run (its framework code need not).
-            result = report.TestResult(row, 0.0, report.FAILED, rule)
+            result = report.TestResult(row, 0.0, report.FAILED, rule,
+                                       causes=[(causes.NUMPY_ONLY.id, str(causes.NUMPY_ONLY))])
         else:
             result = self._call(row, scorer)
+            if result.status == report.FAILED:
+                result.causes = scorer.causes()
         result.seconds = time.monotonic() - started
         result.notes = list(scorer.notes)
         result.experiment = scorer.experiment
+        result.checks = scorer.check_records()
         self.ledger.fill(result)
         self._write_progress()
         return result
@@ -158,15 +163,14 @@ class GradingSession:
         except GradeFailure as failure:
             return report.TestResult(row, scorer.fraction, report.FAILED, str(failure))
         except NotGraded as reason:
-            return report.TestResult(row, 0.0, report.NOT_RUN, f"skipped ({reason})")
+            return not_run(row, f"skipped ({reason})")
         except (CouldNotGrade, KeyboardInterrupt, SystemExit):
             raise
         except Exception as error:   # the grader's own fault: never the student's
             return grader_error(row, error)
         except BaseException as error:
             if type(error).__name__ == "Skipped":   # pytest.skip() in a procedure
-                return report.TestResult(row, 0.0, report.NOT_RUN,
-                                         f"skipped ({getattr(error, 'msg', '') or error})")
+                return not_run(row, f"skipped ({getattr(error, 'msg', '') or error})")
             raise
         finally:
             if worker is not None:
@@ -182,8 +186,7 @@ class GradingSession:
     def skipped(self, test: str, reason: str) -> None:
         """A row that pytest skipped before its procedure ran (a mark): not run, saying why."""
         if test in self.ledger and not self.ledger.filled(test):
-            self.ledger.fill(report.TestResult(BY_TEST[test], 0.0, report.NOT_RUN,
-                                               f"skipped ({reason})"))
+            self.ledger.fill(not_run(BY_TEST[test], f"skipped ({reason})"))
             self._write_progress()
 
     def finish(self, why: str = ENDED_EARLY) -> dict:
@@ -196,8 +199,25 @@ class GradingSession:
                                    partial=self.ledger.partial,
                                    load_warning=self.worker.load_warning if self.worker else "")
         if self.options.results_json:
+            model = grading_model.graded(
+                self.ledger.results, submission=str(self.options.submission),
+                notes={"partial": self.ledger.partial, "load_failure": self.load_failure(),
+                       "load_warning": self.worker.load_warning if self.worker else ""},
+                limits=self.limits_record(), extra=self.results_extra())
+            report.write_json_atomic(grading_model.grading_path(self.options.results_json),
+                                     model.to_json())
             report.write_json_atomic(self.options.results_json, data)
         return data
+
+    def limits_record(self) -> dict:
+        """The limits this grading ran under, as data (the grading model's ``limits``)."""
+        limits, _ = self.limits_and_mode()
+        scale = self.options.budget_scale
+        return {"worker": dataclasses.asdict(limits), "budget_scale": scale,
+                "part_cpu_budgets_s": {part: scale * seconds for part, seconds
+                                       in tolerances.PART_CPU_BUDGET_S.items()
+                                       if part in self.options.parts},
+                "grading_cpu_budget_s": scale * tolerances.grading_cpu_budget(self.options.parts)}
 
     def could_not_grade(self, reason: str) -> dict:
         """Nothing is scored: the environment could not grade (never a 0 for the student)."""
@@ -205,6 +225,11 @@ class GradingSession:
         data = report.could_not_grade_results(reason, str(self.options.submission),
                                               {"reproducibility": report.reproducibility()})
         if self.options.results_json:
+            model = grading_model.Grading("could_not_grade", str(self.options.submission),
+                                          reason=reason,
+                                          reproducibility=data["extra_data"]["nngrade"]["reproducibility"])
+            report.write_json_atomic(grading_model.grading_path(self.options.results_json),
+                                     model.to_json())
             report.write_json_atomic(self.options.results_json, data)
         return data
 
@@ -334,7 +359,13 @@ def grader_error(row, error: BaseException) -> report.TestResult:
     first_line = (str(error).strip().splitlines() or [""])[0][:300]
     summary = f"{type(error).__name__}{': ' + first_line if first_line else ''}"
     details = "".join(traceback.format_exception(error))
-    return report.TestResult(row, 0.0, report.ERROR, summary, details=details)
+    return report.TestResult(row, 0.0, report.ERROR, summary, details=details,
+                             causes=[(causes.GRADER_ERROR.id, str(causes.GRADER_ERROR))])
+
+
+def not_run(row, why: str) -> report.TestResult:
+    return report.TestResult(row, 0.0, report.NOT_RUN, why,
+                             causes=[(causes.NOT_RUN.id, str(causes.NOT_RUN))])
 
 
 @dataclass

@@ -51,6 +51,8 @@ class TestResult:
     seconds: float = 0.0
     details: str = ""            # for the staff only: the traceback of a grader error
     experiment: dict = field(default_factory=dict)  # an experiment test's measurements
+    causes: list = field(default_factory=list)   # [(cause id, sentence)]: why points were lost
+    checks: list = field(default_factory=list)   # each check as plain data (Scorer.check_records)
 
     @property
     def score(self) -> float:
@@ -189,6 +191,10 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
             test_extra["details"] = result.details
         if result.experiment:
             test_extra["experiment"] = result.experiment
+        if result.fraction < 1.0 and result.causes:
+            # The causes as data (grader/causes.py), for the class report: it groups by id and
+            # never reads the prose of ``output``.
+            test_extra["causes"] = [{"id": cause, "text": text} for cause, text in result.causes]
         tests.append({
             "name": f"{result.row.part}: {result.row.title} ({result.row.test})",
             "number": str(number),

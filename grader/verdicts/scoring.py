@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from grader import causes
 from grader.isolation.worker import CallOutcome
 from grader.verdicts import inputs
 from grader.verdicts.checks import Verdict
@@ -60,6 +61,7 @@ class Scorer:
     printed: str = ""
     penalties: list = field(default_factory=list)  # messages: arguments changed in place
     type_penalties: list = field(default_factory=list)  # messages: values in another type
+    aborted_cause: tuple = ()   # (id, text) of how the call that ended the test ended
     experiment: dict = field(default_factory=dict)
     """What an experiment test measured (curves, tables, figures as data URIs), computed by the
     grader; it goes to the test's ``extra_data.experiment`` in results.json, for the staff."""
@@ -79,12 +81,40 @@ class Scorer:
             self.aborted = f"{what}: not implemented ({outcome.error_message})"
         else:
             self.aborted = f"{what}: {outcome.failure_text()}"
+        self.aborted_cause = ended_call(outcome)
         raise GradeFailure(self.message())
 
-    def fail(self, message: str):
-        """End the test with 0 points for the reason ``message``."""
+    def fail(self, message: str, cause=None):
+        """End the test with 0 points for the reason ``message``; ``cause``: the registered
+        ``Cause`` it names, if any."""
         self.aborted = message
+        if cause is not None:
+            self.aborted_cause = (causes.id_of(cause), str(cause))
         raise GradeFailure(self.message())
+
+    def causes(self) -> list[tuple[str, str]]:
+        """``[(cause id, its sentence here)]`` of what this test lost points for, in order, each
+        once: how the call that ended it ended, else each failed check's named cause (or that
+        it had none), then the habits that cost a share (inputs changed, another type)."""
+        found = [self.aborted_cause] if self.aborted else []
+        if not self.aborted:
+            found += [(verdict.cause, verdict.cause_text) for _, verdict in self.checks
+                      if not verdict.passed]
+        if self.penalties:
+            found.append((causes.INPUT_CHANGED.id, str(causes.INPUT_CHANGED)))
+        if self.type_penalties:
+            found.append((causes.OTHER_TYPE.id, str(causes.OTHER_TYPE)))
+        unique = []
+        for cause in found:
+            if cause and cause not in unique:
+                unique.append(cause)
+        return unique
+
+    def check_records(self) -> list[dict]:
+        """Each check as plain data: weight, passed, message, and its cause's id and sentence."""
+        return [{"weight": weight, "passed": bool(verdict.passed), "message": verdict.message,
+                 "cause": verdict.cause, "cause_text": verdict.cause_text}
+                for weight, verdict in self.checks]
 
     def check(self, verdict: Verdict, weight: float = 1.0) -> bool:
         self.checks.append((float(weight), verdict))
@@ -138,3 +168,14 @@ class Scorer:
                 text = text[:MAX_PRINTED_CHARS] + " [...]"
             lines.append("your code printed:\n" + text)
         return "\n".join(line for line in lines if line)
+
+
+def ended_call(outcome: CallOutcome) -> tuple[str, str]:
+    """``(cause id, sentence)`` of a call that did not return a value."""
+    if outcome.not_implemented:
+        return causes.NOT_IMPLEMENTED.id, str(causes.NOT_IMPLEMENTED)
+    if outcome.timed_out:
+        return causes.TIMED_OUT.id, str(causes.TIMED_OUT)
+    if outcome.crashed:
+        return causes.WORKER_DIED.id, str(causes.WORKER_DIED)
+    return causes.RAISED.id, causes.RAISED.format(error_type=outcome.error_type or "an error")
