@@ -13,13 +13,14 @@ sentence's fields and keeps the id. ``scope`` says how the class report groups i
 
 - ``CLASS``: one row for the whole class, across every test it appears in;
 - ``PART``: one row per part (a part not implemented, values wrong for no cause the grader could
-  name, a crash: the same words in two parts are two different problems).
+  name, a crash: the same words in two parts are two different problems);
+- ``TEST``: one row per test (a check that names no cause at all: only its test says what it is).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-CLASS, PART = "class", "part"
+CLASS, PART, TEST = "class", "part", "test"
 
 
 class Cause(str):
@@ -78,6 +79,9 @@ NUMPY_ONLY = named("rule.numpy_only", "the part's code uses an automatic-differe
                    PART)
 INPUT_CHANGED = named("habit.input_changed", "changed an array it was given, in place")
 OTHER_TYPE = named("habit.other_type", "returned the right values in another type than a numpy array")
+
+CHECK_FAILED = named("check.unnamed", "a check failed; the grader names no cause for it", TEST)
+LOAD_FAILED = named("submission.load_failed", "the submission could not be loaded", CLASS)
 
 # ---- what a check found (grader/verdicts/checks.py) -----------------------------------------
 WRONG_VALUES = named("values.unnamed", "wrong values, no pattern recognised", PART)

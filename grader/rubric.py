@@ -1,4 +1,5 @@
-"""The rubric: one table of every graded test, its part and its points.
+"""The rubric: the table of the graded parts, then one row for every graded test, its part and
+its points.
 
 A test's key is its pytest name (with the parameter in brackets). The grader refuses to run when
 a collected test has no row here or a visible row has no test, so the table and the tests cannot
@@ -12,7 +13,52 @@ import runpy
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.parts import DEFAULT_PARTS, NUMPY_PARTS, OPT_IN_PARTS, PARTS  # noqa: F401 - re-exported
+NUMPY, TORCH, STUDIES = "numpy", "torch", "studies"
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    kind: str                 # NUMPY (Parts 1-3: the numpy-only rule applies), TORCH (Part 4),
+                              # or STUDIES (the report's runs, on both)
+    opt_in: bool = False      # graded only when asked for (``--experiments`` or by name)
+    stub: str = ""            # what of solution.py the part grades, as the template leaves it
+    module: str = ""          # its procedures' module (default: grader.parts.<name>)
+
+    @property
+    def module_name(self) -> str:
+        return self.module or f"grader.parts.{self.name}"
+
+
+REGISTRY: tuple[Part, ...] = (
+    Part("init", NUMPY, stub="NN.__init__, NN.initialize_weights"),
+    Part("activations", NUMPY, stub="NN.relu, NN.sigmoid, NN.tanh, NN.leaky_relu, NN.activation"),
+    Part("softmax", NUMPY, stub="NN.softmax"),
+    Part("forward", NUMPY, stub="NN.forward"),
+    Part("loss", NUMPY, stub="NN.loss"),
+    Part("backward", NUMPY, stub="NN.backward"),
+    Part("update", NUMPY, stub="NN.update"),
+    Part("train_loop", NUMPY, stub="NN.train_loop, NN.evaluate"),
+    Part("finite_difference", NUMPY, stub="NN.finite_difference"),
+    Part("optimizers", NUMPY, stub="SGD, Momentum, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam, "
+                                   "RMSPropNesterov"),
+    Part("batchnorm", NUMPY, stub="BatchNorm"),
+    Part("dropout", NUMPY, stub="Dropout"),
+    Part("batchnorm2d", TORCH, stub="BatchNorm2d"),
+    Part("mnist_cnn", TORCH, stub="MnistCNN"),
+    Part("cats_dogs_cnn", TORCH, stub="CatsDogsCNN, make_cats_dogs_optimizer"),
+    Part("kaggle_submission", TORCH, stub="write_kaggle_submission"),
+    Part("experiments", STUDIES, opt_in=True, stub="(nothing of its own: the report's studies, "
+                                                       "run with all of the above)"),
+)
+"""The parts, in the order of the assignment and of the score table."""
+
+BY_NAME = {part.name: part for part in REGISTRY}
+PARTS = tuple(part.name for part in REGISTRY)
+OPT_IN_PARTS = tuple(part.name for part in REGISTRY if part.opt_in)
+DEFAULT_PARTS = tuple(part.name for part in REGISTRY if not part.opt_in)
+NUMPY_PARTS = tuple(part.name for part in REGISTRY if part.kind == NUMPY)
+TORCH_PARTS = tuple(part.name for part in REGISTRY if part.kind == TORCH)
 
 NUMPY_ONLY_PARTS = NUMPY_PARTS
 """Parts 1-3, which the assignment wants in numpy "without using any of the deep learning

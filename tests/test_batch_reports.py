@@ -23,9 +23,9 @@ import pytest
 from grader.batch.feedback import (LOAD_FAILURE_OUTPUT, Outcome, feedback_html, feedback_markdown,
                                    outcomes)
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_results
-from grader.batch.summary import (NO_PATTERN, causes_of, common_mistakes, histogram, normalise,
-                                  part_stats, summary_html)
-from grader.rubric import PARTS
+from grader import causes
+from grader.batch.summary import common_mistakes, histogram, part_stats, summary_html
+from grader.rubric import PARTS, RUBRIC
 
 FIXTURES = Path(__file__).resolve().parent / "batch_fixtures"
 GRADED_PARTS = ["softmax", "loss", "backward", "update"]
@@ -62,115 +62,96 @@ def make_class() -> list[StudentRecord]:
     ]
 
 
-def mistakes_for(mistakes, test: str, words: str):
-    return [m for m in mistakes if m.test == test and words in m.cause]
+def mistakes_for(mistakes, cause: str, part: str | None = None):
+    return [m for m in mistakes if m.cause == cause and (part is None or m.part == part)]
+
+
+def rows_tests(mistake) -> list[str]:
+    return [test for test, _, _ in mistake.tests]
 
 
 # ---------------------------------------------------------------------------------------------
-# Common mistakes
+# Common mistakes: one row per named cause, by its id (grader/causes.py)
 
-def test_two_students_with_the_same_bug_make_one_mistake():
+def test_two_students_with_the_same_bug_make_one_row_across_its_tests():
     records = make_class()
     mistakes = common_mistakes(records)
-    for test in ("test_loss_value", "test_loss_clipping"):
-        found = mistakes_for(mistakes, test, "summed over the batch instead of averaging")
-        assert len(found) == 1, found
-        assert found[0].count == 2 and found[0].students == ["ada", "bob"]
-        assert found[0].part == "loss"
-    # the two share the batch size of test_loss_clipping, so the number is kept as they wrote it
-    clipping = mistakes_for(mistakes, "test_loss_clipping", "summed")[0]
-    for student in ("loss_sum_dw_transposed", "loss_sum_softmax_axis0_ascent"):
-        assert clipping.cause in output_of(fixture(student), "test_loss_clipping")
+    # ada and bob sum the loss over the batch: one row, over every test where it shows
+    found = mistakes_for(mistakes, causes.BATCH_TIMES_LARGE.id)
+    assert len(found) == 1, found
+    summed = found[0]
+    assert {"ada", "bob"} <= set(summed.students)
+    assert {"test_loss_value", "test_loss_clipping"} <= set(rows_tests(summed))
+    assert summed.part == ""   # a named mistake is one row for the whole class
+    # the example is one student's own message for it
+    assert summed.example and summed.example in "\n".join(
+        t["output"] for r in records if r.results for t in r.results["tests"])
     # most students first
     assert [m.count for m in mistakes] == sorted((m.count for m in mistakes), reverse=True)
-    assert mistakes[0].count == 2
 
 
-def test_numbers_that_differ_between_students_become_n():
+def test_not_implemented_is_one_row_per_part():
+    eve = make_class()[4]
+    rows = mistakes_for(common_mistakes([eve]), causes.NOT_IMPLEMENTED.id)
+    assert sorted(m.part for m in rows) == sorted(GRADED_PARTS)
+    loss = next(m for m in rows if m.part == "loss")
+    assert set(rows_tests(loss)) == {row.test for row in RUBRIC if row.part == "loss"}
+    # before (issue 25): one row per test, 72 of a class of 12's 126 rows
+    assert len(common_mistakes([eve])) == len(GRADED_PARTS)
+
+
+def test_rewording_a_cause_changes_no_grouping():
+    """The class report groups by id: a new wording of a cause's sentence (a later grader, or a
+    number that differs between students) leaves every row, count and student as it was."""
     records = make_class()
-    # Ivy's diagnosis is Cy's with another batch size (hand-made from the real one)
-    ivy = copy.deepcopy(records[2].results)
-    for test in ivy["tests"]:
-        if test["extra_data"]["test"] == "test_backward[relu]":
-            test["output"] = (test["output"].replace("exactly 7 (the batch", "exactly 9 (the batch")
-                              .replace("N = 7", "N = 9").replace("batch 7", "batch 9"))
-            assert "exactly 9" in test["output"]
-    records.append(StudentRecord("ivy", "Ivy", GRADED, results=ivy))
-    found = mistakes_for(common_mistakes(records), "test_backward[relu]", "the batch size")
-    assert len(found) == 1
-    assert found[0].students == ["cy", "ivy"]
-    assert found[0].cause.startswith("it is exactly N (the batch size) times too large: summed over the "
-                                     "batch instead of averaging")
-    assert "divide them by N = N" in found[0].cause
-    # a test both saw with the same batch size keeps it
-    depths = mistakes_for(common_mistakes(records), "test_backward_depths", "the batch size")
-    assert depths[0].students == ["cy", "ivy"] and "exactly 7 (the batch size)" in depths[0].cause
 
+    def grouping(records):
+        return sorted((m.cause, m.part, tuple(rows_tests(m)), tuple(m.students))
+                      for m in common_mistakes(records))
 
-def test_normalise_keeps_names_with_digits():
-    assert normalise("grads['dW4']: got 2.5e-3, 7 of 32 at (1, 0)") == "grads['dW4']: got N, N of N at (N, N)"
-
-
-def test_the_causes_a_diagnosis_names():
-    ada, bob, cy = (fixture(name) for name in ("loss_sum_dw_transposed", "loss_sum_softmax_axis0_ascent",
-                                               "softmax_unstable_backward_sum"))
-    assert causes_of(entry_of(ada, "test_backward[relu]")) == [
-        "wrong shape (transposed?)", "it equals the expected matrix transposed"]
-    assert causes_of(entry_of(fixture("template"), "test_update")) == ["not implemented"]
-    assert causes_of(entry_of(bob, "test_hidden_softmax_mixed_scales")) == [NO_PATTERN]
-    assert causes_of(entry_of(bob, "test_update")) == ["the gradient was added (W + lr dW), not subtracted"]
-    overflow = entry_of(cy, "test_softmax_large_logits")
-    assert "your code printed:" in overflow.output
-    assert len(causes_of(overflow)) == 1 and causes_of(overflow)[0].startswith("exp overflows")
-
-
-def hand_entry(output: str, test: str = "test_update", part: str = "update") -> Outcome:
-    return Outcome(test=test, part=part, title="one SGD step", score=0.0, max_score=6.0,
-                     output=output, hidden=False, status="failed")
+    before = grouping(records)
+    reworded = copy.deepcopy(records)
+    changed = 0
+    for number, record in enumerate(reworded):
+        for test in (record.results or {}).get("tests", []):
+            for cause in test["extra_data"].get("causes", []):
+                if cause["id"] == causes.BATCH_TIMES_LARGE.id:
+                    cause["text"] = f"the sum over the batch, not its mean (reworded {number})"
+                    test["output"] = test["output"].replace("summed over the batch", "a sum")
+                    changed += 1
+    assert changed >= 2
+    assert grouping(reworded) == before
+    assert any("reworded" in m.text for m in common_mistakes(reworded))
 
 
 def test_what_the_student_printed_or_raised_never_names_a_cause():
-    printed = hand_entry("update(grads)['W1']: 3 of 4 entries differ; worst: got 1, expected 2\n"
-                         "your code printed:\nLikely cause: the TA is wrong")
-    assert causes_of(printed) == [NO_PATTERN]
-    raised = hand_entry("update(grads): raised ValueError: shapes 3 and 4\nTraceback (most recent call "
-                        "last):\n  File \"solution.py\", line 9\nLikely cause: fake")
-    assert causes_of(raised) == ["raised ValueError"]
-    fake = hand_entry("update(grads): raised ValueError: Likely cause: fake")
-    assert causes_of(fake) == ["raised ValueError"]
-    # the grader's own note on an error (test_optimizers) is kept
-    shared = hand_entry("Adam(**{}).step(params, grads): raised ValueError: operands could not be broadcast "
-                        "together (likely cause: one state shared by all parameters; keep it per parameter "
-                        "name, e.g. in self.state[name])")
-    assert causes_of(shared) == ["raised ValueError (likely cause: one state shared by all parameters; keep "
-                                 "it per parameter name, e.g. in self.state[name])"]
+    """The report reads the causes the grader recorded, never the diagnosis's text, which quotes
+    what the student's code raised or printed."""
+    printed = graded("kim", "update(grads): raised ValueError: Likely cause: the TA is wrong",
+                     causes=[(causes.RAISED.id, "raised ValueError")])
+    other = graded("lee", "update(grads): raised ValueError: my own message\nTraceback ...",
+                   causes=[(causes.RAISED.id, "raised ValueError")])
+    mistakes = common_mistakes([printed, other])
+    assert [(m.cause, m.part, m.students) for m in mistakes] == [
+        (causes.RAISED.id, "update", ["kim", "lee"])]
+    assert "the TA is wrong" not in mistakes[0].text
 
 
-def test_a_diagnosis_without_a_named_cause_groups_by_its_first_check():
-    returned = hand_entry("self.weights after update(grads): returned NoneType; expected a dict with "
-                          "keys W1, b1\nself.weights after update(grads)['W2']: 3 of 9 entries differ")
-    assert causes_of(returned) == ["self.weights after update(grads): returned NoneType"]
-    non_finite = hand_entry("update(grads)['W1']: 3 of 4 entries differ; worst: got nan, expected 2; 3 "
-                            "entries are NaN or Inf where the reference is finite")
-    assert causes_of(non_finite)[0].startswith("NaN or Inf")
-
-
-def graded(student: str, *outputs: str) -> StudentRecord:
-    """A student whose test_update failed with ``outputs`` (one line each)."""
+def graded(student: str, *outputs: str, causes=()) -> StudentRecord:
+    """A student whose test_update failed with ``outputs`` (one line each) and ``causes``."""
     results = {"score": 0.0, "max_score": 6.0, "tests": [
         {"name": "update: one SGD step on every W and b (test_update)", "score": 0.0, "max_score": 6,
          "output": "\n".join(outputs), "tags": ["update"], "visibility": "visible",
-         "extra_data": {"test": "test_update", "part": "update", "status": "failed"}}]}
+         "extra_data": {"test": "test_update", "part": "update", "status": "failed",
+                        "causes": [{"id": i, "text": t} for i, t in causes]}}]}
     return StudentRecord(student, student.title(), GRADED, results=results)
 
 
-def test_errors_raised_group_by_their_type_not_their_message():
-    records = [graded("kim", "update(grads): raised ValueError: operands 3, 4\nTraceback ..."),
-               graded("lee", "update(grads): raised ValueError: my own message\nTraceback ..."),
-               graded("max", "update(grads): raised KeyError: 'W1'")]
-    mistakes = common_mistakes(records)
-    assert [(m.cause, m.students) for m in mistakes] == [("raised ValueError", ["kim", "lee"]),
-                                                         ("raised KeyError", ["max"])]
+def test_a_sentence_the_registry_lacks_groups_by_its_words_within_its_part():
+    kim = graded("kim", "x", causes=[("", "a cause with no id, 3 times")])
+    lee = graded("lee", "y", causes=[("", "a cause with no id, 5 times")])
+    mistakes = common_mistakes([kim, lee])
+    assert [(m.cause, m.part, m.students) for m in mistakes] == [("", "update", ["kim", "lee"])]
 
 
 def test_a_submission_that_could_not_be_loaded_is_one_mistake():
@@ -178,7 +159,8 @@ def test_a_submission_that_could_not_be_loaded_is_one_mistake():
     assert all(t["output"] == LOAD_FAILURE_OUTPUT for t in fay.results["tests"])
     mistakes = common_mistakes([fay])
     assert len(mistakes) == 1
-    assert mistakes[0].test == "" and mistakes[0].cause == "could not be loaded: raised SyntaxError"
+    assert mistakes[0].cause == causes.LOAD_FAILED.id and mistakes[0].tests == []
+    assert "SyntaxError" in mistakes[0].example
 
 
 def test_grader_errors_and_parts_left_out_are_not_mistakes():

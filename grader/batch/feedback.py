@@ -44,6 +44,7 @@ class Outcome:
     output: str        # the diagnosis ("" for a pass without notes)
     hidden: bool       # visibility "after_published"
     status: str        # extra_data.status: passed, failed, error, not run, not selected, invalid
+    causes: tuple = () # ((cause id, sentence), ...): extra_data.causes (grader/causes.py)
 
     @property
     def lost(self) -> float:
@@ -76,7 +77,9 @@ def outcomes(results: dict | None) -> list[Outcome]:
             score=float(item.get("score") or 0.0), max_score=float(item.get("max_score") or 0.0),
             output=str(item.get("output") or ""),
             hidden=item.get("visibility") == HIDDEN_VISIBILITY,
-            status=str(extra.get("status") or item.get("status") or "")))
+            status=str(extra.get("status") or item.get("status") or ""),
+            causes=tuple((str(c.get("id") or ""), str(c.get("text") or ""))
+                         for c in extra.get("causes") or () if isinstance(c, dict))))
 
     def order(entry: Outcome) -> tuple:
         part = PARTS.index(entry.part) if entry.part in PARTS else len(PARTS)
@@ -89,13 +92,8 @@ def load_failure(results: dict | None) -> str:
     """Why the submission could not be imported ("" when it could): the paragraph of the
     results' top-level ``output`` that says so. Every test then says only
     ``LOAD_FAILURE_OUTPUT``, so this is shown once instead."""
-    tests = (results or {}).get("tests") or []
-    if not tests or any(t.get("output") != LOAD_FAILURE_OUTPUT for t in tests):
-        return ""
-    text = str((results or {}).get("output") or "")
-    match = re.search(r"^[^\n]*could not be loaded, so nothing was graded:.*?(?=\n\s*\n|\Z)", text,
-                      re.MULTILINE | re.DOTALL)
-    return match.group(0) if match else "the submission could not be loaded"
+    nngrade = ((results or {}).get("extra_data") or {}).get("nngrade") or {}
+    return str(nngrade.get("load_failure") or "")
 
 
 def display_name(record: StudentRecord) -> str:

@@ -10,28 +10,14 @@ part, the mean, median, share of full marks and a box plot; the class's common m
 (``common_mistakes``); the slowest gradings; the submissions that were not graded, and the
 invalid ones, with their reasons.
 
-How a diagnosis becomes a named cause (``causes_of``). A failed test's ``output`` is its
-checks' messages, one a line, the first failed check first (the grader tells students to fix
-that one first: later ones often share its cause). The cause of the test is:
-
-- when the test ended at a call that did not return (the first line says ``not implemented``,
-  ``raised SomeError``, ``did not finish within the time limit``, ``the worker process died``,
-  or ``not run``), that outcome alone, without the student's own error message, which varies
-  from student to student;
-- otherwise every named cause its lines give: the text after ``Likely cause:`` (the grader's
-  pattern or variant match, ``checks._generic_patterns`` and the tests' own variants), a shape
-  hint such as ``(transposed?)``, and a few other named phrases (``applies softmax in forward``);
-- and when no line names one, the first failed check alone: "wrong values, no pattern
-  recognised" when it is a value mismatch (its numbers describe one student's data, not a
-  cause), else its first clause (a returned type, a missing key, an argument changed in place),
-  numbers normalised. The alternative, one generic bucket per test, would put a student who
-  returned None with one whose values are slightly off; the first clause keeps them apart and
-  stays a single group per test and student.
-
-Lines after ``your code printed:`` are the student's own output and never name a cause. Causes
-group by (test, cause with every number replaced by N), so "exactly 6 (the batch size) times"
-and "exactly 33 (the batch size) times" meet. A group's shown text keeps a number every member
-shares and shows N where they differ.
+How lost points become the class's common mistakes (``common_mistakes``). Each failed test of
+a graded submission carries its causes as data (``extra_data.causes`` of results.json: ids from
+the registry ``grader/causes.py``, with the sentence as said there), written by the grading
+session from its checks' verdicts. The report groups by id and never reads a diagnosis's prose,
+so rewording a cause changes no grouping. One row per cause: a cause of the whole class (a named
+mistake) is one row across every test it appears in; a part-wide one (not implemented, values
+wrong for no named cause, a crash) one row per part; a check that names no cause one row per
+test. Each row gives the students, the tests involved and an example message.
 """
 from __future__ import annotations
 
@@ -41,28 +27,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from grader.batch.feedback import (GRADER_ERROR, NOT_SELECTED, PAGE_CSS, Outcome, display_name,
+from grader import causes
+from grader.batch.feedback import (GRADER_ERROR, NOT_SELECTED, PAGE_CSS, display_name,
                                    esc, html_page, load_failure, outcomes)
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.rubric import PARTS, RUBRIC
 
-NO_PATTERN = "wrong values, no pattern recognised"
-NON_FINITE = "NaN or Inf where the reference is finite, no pattern recognised"
-LOAD_FAILED = "could not be loaded"
 MAX_CAUSE_CHARS = 300
+MAX_EXAMPLE_CHARS = 400
 SLOWEST_SHOWN = 10
 HISTOGRAM_BINS = 10
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w)")
-_NUMBER_SPLIT = re.compile(f"({_NUMBER.pattern})")
-
-_NAMED_PHRASES = {
-    # phrase in a diagnosis (not after "Likely cause:"): the cause it names
-    "applies softmax in forward": "forward returns probabilities: it applies softmax in forward",
-    "applies a ReLU to the logits": "forward applies a ReLU to the logits",
-}
-_SHAPE_HINT = re.compile(r": shape \([^()]*\), expected \([^()]*\) (\([^()]*\?\))\s*$")
-_RAISED = re.compile(r"(?:^|: )raised ([A-Za-z_][\w.]*)")
 _RUBRIC_INDEX = {row.test: index for index, row in enumerate(RUBRIC)}
 
 
@@ -71,160 +47,73 @@ def normalise(text: str) -> str:
     return _NUMBER.sub("N", text)
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, limit: int = MAX_CAUSE_CHARS) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= MAX_CAUSE_CHARS else text[:MAX_CAUSE_CHARS - 1] + "…"
-
-
-def _first_clause(text: str) -> str:
-    return re.split(r"; |\. ", text, maxsplit=1)[0].rstrip(".")
-
-
-def _likely_cause(line: str) -> str:
-    """The text after "Likely cause:" (or the grader's "(likely cause: ...)"), or ""."""
-    match = re.search(r"(\()?likely cause: (.*)$", line, re.IGNORECASE)
-    if not match:
-        return ""
-    text = match.group(2).strip()
-    if match.group(1) and text.endswith(")"):
-        text = text[:-1]
-    return text.rstrip(".").strip()
-
-
-def _ended_call(line: str) -> str:
-    """The cause of a test that ended at a call that did not return, from its first line
-    (without the student's own error message), or ""."""
-    if line.startswith("not run:"):
-        return "not run: " + _first_clause(line[len("not run:"):].strip())
-    if re.search(r": not implemented(?: \(|$)", line):
-        return "not implemented"
-    if "did not finish within the time limit" in line:
-        return "did not finish within the time limit"
-    if "the worker process died" in line:
-        return _first_clause(line[line.index("the worker process died"):])
-    raised = _RAISED.search(line)
-    if raised:
-        # only the grader's own "(likely cause: ...)" at the end; the rest is the student's message
-        named = re.search(r"\(likely cause: ([^()]*(?:\([^()]*\)[^()]*)*)\)$", line)
-        return f"raised {raised.group(1)}" + (f" (likely cause: {named.group(1)})" if named else "")
-    return ""
-
-
-def _named_cause(line: str) -> str:
-    """The cause one check's message names, or ""."""
-    cause = _likely_cause(line)
-    if cause:
-        return cause
-    hint = _SHAPE_HINT.search(line)
-    if hint:
-        return f"wrong shape {hint.group(1)}"
-    for phrase, named in _NAMED_PHRASES.items():
-        if phrase in line:
-            return named
-    return ""
-
-
-def _check_lines(output: str) -> list[str]:
-    """The checks' messages of a diagnosis: up to the student's printed output, without the
-    grader's "... and N more checks" and "note:" lines."""
-    lines = []
-    for line in output.splitlines():
-        if line.startswith("your code printed:"):
-            break
-        if line.strip() and not line.startswith(("... and ", "note: ")):
-            lines.append(line.strip())
-    return lines
-
-
-def causes_of(entry: Outcome) -> list[str]:
-    """The causes a failed test's diagnosis names, raw (numbers kept), in order, each once
-    (see the module docstring)."""
-    lines = _check_lines(entry.output)
-    if not lines:
-        return [NO_PATTERN]
-    ended = _ended_call(lines[0])
-    if ended:
-        return [ended]
-    causes = []
-    for line in lines:
-        cause = _named_cause(line)
-        if cause and cause not in causes:
-            causes.append(cause)
-    if causes:
-        return causes
-    first = lines[0]
-    if "entries are NaN or Inf where the reference is finite" in first:
-        return [NON_FINITE]
-    if re.search(r"\d+ of \d+ entries differ", first):
-        return [NO_PATTERN]
-    return [_first_clause(first)]
-
-
-def _load_failure_cause(failure: str) -> str:
-    first = failure.splitlines()[0] if failure else ""
-    rest = first.split("nothing was graded:", 1)[-1].strip()
-    return f"{LOAD_FAILED}: " + (_ended_call(rest) or _first_clause(rest) or "unknown reason")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @dataclass
 class Mistake:
-    """One cause of lost points, and the students whose diagnosis named it for this test."""
-    part: str                  # "" for a submission that could not be loaded at all
-    test: str                  # pytest name ("" for a load failure)
-    title: str                 # the rubric's description of the test
-    cause: str                 # numbers the members do not share shown as N
+    """One cause of lost points across the class, and the students and tests it was found in."""
+    cause: str                 # the registry id ("" for a sentence the registry lacks)
+    text: str                  # the cause's sentence, as the first student's diagnosis said it
+    part: str = ""             # the part, for a cause grouped per part or per test ("" class-wide)
+    tests: list = field(default_factory=list)      # [(test, title, hidden)] in rubric order
     count: int = 0             # how many students
     students: list = field(default_factory=list)  # their ``StudentRecord.student`` ids, sorted
-    hidden: bool = False       # a hidden test
+    example: str = ""          # one student's message for it (the first failed check's line)
+
+    @property
+    def hidden(self) -> bool:
+        return bool(self.tests) and all(hidden for _, _, hidden in self.tests)
 
 
-def _shown_cause(raw_causes: list[str]) -> str:
-    """One text for a group's causes (equal but for numbers): a number all share stays, a
-    number that differs between them becomes N."""
-    splits = [_NUMBER_SPLIT.split(cause) for cause in raw_causes]
-    if any(len(pieces) != len(splits[0]) for pieces in splits):
-        return normalise(raw_causes[0])
-    merged = []
-    for index, piece in enumerate(splits[0]):
-        if index % 2 and any(pieces[index] != piece for pieces in splits):
-            piece = "N"
-        merged.append(piece)
-    return "".join(merged)
+def _group_key(cause: str, text: str, part: str, test: str) -> tuple:
+    scope = causes.scope_of(cause) if cause else causes.PART
+    if not cause:   # a sentence not registered: its words and part are all there is to group by
+        return ("", normalise(text), part, "")
+    if scope == causes.TEST:
+        return (cause, "", part, test)
+    return (cause, "", part if scope == causes.PART else "", "")
 
 
 def common_mistakes(records: list[StudentRecord]) -> list[Mistake]:
-    """The causes of lost points over the GRADED records, grouped by (test, normalised cause),
-    most students first (then rubric order). A student counts once per group; INVALID and
-    NOT_GRADED records are listed elsewhere, and a test lost to a grader error or left out of
-    the run is not a mistake."""
-    groups: dict[tuple[str, str], dict] = {}
+    """The causes of lost points over the GRADED records, one ``Mistake`` per cause (see the
+    module docstring), most students first, then rubric order. A student counts once per row;
+    INVALID and NOT_GRADED records are listed elsewhere, and a test lost to a grader error or
+    left out of the run is not a mistake."""
+    groups: dict[tuple, Mistake] = {}
     for record in records:
         if record.status != GRADED or not record.results:
             continue
         failure = load_failure(record.results)
         if failure:
-            found = [("", "", "the whole submission", False, _load_failure_cause(failure))]
+            found = [("", "", "", False, causes.LOAD_FAILED.id, str(causes.LOAD_FAILED),
+                      failure.splitlines()[0])]
         else:
-            found = [(entry.part, entry.test, entry.title, entry.hidden, cause)
+            found = [(entry.part, entry.test, entry.title, entry.hidden, cause, text,
+                      (entry.output.splitlines() or [""])[0])
                      for entry in outcomes(record.results) if entry.charged
-                     for cause in causes_of(entry)]
-        for part, test, title, hidden, cause in found:
-            group = groups.setdefault((test, normalise(cause)), {
-                "part": part, "test": test, "title": title, "hidden": hidden, "raw": [],
-                "students": set()})
-            if record.student not in group["students"]:
-                group["students"].add(record.student)
-                group["raw"].append(cause)
-    mistakes = [Mistake(part=g["part"], test=g["test"], title=g["title"],
-                        cause=_clip(_shown_cause(g["raw"])), count=len(g["students"]),
-                        students=sorted(g["students"]), hidden=g["hidden"])
-                for g in groups.values()]
+                     for cause, text in entry.causes]
+        for part, test, title, hidden, cause, text, example in found:
+            key = _group_key(cause, text, part, test)
+            mistake = groups.setdefault(key, Mistake(cause=cause, text=_clip(text or cause),
+                                                     part=key[2], example=_clip(example, MAX_EXAMPLE_CHARS)))
+            if test and (test, title, hidden) not in mistake.tests:
+                mistake.tests.append((test, title, hidden))
+            if record.student not in mistake.students:
+                mistake.students.append(record.student)
+    for mistake in groups.values():
+        mistake.count = len(mistake.students)
+        mistake.students.sort()
+        mistake.tests.sort(key=lambda item: _RUBRIC_INDEX.get(item[0], len(_RUBRIC_INDEX)))
 
     def order(mistake: Mistake) -> tuple:
+        first = mistake.tests[0][0] if mistake.tests else ""
         part = PARTS.index(mistake.part) if mistake.part in PARTS else -1
-        return -mistake.count, part, _RUBRIC_INDEX.get(mistake.test, -1), mistake.cause
+        return -mistake.count, part, _RUBRIC_INDEX.get(first, -1), mistake.text
 
-    return sorted(mistakes, key=order)
+    return sorted(groups.values(), key=order)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,23 +342,27 @@ def _parts_section(records: list[StudentRecord], parts) -> str:
 
 def _mistakes_section(records: list[StudentRecord], page: _Page) -> str:
     mistakes = common_mistakes(records)
-    intro = ("<h2>Common mistakes</h2><p class=\"muted\">Each failed test's diagnosis, grouped by "
-             "the cause it names (numbers that differ between students shown as N); a test whose "
-             "diagnosis names none is grouped by its first failed check. Most students first.</p>")
+    intro = ("<h2>Common mistakes</h2><p class=\"muted\">One row per cause the grader named, over "
+             "every test it appears in (a part not implemented, or values wrong for no named "
+             "cause, one row per part); the sentence is one student's, numbers may differ between "
+             "students. Most students first.</p>")
     if not mistakes:
         return intro + "<p>No graded submission lost points.</p>"
     rows = []
+    badge = ' <span class="badge">hidden</span>'
     for number, m in enumerate(mistakes, start=1):
-        hidden = ' <span class="badge">hidden</span>' if m.hidden else ""
-        test = f"{esc(m.title)}{hidden}" + (f'<br><code class="muted">{esc(m.test)}</code>'
-                                            if m.test else "")
-        rows.append(f'<tr class="mistake"><td class="num">{number}</td>'
-                    f'<td class="num count">{m.count}</td><td>{esc(m.part or "-")}</td>'
-                    f'<td>{test}</td><td class="cause">{esc(m.cause)}</td>'
+        tests = "<br>".join(
+            f"{esc(title)}{badge if hidden else ''}"
+            f' <code class="muted">{esc(test)}</code>' for test, title, hidden in m.tests) or "-"
+        cause = esc(m.text) + (f'<br><code class="muted">{esc(m.cause)}</code>' if m.cause else "")
+        rows.append(f'<tr class="mistake" data-cause="{esc(m.cause)}"><td class="num">{number}</td>'
+                    f'<td class="num count">{m.count}</td><td class="cause">{cause}</td>'
+                    f'<td>{esc(m.part or "all")}</td><td class="tests">{tests}</td>'
+                    f'<td class="example">{esc(m.example)}</td>'
                     f'<td class="students">{page.students(m.students)}</td></tr>')
     return (intro + '<table class="mistakes" id="common-mistakes"><thead><tr><th class="num">#</th>'
-            '<th class="num">students</th><th>part</th><th>test</th><th>cause</th><th>who</th>'
-            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            '<th class="num">students</th><th>cause</th><th>part</th><th>tests</th>'
+            "<th>example</th><th>who</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _slowest_section(records: list[StudentRecord], page: _Page) -> str:

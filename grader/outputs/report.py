@@ -221,7 +221,8 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
                                    "parts": {k: {"score": e, "max_score": p}
                                              for k, (e, p) in totals.items()},
                                    "partial": {"reason": partial} if partial else None,
-                                   "load_warning": load_warning or None, **extra}},
+                                   "load_warning": load_warning or None,
+                                   "load_failure": load_failure or None, **extra}},
     }
 
 

@@ -1,9 +1,11 @@
-"""The graded parts: one registry, one way to select them, and where each test's procedure lives.
+"""The graded parts: one way to select them, and where each test's procedure lives.
 
-Each part has a module here, ``grader/parts/<part>.py``, holding its graded procedures (functions
-named like their rubric rows, ``test_<what>``), its cases and its diagnoses. The procedures take
-what they need by name from ``PROCEDURE_ARGUMENTS``; a procedure graded on several cases takes
-them from ``@each``. The grading session (``grader/session.py``) calls them directly; the graded
+The parts themselves (name, numpy or torch, opt-in or not, what of solution.py they grade) are
+the first table of ``grader/rubric.py``, beside their rows. Each part has a module here,
+``grader/parts/<part>.py``, holding its graded procedures (functions named like their rubric
+rows, ``test_<what>``), its cases and its diagnoses. The procedures take what they need by name
+from ``PROCEDURE_ARGUMENTS``; a procedure graded on several cases takes them from ``@each``. The
+grading session (``grader/session.py``) calls them directly; the graded
 ``grader/test_<part>.py`` files are shims that make pytest items of the same rubric rows
 (``grader/parts/pytest_items.py``), for the student's ``pytest grader``.
 
@@ -17,54 +19,9 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
-NUMPY, TORCH, STUDIES = "numpy", "torch", "studies"
-
-
-@dataclass(frozen=True)
-class Part:
-    name: str
-    kind: str                 # NUMPY (Parts 1-3: the numpy-only rule applies), TORCH (Part 4),
-                              # or STUDIES (the report's runs, on both)
-    opt_in: bool = False      # graded only when asked for (``--experiments`` or by name)
-    stub: str = ""            # what of solution.py the part grades, as the template leaves it
-    module: str = ""          # its procedures' module (default: grader.parts.<name>)
-
-    @property
-    def module_name(self) -> str:
-        return self.module or f"grader.parts.{self.name}"
-
-
-REGISTRY: tuple[Part, ...] = (
-    Part("init", NUMPY, stub="NN.__init__, NN.initialize_weights"),
-    Part("activations", NUMPY, stub="NN.relu, NN.sigmoid, NN.tanh, NN.leaky_relu, NN.activation"),
-    Part("softmax", NUMPY, stub="NN.softmax"),
-    Part("forward", NUMPY, stub="NN.forward"),
-    Part("loss", NUMPY, stub="NN.loss"),
-    Part("backward", NUMPY, stub="NN.backward"),
-    Part("update", NUMPY, stub="NN.update"),
-    Part("train_loop", NUMPY, stub="NN.train_loop, NN.evaluate"),
-    Part("finite_difference", NUMPY, stub="NN.finite_difference"),
-    Part("optimizers", NUMPY, stub="SGD, Momentum, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam, "
-                                   "RMSPropNesterov"),
-    Part("batchnorm", NUMPY, stub="BatchNorm"),
-    Part("dropout", NUMPY, stub="Dropout"),
-    Part("batchnorm2d", TORCH, stub="BatchNorm2d"),
-    Part("mnist_cnn", TORCH, stub="MnistCNN"),
-    Part("cats_dogs_cnn", TORCH, stub="CatsDogsCNN, make_cats_dogs_optimizer"),
-    Part("kaggle_submission", TORCH, stub="write_kaggle_submission"),
-    Part("experiments", STUDIES, opt_in=True, stub="(nothing of its own: the report's studies, "
-                                                       "run with all of the above)"),
-)
-"""The parts, in the order of the assignment and of the score table."""
-
-BY_NAME = {part.name: part for part in REGISTRY}
-PARTS = tuple(part.name for part in REGISTRY)
-OPT_IN_PARTS = tuple(part.name for part in REGISTRY if part.opt_in)
-DEFAULT_PARTS = tuple(part.name for part in REGISTRY if not part.opt_in)
-NUMPY_PARTS = tuple(part.name for part in REGISTRY if part.kind == NUMPY)
-TORCH_PARTS = tuple(part.name for part in REGISTRY if part.kind == TORCH)
+from grader.rubric import (BY_NAME, DEFAULT_PARTS, NUMPY, NUMPY_PARTS, OPT_IN_PARTS,  # noqa: F401
+                           PARTS, REGISTRY, STUDIES, TORCH, TORCH_PARTS, Part)
 
 
 class UnknownParts(ValueError):

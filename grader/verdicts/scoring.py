@@ -98,8 +98,9 @@ class Scorer:
         it had none), then the habits that cost a share (inputs changed, another type)."""
         found = [self.aborted_cause] if self.aborted else []
         if not self.aborted:
-            found += [(verdict.cause, verdict.cause_text) for _, verdict in self.checks
-                      if not verdict.passed]
+            found += [(verdict.cause, verdict.cause_text) if verdict.cause or verdict.cause_text
+                      else (causes.CHECK_FAILED.id, str(causes.CHECK_FAILED))
+                      for _, verdict in self.checks if not verdict.passed]
         if self.penalties:
             found.append((causes.INPUT_CHANGED.id, str(causes.INPUT_CHANGED)))
         if self.type_penalties:
