@@ -1,7 +1,7 @@
 """The pytest plugin behind ``pytest grader``: a thin adapter over the grading session.
 
-``grader/conftest.py`` loads it. The graded ``grader/test_<part>.py`` files make one pytest item
-per rubric row (``grader/parts/pytest_items.py``); pytest's selection (``--parts``, ``-k``, a
+``grader/conftest.py`` loads it. ``grader/test_rubric.py`` makes one pytest item per rubric row
+(``grader/parts/pytest_items.py``); pytest's selection (``--parts``, ``-k``, a
 file) decides which rows run. When collection ends the plugin opens a ``GradingSession``
 (``grader/session.py``) on the selected rows, and each item's call is the session's grading of
 its row: the item passes, fails with the diagnosis as its message, is skipped, or errs (a fault

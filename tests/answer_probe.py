@@ -104,8 +104,12 @@ def build_cases(seed: int = PROBE_SEED) -> dict:
     """``{part: {"pools": [...], "answers": [arrays]}}`` on fresh inputs shaped like the public
     tests'. Answers that equal one of the part's inputs (a running statistic that evaluation
     leaves alone) are dropped: returning an input is not computing it."""
-    from grader import test_activations, test_backward, test_batchnorm, test_finite_difference
-    from grader import test_optimizers, test_softmax
+    from grader.parts import activations as activations_part
+    from grader.parts import backward as backward_part
+    from grader.parts import batchnorm as batchnorm_part
+    from grader.parts import finite_difference as finite_difference_part
+    from grader.parts import optimizers as optimizers_part
+    from grader.parts import softmax as softmax_part
     from grader.verdicts import cases
     from grader.verdicts.nn_parts import EPSILON_LOSS, backward_case
     from reference import mlp, optim
@@ -121,14 +125,14 @@ def build_cases(seed: int = PROBE_SEED) -> dict:
         for answer in answers:
             parts[part]["answers"].extend(_values(answer))
 
-    x = test_activations.inputs(rng)
+    x = activations_part.inputs(rng)
     for name in mlp.ACTIVATIONS:
         add("activations", _pool(values=x, name=name), mlp.activation(name, x),
             mlp.activation(name, x, grad=True))
-    for build in (*test_softmax.PUBLIC_INPUTS.values(), lambda r: r.normal(0.0, 3.0, size=7)):
+    for build in (*softmax_part.PUBLIC_INPUTS.values(), lambda r: r.normal(0.0, 3.0, size=7)):
         logits = build(rng)
         add("softmax", _pool(logits=logits), mlp.softmax(logits))
-    for graded in test_backward.PUBLIC_CASES.values():
+    for graded in backward_part.PUBLIC_CASES.values():
         for name, sizes in graded:
             weights, x, labels = backward_case(rng, sizes)
             cache = mlp.forward(weights, x, name)
@@ -148,28 +152,28 @@ def build_cases(seed: int = PROBE_SEED) -> dict:
     labels = cases.one_hot(rng.integers(0, 6, size=10), 6)
     add("loss", _pool(prediction=prediction, labels=labels, epsilon=1e-6),
         mlp.mean_cross_entropy(prediction, labels, 1e-6))
-    for options in test_finite_difference.PUBLIC_CASES.values():
-        case = test_finite_difference.make_case(rng, **options)
+    for options in finite_difference_part.PUBLIC_CASES.values():
+        case = finite_difference_part.make_case(rng, **options)
         inputs = (case["weights"], case["x"], case["labels"], case["name"], case["epsilon"],
                   case["layer"], case["p"])
         add("finite_difference",
             _pool(**{k: v for k, v in case.items() if k != "hidden"}, loss_epsilon=EPSILON_LOSS),
             mlp.central_differences(*inputs, EPSILON_LOSS))
     for name in optim.OPTIMIZERS:
-        for hyper, params, stream, _ in test_optimizers.runs(rng, name):
+        for hyper, params, stream, _ in optimizers_part.runs(rng, name):
             add("optimizers", _pool(optimizer=name, hyper=hyper, params=params, stream=stream),
                 optim.trajectory(name, hyper, params, stream))
-    for build in test_batchnorm.PUBLIC_CASES.values():
+    for build in batchnorm_part.PUBLIC_CASES.values():
         state, steps, momentum = build(rng)
         # Each batch in the other mode too: a variant of evaluation that normalizes with the
         # batch's statistics computes the training forward of the same x.
         flipped = [{**step, "train": not step["train"]} for step in steps]
         for run in (steps, flipped):
-            records = batchnorm_steps(state, run, test_batchnorm.EPS, momentum)
-            add("batchnorm", _pool(state=state, steps=run, eps=test_batchnorm.EPS,
+            records = batchnorm_steps(state, run, batchnorm_part.EPS, momentum)
+            add("batchnorm", _pool(state=state, steps=run, eps=batchnorm_part.EPS,
                                    momentum=momentum), records)
             for step in run:
-                add("batchnorm", _pool(**step, **state, eps=test_batchnorm.EPS, momentum=momentum))
+                add("batchnorm", _pool(**step, **state, eps=batchnorm_part.EPS, momentum=momentum))
     for part in parts.values():
         inputs = [value for pool in part["pools"] for value in _values(pool)]
         part["answers"] = [answer for answer in part["answers"]

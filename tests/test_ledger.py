@@ -24,9 +24,9 @@ def points_of(*parts: str) -> float:
 
 @pytest.mark.parametrize("path, skip", [
     # at setup, by a mark on the pytest item: the row vanished and the total became 184 / 184
-    ("grader/test_init.py",
-     ('globals().update(items_of("init"))\n',
-      'globals().update(items_of("init"))\n'
+    ("grader/test_rubric.py",
+     ("globals().update(items_of())\n",
+      "globals().update(items_of())\n"
       "test_init_seed = __import__('pytest').mark.skip(reason='skipped on purpose')(test_init_seed)\n")),
     # in the procedure's body
     ("grader/parts/init.py",

@@ -5,9 +5,9 @@ the first table of ``grader/rubric.py``, beside their rows. Each part has a modu
 ``grader/parts/<part>.py``, holding its graded procedures (functions named like their rubric
 rows, ``test_<what>``), its cases and its diagnoses. The procedures take what they need by name
 from ``PROCEDURE_ARGUMENTS``; a procedure graded on several cases takes them from ``@each``. The
-grading session (``grader/session.py``) calls them directly; the graded
-``grader/test_<part>.py`` files are shims that make pytest items of the same rubric rows
-(``grader/parts/pytest_items.py``), for the student's ``pytest grader``.
+grading session (``grader/session.py``) calls them directly; ``grader/test_rubric.py`` makes a
+pytest item of each rubric row (``grader/parts/pytest_items.py``), for the student's
+``pytest grader``.
 
 The hidden tests' procedures live in ``grader/hidden/cases.py``, which the handout leaves out.
 

@@ -1,8 +1,8 @@
 """pytest items made from the rubric, for the student's ``pytest grader``.
 
-A graded ``grader/test_<part>.py`` is a shim: ``globals().update(items_of("softmax"))`` gives it
-one pytest test per rubric row of the part (a row ``name[case]`` becomes a case of a
-parametrized ``name``). Their bodies never run: the plugin (``grader/plugin.py``) grades each
+``grader/test_rubric.py`` is the one test module of ``pytest grader``: ``globals().update(items_of())``
+gives it one pytest test per rubric row (a row ``name[case]`` becomes a case of a parametrized
+``name``), so a part added to the rubric has its items with no file of its own. Their bodies never run: the plugin (``grader/plugin.py``) grades each
 item through the grading session, which calls the part's procedure, and reports the session's
 verdict as the item's outcome. So pytest's selection (``-k``, a file, a test id) still chooses
 what is graded, and there is one place where a test is graded, with or without pytest.
@@ -33,12 +33,12 @@ def _item(name: str, cases: list[str]):
     return graded
 
 
-def items_of(part: str | None = None, hidden: bool = False) -> dict:
-    """``{test name: pytest test}`` for the rubric rows of ``part`` (visible ones), or for every
-    hidden row (``hidden=True``)."""
+def items_of(part: str | None = None) -> dict:
+    """``{test name: pytest test}`` for the rubric rows of ``part`` (default: every row, the
+    hidden ones included where the hidden tests are present)."""
     grouped: dict[str, list[str]] = {}
     for row in RUBRIC:
-        if row.hidden != hidden or (part is not None and row.part != part):
+        if part is not None and row.part != part:
             continue
         base, _, case = row.test.partition("[")
         grouped.setdefault(base, [])

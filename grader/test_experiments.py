@@ -1,5 +1,0 @@
-"""Part experiments's graded tests, one per rubric row (``grader/parts/pytest_items.py``); their
-procedures, cases and diagnoses are in ``grader/parts/experiments.py``."""
-from grader.parts.pytest_items import items_of
-
-globals().update(items_of("experiments"))

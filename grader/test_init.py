@@ -1,5 +1,0 @@
-"""Part init's graded tests, one per rubric row (``grader/parts/pytest_items.py``); their
-procedures, cases and diagnoses are in ``grader/parts/init.py``."""
-from grader.parts.pytest_items import items_of
-
-globals().update(items_of("init"))
