@@ -76,7 +76,8 @@ def subjects(repo: Path) -> list[tuple[str, str, tuple[str, ...]]]:
         parts = [bug.part] + [part_of[test] for test, _ in bug.also if part_of[test] != bug.part]
         found.append((f"bug_{bug.name}", text, ("--parts", ",".join(dict.fromkeys(parts)))))
     for path in sorted((repo / "tests" / "submissions").rglob("*.py")):
-        name = "submission_" + "_".join(path.relative_to(repo / "tests" / "submissions").with_suffix("").parts)
+        relative = path.relative_to(repo / "tests" / "submissions").with_suffix("")
+        name = "submission_" + "_".join(relative.parts)
         found.append((name, path.read_text(), ()))
     return found
 

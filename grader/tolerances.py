@@ -88,8 +88,8 @@ alt_part4.py's, 3 seeds each, the grader's own runs): MnistCNN reached 0.816-0.9
 when its largest convolutions are zeroed). The smallest gain seen: 0.716 and 0.405. At the
 floors (0.60, 0.75) the margins allow controls up to 0.35 and 0.60, above every honest control
 seen; the hand-written-rule attacks of issue #23 (tests/part4_attacks.py) have a control at
-0.98-1.0 (the rule is in the control too). The cats-and-dogs margin is the smaller one because chance is 0.5 there and an
-honest control ranges +-0.08 around it on 200 images."""
+0.98-1.0 (the rule is in the control too). The cats-and-dogs margin is the smaller one because
+chance is 0.5 there and an honest control ranges +-0.08 around it on 200 images."""
 
 CNN_TRAINED_FRACTION = 0.5
 """Share of a network's trainable entries (by count) that must have received a nonzero

@@ -274,7 +274,7 @@ def held_out_table() -> str:
 
     images, labels = load_mnist(seed=0).valid
     pixels = np.rint(images * 255).astype(np.uint8)
-    table = {pixel_key(row): int(label) for row, label in zip(pixels, labels)}
+    table = {pixel_key(row): int(label) for row, label in zip(pixels, labels, strict=True)}
     assert len(table) == len(labels), "two held-out digits share a key"
     return "{" + ", ".join(f"{key!r}: {label}" for key, label in table.items()) + "}"
 

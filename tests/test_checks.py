@@ -266,8 +266,10 @@ def test_digests_survive_the_wire_and_see_every_change():
     assert before == {p: wire.array_digest(a) for p, a in wire.array_leaves(decoded)}
     assert set(before) == {("args", 0), ("args", 1, "Z0"), ("kwargs", "mask")}
     x = decoded["args"][0]
-    for change in (lambda: x.__setitem__((0, 0), -0.0 if x[0, 0] else 1.0),
-                   lambda: setattr(x, "shape", (3, 2)), lambda: setattr(x, "dtype", np.int64)):
+    # the changes act on whichever array ``x`` names when they run (a fresh one each round)
+    for change in (lambda: x.__setitem__((0, 0), -0.0 if x[0, 0] else 1.0),  # noqa: B023
+                   lambda: setattr(x, "shape", (3, 2)),  # noqa: B023
+                   lambda: setattr(x, "dtype", np.int64)):  # noqa: B023
         fresh = np.arange(6.0).reshape(2, 3)
         x = fresh
         change()
@@ -286,7 +288,7 @@ def test_kaggle_labels_that_are_nan_fail():
 
         def cnn(self, task, *, x, ids, weight, bias, **_):
             dog, _ = kaggle.probabilities(x, weight, bias)
-            rows = "".join(f"{i},{self.label(p)}\n" for i, p in sorted(zip(ids.tolist(), dog)))
+            rows = "".join(f"{i},{self.label(p)}\n" for i, p in sorted(zip(ids.tolist(), dog, strict=True)))
             text = np.frombuffer(("id,label\n" + rows).encode(), dtype=np.uint8)
             return CallOutcome(ok=True, value={"written": True, "truncated": False, "bytes": text})
 

@@ -251,7 +251,7 @@ class DetachedFeatures(Honest):
         return stripe_rule(x) + self.fc(self.features(x).detach())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run(cls, seed=0):
     images, labels = striped_images(300, size=16, seed=seed)
     network = rebuild.rebuild(capture_of(cls()), seed=seed)

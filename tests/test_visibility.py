@@ -65,7 +65,8 @@ def test_the_visible_summary_counts_visible_points_only(worked_results):
 
 
 def test_a_grader_error_in_a_hidden_test_shows_no_hidden_source(tmp_path):
-    """Seen: a grader-error traceback showed the hidden tests' file (then grader/hidden/test_hidden.py) and its source line."""
+    """Seen: a grader-error traceback showed the hidden tests' file (then
+    grader/hidden/test_hidden.py) and its source line."""
     folder = grader_copy(tmp_path, {"grader/hidden/cases.py": (
         "def test_hidden_softmax_mixed_scales(worker, grade, rng):\n",
         "def test_hidden_softmax_mixed_scales(worker, grade, rng):\n"

@@ -153,7 +153,7 @@ def replay(capture: dict, mode: str, parameters: dict, buffers: dict, x: torch.T
             results = _decode(node["args"], env, x.device)[0]
             results = list(results) if isinstance(results, (list, tuple)) else [results]
             names = [n.partition(":")[2] for n in capture["inputs"] if n.startswith("buffer:")]
-            return results[0], dict(zip(names, results[1:]))
+            return results[0], dict(zip(names, results[1:], strict=False))
     raise GraphRefused("the layer's graph has no output")
 
 

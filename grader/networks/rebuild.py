@@ -319,9 +319,11 @@ def check(capture) -> None:
         kind = spec.get("kind") if isinstance(spec, dict) else None
         if kind not in allowlist.MODULES:
             shown = str(kind).replace("other:", "")
+            layers = sorted(k.replace("torch.nn.", "") for k in allowlist.MODULES
+                            if k.startswith("torch.nn."))
             raise GraphRefused(
                 f"the layer {path} is a {shown}, which the grader cannot rebuild. Use torch.nn's "
-                f"layers ({', '.join(sorted(k.replace('torch.nn.', '') for k in allowlist.MODULES if k.startswith('torch.nn.')))}), "
+                f"layers ({', '.join(layers)}), "
                 "your BatchNorm2d, or modules of your own built from them")
     kept, reset = {}, 0
     for target, spec in tensors.items():

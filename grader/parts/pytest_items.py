@@ -1,9 +1,10 @@
 """pytest items made from the rubric, for the student's ``pytest grader``.
 
-``grader/test_rubric.py`` is the one test module of ``pytest grader``: ``globals().update(items_of())``
-gives it one pytest test per rubric row (a row ``name[case]`` becomes a case of a parametrized
-``name``), so a part added to the rubric has its items with no file of its own. Their bodies never run: the plugin (``grader/plugin.py``) grades each
-item through the grading session, which calls the part's procedure, and reports the session's
+``grader/test_rubric.py`` is the one test module of ``pytest grader``:
+``globals().update(items_of())`` gives it one pytest test per rubric row (a row ``name[case]``
+becomes a case of a parametrized ``name``), so a part added to the rubric has its items with no
+file of its own. Their bodies never run: the plugin (``grader/plugin.py``) grades each item
+through the grading session, which calls the part's procedure, and reports the session's
 verdict as the item's outcome. So pytest's selection (``-k``, a file, a test id) still chooses
 what is graded, and there is one place where a test is graded, with or without pytest.
 """
