@@ -25,7 +25,8 @@ import hashlib
 import importlib
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -98,9 +99,7 @@ def _feed(digest, value) -> None:
         for item in value:
             _feed(digest, item)
         digest.update(b"]")
-    elif isinstance(value, str):
-        digest.update(repr(value).encode())
-    elif value is None or isinstance(value, bool):
+    elif isinstance(value, str) or value is None or isinstance(value, bool):
         digest.update(repr(value).encode())
     else:
         array = np.ascontiguousarray(value, dtype=np.float64)
