@@ -286,7 +286,7 @@ def find(source: str, roots: Iterable[str], rule: Rule, skip: Iterable[str] = ()
     graded on its own). Raises SourceError when the source cannot be parsed."""
     tree = _parse(source)
     findings: list[Finding] = []
-    for _root, child, scope in _reachable(tree, roots, skip):
+    for root, child, scope in _reachable(tree, roots, skip):  # noqa: B007 - add() above reads it
         name = None
         if isinstance(child, ast.Attribute) and not isinstance(child.parent, ast.Attribute):
             name = _resolved(child, scope)
@@ -435,7 +435,7 @@ def grad_blockers(source: str, roots: Iterable[str], skip: Iterable[str] = ()) -
         if key not in found or blocks:
             found[key] = GradBlocker(line, construct, _enclosing(node, root), blocks, text)
 
-    for _root, child, scope in _reachable(tree, roots, skip):
+    for root, child, scope in _reachable(tree, roots, skip):  # noqa: B007 - add() above reads it
         held_by = _functions(child)
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
             held_by = [child.name]   # its decorators
