@@ -3,8 +3,8 @@ training, over several per-grading random perturbations, against the floors in t
 
 Run: ``python benchmarks/held_out_floor.py [--seeds 5] [--submission solution.py]``. The
 network is captured once from the submission's worker (as grading does), then for each seed the
-grader rebuilds it, trains it exactly as ``grader/test_mnist_cnn.py`` and
-``grader/test_cats_dogs_cnn.py`` do, and judges it on held-out data drawn from that seed:
+grader rebuilds it, trains it exactly as ``grader/parts/mnist_cnn.py`` and
+``grader/parts/cats_dogs_cnn.py`` do, and judges it on held-out data drawn from that seed:
 perturbed digits for MnistCNN, fresh generated images for CatsDogsCNN.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ Names are also read as a framework when a module-level import binds one to them,
 later fallback import rebinds them (``try: import torch as backend / except ImportError: import
 numpy as backend``).
 
-The verdict (``grader/rubric.py: NUMPY_ONLY_PARTS``, applied by ``grader/plugin.py``): a part
+The verdict (``grader/rubric.py: NUMPY_ONLY_PARTS``, applied by ``grader/session.py``): a part
 whose code reaches a framework scores 0 in every test, and each test's message names the rule,
 the method and the line (``verdict``). Each method is charged to the one part that grades it;
 ``__init__`` and ``class NN``'s header (its bases, decorators) to ``init``.
