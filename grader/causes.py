@@ -63,6 +63,12 @@ def id_of(cause) -> str:
     return getattr(cause, "id", "")
 
 
+def sentence_of(id: str) -> str:
+    """The registered sentence of ``id`` ("" for an id not registered)."""
+    entry = REGISTRY.get(id)
+    return entry.sentence if entry else ""
+
+
 def scope_of(id: str) -> str:
     entry = REGISTRY.get(id)
     return entry.scope if entry else CLASS

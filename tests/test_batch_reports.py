@@ -452,3 +452,72 @@ def test_feedback_page_renders_a_script_name_as_text(tmp_path):
     assert f"nngrade feedback for {SCRIPT_NAME}" in "".join(parsed.text)
     assert len([tag for tag, _ in parsed.tags if tag == "pre"]) == sum(
         t["score"] < t["max_score"] for t in bob.results["tests"])
+
+
+def twelve_students() -> list[StudentRecord]:
+    """A class of 12 graded students from the real fixtures (each bug pattern several times)."""
+    names = ("loss_sum_dw_transposed", "loss_sum_softmax_axis0_ascent",
+             "softmax_unstable_backward_sum", "worked", "template")
+    return [StudentRecord(f"s{number:02d}", f"Student {number}", GRADED,
+                          results=fixture(names[number % len(names)]), seconds=5.0 + number)
+            for number in range(12)]
+
+
+@needs_chromium
+def test_a_class_of_twelve_gets_one_row_per_cause_in_chromium(tmp_path):
+    """Issue 25: a class of 12 made 126 rows, 72 of them "not implemented" (one per test), and
+    one student's single bug 6 rows. Now: one row per cause; not implemented once per part."""
+    records = twelve_students()
+    mistakes = common_mistakes(records)
+    not_implemented = [m for m in mistakes if m.cause == causes.NOT_IMPLEMENTED.id]
+    assert sorted(m.part for m in not_implemented) == sorted(GRADED_PARTS)
+    assert all(m.count == 2 for m in not_implemented)   # s04 and s09 hand in the template
+    keys = [(m.cause, m.part, m.text if not m.cause else "") for m in mistakes]
+    assert len(keys) == len(set(keys))                   # no cause twice
+    assert len(mistakes) < 30, [(m.cause, m.part, m.text) for m in mistakes]
+    page = tmp_path / "summary.html"
+    page.write_text(summary_html(records, title="CS 101", layout="folder", parts=GRADED_PARTS))
+    dom, requests = open_in_chromium(page, tmp_path / "dom")
+    assert requests == []
+    rows = [attrs for tag, attrs in parse(dom).tags if tag == "tr" and attrs.get("class") == "mistake"]
+    assert [row["data-cause"] for row in rows] == [m.cause for m in mistakes]
+    shot = tmp_path / "summary.png"
+    _, requests = open_in_chromium(page, tmp_path / "paint", f"--screenshot={shot}",
+                                   "--window-size=1200,2400")
+    assert requests == [] and shot.stat().st_size > 10_000
+
+
+@needs_chromium
+def test_the_experiments_figures_are_inline_in_the_feedback_page(tmp_path):
+    from PIL import Image
+
+    from grader.outputs import experiment_figures
+
+    data = {"how": "3 epochs", "runs": {method: {"train_loss": [2.3, 1.0 / (i + 1), 0.5 / (i + 1)]}
+                                        for i, method in enumerate(("zero", "normal", "glorot"))}}
+    figures = experiment_figures.initialization(data)
+    results = copy.deepcopy(fixture("worked"))
+    results["tests"].append({
+        "name": "experiments: study 1 (test_experiment_initialization)", "score": 4, "max_score": 4,
+        "output": "", "tags": ["experiments"], "visibility": "visible",
+        "extra_data": {"test": "test_experiment_initialization", "part": "experiments",
+                       "status": "passed", "experiment": {**data, "figures": figures}}})
+    record = StudentRecord("ada", "Ada", GRADED, results=results)
+    html = feedback_html(record)
+    assert "Your experiments" in html and html.count("<img ") == len(figures) == 1
+    # a figure that is not a PNG data URI never reaches the page
+    bad = copy.deepcopy(results)
+    bad["tests"][-1]["extra_data"]["experiment"]["figures"] = {"x": "http://example.com/a.png"}
+    assert "<img " not in feedback_html(StudentRecord("ada", "Ada", GRADED, results=bad))
+    shots = {}
+    for name, page_html in (("with", html), ("without", feedback_html(
+            StudentRecord("ada", "Ada", GRADED, results=bad)))):
+        page = tmp_path / f"{name}.html"
+        page.write_text(page_html)
+        shot = tmp_path / f"{name}.png"
+        _, requests = open_in_chromium(page, tmp_path / name, f"--screenshot={shot}",
+                                       "--window-size=1000,3000")
+        assert requests == []
+        pixels = Image.open(shot).convert("L")
+        shots[name] = sum(pixels.histogram()[:200])   # pixels darker than the background
+    assert shots["with"] > shots["without"] + 5000, shots   # the figure painted

@@ -45,6 +45,7 @@ class Outcome:
     hidden: bool       # visibility "after_published"
     status: str        # extra_data.status: passed, failed, error, not run, not selected, invalid
     causes: tuple = () # ((cause id, sentence), ...): extra_data.causes (grader/causes.py)
+    figures: tuple = ()  # ((name, PNG data URI), ...): an experiment's figures, drawn by the grader
 
     @property
     def lost(self) -> float:
@@ -79,13 +80,27 @@ def outcomes(results: dict | None) -> list[Outcome]:
             hidden=item.get("visibility") == HIDDEN_VISIBILITY,
             status=str(extra.get("status") or item.get("status") or ""),
             causes=tuple((str(c.get("id") or ""), str(c.get("text") or ""))
-                         for c in extra.get("causes") or () if isinstance(c, dict))))
+                         for c in extra.get("causes") or () if isinstance(c, dict)),
+            figures=_figures(extra.get("experiment"))))
 
     def order(entry: Outcome) -> tuple:
         part = PARTS.index(entry.part) if entry.part in PARTS else len(PARTS)
         return part, _RUBRIC_INDEX.get(entry.test, len(_RUBRIC_INDEX)), entry.test
 
     return sorted(entries, key=order)
+
+
+_PNG_DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
+
+
+def _figures(experiment) -> tuple:
+    """``((name, data URI), ...)`` of an experiment test's figures; anything but a PNG data URI
+    (the only form ``grader/outputs/experiment_figures.py`` writes) is left out."""
+    figures = (experiment or {}).get("figures") if isinstance(experiment, dict) else None
+    if not isinstance(figures, dict):
+        return ()
+    return tuple((str(name), uri) for name, uri in figures.items()
+                 if isinstance(uri, str) and _PNG_DATA_URI.fullmatch(uri))
 
 
 def load_failure(results: dict | None) -> str:
@@ -338,5 +353,14 @@ def feedback_html(record: StudentRecord) -> str:
     if notes:
         parts.append("<h2>Notes (no points lost)</h2>")
         parts += [_html_entry(entry) for entry in notes]
+    studies = [entry for entry in entries if entry.figures]
+    if studies:
+        parts.append('<h2>Your experiments</h2><p class="muted">Drawn by the grader from what it '
+                     "measured when it ran your code on the assignment's studies.</p>")
+        for entry in studies:
+            images = "".join(f'<figure><img src="{uri}" alt="{esc(figure)}" style="max-width:100%">'
+                             f"<figcaption>{esc(figure.replace('_', ' '))}</figcaption></figure>"
+                             for figure, uri in entry.figures)
+            parts.append(f'<section class="study"><h3>{esc(entry.title)}</h3>{images}</section>')
     return html_page(f"nngrade feedback: {name}", "\n".join(parts))
 

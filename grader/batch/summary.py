@@ -34,7 +34,7 @@ from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.rubric import PARTS, RUBRIC
 
 MAX_CAUSE_CHARS = 300
-MAX_EXAMPLE_CHARS = 400
+MAX_EXAMPLE_CHARS = 240
 SLOWEST_SHOWN = 10
 HISTOGRAM_BINS = 10
 
@@ -97,7 +97,8 @@ def common_mistakes(records: list[StudentRecord]) -> list[Mistake]:
                      for cause, text in entry.causes]
         for part, test, title, hidden, cause, text, example in found:
             key = _group_key(cause, text, part, test)
-            mistake = groups.setdefault(key, Mistake(cause=cause, text=_clip(text or cause),
+            text = text or causes.sentence_of(cause) or cause
+            mistake = groups.setdefault(key, Mistake(cause=cause, text=_clip(text),
                                                      part=key[2], example=_clip(example, MAX_EXAMPLE_CHARS)))
             if test and (test, title, hidden) not in mistake.tests:
                 mistake.tests.append((test, title, hidden))

@@ -98,7 +98,8 @@ class Scorer:
         it had none), then the habits that cost a share (inputs changed, another type)."""
         found = [self.aborted_cause] if self.aborted else []
         if not self.aborted:
-            found += [(verdict.cause, verdict.cause_text) if verdict.cause or verdict.cause_text
+            found += [(verdict.cause, verdict.cause_text or causes.sentence_of(verdict.cause))
+                      if verdict.cause or verdict.cause_text
                       else (causes.CHECK_FAILED.id, str(causes.CHECK_FAILED))
                       for _, verdict in self.checks if not verdict.passed]
         if self.penalties:
