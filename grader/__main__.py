@@ -131,14 +131,14 @@ def batch_command(args, parser) -> int:
     except ImportError:
         print("nngrade: batch is a TA's command, not part of the student handout", file=sys.stderr)
         return 2
-    from grader.rubric import DEFAULT_PARTS, OPT_IN_PARTS, PARTS
+    from grader.parts import UnknownParts, select_parts
 
-    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        parser.error(f"unknown part(s) {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
-    if args.experiments:
-        parts = (parts or list(DEFAULT_PARTS)) + [p for p in OPT_IN_PARTS if p not in parts]
+    try:
+        # [] is every default part (the batch's fingerprints and gradebook keep that meaning)
+        parts = list(select_parts(args.parts, args.experiments)) if (
+            args.parts.strip() or args.experiments) else []
+    except UnknownParts as error:
+        parser.error(str(error))
     if args.scheduler and args.engine != "dask":
         parser.error("--scheduler needs --engine dask")
     if args.jobs < 0:

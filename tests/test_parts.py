@@ -35,7 +35,7 @@ def test_select_parts():
     assert select_parts("loss, init") == ("init", "loss")          # registry order, spaces
     assert select_parts(["update"], experiments=True) == ("update", *OPT_IN_PARTS)
     assert select_parts("", experiments=True) == (*DEFAULT_PARTS, *OPT_IN_PARTS)
-    with pytest.raises(UnknownParts, match="unknown part nope; the parts are init"):
+    with pytest.raises(UnknownParts, match="unknown parts nope; the parts are init"):
         select_parts("init,nope")
     assert set(PARTS) == {row.part for row in RUBRIC}
 

@@ -39,8 +39,7 @@ def select_parts(names: str | Iterable[str] | None = None, experiments: bool = F
     wanted = {name.strip() for name in names or () if name and name.strip()}
     unknown = sorted(wanted - set(PARTS))
     if unknown:
-        raise UnknownParts(f"unknown part{'s' * (len(unknown) > 1)} {', '.join(unknown)}; the parts "
-                           f"are {', '.join(PARTS)}")
+        raise UnknownParts(f"unknown parts {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
     if not wanted:
         wanted = set(DEFAULT_PARTS)
     if experiments:

@@ -51,6 +51,7 @@ from grader.batch.layouts import SOURCE_NAME, examine_folder, misnamed_note
 from grader.batch.records import invalid_results
 from grader.isolation.lifeline import die_with_parent
 from grader.outputs import report
+from grader.parts import UnknownParts, select_parts
 
 ROOT_VARIABLE = "NNGRADE_AUTOGRADER_ROOT"
 PARTS_VARIABLE = "NNGRADE_PARTS"
@@ -274,9 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     timeout_s = float(os.environ.get(TIMEOUT_VARIABLE) or args.timeout)
     root = Path(os.environ.get(ROOT_VARIABLE) or DEFAULT_ROOT)
     folder, results = root / "submission", root / "results" / "results.json"
-    parts = [p.strip() for p in os.environ.get(PARTS_VARIABLE, "").split(",") if p.strip()]
-
     report.write_json_atomic(results, fallback_results(str(folder / SOURCE_NAME)))
+    try:
+        named = os.environ.get(PARTS_VARIABLE, "")
+        parts = list(select_parts(named)) if named.strip() else []
+    except UnknownParts as error:   # the course's configuration, never the student's
+        report.write_json_atomic(results, report.could_not_grade_results(
+            f"{PARTS_VARIABLE}: {error}", str(folder / SOURCE_NAME), {"stage": "run_autograder"}))
+        print(f"nngrade: could not grade: {PARTS_VARIABLE}: {error}")
+        return 0
     source, problem = find_submission(folder)
     if source is None:
         data = invalid_results(problem, parts)

@@ -41,6 +41,7 @@ from grader.outputs import spreadsheet
 from grader.outputs.report import write_text_atomic
 from grader.platforms.nbgrader_kernel import PART_PREFIX, RUNNER_ID, read_grading
 from grader.platforms.nbgrader_preprocessors import secure_submission
+from grader.parts import UnknownParts, select_parts
 from grader.rubric import DEFAULT_PARTS, PARTS, RUBRIC
 
 NOTEBOOK = "grading"
@@ -160,9 +161,10 @@ def init(course: Path, assignment: str = DEFAULT_ASSIGNMENT, parts=(),
     course = Path(course).resolve()
     if not assignment or not assignment.replace("_", "").replace("-", "").isalnum():
         raise CourseError(f"assignment name {assignment!r}: use letters, digits, - and _")
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise CourseError(f"unknown part(s) {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
+    try:
+        parts = list(select_parts(parts)) if parts else []
+    except UnknownParts as error:
+        raise CourseError(str(error)) from None
     _check_kernel()
     config = course / "nbgrader_config.py"
     source = course / "source" / assignment
