@@ -22,18 +22,28 @@ def status_text(record: StudentRecord) -> str:
     return " ".join(status.split())
 
 
-def grades_csv(records: list[StudentRecord], parts: list[str]) -> str:
+def grades_csv(records: list[StudentRecord], parts: list[str],
+               scores: dict[str, dict[str, tuple[float, float]]] | None = None) -> str:
     """The gradebook's text: columns ``student, name, total, max``, one per part of ``parts``
     (rubric order), then ``status`` (``graded``, ``invalid: why``, ``not graded: why``). A
-    student who was not graded has empty scores, never 0."""
+    student who was not graded has empty scores, never 0.
+
+    ``scores``: ``{student: {part: (score, maximum)}}`` that replace the records' own (nbgrader's
+    gradebook, where a TA's manual grade overrides the autograder's); total and max are then
+    their sums over ``parts``."""
     columns = [part for part in PARTS if part in parts]
     rows = []
     for record in sorted(records, key=lambda r: r.student):
         graded = record.status != NOT_GRADED
-        scores = record.part_scores() if graded else {}
-        rows.append([record.student, record.name, record.score,
-                     record.max_score if graded else None,
-                     *(scores[p][0] if p in scores else None for p in columns),
+        given = (scores or {}).get(record.student)
+        part_scores = given if given is not None else record.part_scores() if graded else {}
+        if given is not None and graded:
+            total = sum(part_scores[p][0] for p in columns if p in part_scores)
+            maximum = sum(part_scores[p][1] for p in columns if p in part_scores)
+        else:
+            total, maximum = record.score, record.max_score if graded else None
+        rows.append([record.student, record.name, total if graded else None, maximum,
+                     *(part_scores[p][0] if graded and p in part_scores else None for p in columns),
                      status_text(record)])
     return spreadsheet.csv_text(["student", "name", "total", "max", *columns, "status"], rows)
 

@@ -34,10 +34,9 @@ from grader.authoring.release import REPOSITORY, ReleaseError, answer_in
 from grader.authoring.template import make_template
 from grader.batch import engine
 from grader.batch.feedback import feedback_html, feedback_markdown
-from grader.batch.gradebook import status_text
+from grader.batch.gradebook import grades_csv
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.batch.summary import summary_html
-from grader.outputs import spreadsheet
 from grader.outputs.report import write_text_atomic
 from grader.platforms.nbgrader_kernel import PART_PREFIX, RUNNER_ID, read_grading
 from grader.platforms.nbgrader_preprocessors import secure_submission
@@ -258,7 +257,7 @@ def export(course: Path, assignment: str | None = None, out: Path | None = None)
     if not database.is_file():
         raise CourseError(f"{database} does not exist: run nbgrader generate_assignment and autograde first")
     out = Path(out).resolve() if out else course / EXPORT_FOLDER / assignment
-    rows, records = [], []
+    records, scores = [], {}
     with Gradebook(f"sqlite:///{database}") as gradebook:
         try:
             notebook = gradebook.find_notebook(NOTEBOOK, assignment)
@@ -276,12 +275,12 @@ def export(course: Path, assignment: str | None = None, out: Path | None = None)
             name = " ".join(filter(None, [student.first_name, student.last_name]))
             record = _record(course, assignment, student.id, name)
             records.append(record)
-            scores, maxima = {}, {}
+            scores[student.id] = {}
             for part in parts:
                 grade = gradebook.find_grade(f"{PART_PREFIX}{part}", NOTEBOOK, assignment, student.id)
-                scores[part], maxima[part] = grade.score, grade.max_score
-            rows.append((record, scores, maxima))
-    write_text_atomic(out / "grades.csv", _grades_csv(rows, parts))
+                scores[student.id][part] = (grade.score, grade.max_score)
+    # nbgrader's gradebook holds the scores (a TA's manual grade included), the records the rest
+    write_text_atomic(out / "grades.csv", grades_csv(records, parts, scores))
     for record in records:
         write_text_atomic(out / "feedback" / f"{record.student}.md", feedback_markdown(record))
         write_text_atomic(out / "feedback" / f"{record.student}.html", feedback_html(record))
@@ -291,13 +290,3 @@ def export(course: Path, assignment: str | None = None, out: Path | None = None)
     return out
 
 
-def _grades_csv(rows, parts: list[str]) -> str:
-    """``student, name, total, max, <parts>, status``: scores from nbgrader's gradebook (manual
-    overrides included); a student nngrade could not grade has no scores, never 0."""
-    table = []
-    for record, scores, maxima in rows:
-        graded = record.status != NOT_GRADED
-        table.append([record.student, record.name, sum(scores.values()) if graded else None,
-                      sum(maxima.values()) if graded else None,
-                      *(scores[p] if graded else None for p in parts), status_text(record)])
-    return spreadsheet.csv_text(["student", "name", "total", "max", *parts, "status"], table)
