@@ -34,6 +34,10 @@ HERE = Path(__file__).resolve().parent.parent
 DROPPED_KEYS = {"execution_time", "seconds", "reproducibility", "sandbox", "submission",
                 "worker_restarts", "isolation_restarts", "details", "cpu_s", "wall_s",
                 "charged_cpu_s", "elapsed_s"}
+# Fields issue 25 added to results.json (the causes as data, the load failure as a field): new
+# information, not a changed verdict, so a capture of the code before it compares with one after.
+ADDED_KEYS = {"causes", "load_failure"}
+DROPPED_KEYS |= ADDED_KEYS
 # Figures inside messages that depend on the machine's speed, not on the submission's code.
 TIMING_PATTERNS = (re.compile(r"\d+(\.\d+)? ?(CPU )?s\b"), re.compile(r"\d+(\.\d+)? seconds"))
 
