@@ -302,8 +302,8 @@ def capture_layer_steps(module: torch.nn.Module, shapes: dict) -> dict:
             # (``self.running_mean = ...``) is captured as well as an in-place one.
             saved = dict(module._parameters), dict(module._buffers)
             count = len(parameters)
-            module._parameters.update(zip(parameters, flat[:count]))
-            module._buffers.update(zip(buffers, flat[count:count + len(buffers)]))
+            module._parameters.update(zip(parameters, flat[:count], strict=False))
+            module._buffers.update(zip(buffers, flat[count:count + len(buffers)], strict=False))
             try:
                 out = module(flat[-1])
                 after = [module._buffers.get(name) for name in buffers]
