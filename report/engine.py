@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from grader.outputs.report import write_json_atomic
+from grader.outputs.artifacts import write_json_atomic
 from report import plots
 from report.student import Missing, sha256_of  # noqa: F401 (sha256_of: the CLI)
 

@@ -1,4 +1,5 @@
-"""The one plotting module of the report: every figure is made and saved here.
+"""The one plotting module of the report: every figure is made and saved here (the style, and the
+figures the grader draws too, come from ``grader/outputs/artifacts.py`` and are named here).
 
 A fixed style (size, fonts, grid), axes labelled with their units, a legend, and line styles that
 differ in greyscale as well as in colour (a printed report loses the colours). ``save`` writes a
@@ -10,73 +11,24 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import matplotlib
+# The style and the figures the grader draws too (the experiments' figures in results.json) live
+# in the grader, which must not import the report: they are named here as the report's own.
+from grader.outputs.artifacts import (  # noqa: F401 (re-exported for the studies)
+    COLORS,
+    DPI,
+    FIGSIZE,
+    LINESTYLES,
+    MARKERS,
+    STYLE,
+    data_uri,
+    histograms,
+    image_grid,
+    line_figure,
+    panels_figure,
+    pyplot,
+)
 
-matplotlib.use("Agg")   # no display: figures are only ever written to files
-# The report keeps every study's figures open until the PDF has drawn them as vector art (about
-# thirty at once): that is by design, not the leak pyplot's warning guards against.
-matplotlib.rcParams["figure.max_open_warning"] = 0
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-FIGSIZE = (6.4, 4.0)
-DPI = 120
-LINESTYLES = ("-", "--", "-.", ":")
-MARKERS = ("o", "s", "^", "D", "v", "x")
-COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#404040")
-STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-         "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": DPI, "savefig.bbox": "tight",
-         "pdf.fonttype": 42, "svg.fonttype": "none"}
-
-
-def _styles():
-    """(colour, line style, marker) triples that stay distinct in greyscale."""
-    return zip(itertools.cycle(COLORS), itertools.cycle(LINESTYLES), itertools.cycle(MARKERS))
-
-
-def line_figure(series: dict[str, tuple[list, list]], *, title: str, xlabel: str, ylabel: str,
-                logx: bool = False, logy: bool = False, marks: dict[str, tuple[float, float]] | None = None,
-                hline: tuple[float, str] | None = None):
-    """A figure with one line per entry of ``series`` (``{label: (xs, ys)}``); ``marks`` puts a
-    labelled point on it (``{label: (x, y)}``), ``hline`` a dashed reference line ``(y, label)``."""
-    with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(figsize=FIGSIZE)
-        for (label, (xs, ys)), (color, style, marker) in zip(series.items(), _styles(), strict=False):
-            axes.plot(xs, ys, color=color, linestyle=style, marker=marker, markersize=3.5,
-                      linewidth=1.4, label=label)
-        for label, (x, y) in (marks or {}).items():
-            axes.plot([x], [y], marker="*", markersize=12, color="black", linestyle="none", label=label)
-        if hline is not None:
-            axes.axhline(hline[0], color="grey", linestyle=(0, (4, 2)), linewidth=1.0, label=hline[1])
-        axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        _integer_epochs(axes, xlabel)
-        if logx:
-            axes.set_xscale("log")
-        if logy:
-            axes.set_yscale("log")
-        axes.legend(loc="best")
-        figure.tight_layout()
-    return figure
-
-
-def panels_figure(panels: list[dict], *, title: str, logy: bool = False):
-    """Side-by-side line plots: each panel ``{"series", "xlabel", "ylabel", "title"}``."""
-    with plt.rc_context(STYLE):
-        figure, axes_list = plt.subplots(1, len(panels), figsize=(FIGSIZE[0] * 1.6, FIGSIZE[1]))
-        for axes, panel in zip(list(getattr(axes_list, "flat", [axes_list])), panels, strict=False):
-            styled = zip(panel["series"].items(), _styles(), strict=False)
-            for (label, (xs, ys)), (color, style, marker) in styled:
-                axes.plot(xs, ys, color=color, linestyle=style, marker=marker, markersize=3.5,
-                          linewidth=1.4, label=label)
-            axes.set(title=panel["title"], xlabel=panel["xlabel"], ylabel=panel["ylabel"])
-            _integer_epochs(axes, panel["xlabel"])
-            if logy:
-                axes.set_yscale("log")
-            axes.legend(loc="best")
-        figure.suptitle(title)
-        figure.tight_layout()
-    return figure
+plt = pyplot()   # no display: figures are only ever written to files
 
 
 def bar_figure(values: dict[str, float], *, title: str, ylabel: str, errors: dict[str, float] | None = None):
@@ -101,12 +53,6 @@ def bar_figure(values: dict[str, float], *, title: str, ylabel: str, errors: dic
     return figure
 
 
-def _integer_epochs(axes, xlabel: str) -> None:
-    """Epochs are counted: no tick at 1.5 epochs."""
-    if xlabel.startswith("epoch"):
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
 def save(figure, folder: Path, name: str, close: bool = True) -> dict[str, Path]:
     """Write ``figure`` as ``folder/name.png`` and ``folder/name.pdf``; return both paths.
     ``close=False`` keeps it open (the report's PDF draws it again as vector art)."""
@@ -120,40 +66,6 @@ def save(figure, folder: Path, name: str, close: bool = True) -> dict[str, Path]
     if close:
         plt.close(figure)
     return paths
-
-
-def data_uri(figure, dpi: int = 80, close: bool = True) -> str:
-    """``figure`` as a PNG ``data:`` URI (for a page or a JSON file that must carry its figures
-    itself, such as the grader's results.json), at a lower resolution than the report's files."""
-    import base64
-    import io
-
-    buffer = io.BytesIO()
-    with plt.rc_context(STYLE):
-        figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    if close:
-        plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def image_grid(images, captions: list[str], *, title: str, columns: int = 6, cmap: str = "gray"):
-    """A grid of images (each ``(H, W)`` grey or ``(H, W, 3)`` RGB in [0, 1]) with a caption under
-    each; no axes."""
-    count = len(images)
-    rows = max(1, -(-count // columns))
-    with plt.rc_context(STYLE):
-        figure, axes_grid = plt.subplots(rows, columns, figsize=(FIGSIZE[0], 1.25 * rows + 0.6),
-                                         squeeze=False)
-        for index, axes in enumerate(axes_grid.flat):
-            axes.axis("off")
-            if index < count:
-                image = images[index]
-                axes.imshow(image, cmap=cmap if getattr(image, "ndim", 2) == 2 else None,
-                            interpolation="nearest")
-                axes.set_title(captions[index], fontsize=7)
-        figure.suptitle(title)
-        figure.tight_layout()
-    return figure
 
 
 def heatmap(matrix, *, title: str, xlabel: str, ylabel: str, ticks: list[str] | None = None,
@@ -176,28 +88,6 @@ def heatmap(matrix, *, title: str, xlabel: str, ylabel: str, ticks: list[str] | 
                 axes.text(column, row, f"{value:g}", ha="center", va="center", fontsize=6,
                           color="black" if value > middle else "white")
         axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        figure.tight_layout()
-    return figure
-
-
-def histograms(groups: dict[str, dict[str, list]], *, title: str, xlabel: str, logx: bool = False):
-    """One panel per group (e.g. per layer), each with overlaid step histograms of its series."""
-    import numpy as np
-
-    with plt.rc_context(STYLE):
-        figure, axes_list = plt.subplots(1, len(groups), figsize=(FIGSIZE[0] * 1.6, FIGSIZE[1] * 0.8),
-                                         squeeze=False)
-        for axes, (group, series) in zip(axes_list.flat, groups.items(), strict=False):
-            for (label, values), (color, style, _) in zip(series.items(), _styles(), strict=False):
-                values = np.asarray(values, dtype=float)
-                values = values[np.isfinite(values)]
-                if logx:
-                    values = np.log10(np.abs(values[values != 0]))
-                axes.hist(values, bins=40, histtype="step", color=color, linestyle=style, linewidth=1.3,
-                          label=label)
-            axes.set(title=group, xlabel=("log10 |" + xlabel + "|") if logx else xlabel, ylabel="count")
-            axes.legend(loc="best")
-        figure.suptitle(title)
         figure.tight_layout()
     return figure
 

@@ -1,9 +1,13 @@
 """The trusted side of the process boundary: the sandbox, the worker process and the wire format.
 
-``sandbox`` chooses how the worker is confined and builds its command line; ``worker`` starts the
-process, sends requests and serves its callbacks (``Session`` is what tests use); ``wire`` is the
-plain-data format both sides speak. ``inside/`` holds the programs that run in the sandbox, next
-to the student's code: they import nothing from ``grader``. ``PROTOCOL.md`` lists every message.
+``sandbox`` chooses how the worker is confined and builds its command line; ``process`` starts the
+process, sends requests and serves its callbacks (``output_sink`` drains its output); ``limits``
+meters what a request spends and keeps the budgets; ``evidence`` records the arrays a call was
+given; ``outcome`` is what a request produced; ``policy`` decides which requests are made, with
+what limits (``Session`` is what tests use); ``messages`` words it all for people; ``worker``
+names the public ones in one place. ``wire`` is the plain-data format both sides speak.
+``inside/`` holds the programs that run in the sandbox, next to the student's code: they import
+nothing from ``grader``. ``PROTOCOL.md`` lists every message.
 
 The worker's private folder holds copies of those programs under the names below. They are the
 only place the in-sandbox module names are spelled on the trusted side.

@@ -13,13 +13,12 @@ traceback, which would show the grader's sources (hidden ones included).
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Re-exported: the grader's modules write their files with these (grader/outputs/artifacts.py).
+from grader.outputs.artifacts import write_json_atomic, write_text_atomic  # noqa: F401
 from grader.rubric import PARTS, Row
 
 _GRADER = Path(__file__).resolve().parents[1]
@@ -246,23 +245,3 @@ def could_not_grade_results(reason: str, submission: str, extra: dict) -> dict:
         "extra_data": {"nngrade": {"status": "could_not_grade", "reason": reason,
                                    "submission": submission, **extra}},
     }
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one: a
-    killed writer leaves at most a stray ``.tmp`` file beside it, never a half-written ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` as JSON, atomically (see ``write_text_atomic``)."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
