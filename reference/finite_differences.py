@@ -6,20 +6,15 @@ student handout leaves it out and ships its outputs on the public tests' cases i
 ``reference.mlp.finite_difference_variants``, which fall back to those outputs.
 
 The loss is the torch reference's (``mlp.forward``, ``mlp.mean_cross_entropy``, float64); only
-the perturbation scheme is written here.
+the perturbation scheme is written here. The wrong forms are keyed by short names; what each
+one says to a student is the grader's (``grader/causes.py``), so a cause can be reworded without
+recording these outputs again.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from reference import mlp
-
-ONE_SIDED = ("a one-sided difference (loss(theta + eps) - loss(theta)) / eps was used instead of "
-             "the central difference")
-COLUMN_MAJOR = ("the entries were taken in column-major order; the first p entries are the first "
-                "p of W.reshape(-1) (row-major)")
-HALF_STEP = "the difference was divided by epsilon instead of 2 * epsilon"
-
 
 def _loss(weights: dict, x, labels, name: str, loss_epsilon: float) -> float:
     output = mlp.forward(weights, x, name)[f"Z{mlp.n_layers(weights)}"]
@@ -58,17 +53,20 @@ def central(weights: dict, x, labels, name: str, epsilon: float, layer: int, p: 
 
 def variants(weights: dict, x, labels, name: str, epsilon: float, layer: int, p: int,
              loss_epsilon: float) -> dict:
-    """``{likely cause: (p,) estimates}`` of common wrong implementations on these inputs."""
+    """``{variant: (p,) estimates}`` of common wrong implementations on these inputs:
+    "one_sided" ((loss(theta + eps) - loss(theta)) / eps), "column_major" (the first p entries in
+    column-major order), "half_step" (divided by eps, not 2 eps), and "previous_layer" /
+    "next_layer" (the central differences of W{layer - 1} / W{layer + 1}, where it has p
+    entries)."""
     exact = central(weights, x, labels, name, epsilon, layer, p, loss_epsilon)
     result = {
-        ONE_SIDED: _estimates(weights, x, labels, name, epsilon, layer, p, loss_epsilon,
-                              central=False),
-        COLUMN_MAJOR: _estimates(weights, x, labels, name, epsilon, layer, p, loss_epsilon,
-                                 order="F"),
-        HALF_STEP: 2 * exact,
+        "one_sided": _estimates(weights, x, labels, name, epsilon, layer, p, loss_epsilon,
+                                central=False),
+        "column_major": _estimates(weights, x, labels, name, epsilon, layer, p, loss_epsilon,
+                                   order="F"),
+        "half_step": 2 * exact,
     }
-    for other in (layer - 1, layer + 1):
+    for kind, other in (("previous_layer", layer - 1), ("next_layer", layer + 1)):
         if 1 <= other <= mlp.n_layers(weights) and np.size(weights[f"W{other}"]) >= p:
-            result[f"the estimates are for W{other}, not W{layer}"] = central(
-                weights, x, labels, name, epsilon, other, p, loss_epsilon)
+            result[kind] = central(weights, x, labels, name, epsilon, other, p, loss_epsilon)
     return result

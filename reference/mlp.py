@@ -255,7 +255,8 @@ def central_differences(weights: dict, x, labels, name: str, epsilon: float, lay
 
 def finite_difference_variants(weights: dict, x, labels, name: str, epsilon: float, layer: int,
                                p: int, loss_epsilon: float) -> dict:
-    """``{likely cause: (p,) estimates}`` of the common wrong forms of ``central_differences``."""
+    """``{variant: (p,) estimates}`` of the common wrong forms of ``central_differences`` (the
+    variants of ``reference/finite_differences.py``; the grader names their causes)."""
     inputs = [weights, x, labels, name, epsilon, layer, p, loss_epsilon]
     return withheld.compute("finite_differences", "variants", inputs,
                             lambda rule: rule.variants(*inputs))

@@ -27,9 +27,6 @@ TORCH_OPTIMIZERS = {
 }
 OPTIMIZERS = (*TORCH_OPTIMIZERS, "RMSPropNesterov")
 
-VELOCITY_ONLY_CAUSE = ("the parameters moved by v' only; the look-ahead form moves them by "
-                       "(1 + momentum) v' - momentum v")
-
 
 def make(name: str, tensors: list, hyper: dict) -> torch.optim.Optimizer:
     """The reference optimizer for the student's class ``name`` with its keyword arguments."""
@@ -53,8 +50,10 @@ def trajectory(name: str, hyper: dict, params: dict, grad_steps: list) -> list[d
 
 
 def rmsprop_nesterov_variants(hyper: dict, params: dict, grad_steps: list) -> dict:
-    """``{likely cause: trajectory}`` of RMSPropNesterov's known mistakes on these inputs."""
-    return {VELOCITY_ONLY_CAUSE: _rmsprop_nesterov("velocity_only", hyper, params, grad_steps)}
+    """``{variant: trajectory}`` of RMSPropNesterov's known mistakes on these inputs:
+    "velocity_only" (the parameters moved by v' only, not by the look-ahead form's (1 + momentum)
+    v' - momentum v). The grader names their causes (``grader/causes.py``)."""
+    return {"velocity_only": _rmsprop_nesterov("velocity_only", hyper, params, grad_steps)}
 
 
 def _torch_trajectory(name: str, hyper: dict, params: dict, grad_steps: list) -> list[dict]:

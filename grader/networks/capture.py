@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from grader import causes
 from grader.networks import allowlist, rebuild
 
 HOW_TO_REWRITE = (
@@ -92,14 +93,13 @@ def trainable_parameters(built) -> int:
     return sum(p.numel() for p in built.parameters() if p.requires_grad)
 
 
-def frozen_parameters(built) -> str:
-    """How many parameters cannot learn (``requires_grad=False``), for a message, or ""."""
+def frozen_parameters(built):
+    """How many parameters cannot learn (``requires_grad=False``), as a registered cause, or ""."""
     total = sum(p.numel() for p in built.parameters())
     trainable = trainable_parameters(built)
     if trainable >= total:
         return ""
-    return (f"{total - trainable:,} of its {total:,} parameters are frozen (requires_grad=False), "
-            "so training cannot change them")
+    return causes.CNN_FROZEN_PARAMETERS.format(frozen=total - trainable, total=total)
 
 
 def has_convolution(built) -> bool:
@@ -134,11 +134,12 @@ def outputs(built, x: np.ndarray) -> dict:
     return {"outputs": result}
 
 
-def run_on_data(worker, grade, task: str, what: str, suffix: str = "", **kwargs):
+def run_on_data(worker, grade, task: str, what: str, cause="", **kwargs):
     """The grader's run ``task`` (``metered.TASKS``) of the student's network on data, in the
     metered child under what is left of the part's budget (``Session.run_network_task``); ends
     the test saying why when the run used up the budget or failed. ``what``: what the run was,
-    for the message; ``suffix``: a likely cause to add to a failure."""
+    for the message; ``cause``: a likely cause (``grader/causes.py``) to name in a failure, in
+    its words only (``Scorer.fail`` records no cause)."""
     from grader.networks import metered
 
     try:
@@ -147,7 +148,7 @@ def run_on_data(worker, grade, task: str, what: str, suffix: str = "", **kwargs)
         grade.fail(f"{what}: stopped, {error} (the grader's runs of your network count against "
                    "it: make the network cheaper)")
     except metered.ChildFailed as error:
-        grade.fail(f"{what}: the network failed: {str(error)[:400]}{suffix}")
+        grade.fail(f"{what}: the network failed: {str(error)[:400]}{causes.said(cause)}")
 
 
 def outputs_on_data(worker, grade, capture: dict, cls: str, x: np.ndarray, seed: int = 0) -> dict:

@@ -2,6 +2,7 @@
 import numpy as np
 import torch
 
+from grader import causes
 from grader.verdicts import cases
 from grader.verdicts.checks import compare_array
 from grader.verdicts.substitutes import all_but
@@ -62,17 +63,16 @@ def leaky_relu_with_slope(x: np.ndarray, slope: float) -> np.ndarray:
 def test_relu(worker, grade, rng):
     grade_activation(
         worker, grade, rng, "relu",
-        lambda x: {"the derivative was returned instead of the value":
-                   mlp.activation("relu", x, grad=True)},
-        lambda x: {"it returns relu(x), not its derivative": mlp.activation("relu", x)})
+        lambda x: {causes.ACTIVATION_DERIVATIVE_FOR_VALUE: mlp.activation("relu", x, grad=True)},
+        lambda x: {causes.ACTIVATION_VALUE_FOR_DERIVATIVE.format(name="relu"):
+                   mlp.activation("relu", x)})
 
 
 def test_sigmoid(worker, grade, rng):
     def as_if_activation(x):
         s = mlp.activation("sigmoid", x)
-        return {"the derivative formula s * (1 - s) was applied to x itself instead of to "
-                "s = sigmoid(x)": x * (1 - x),
-                "it returns sigmoid(x), not its derivative": s}
+        return {causes.SIGMOID_DERIVATIVE_OF_X: x * (1 - x),
+                causes.ACTIVATION_VALUE_FOR_DERIVATIVE.format(name="sigmoid"): s}
 
     grade_activation(worker, grade, rng, "sigmoid", lambda x: {}, as_if_activation)
 
@@ -80,18 +80,18 @@ def test_sigmoid(worker, grade, rng):
 def test_tanh(worker, grade, rng):
     grade_activation(
         worker, grade, rng, "tanh", lambda x: {},
-        lambda x: {"the derivative formula 1 - t^2 was applied to x itself instead of to "
-                   "t = tanh(x)": 1 - x ** 2,
-                   "it returns tanh(x), not its derivative": mlp.activation("tanh", x)})
+        lambda x: {causes.TANH_DERIVATIVE_OF_X: 1 - x ** 2,
+                   causes.ACTIVATION_VALUE_FOR_DERIVATIVE.format(name="tanh"):
+                   mlp.activation("tanh", x)})
 
 
 def test_leaky_relu(worker, grade, rng):
     grade_activation(
         worker, grade, rng, "leaky_relu",
-        lambda x: {"the slope for x <= 0 is 0 (that is relu, not leaky relu)":
-                   mlp.activation("relu", x),
-                   "the slope for x <= 0 must be 0.01": leaky_relu_with_slope(x, 0.1)},
-        lambda x: {"it returns leaky_relu(x), not its derivative": mlp.activation("leaky_relu", x)})
+        lambda x: {causes.LEAKY_RELU_ZERO_SLOPE: mlp.activation("relu", x),
+                   causes.LEAKY_RELU_WRONG_SLOPE: leaky_relu_with_slope(x, 0.1)},
+        lambda x: {causes.ACTIVATION_VALUE_FOR_DERIVATIVE.format(name="leaky_relu"):
+                   mlp.activation("leaky_relu", x)})
 
 
 def test_activation_dispatch(worker, grade, rng, style):

@@ -2,7 +2,8 @@
 over several steps) and its backward against autograd."""
 import numpy as np
 
-from grader.verdicts.checks import compare_mapping
+from grader import causes
+from grader.verdicts.checks import Verdict, compare_mapping
 from reference import withheld
 from reference.normalization import batchnorm_steps
 
@@ -51,17 +52,14 @@ def run(worker, grade, state, steps, what, eps=EPS, momentum=MOMENTUM):
 
 
 VARIANT_CAUSES = {
-    "unbiased_normalization": "normalized with the unbiased variance; torch normalizes with the "
-                              "biased one (and uses the unbiased one only for running_var)",
-    "flipped_momentum": "running statistics updated as momentum * running + (1 - momentum) * "
-                        "batch; torch weighs the new batch by momentum",
-    "biased_running_var": "running_var updated with the biased batch variance; torch uses the "
-                          "unbiased one",
-    "batch_stats_in_eval": "evaluation used the batch statistics instead of the running ones",
-    "constant_statistics": "backward treated the batch mean and variance as constants",
-    "frozen_running": "the running statistics were never updated in training (they keep their "
-                      "initial values)",
+    "unbiased_normalization": causes.BATCHNORM_UNBIASED_NORMALIZATION,
+    "flipped_momentum": causes.BATCHNORM_FLIPPED_MOMENTUM,
+    "biased_running_var": causes.BATCHNORM_BIASED_RUNNING_VAR,
+    "batch_stats_in_eval": causes.BATCHNORM_BATCH_STATS_IN_EVAL,
+    "constant_statistics": causes.BATCHNORM_CONSTANT_STATISTICS,
+    "frozen_running": causes.BATCHNORM_FROZEN_RUNNING,
 }
+"""The cause each of BatchNorm's variants names (``reference.known_mistakes.batchnorm_variants``)."""
 
 
 def variants(state, steps, eps=EPS, momentum=MOMENTUM) -> dict:
@@ -77,7 +75,7 @@ def variants(state, steps, eps=EPS, momentum=MOMENTUM) -> dict:
 def grade_records(grade, got, expected, keys, label, hypotheses=None, weight=1.0):
     """Compare the chosen quantities of every step; one check per quantity over all steps."""
     for key in keys:
-        message = ""
+        failed = Verdict(True)
         for index, (g, e) in enumerate(zip(got, expected, strict=True), start=1):
             if key == "out":
                 value = g.get("result")
@@ -92,9 +90,9 @@ def grade_records(grade, got, expected, keys, label, hypotheses=None, weight=1.0
             verdict = compare_mapping(f"{label}, step {index}", {key: value}, {key: e[key]},
                                       hypotheses={n: {key: s[key]} for n, s in per_step.items()})[key]
             if not verdict.passed:
-                message = verdict.message
+                failed = verdict.restated(verdict.message)
                 break
-        grade.expect(not message, message, weight)
+        grade.check(failed, weight)
 
 
 def test_batchnorm_init(worker, grade):

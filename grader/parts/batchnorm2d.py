@@ -9,10 +9,11 @@ operators is torch's batch norm under another name: it earns nothing in this par
 import numpy as np
 import torch
 
+from grader import causes
 from grader.networks import capture, layer
 from grader.networks.rebuild import GraphRefused
 from grader.verdicts import rules
-from grader.verdicts.checks import compare_array
+from grader.verdicts.checks import compare_array, expectation
 from reference.normalization import batchnorm2d_steps
 
 EPS = 1e-5
@@ -119,11 +120,9 @@ def check_steps(grade, got, expected, what: str, pick, weight=1.0, hypotheses=No
     grade.check(verdict, weight)
 
 
-NOT_UPDATED = "the running statistics were never updated in training (they keep their initial values)"
-BATCH_STATISTICS_IN_EVAL = "evaluation used the batch statistics instead of the running ones"
-INVERTED_MOMENTUM = ("the momentum weights the old running value: new = momentum * old + (1 - "
-                     "momentum) * batch (Keras' convention); torch's is new = (1 - momentum) * old "
-                     "+ momentum * batch")
+NOT_UPDATED = causes.BATCHNORM2D_FROZEN_RUNNING
+BATCH_STATISTICS_IN_EVAL = causes.BATCHNORM2D_BATCH_STATS_IN_EVAL
+INVERTED_MOMENTUM = causes.BATCHNORM2D_INVERTED_MOMENTUM
 
 
 def initial_buffers(steps) -> dict:
@@ -155,13 +154,13 @@ def batch_statistics_outputs(weight, bias, steps) -> dict:
             for index, step in enumerate(steps, start=1)}
 
 
-def _unregistered(registered, names, kind: str, remedy: str) -> str:
-    """The cause when some of ``names`` are not among the module's registered ``kind``."""
+def _unregistered(registered, names, cause):
+    """``cause`` (a template of ``names`` and ``verb``) when some of ``names`` are not among the
+    module's registered parameters or buffers ``registered``, else ""."""
     missing = [name for name in names if not isinstance(registered, dict) or name not in registered]
     if not missing:
         return ""
-    return (f". Likely cause: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
-            f"registered as {kind} (a plain tensor attribute?); {remedy}")
+    return cause.format(names=" and ".join(missing), verb="is" if len(missing) == 1 else "are")
 
 
 def test_batchnorm2d_parameters(worker, grade, rng):
@@ -170,15 +169,16 @@ def test_batchnorm2d_parameters(worker, grade, rng):
     got, shapes, expected = run(worker, grade, np.ones(channels), np.zeros(channels), steps,
                                 set_parameters=False)
     parameters, buffers = shapes["parameters"], shapes["buffers"]
-    grade.expect(parameters == {"weight": [channels], "bias": [channels]},
-                 f"BatchNorm2d's parameters are {parameters}; expected weight and bias of shape "
-                 f"({channels},)" + _unregistered(parameters, ("weight", "bias"), "parameters",
-                                                  "wrap them in torch.nn.Parameter"))
-    grade.expect(buffers.get("running_mean") == [channels] and buffers.get("running_var") == [channels],
-                 f"BatchNorm2d's buffers are {buffers}; expected running_mean and running_var of "
-                 f"shape ({channels},)" + _unregistered(buffers, ("running_mean", "running_var"),
-                                                         "buffers", "use register_buffer, so that "
-                                                         ".to() and state_dict carry them"))
+    grade.check(expectation(
+        parameters == {"weight": [channels], "bias": [channels]},
+        f"BatchNorm2d's parameters are {parameters}; expected weight and bias of shape "
+        f"({channels},)", _unregistered(parameters, ("weight", "bias"),
+                                        causes.BATCHNORM2D_UNREGISTERED_PARAMETERS)))
+    grade.check(expectation(
+        buffers.get("running_mean") == [channels] and buffers.get("running_var") == [channels],
+        f"BatchNorm2d's buffers are {buffers}; expected running_mean and running_var of shape "
+        f"({channels},)", _unregistered(buffers, ("running_mean", "running_var"),
+                                        causes.BATCHNORM2D_UNREGISTERED_BUFFERS)))
     check_steps(grade, got, expected, "evaluation output with the initial weight, bias and "
                 "running statistics", lambda r: r["out"],
                 hypotheses=batch_statistics_outputs(np.ones(channels), np.zeros(channels), steps))
@@ -190,8 +190,7 @@ def test_batchnorm2d_train(worker, grade, rng):
     got, _, expected = run(worker, grade, weight, bias, steps)
     wrong_variance = batch_normalized(steps[0]["x"], weight, bias, unbiased=True)
     check_steps(grade, got, expected, "training output", lambda r: r["out"],
-                hypotheses={1: {"normalized with the unbiased variance; torch normalizes with the "
-                                "biased one": wrong_variance}})
+                hypotheses={1: {causes.BATCHNORM2D_UNBIASED_NORMALIZATION: wrong_variance}})
     check_steps(grade, got, expected, "gradient with respect to x", lambda r: r["dx"])
     check_steps(grade, got, expected, "gradient of weight", lambda r: r["grads"]["weight"], 0.5)
     check_steps(grade, got, expected, "gradient of bias", lambda r: r["grads"]["bias"], 0.5)
@@ -206,18 +205,18 @@ def test_batchnorm2d_steps_and_eval(worker, grade, rng):
     weight, bias = rng.uniform(0.5, 2.0, 2), rng.normal(0, 1, 2)
     steps = images(rng, 3, True, (5, 2, 4, 3)) + images(rng, 2, False, (5, 2, 4, 3))
     got, _, expected = run(worker, grade, weight, bias, steps, momentum=0.2)
-    causes = initial_buffers(steps)
+    named = initial_buffers(steps)
     # momentum weighting the old value (new = m * old + (1 - m) * batch) is torch's rule with
     # momentum 1 - m: a convention of other libraries, named as such
     inverted = batchnorm2d_steps(weight, bias, steps, EPS, 1 - 0.2)
     for name in ("running_mean", "running_var"):
         for index, step in enumerate(steps, start=1):
             if step["train"]:
-                causes[name][index][INVERTED_MOMENTUM] = inverted[index - 1]["buffers"][name]
+                named[name][index][INVERTED_MOMENTUM] = inverted[index - 1]["buffers"][name]
     check_steps(grade, got, expected, "running_mean (momentum 0.2)",
-                lambda r: r["buffers"]["running_mean"], 0.75, causes["running_mean"])
+                lambda r: r["buffers"]["running_mean"], 0.75, named["running_mean"])
     check_steps(grade, got, expected, "running_var (momentum 0.2, unbiased batch variance)",
-                lambda r: r["buffers"]["running_var"], 0.75, causes["running_var"])
+                lambda r: r["buffers"]["running_var"], 0.75, named["running_var"])
     evaluation = got[3:], expected[3:]
     check_steps(grade, *evaluation, "evaluation output (running statistics)", lambda r: r["out"],
                 hypotheses=batch_statistics_outputs(weight, bias, steps[3:]))

@@ -11,6 +11,7 @@ import secrets
 
 import numpy as np
 
+from grader import causes
 from grader import tolerances as tol
 from grader.networks import allowlist, capture, training
 from grader.verdicts import rules
@@ -149,16 +150,14 @@ def test_cats_dogs_learns(worker, grade):
         what += (f", best of {len(runs)} runs, each with fresh images and initial weights "
                  f"(held-out accuracy {', '.join(f'{run[-1][1]:.1%}' for run in runs)})")
 
-    def diagnose(value) -> str:
-        stalled = stalled_loss(value)
-        causes = [capture.frozen_parameters(network)]
+    def diagnose(value):
+        stalled, frozen = stalled_loss(value), capture.frozen_parameters(network)
         rates = sorted({float(g["lr"]) for g in optimizer.param_groups})
-        if stalled:
-            if rates and not causes[0]:
-                stalled += (f"; make_cats_dogs_optimizer's learning rate "
-                            f"{', '.join(f'{rate:g}' for rate in rates)} is likely far too small")
-            causes.insert(0, stalled)
-        return "; ".join(cause for cause in causes if cause)
+        too_small = ""
+        if stalled and rates and not frozen:
+            too_small = causes.CNN_LEARNING_RATE_TOO_SMALL.format(
+                rates=", ".join(f"{rate:g}" for rate in rates))
+        return causes.joined([stalled, too_small, frozen])
 
     grade_learning(grade, value, what, held_out_labels, "CatsDogsCNN", tol.CATS_DOGS_FLOOR,
                    "images", "Check the optimizer's learning rate and that forward returns logits.",

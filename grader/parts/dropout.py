@@ -5,9 +5,10 @@ reproducibility. No seed-locked mask is ever compared. Every statistical check i
 fails a correct Dropout with probability at most ``STAT_ALPHA``."""
 import numpy as np
 
-from grader.parts import each
+from grader import causes
 from grader import tolerances as tol
-from grader.verdicts.checks import allowed_error, compare_array, type_name
+from grader.parts import each
+from grader.verdicts.checks import Verdict, allowed_error, compare_array, expectation, type_name
 from reference.distributions import binomial_range, mask_overlap_check
 from reference.normalization import dropout_keep_scale
 
@@ -47,20 +48,20 @@ def never_drops(kept: np.ndarray, what: str) -> str:
     return ""
 
 
-def drop_rate(kept: np.ndarray, p: float, what: str) -> tuple[bool, str]:
+def drop_rate(kept: np.ndarray, p: float, what: str) -> Verdict:
     """The fraction dropped, against the exact Binomial(n, p) range at ``STAT_ALPHA``: whether
     it passes, and the diagnosis when it does not."""
     n = kept.size
     dropped = int(n - kept.sum())
     low, high = binomial_range(n, p, tol.STAT_ALPHA)
     if low <= dropped <= high:
-        return True, ""
-    message = never_drops(kept, what) or (
+        return Verdict(True)
+    verdict = Verdict(False, never_drops(kept, what) or (
         f"{what} dropped {dropped / n:.4f} of the entries; expected {p} (allowed range "
-        f"{low / n:.4f} to {high / n:.4f})")
+        f"{low / n:.4f} to {high / n:.4f})"))
     if low <= n - dropped <= high:
-        message += ". Likely cause: p was used as the keep probability"
-    return False, message
+        verdict.blame(causes.DROPOUT_KEEP_PROBABILITY)
+    return verdict
 
 
 def independence_check(grade, what: str, pairs, weight=1.0) -> bool:
@@ -93,21 +94,22 @@ def test_dropout_train_statistics(worker, grade, p):
     kept = [kept_entries(out, x) for out in (first, second)]
     out = np.concatenate([first, second])
     both_kept = np.concatenate(kept)
-    cause = never_drops(both_kept, what)
-    if cause:
-        grade.fail(cause)   # nothing in this test can be right without dropping
+    never = never_drops(both_kept, what)
+    if never:
+        grade.fail(never)   # nothing in this test can be right without dropping
     # The documented tolerance (``tolerances``), not an exact match: a float32 mask holds
     # 1 / (1 - p) = 1.4285714 for p = 0.3, within 3e-8 of the float64 value.
     expected = np.full(out.shape, scale)
     wrong_values = ~np.isclose(out, 0) & ~(np.abs(out - expected) <= allowed_error(expected))
+    cause = ""
     if np.all(np.isclose(out[both_kept], 1.0)):
-        cause = ". Likely cause: the kept entries were not divided by 1 - p (inverted dropout)"
+        cause = causes.DROPOUT_NOT_RESCALED
     elif np.all(np.isclose(out[both_kept], 1.0 / p)):
-        cause = ". Likely cause: kept entries were divided by p instead of 1 - p"
-    grade.expect(not wrong_values.any(),
-                 f"{what}, called twice: {int(wrong_values.sum())} of {out.size} entries are "
-                 f"neither 0 nor 1 / (1 - p) = {scale:g}{cause}", 1.5)
-    grade.expect(*drop_rate(both_kept, p, f"{what}, called twice"))
+        cause = causes.DROPOUT_DIVIDED_BY_P
+    grade.check(expectation(not wrong_values.any(),
+                            f"{what}, called twice: {int(wrong_values.sum())} of {out.size} "
+                            f"entries are neither 0 nor 1 / (1 - p) = {scale:g}", cause), 1.5)
+    grade.check(drop_rate(both_kept, p, f"{what}, called twice"))
     independence_check(grade, f"{what}, called twice on one object",
                        [("the first and the second call", kept[0], kept[1])])
     mask = kept[0]
@@ -121,7 +123,7 @@ def test_dropout_eval_identity(worker, grade, rng):
     out, dx = dropout_step(worker, grade, 0.5, 3, x, np.ones_like(x), train=False)
     verdict = compare_array("Dropout(p=0.5).forward(x, train=False)[0]", out, x)
     if not verdict.passed and np.any((out == 0) & (x != 0)):
-        verdict.message += ". Likely cause: entries were dropped with train=False"
+        verdict.blame(causes.DROPOUT_DROPPED_IN_EVAL)
     grade.check(verdict)
     grade.check(compare_array("Dropout backward in evaluation", dx, np.ones_like(x)))
     unchanged, _ = dropout_step(worker, grade, 0.0, 7, x, x)
@@ -139,18 +141,18 @@ def test_dropout_backward_uses_mask(worker, grade, rng):
     out, dx = dropout_step(worker, grade, p, 5, x, dout)
     kept = kept_entries(out, x)
     what = f"Dropout(p={p}).forward (whose mask backward must use)"
-    looks_like_dropout, why_not = drop_rate(kept, p, what)
-    if not looks_like_dropout:
+    rate = drop_rate(kept, p, what)
+    if not rate.passed:
+        # the test ends on forward's drop rate: a failure's text alone, with no check to name
+        # its cause (``Scorer.fail`` records none)
         grade.fail("backward cannot be checked: it needs the entries forward dropped, and "
-                   + why_not)
+                   + rate.message)
     expected = dout * kept * dropout_keep_scale(p)
     verdict = compare_array("backward(dout, mask)", dx, expected, hypotheses={
-        "backward ignored the mask (returned dout)": dout,
-        "backward applied the kept entries without the 1 / (1 - p) scaling (is the mask 0 / 1 "
-        "rather than the multipliers 0 / (1 / (1 - p))?)": dout * kept})
+        causes.DROPOUT_BACKWARD_IGNORES_MASK: dout,
+        causes.DROPOUT_BACKWARD_UNSCALED: dout * kept})
     if not verdict.passed and np.any((dx == 0) != ~kept):
-        verdict.message += (". Likely cause: backward dropped other entries than forward did "
-                            "(a new mask drawn in backward?)")
+        verdict.blame(causes.DROPOUT_BACKWARD_NEW_MASK)
     grade.check(verdict)
 
 

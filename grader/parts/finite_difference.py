@@ -4,8 +4,9 @@ The submission's forward and loss run as their reference versions, so the estima
 compared with exact central differences computed here in float64.
 """
 
+from grader import causes
 from grader.verdicts import cases
-from grader.verdicts.checks import compare_array, compare_mapping
+from grader.verdicts.checks import Verdict, compare_array, compare_mapping
 from grader.verdicts.nn_parts import EPSILON_LOSS, variants
 from grader.verdicts.substitutes import all_but
 from reference import mlp
@@ -75,15 +76,18 @@ def test_finite_difference_restores_weights(worker, grade, rng):
     verdicts = compare_mapping("self.weights after finite_difference", after, weights,
                                hypotheses=_perturbed_hypotheses(weights, case["layer"], case["p"],
                                                                 case["epsilon"]))
-    failed = [v.message for v in verdicts.values() if not v.passed]
-    grade.expect(not failed, "finite_difference must leave the weights exactly as it found them "
-                 "(restore each entry after perturbing it): " + "; ".join(failed[:2]))
+    failed = [v for v in verdicts.values() if not v.passed]
+    # the first wrong key's cause, if it names one
+    grade.check(failed[0].restated("finite_difference must leave the weights exactly as it found "
+                                   "them (restore each entry after perturbing it): "
+                                   + "; ".join(v.message for v in failed[:2]))
+                if failed else Verdict(True))
 
 
 def _perturbed_hypotheses(weights, layer, p, epsilon):
     result = {}
-    for sign, label in ((-1, "each entry was left at theta - epsilon"),
-                        (1, "each entry was left at theta + epsilon")):
+    for sign, label in ((-1, causes.FD_NOT_RESTORED.format(sign="-")),
+                        (1, causes.FD_NOT_RESTORED.format(sign="+"))):
         w = weights[f"W{layer}"].copy()
         flat = w.reshape(-1)
         flat[:p] += sign * epsilon

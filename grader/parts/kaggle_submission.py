@@ -6,7 +6,9 @@ import io
 import numpy as np
 import torch
 
+from grader import causes
 from grader import tolerances as tol
+from grader.verdicts.checks import Verdict
 
 N_IMAGES, BATCH = 37, 8      # the last batch holds 5 images
 TRAIN_SHIFT = [1.5, -1.5]    # the probe's logits in training mode (see worker_cnn.KaggleProbe)
@@ -138,26 +140,26 @@ def test_kaggle_csv_probabilities(worker, grade, rng):
     dog, logits = probabilities(x, weight, bias)
     error = np.abs(got - dog)
     wrong = ~(error <= tol.KAGGLE_PROBABILITY_ATOL)   # a NaN label is wrong, not unjudged
-    grade.expect(not np.any(wrong), _probability_message(got, dog, logits, x, weight, bias, ids, error)
-                 if np.any(wrong) else "")
+    grade.check(_probability_verdict(got, dog, logits, x, weight, bias, ids, error)
+                if np.any(wrong) else Verdict(True))
 
 
-def _probability_message(got, dog, logits, x, weight, bias, ids, error) -> str:
+def _probability_verdict(got, dog, logits, x, weight, bias, ids, error) -> Verdict:
     """What differs between the labels and the probe's P(dog), and the likely cause."""
     dog_training, _ = probabilities(x, weight, bias, TRAIN_SHIFT)
-    causes = {
-        "the labels are P(cat), the softmax of class 0; label is P(dog), class 1": 1 - dog,
-        "the labels are predicted classes (0/1), not probabilities": (dog > 0.5).astype(float),
-        "the model was evaluated in training mode: call model.eval() before predicting "
-        "(batch norm and dropout behave differently in training)": dog_training,
-        "the labels are the raw dog logits; apply the softmax": logits[:, 1],
-        "the labels are sigmoid(dog logit); the probability is the softmax over both logits":
+    variants = {
+        causes.KAGGLE_CAT_PROBABILITY: 1 - dog,
+        causes.KAGGLE_PREDICTED_CLASSES: (dog > 0.5).astype(float),
+        causes.KAGGLE_TRAINING_MODE: dog_training,
+        causes.KAGGLE_RAW_LOGITS: logits[:, 1],
+        causes.KAGGLE_SIGMOID:
             torch.sigmoid(torch.from_numpy(np.ascontiguousarray(logits[:, 1]))).numpy(),
     }
-    named = [cause for cause, values in causes.items()
+    named = [cause for cause, values in variants.items()
              if np.all(np.abs(got - values) <= tol.KAGGLE_PROBABILITY_ATOL)]
     worst = int(np.argmax(error))
-    return (f"{int(np.sum(~(error <= tol.KAGGLE_PROBABILITY_ATOL)))} of {len(ids)} labels differ from "
-            f"the model's P(dog) by more than {tol.KAGGLE_PROBABILITY_ATOL}; worst: id "
-            f"{int(ids[worst])}, label {got[worst]:.6g}, P(dog) {dog[worst]:.6g}"
-            + (f". Likely cause: {named[0]}" if named else ""))
+    verdict = Verdict(False, f"{int(np.sum(~(error <= tol.KAGGLE_PROBABILITY_ATOL)))} of "
+                             f"{len(ids)} labels differ from the model's P(dog) by more than "
+                             f"{tol.KAGGLE_PROBABILITY_ATOL}; worst: id {int(ids[worst])}, label "
+                             f"{got[worst]:.6g}, P(dog) {dog[worst]:.6g}")
+    return verdict.blame(named[0]) if named else verdict

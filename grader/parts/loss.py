@@ -1,6 +1,7 @@
 """Part loss: mean cross-entropy, clipping into [epsilon, 1 - epsilon], inputs left unchanged."""
 import numpy as np
 
+from grader import causes
 from grader.verdicts import cases, styles
 from grader.verdicts.checks import compare_scalar
 from grader.verdicts.substitutes import all_but
@@ -29,13 +30,12 @@ def test_loss_value(worker, grade, rng):
     # the mean with every label set to 1.
     c = labels.shape[1]
     hypotheses = {
-        "summed over the batch instead of averaging": np.asarray(expected * n),
-        "averaged over every entry (N * C) instead of over the N examples": np.asarray(expected / c),
-        "the minus sign is missing": np.asarray(-expected),
-        "the labels were not used (log of every probability summed)":
+        causes.LOSS_SUMMED: np.asarray(expected * n),
+        causes.LOSS_AVERAGED_OVER_ENTRIES: np.asarray(expected / c),
+        causes.LOSS_SIGN: np.asarray(-expected),
+        causes.LOSS_LABELS_UNUSED:
             np.asarray(mlp.mean_cross_entropy(prediction, np.ones_like(labels), EPSILON)),
-        f"divided by self.batch_size ({cases.CONFIGURED_BATCH_SIZE}) instead of the number of "
-        f"examples given ({n}): use N = prediction.shape[0]":
+        causes.LOSS_CONFIGURED_BATCH_SIZE.format(configured=cases.CONFIGURED_BATCH_SIZE, n=n):
             np.asarray(expected * n / cases.CONFIGURED_BATCH_SIZE),
     }
     grade.check(compare_scalar("loss(prediction, labels)", got, expected, hypotheses=hypotheses,
@@ -58,8 +58,7 @@ def test_loss_clipping(worker, grade, rng):
     verdict = compare_scalar("loss with probabilities of exactly 0 and 1", got, expected,
                              batch_size=prediction.shape[0])
     if not verdict.passed and isinstance(got, (float, np.floating)) and not np.isfinite(got):
-        verdict.message += (". Likely cause: log(0); clip the predictions into "
-                            "[epsilon, 1 - epsilon] before the log")
+        verdict.blame(causes.LOSS_LOG_ZERO)
     grade.check(verdict)
 
 

@@ -8,6 +8,7 @@ import secrets
 
 import numpy as np
 
+from grader import causes
 from grader import tolerances as tol
 from grader.networks import capture
 from grader.verdicts.cnn_checks import (grade_learning, logits_verdict, output_verdicts,
@@ -85,9 +86,8 @@ def test_mnist_cnn_learns(worker, grade):
         held_out=held_out, epochs=tol.MNIST_CNN_EPOCHS, batch_size=tol.MNIST_CNN_BATCH,
         train_seed=0)
 
-    def diagnose(value) -> str:
-        causes = [stalled_loss(value), capture.frozen_parameters(network)]
-        return "; ".join(cause for cause in causes if cause)
+    def diagnose(value):
+        return causes.joined([stalled_loss(value), capture.frozen_parameters(network)])
 
     grade_learning(grade, value, what, valid_y, "MnistCNN", tol.MNIST_CNN_FLOOR,
                    f"digits (perturbed with seed {seed})",

@@ -8,6 +8,7 @@ fails is named as the likely cause of wrong values.
 """
 import numpy as np
 
+from grader import causes
 from grader import tolerances as tol
 from grader.verdicts.checks import Verdict, compare_array
 from grader.verdicts.nn_parts import call_softmax, softmax_failure_cause, softmax_variants
@@ -19,10 +20,10 @@ def uniform(x):
     return np.full(x.shape, 1.0 / x.shape[-1])
 
 
-UNIFORM_CAUSE = "every entry is 1/C: the logits were never used (a placeholder left in?)"
+UNIFORM_CAUSE = causes.SOFTMAX_UNIFORM
 
 
-def row_sum_cause(got, shape) -> str:
+def row_sum_cause(got, shape):
     """The broken property behind wrong values, when the rows of ``got`` do not sum to 1."""
     if not (isinstance(got, np.ndarray) and got.dtype.kind in "biuf" and got.size
             and got.size == int(np.prod(shape))):
@@ -31,21 +32,20 @@ def row_sum_cause(got, shape) -> str:
         sums = np.sum(got.astype(np.float64).reshape(shape), axis=-1)
     if not np.all(np.isfinite(sums)) or np.all(np.abs(sums - 1.0) <= tol.PATTERN_RTOL):
         return ""
-    return (f"its rows sum to {float(np.min(sums)):.6g} to {float(np.max(sums)):.6g}, not 1: "
-            "divide each row's exponentials by that row's own sum")
+    return causes.SOFTMAX_ROW_SUM.format(low=float(np.min(sums)), high=float(np.max(sums)))
 
 
-def softmax_verdict(label: str, got, x: np.ndarray, hypotheses=None, cause: str = "",
+def softmax_verdict(label: str, got, x: np.ndarray, hypotheses=None, cause="",
                     **kwargs) -> Verdict:
     """``got`` against the reference softmax of ``x``, naming a known wrong variant, else
     ``cause`` (a diagnosis already made for these inputs), else a row sum other than 1, when the
     values differ."""
     variants = {**(hypotheses or {}), UNIFORM_CAUSE: uniform(x)}
     verdict = compare_array(label, got, mlp.softmax(x), hypotheses=variants, **kwargs)
-    if not verdict.passed and "Likely cause" not in verdict.message:
+    if not verdict.passed and not verdict.names_cause:
         cause = cause or row_sum_cause(got, x.shape)
         if cause:
-            verdict.message += f". Likely cause: {cause}"
+            verdict.blame(cause)
     return verdict
 
 
@@ -68,10 +68,9 @@ def test_softmax_values(worker, grade, rng):
     x = PUBLIC_INPUTS["test_softmax_values"](rng)
     got = call_softmax(worker, grade, x)
     variants = softmax_variants(x)
-    causes = {"axis0": "normalized along axis 0 (columns) instead of the last axis (rows)",
-              "whole": "normalized over the whole array instead of per row"}
+    named = {"axis0": causes.SOFTMAX_AXIS0, "whole": causes.SOFTMAX_WHOLE_ARRAY}
     grade.check(softmax_verdict("softmax(x) for x of shape (8, 10)", got, x,
-                                hypotheses={cause: variants[kind] for kind, cause in causes.items()
+                                hypotheses={cause: variants[kind] for kind, cause in named.items()
                                             if kind in variants}))
 
 
@@ -103,6 +102,5 @@ def test_softmax_invariants(worker, grade, rng):
     shifted_verdict = softmax_verdict("softmax(x + c) with a constant c per row", shifted,
                                       x + shift)
     if not shifted_verdict.passed and plain_verdict.passed:
-        shifted_verdict.message += (". Likely cause: it is not invariant to a constant added to "
-                                    "a row, though softmax(x + c) = softmax(x) (clipped logits?)")
+        shifted_verdict.blame(causes.SOFTMAX_NOT_SHIFT_INVARIANT)
     grade.check(shifted_verdict)

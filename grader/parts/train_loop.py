@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from grader import causes
 from grader import tolerances as tol
 from grader.verdicts import cases
 from grader.verdicts.checks import compare_scalar, type_name
@@ -140,7 +141,7 @@ def test_evaluate(worker, grade, rng):
     expected = {name: mlp.loss_and_accuracy(weights, *splits[name], activation, 1e-6)[:2]
                 for name in splits}
     for index, what in enumerate(("test loss", "test accuracy")):
-        hypotheses = {f"it was computed on the {name} split, not the test split":
+        hypotheses = {causes.EVALUATE_WRONG_SPLIT.format(split=name):
                       np.asarray(expected[name][index]) for name in ("train", "valid")}
         grade.check(compare_scalar(f"evaluate()[{index}] ({what})", got[index],
                                    expected["test"][index], hypotheses=hypotheses))

@@ -1,4 +1,5 @@
 """Part update: one SGD step on every weight matrix and bias (``cases.UPDATE``: W2 is square)."""
+from grader import causes
 from grader.verdicts import cases
 from grader.verdicts.checks import compare_mapping
 from grader.verdicts.nn_parts import transposed_square
@@ -23,11 +24,9 @@ def test_update(worker, grade, rng):
     square_step = mlp.sgd_update(weights, transposed_square(grads), lr)
     verdicts = compare_mapping("self.weights after update(grads)", outcome.state.get("weights"),
                                expected, hypotheses={
-                                   "this entry was not updated": weights,
-                                   "the learning rate was ignored (W - dW)": step,
-                                   "the gradient was added (W + lr dW), not subtracted": ascent,
-                                   "the square layer's dW was transposed: W - lr * dW whatever "
-                                   "the shape (code that picks dW or dW.T from the shapes picks "
-                                   "wrongly when W is square)": square_step})
+                                   causes.UPDATE_NOT_UPDATED: weights,
+                                   causes.UPDATE_LR_IGNORED: step,
+                                   causes.UPDATE_GRADIENT_ADDED: ascent,
+                                   causes.UPDATE_SQUARE_DW_TRANSPOSED: square_step})
     for verdict in verdicts.values():
         grade.check(verdict)

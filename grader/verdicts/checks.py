@@ -30,7 +30,7 @@ class Verdict:
     cause_text: str = ""
     """That cause's sentence as said here (with this case's numbers); "" when none is named."""
 
-    def blame(self, cause, separator: str = ". Likely cause: ") -> Verdict:
+    def blame(self, cause, separator: str = causes.LIKELY) -> Verdict:
         """Name ``cause`` (a registered ``Cause``, or a plain sentence) as the likely cause of
         this failed check: said in the message, and recorded as data for the class report."""
         self.message += f"{separator}{cause}"
@@ -38,6 +38,31 @@ class Verdict:
         # report then groups it by its test and words, never with the registered ones.
         self.cause, self.cause_text = causes.id_of(cause), str(cause)
         return self
+
+    def reblame(self, cause, separator: str = causes.LIKELY) -> Verdict:
+        """Name ``cause`` in place of the likely cause the message already names (its words, from
+        the first ``separator`` on, are dropped; a message that names none is kept whole)."""
+        self.message = self.message.split(separator.rstrip())[0]
+        return self.blame(cause, separator)
+
+    @property
+    def names_cause(self) -> bool:
+        """Whether the message already names a likely cause (``blame``, whatever the separator)."""
+        return causes.WORDS in self.message
+
+    def restated(self, message: str) -> Verdict:
+        """A verdict saying ``message`` (another check's words around this one's), with this one's
+        outcome and cause and nothing else (no notes, no type penalty): for a check that reports
+        the failure of the comparison it made, as ``Scorer.expect`` would with the text alone."""
+        return Verdict(self.passed, "" if self.passed else message, cause=self.cause,
+                       cause_text=self.cause_text)
+
+
+def expectation(condition, message: str, cause="", separator: str = causes.LIKELY) -> Verdict:
+    """``Scorer.expect``'s verdict (``message`` when ``condition`` fails, else nothing) that also
+    names ``cause`` (a registered ``Cause``, or "" for none) when it fails."""
+    verdict = Verdict(bool(condition), "" if condition else message)
+    return verdict.blame(cause, separator) if cause and not condition else verdict
 
 
 def type_name(value) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from grader import causes
 from grader import tolerances as tol
-from grader.verdicts.checks import type_name
+from grader.verdicts.checks import Verdict, type_name
+
 
 def output_verdicts(value: dict, cls: str, batch: int, classes: int) -> list[tuple[bool, str]]:
     """``(passed, message)`` for the outputs of ``cls`` in training and in evaluation mode."""
@@ -61,23 +63,26 @@ def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, 
     ``floor``, and the evidence that training made it (``learning_problems``). ``what``
     describes the run, ``items`` the held-out examples (e.g. "digits") and ``hint`` what to
     check when the floor is missed. ``diagnose(value)``, called only then, returns the likely
-    causes ("" for none). ``blockers``: what the source shows cuts forward from autograd
+    causes (``causes.joined``; "" for none). ``blockers``: what the source shows cuts forward from autograd
     (``rules.grad_blockers``); one that cuts a layer's output fails the row whatever the run.
     ``gain``: the part's margin over the controls (``tolerances.*_LEARNING_GAIN``)."""
     score, problem = accuracy(value.get("logits") if isinstance(value, dict) else None, labels, cls)
     if score is None:
         grade.fail(problem)
     chance = 1 / len(np.unique(labels))
-    message = ""
     if score < floor:
-        message = (f"after {what}, {cls} classifies {score:.1%} of {len(labels)} held-out {items} "
-                   f"correctly; at least {floor:.0%} is expected (chance: {chance:.0%}). Training "
-                   f"loss per epoch: {losses(value)}. {hint}")
-        causes = [diagnose(value) if diagnose else ""]
-        causes += [f"{b.describe()} cuts forward from autograd" for b in list(blockers)[:3]]
-        if any(causes):
-            message += " Likely cause: " + "; ".join(cause for cause in causes if cause)
-        grade.expect(False, message)
+        verdict = Verdict(False, f"after {what}, {cls} classifies {score:.1%} of {len(labels)} "
+                                 f"held-out {items} correctly; at least {floor:.0%} is expected "
+                                 f"(chance: {chance:.0%}). Training loss per epoch: "
+                                 f"{losses(value)}. {hint}")
+        # Several causes in one sentence: the verdict records the first one's id (the run's own
+        # diagnosis before what the source shows; see ``causes.joined``).
+        cause = causes.joined([diagnose(value) if diagnose else ""]
+                              + [causes.CNN_CUTS_AUTOGRAD.format(construct=b.describe())
+                                 for b in list(blockers)[:3]])
+        if cause:
+            verdict.blame(cause, causes.NEW_SENTENCE)
+        grade.check(verdict)
         return
     problems = learning_problems(value, labels, cls, gain)
     hard = [b for b in blockers if b.blocks_layers]
@@ -87,26 +92,30 @@ def grade_learning(grade, value: dict, what: str, labels: np.ndarray, cls: str, 
                         + " cuts what forward computes from autograd, so no optimizer of the "
                         "student's could update the layers it covers (the grader's rebuilt copy "
                         "is no evidence of that)")
+    verdict = Verdict(True)
     if problems:
-        message = (f"after {what}, {cls} classifies {score:.1%} of {len(labels)} held-out {items} "
-                   "correctly, but that is not credit for training: " + "; ".join(problems) + ".")
+        verdict = Verdict(False, f"after {what}, {cls} classifies {score:.1%} of {len(labels)} "
+                                 f"held-out {items} correctly, but that is not credit for "
+                                 "training: " + "; ".join(problems) + ".")
         named = [b.describe() for b in blockers if not b.blocks_layers]
         if named and not hard:
-            message += " Likely cause, in forward: " + "; ".join(named[:3]) + "."
+            verdict.blame(causes.CNN_DETACHED_IN_FORWARD.format(constructs="; ".join(named[:3])),
+                          causes.NEW_SENTENCE_WHERE)
+            verdict.message += "."
         elif not hard:
-            message += (" Likely cause: a part of forward that ignores the trainable layers (a "
-                        "fixed rule, a branch multiplied by 0 or detached) or values kept outside "
-                        "them.")
-    grade.expect(not problems, message)
+            verdict.blame(causes.CNN_FORWARD_IGNORES_LAYERS, causes.NEW_SENTENCE)
+            verdict.message += "."
+    grade.check(verdict)
 
 
-def training_blocked(blockers) -> str:
+def training_blocked(blockers):
     """For the message of a training run that failed: the constructs of forward that cut it
-    from autograd (a forward entirely under no_grad leaves nothing to call backward on)."""
+    from autograd (a forward entirely under no_grad leaves nothing to call backward on), as a
+    registered cause, or "" for none."""
     if not blockers:
         return ""
-    return (". Likely cause: " + "; ".join(b.describe() for b in list(blockers)[:3])
-            + " turns autograd off, so nothing in forward can be trained")
+    return causes.CNN_AUTOGRAD_OFF.format(
+        constructs="; ".join(b.describe() for b in list(blockers)[:3]))
 
 
 def learning_problems(value: dict, labels: np.ndarray, cls: str, gain: float) -> list[str]:
@@ -148,9 +157,9 @@ def learning_problems(value: dict, labels: np.ndarray, cls: str, gain: float) ->
     return problems
 
 
-def stalled_loss(value) -> str:
+def stalled_loss(value):
     """Whether the training loss hardly moved from the first epoch to the last (the parameters
-    barely changed), as text for a message, or ""."""
+    barely changed), as a registered cause, or ""."""
     reported = value.get("losses") if isinstance(value, dict) else None
     try:
         values = [float(v) for v in reported]
@@ -160,8 +169,7 @@ def stalled_loss(value) -> str:
         return ""
     if (values[0] - values[-1]) / values[0] >= tol.LOSS_STALL_FRACTION:
         return ""
-    return (f"the training loss hardly changed over {len(values)} epochs ({values[0]:.4g} to "
-            f"{values[-1]:.4g}): the parameters barely moved")
+    return causes.CNN_LOSS_STALLED.format(epochs=len(values), first=values[0], last=values[-1])
 
 
 def accuracy(logits, labels: np.ndarray, cls: str) -> tuple[float | None, str]:

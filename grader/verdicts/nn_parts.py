@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from grader import causes
 from grader import tolerances as tol
 from grader.verdicts import cases, styles
 from grader.verdicts.checks import Verdict, compare_array, compare_mapping, type_name
@@ -84,15 +85,18 @@ def check_statistics(grade, weights, dims, method, weight_per_layer=1.0) -> None
         expected = distributions.weight_distribution(method, *shape)
         stats = distributions.check_sample(w, expected, tol.STAT_ALPHA)
         failed = [s for s in stats if not s.passed]
-        messages = []
+        verdict = Verdict(True)
         if failed:
-            messages.append(f"W{layer} {shape} does not look like {expected.describe()}: "
-                            + "; ".join(s.describe() for s in failed)
-                            + _likely_init_cause(w, expected))
+            verdict = Verdict(False, f"W{layer} {shape} does not look like {expected.describe()}: "
+                              + "; ".join(s.describe() for s in failed))
+            cause = _likely_init_cause(w, expected)
+            if cause:
+                verdict.blame(cause)
         dependence = independent_units_failure(w, f"W{layer}")
         if dependence:
-            messages.append(dependence)
-        grade.expect(not messages, ". ".join(messages), 2 * weight_per_layer)
+            verdict.message = ". ".join(part for part in (verdict.message, dependence) if part)
+            verdict.passed = False
+        grade.check(verdict, 2 * weight_per_layer)
 
 
 def independent_units_failure(w: np.ndarray, name: str) -> str:
@@ -119,29 +123,28 @@ def independent_units_failure(w: np.ndarray, name: str) -> str:
             + ". Draw every entry independently, e.g. np.random.uniform(-d, d, size=(d_in, d_out))")
 
 
-def _likely_init_cause(w: np.ndarray, expected: distributions.Distribution) -> str:
+def _likely_init_cause(w: np.ndarray, expected: distributions.Distribution):
+    """The registered cause of weights ``w`` that do not follow ``expected``, or ""."""
     values = w.astype(np.float64).ravel()
     if np.all(values == 0):
-        return ". Likely cause: all zeros (the zero branch used for every method?)"
+        return causes.INIT_ALL_ZEROS
     if expected.kind == "uniform":
         bound = expected.high
         if values.min() >= 0:
-            return ". Likely cause: drawn from U(0, d) instead of U(-d, d)"
+            return causes.INIT_UNIFORM_FROM_ZERO
         observed_bound = float(np.max(np.abs(values)))
         if abs(np.var(values) - 1.0) < 0.05:
-            return ". Likely cause: drawn from N(0, 1) instead of U(-d, d)"
+            return causes.INIT_STANDARD_NORMAL
         d_in, d_out = w.shape
         product_bound = float(np.sqrt(6.0 / (d_in * d_out)))
         if abs(observed_bound - product_bound) <= tol.INIT_BOUND_RTOL * product_bound:
-            return (f". Likely cause: the largest |w| is {observed_bound:.4g}, the bound "
-                    f"sqrt(6 / (d_in * d_out)) = {product_bound:.4g}: the dimensions were "
-                    f"multiplied; d = sqrt(6 / (d_in + d_out)) = {bound:.4g}")
-        return (f". Likely cause: the largest |w| is {observed_bound:.4g} but d = "
-                f"sqrt(6 / (d_in + d_out)) = {bound:.4g}")
+            return causes.INIT_DIMENSIONS_MULTIPLIED.format(observed=observed_bound,
+                                                            product=product_bound, bound=bound)
+        return causes.INIT_WRONG_BOUND.format(observed=observed_bound, bound=bound)
     if expected.kind == "normal":
         if values.min() >= 0:
-            return ". Likely cause: only non-negative values (uniform on [0, 1)?)"
-        return f". Likely cause: the standard deviation is {np.std(values):.4g}, not 1"
+            return causes.INIT_NON_NEGATIVE
+        return causes.INIT_WRONG_STD.format(std=np.std(values))
     return ""
 
 
@@ -171,10 +174,10 @@ def _same_with_nans(got, pattern: np.ndarray) -> bool:
                             atol=tol.ATOL_FLOOR + tol.PATTERN_RTOL * scale, equal_nan=True))
 
 
-def softmax_failure_cause(x: np.ndarray, got) -> str:
+def softmax_failure_cause(x: np.ndarray, got):
     """Why ``got`` is not softmax(x) (rows along the last axis), when a known variant explains
-    it; else "". The variants are computed in float64 numpy, as student code computes them, so
-    that their NaNs (0/0, inf/inf) fall where the student's do.
+    it (a registered cause); else "". The variants are computed in float64 numpy, as student
+    code computes them, so that their NaNs (0/0, inf/inf) fall where the student's do.
 
     Subtracting the maximum of the whole batch (``np.max(x)``) instead of each row's is exact in
     exact arithmetic, so it is named only where it shows: on rows whose logits all lie more than
@@ -190,24 +193,17 @@ def softmax_failure_cause(x: np.ndarray, got) -> str:
         underflowed = np.flatnonzero(~row_ok)   # NaN rows, or rows of subnormal exps
         if underflowed.size and _same_with_nans(got, batch_max):
             rows = ", ".join(str(int(r)) for r in underflowed[:5])
-            return (f"the maximum of the whole batch ({np.max(x):.6g}, np.max(x)) was subtracted "
-                    f"instead of each row's own maximum (np.max(x, axis=-1, keepdims=True)). "
-                    f"That is exact in exact arithmetic, but row(s) {rows} lie so far below the "
-                    f"batch maximum (their own maximum: "
-                    f"{', '.join(f'{x[r].max():.6g}' for r in underflowed[:5])}) that exp "
-                    f"underflows there (to 0 on a whole row: 0 / 0 gives NaN)")
+            return causes.SOFTMAX_BATCH_MAX.format(
+                batch_max=np.max(x), rows=rows,
+                maxima=", ".join(f"{x[r].max():.6g}" for r in underflowed[:5]))
         if _same_with_nans(got, variants["column_max"]):
-            return ("each column's maximum (np.max(x, axis=0)) was subtracted instead of each "
-                    "row's (np.max(x, axis=-1, keepdims=True)): a different constant per entry of a "
-                    "row changes the result")
+            return causes.SOFTMAX_COLUMN_MAX
     unshifted = variants.get("unshifted")
     if (unshifted is not None and not np.all(np.isfinite(unshifted))
             and _same_with_nans(got, unshifted)):
-        return ("exp overflows: nothing was subtracted before exp; subtract the row maximum "
-                "first, each row's own (softmax(x - c) = softmax(x) for a constant c per row)")
+        return causes.SOFTMAX_OVERFLOW
     if isinstance(got, np.ndarray) and got.dtype.kind == "f" and not np.all(np.isfinite(got)):
-        return ("NaN or Inf in the output: exp overflowed (inf / inf) or a whole row underflowed "
-                "to 0 (0 / 0) somewhere")
+        return causes.SOFTMAX_NON_FINITE
     return ""
 
 
@@ -236,26 +232,23 @@ def forward_hypotheses(weights, x, name):
     """Buggy variants of the cache that point at a likely cause."""
     layers = mlp.n_layers(weights)
     no_bias = {k: (v * 0 if k.startswith("b") else v) for k, v in weights.items()}
-    variants = {"the biases b{l} were not added": mlp.forward(no_bias, x, name)}
+    variants = {causes.FORWARD_NO_BIAS: mlp.forward(no_bias, x, name)}
     # The output layer passed through the hidden activation as well as (or instead of) softmax.
     cache = mlp.forward(weights, x, name)
     hidden_out = dict(cache)
     hidden_out[f"Z{layers}"] = mlp.activation(name, cache[f"A{layers}"])
-    variants["the output layer used the hidden activation instead of softmax"] = hidden_out
+    variants[causes.FORWARD_HIDDEN_ACTIVATION_ON_OUTPUT] = hidden_out
     # A and Z are the reverse of CS231n's letters in this template.
     swapped = {"Z0": cache["Z0"]}
     for layer in range(1, layers + 1):
         swapped[f"A{layer}"], swapped[f"Z{layer}"] = cache[f"Z{layer}"], cache[f"A{layer}"]
-    variants["A{l} and Z{l} are swapped: in this template A{l} is the pre-activation Z{l-1} @ "
-             "W{l} + b{l} and Z{l} the activation of A{l} (the reverse of CS231n's letters)"] = swapped
+    variants[causes.FORWARD_A_Z_SWAPPED] = swapped
     square = square_layers(weights)
     if square:
         # Code that transposes W when the shapes allow it goes wrong exactly on square layers.
         names = ", ".join(f"W{layer}" for layer in square)
-        variants[f"the square weight matrix {names} was transposed: A{{l}} = Z{{l-1}} @ W{{l}} "
-                 f"+ b{{l}} for every layer, whatever its shape (code that picks W or W.T from "
-                 f"the shapes picks wrongly when W is square)"] = mlp.forward(
-                     transposed_square(weights), x, name)
+        variants[causes.FORWARD_SQUARE_TRANSPOSED.format(names=names)] = mlp.forward(
+            transposed_square(weights), x, name)
     return variants
 
 
@@ -297,13 +290,12 @@ def backward_hypotheses(weights, x, labels, name, configured_batch_size) -> dict
     expected = mlp.backward(weights, x, labels, name)
     hypotheses = {}
     if configured_batch_size != n:
-        hypotheses[f"divided by self.batch_size ({configured_batch_size}) instead of the number "
-                   f"of examples in this batch ({n}): the last minibatch of an epoch can be "
-                   f"smaller, so use N = labels.shape[0]"] = {
-                       key: value * (n / configured_batch_size) for key, value in expected.items()}
+        hypotheses[causes.BACKWARD_CONFIGURED_BATCH_SIZE.format(configured=configured_batch_size,
+                                                                n=n)] = {
+            key: value * (n / configured_batch_size) for key, value in expected.items()}
     if name != "relu" and mlp.n_layers(weights) > 1:  # relu' is the same at A and at Z = relu(A)
-        hypotheses["the activation derivative was evaluated at Z (the activation) instead of A "
-                   "(the pre-activation)"] = derivative_at_activation(weights, x, labels, name)
+        hypotheses[causes.BACKWARD_DERIVATIVE_AT_ACTIVATION] = derivative_at_activation(
+            weights, x, labels, name)
     # The numpy chain-rule variants are one edit from the answer: a withheld rule module
     # (reference/known_mistakes.py); the handout has their outputs on the public cases only,
     # found by the rng's inputs (the same on every machine; torch's cache may differ in the last
@@ -311,19 +303,12 @@ def backward_hypotheses(weights, x, labels, name, configured_batch_size) -> dict
     inputs = [weights, x, labels, name]
     variants = withheld.hypotheses("known_mistakes", "backward", inputs,
                                    lambda rule: rule.backward_variants(*inputs))
-    causes = {
-        "missing": "the activation's derivative was not applied: dA{l} = dZ{l} * act'(A{l}), "
-                   "not dZ{l}",
-        "value": "dZ{l} was multiplied by activation(A{l}) instead of its derivative "
-                 "activation(A{l}, grad=True)",
-        "dw_input": "dW{l} was computed from A{l-1} (the pre-activation) instead of Z{l-1} (the "
-                    "previous layer's activation): dW{l} = Z{l-1}.T @ dA{l}"}
     square = ", ".join(f"W{layer}" for layer in square_layers(weights) if layer > 1)
-    causes["transpose_square"] = (
-        f"the square {square} was not transposed: dZ{{l-1}} = dA{{l}} @ W{{l}}.T for every "
-        f"layer, whatever its shape (code that picks W or W.T from the shapes picks wrongly when "
-        f"W is square)")
-    for kind, cause in causes.items():
+    named = {"missing": causes.BACKWARD_MISSING_DERIVATIVE,
+             "value": causes.BACKWARD_ACTIVATION_FOR_DERIVATIVE,
+             "dw_input": causes.BACKWARD_DW_FROM_PREACTIVATION,
+             "transpose_square": causes.BACKWARD_SQUARE_NOT_TRANSPOSED.format(square=square)}
+    for kind, cause in named.items():
         if kind in variants:
             hypotheses[cause] = variants[kind]
     return hypotheses
@@ -367,10 +352,7 @@ def backward_verdicts(label, got, expected, *, n, keys, hypotheses=None):
     def scaled(arrays):
         return {k: (v * factor if _is_intermediate(k) else v) for k, v in arrays.items()}
 
-    per_example_hint = (f"it is exactly {n} (the batch size) times too large: summed over the "
-                        f"batch instead of averaging. dW and db are the gradients of the mean "
-                        f"loss: divide them by N = {n} (dA and dZ may keep the per-example "
-                        f"convention)")
+    per_example_hint = causes.BACKWARD_SUMMED.format(n=n)
     named = {cause: scaled(arrays) for cause, arrays in hypotheses.items()}
     if n > 1:
         named = {per_example_hint: {k: n * v for k, v in expected.items()
@@ -388,24 +370,26 @@ def backward_verdicts(label, got, expected, *, n, keys, hypotheses=None):
                                    float(n): f"N = {n} times the gradient of the mean loss (the "
                                              f"per-example convention)"}
                     first = next(k for k in intermediate if k in got)
-                    verdict.message = (
-                        f"{label}[{key!r}] is {conventions[other]}, but {first} is "
-                        f"{conventions[factor]}: either convention is accepted for dA and dZ, the "
-                        f"same one for all of them")
+                    # not a wrong value: the message is replaced, and the cause with it
+                    verdict.message = (f"{label}[{key!r}] is {conventions[other]}, but {first} "
+                                       f"is {conventions[factor]}")
+                    verdict.blame(causes.BACKWARD_MIXED_CONVENTIONS, separator=": ")
             elif key.startswith("db"):
-                verdict.message += _db_shape_cause(got[key], expected[key].shape, n)
+                cause = _db_shape_cause(got[key], expected[key].shape, n)
+                if cause:
+                    verdict.blame(cause)
         result.append((key, verdict, INTERMEDIATE_WEIGHT if key in intermediate else 1.0))
     return result
 
 
-def _db_shape_cause(got, shape, n) -> str:
+def _db_shape_cause(got, shape, n):
+    """The registered cause of a ``db`` of the wrong shape, or ""."""
     if not isinstance(got, np.ndarray) or got.shape == shape:
         return ""
     if got.shape == (n, 1) and n != shape[1]:
-        return (". Likely cause: summed over axis 1 (the units) instead of axis 0 (the "
-                "examples): np.sum(dA, axis=0, keepdims=True)")
+        return causes.BACKWARD_DB_OVER_UNITS
     if got.ndim == 0 or got.size == 1 != shape[1]:
-        return ". Likely cause: summed over every axis; sum over axis 0 (the examples) only"
+        return causes.BACKWARD_DB_OVER_EVERYTHING
     return ""
 
 
@@ -463,14 +447,12 @@ def loop_variants(initial, data, n_epochs, batch_size, lr, activation) -> dict:
         return mlp.train(initial, train, data["valid"], n_epochs, size, lr, activation, 1e-6)[0]
 
     first = (np.concatenate([x[:batch_size]] * n_batches), np.concatenate([y[:batch_size]] * n_batches))
-    variants = {"every step used the first minibatch (X[:batch_size]) instead of the step's own "
-                "minibatch": final(first, batch_size)}
+    variants = {causes.LOOP_FIRST_MINIBATCH: final(first, batch_size)}
     whole = len(x) // batch_size * batch_size
     if 0 < whole < len(x):
-        variants["the last, partial minibatch was skipped"] = final((x[:whole], y[:whole]), batch_size)
+        variants[causes.LOOP_PARTIAL_SKIPPED] = final((x[:whole], y[:whole]), batch_size)
     if n_batches > 1:
-        variants["one step per epoch on the whole training set instead of one per minibatch"] = (
-            final((x, y), len(x)))
+        variants[causes.LOOP_FULL_BATCH] = final((x, y), len(x))
     return variants
 
 
@@ -496,14 +478,15 @@ def grade_against_reference(grade, outcome, logs, calls, expected_weights, expec
     diagnosis = loop_diagnosis(calls, n_epochs, n_batches)
     verdicts = compare_mapping("final self.weights", outcome.state.get("weights"), expected_weights,
                                hypotheses=wrong_loops)
-    wrong = [v.message for v in verdicts.values() if not v.passed]
-    message = ""
+    wrong = [v for v in verdicts.values() if not v.passed]
+    verdict = Verdict(True)
     if wrong:
         message = (f"after train_loop({n_epochs}) the weights differ from the reference loop's "
-                   f"(minibatch SGD in data order): {wrong[0]}")
+                   f"(minibatch SGD in data order): {wrong[0].message}")
         if diagnosis:
             message += f". {diagnosis}"
-    grade.expect(not wrong, message, weight_weight)
+        verdict = wrong[0].restated(message)   # the first wrong weight's cause, if it names one
+    grade.check(verdict, weight_weight)
     if log_weight == 0:
         return
     if not isinstance(logs, dict):
@@ -531,6 +514,17 @@ def grade_against_reference(grade, outcome, logs, calls, expected_weights, expec
 
 # -- finite_difference -----------------------------------------------------------------------------
 
+FINITE_DIFFERENCE_CAUSES = {"one_sided": causes.FD_ONE_SIDED, "column_major": causes.FD_COLUMN_MAJOR,
+                            "half_step": causes.FD_HALF_STEP}
+"""The cause each wrong form of the central differences names (``previous_layer`` and
+``next_layer``: ``causes.FD_WRONG_LAYER``)."""
+
+
 def variants(weights, x, labels, name, epsilon, layer, p):
-    """Estimates of common wrong implementations, to name the likely cause."""
-    return mlp.finite_difference_variants(weights, x, labels, name, epsilon, layer, p, EPSILON_LOSS)
+    """``{likely cause: estimates}`` of common wrong implementations, to name the likely cause;
+    the withheld rule keys them by short names (``reference.finite_differences.variants``)."""
+    found = mlp.finite_difference_variants(weights, x, labels, name, epsilon, layer, p,
+                                           EPSILON_LOSS)
+    others = {"previous_layer": layer - 1, "next_layer": layer + 1}
+    return {(causes.FD_WRONG_LAYER.format(other=others[kind], layer=layer) if kind in others
+             else FINITE_DIFFERENCE_CAUSES[kind]): estimates for kind, estimates in found.items()}

@@ -9,16 +9,19 @@ outputs on the public tests' cases only, and elsewhere they are absent.
 """
 from __future__ import annotations
 
+from grader import causes
 from reference import optim, withheld
 
 NUMPY_CAUSES = {
-    "no_correction": "the bias corrections m / (1 - b1^t) and v / (1 - b2^t) are missing",
-    "eps_inside": "eps is inside the square root; torch adds it after: sqrt({}) + eps",
-    "dampened": "the velocity is an average (m v + (1 - m) g), not m v + g as in torch",
-    "forgetful": "the squared gradients are not accumulated over the steps (s <- s + g^2)",
+    "no_correction": causes.OPTIMIZER_NO_BIAS_CORRECTION,
+    "eps_inside": causes.OPTIMIZER_EPS_INSIDE_ROOT,
+    "dampened": causes.OPTIMIZER_DAMPENED_VELOCITY,
+    "forgetful": causes.OPTIMIZER_NOT_ACCUMULATED,
 }
 """The cause each numpy variant names (``eps_inside``: formatted with the quantity under the
 root, ``v_hat`` for Adam and ``r`` for AdaGrad and RMSProp)."""
+TORCH_CAUSES = {"velocity_only": causes.RMSPROP_NESTEROV_VELOCITY_ONLY}
+"""The cause each of RMSPropNesterov's variants names (``optim.rmsprop_nesterov_variants``)."""
 
 
 def numpy_variants(name: str, hyper: dict, params: dict, stream: list) -> dict:
@@ -27,7 +30,7 @@ def numpy_variants(name: str, hyper: dict, params: dict, stream: list) -> dict:
     found = withheld.hypotheses("known_mistakes", "optimizer", inputs,
                                 lambda rule: rule.optimizer_variants(*inputs))
     root = "v_hat" if name == "Adam" else "r"
-    return {NUMPY_CAUSES[kind].format(root): trajectory for kind, trajectory in found.items()}
+    return {NUMPY_CAUSES[kind].format(root=root): trajectory for kind, trajectory in found.items()}
 
 
 def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> dict:
@@ -36,16 +39,17 @@ def variant_trajectories(name: str, hyper: dict, params: dict, stream: list) -> 
     variants = {}
     if hyper.get("weight_decay"):
         without = {k: v for k, v in hyper.items() if k != "weight_decay"}
-        variants["weight_decay was ignored (add weight_decay * param to the gradient)"] = (
-            optim.trajectory(name, without, params, stream))
+        variants[causes.OPTIMIZER_WEIGHT_DECAY_IGNORED] = optim.trajectory(name, without, params,
+                                                                           stream)
     variants.update(numpy_variants(name, hyper, params, stream))
     if name == "Nesterov":
-        variants["the look-ahead is missing: that is plain momentum"] = optim.trajectory(
+        variants[causes.NESTEROV_NO_LOOKAHEAD] = optim.trajectory(
             "Momentum", {k: v for k, v in hyper.items()}, params, stream)
     if name == "RMSPropNesterov":
         # Its variants come with the rule, which the student handout does not contain.
-        variants.update(optim.rmsprop_nesterov_variants(hyper, params, stream))
+        variants.update({TORCH_CAUSES[kind]: trajectory for kind, trajectory
+                         in optim.rmsprop_nesterov_variants(hyper, params, stream).items()})
     if name == "AdaDelta" and hyper.get("lr", 1.0) != 1.0:
-        variants["the learning rate was ignored (torch multiplies the step by lr)"] = (
-            optim.trajectory(name, {**hyper, "lr": 1.0}, params, stream))
+        variants[causes.ADADELTA_LR_IGNORED] = optim.trajectory(name, {**hyper, "lr": 1.0},
+                                                                params, stream)
     return variants
