@@ -55,17 +55,26 @@ class Entry:
     id: str
     sentence: str    # the template (fields in braces), as registered
     scope: str = CLASS
+    family: str = ""  # the mistake it is one form of, when several ids name one misconception
 
 
 REGISTRY: dict[str, Entry] = {}
 
 
-def named(id: str, sentence: str, scope: str = CLASS) -> Cause:
-    """Register a cause (once per id) and return it."""
+def named(id: str, sentence: str, scope: str = CLASS, family: str = "") -> Cause:
+    """Register a cause (once per id) and return it. ``family``: a name shared by causes that
+    are one misconception seen in different places (a loss and a gradient summed over the batch
+    instead of averaged): the class report gives the family one row."""
     if id in REGISTRY and REGISTRY[id].sentence != sentence:
         raise ValueError(f"cause {id!r} registered twice with different sentences")
-    REGISTRY[id] = Entry(id, sentence, scope)
+    REGISTRY[id] = Entry(id, sentence, scope, family)
     return Cause(id, sentence)
+
+
+def family_of(id: str) -> str:
+    """The class report's key for ``id``: its family's name, else the id itself."""
+    entry = REGISTRY.get(id)
+    return (entry.family if entry else "") or id
 
 
 def joined(parts, separator: str = "; "):
@@ -85,8 +94,8 @@ def joined(parts, separator: str = "; "):
 
 def said(cause, separator: str = LIKELY, end: str = "") -> str:
     """``cause`` as a message says it, or "" for none: for a text no ``Verdict`` carries (a
-    call's failure, which ends the test with its message alone; ``Scorer.fail`` records no
-    cause), where the words are all the report gets."""
+    call's failure, which ends the test with its message; pass the same cause to
+    ``Scorer.fail`` or ``Scorer.require`` so that its id is recorded too)."""
     return f"{separator}{cause}{end}" if cause else ""
 
 
@@ -129,7 +138,7 @@ ALL_ZEROS = named("pattern.all_zeros", "every entry is 0 (a result never compute
 TRANSPOSED = named("pattern.transposed", "it equals the expected matrix transposed")
 BATCH_TIMES_LARGE = named("pattern.summed_over_batch",
                           "it is exactly {batch_size} (the batch size) times too large: summed over "
-                          "the batch instead of averaging?")
+                          "the batch instead of averaging?", family="summed_over_batch")
 BATCH_TIMES_SMALL = named("pattern.divided_twice",
                           "it is exactly {batch_size} (the batch size) times too small: divided by "
                           "the batch size twice?")
@@ -223,7 +232,8 @@ FORWARD_SQUARE_TRANSPOSED = named(
     "square)")
 
 # ---- loss (grader/parts/loss.py) -------------------------------------------------------------
-LOSS_SUMMED = named("loss.summed_over_batch", "summed over the batch instead of averaging")
+LOSS_SUMMED = named("loss.summed_over_batch", "summed over the batch instead of averaging",
+                    family="summed_over_batch")
 LOSS_AVERAGED_OVER_ENTRIES = named("loss.averaged_over_entries",
                                    "averaged over every entry (N * C) instead of over the N "
                                    "examples")
@@ -264,7 +274,7 @@ BACKWARD_SUMMED = named(
     "backward.summed_over_batch",
     "it is exactly {n} (the batch size) times too large: summed over the batch instead of "
     "averaging. dW and db are the gradients of the mean loss: divide them by N = {n} (dA and dZ "
-    "may keep the per-example convention)")
+    "may keep the per-example convention)", family="summed_over_batch")
 BACKWARD_MIXED_CONVENTIONS = named(
     "backward.mixed_conventions",
     "either convention is accepted for dA and dZ, the same one for all of them")

@@ -76,12 +76,14 @@ def rows_tests(mistake) -> list[str]:
 def test_two_students_with_the_same_bug_make_one_row_across_its_tests():
     records = make_class()
     mistakes = common_mistakes(records)
-    # ada and bob sum the loss over the batch: one row, over every test where it shows
-    found = mistakes_for(mistakes, causes.BATCH_TIMES_LARGE.id)
+    # ada and bob sum the loss over the batch, cy the gradients: one row for the misconception
+    # (its family: the loss's own cause and the batch-size pattern), over every test it shows in
+    found = mistakes_for(mistakes, causes.family_of(causes.LOSS_SUMMED.id))
     assert len(found) == 1, found
     summed = found[0]
     assert {"ada", "bob"} <= set(summed.students)
-    assert {"test_loss_value", "test_loss_clipping"} <= set(rows_tests(summed))
+    assert {"test_loss_value", "test_loss_clipping", "test_backward[relu]"} <= set(rows_tests(summed))
+    assert causes.family_of(causes.BATCH_TIMES_LARGE.id) == summed.cause
     assert summed.part == ""   # a named mistake is one row for the whole class
     # the example is one student's own message for it
     assert summed.example and summed.example in "\n".join(
@@ -115,7 +117,7 @@ def test_rewording_a_cause_changes_no_grouping():
     for number, record in enumerate(reworded):
         for test in (record.results or {}).get("tests", []):
             for cause in test["extra_data"].get("causes", []):
-                if cause["id"] == causes.BATCH_TIMES_LARGE.id:
+                if causes.family_of(cause["id"]) == causes.family_of(causes.LOSS_SUMMED.id):
                     cause["text"] = f"the sum over the batch, not its mean (reworded {number})"
                     test["output"] = test["output"].replace("summed over the batch", "a sum")
                     changed += 1

@@ -39,8 +39,10 @@ from reference.normalization import batchnorm_steps
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
-GENERIC_PREFIXES = {"call", "row", "rule", "habit", "values", "pattern", "shape"}
-"""Ids not of one part: how a call ended, a row's state, the habits and generic patterns."""
+GENERIC_PREFIXES = {"call", "row", "rule", "habit", "values", "pattern", "shape", "check",
+                    "submission"}
+"""Ids not of one part: how a call ended, a row's state, the habits, generic patterns, a check
+that names none, a submission that could not be loaded."""
 SHARED_PREFIXES = {"cnn": ("mnist_cnn", "cats_dogs_cnn")}
 """Prefixes of the causes two parts share."""
 ASSIGNMENT_LETTERS = {"l", "l-1"}
@@ -61,7 +63,7 @@ def test_every_cause_has_a_unique_id_and_its_registry_entry():
         by_id[cause.id] = name
         entry = causes.REGISTRY[cause.id]
         assert entry.sentence == str(cause), name
-        assert entry.scope in (causes.CLASS, causes.PART), name
+        assert entry.scope in (causes.CLASS, causes.PART, causes.TEST), name
     assert set(by_id) == set(causes.REGISTRY), "a registry entry without its module attribute"
 
 

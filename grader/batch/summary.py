@@ -55,7 +55,8 @@ def _clip(text: str, limit: int = MAX_CAUSE_CHARS) -> str:
 @dataclass
 class Mistake:
     """One cause of lost points across the class, and the students and tests it was found in."""
-    cause: str                 # the registry id ("" for a sentence the registry lacks)
+    cause: str                 # the registry id, or its family's name ("" for a sentence the
+                               # registry lacks)
     text: str                  # the cause's sentence, as the first student's diagnosis said it
     part: str = ""             # the part, for a cause grouped per part or per test ("" class-wide)
     tests: list = field(default_factory=list)      # [(test, title, hidden)] in rubric order
@@ -74,7 +75,8 @@ def _group_key(cause: str, text: str, part: str, test: str) -> tuple:
         return ("", normalise(text), part, "")
     if scope == causes.TEST:
         return (cause, "", part, test)
-    return (cause, "", part if scope == causes.PART else "", "")
+    # causes of one family (one misconception, several ids) share a row
+    return (causes.family_of(cause), "", part if scope == causes.PART else "", "")
 
 
 def common_mistakes(records: list[StudentRecord]) -> list[Mistake]:
@@ -98,7 +100,7 @@ def common_mistakes(records: list[StudentRecord]) -> list[Mistake]:
         for part, test, title, hidden, cause, text, example in found:
             key = _group_key(cause, text, part, test)
             text = text or causes.sentence_of(cause) or cause
-            mistake = groups.setdefault(key, Mistake(cause=cause, text=_clip(text),
+            mistake = groups.setdefault(key, Mistake(cause=key[0], text=_clip(text),
                                                      part=key[2], example=_clip(example, MAX_EXAMPLE_CHARS)))
             if test and (test, title, hidden) not in mistake.tests:
                 mistake.tests.append((test, title, hidden))

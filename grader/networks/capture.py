@@ -139,7 +139,7 @@ def run_on_data(worker, grade, task: str, what: str, cause="", **kwargs):
     metered child under what is left of the part's budget (``Session.run_network_task``); ends
     the test saying why when the run used up the budget or failed. ``what``: what the run was,
     for the message; ``cause``: a likely cause (``grader/causes.py``) to name in a failure, in
-    its words only (``Scorer.fail`` records no cause)."""
+    its words and as the failure's recorded cause."""
     from grader.networks import metered
 
     try:
@@ -148,7 +148,8 @@ def run_on_data(worker, grade, task: str, what: str, cause="", **kwargs):
         grade.fail(f"{what}: stopped, {error} (the grader's runs of your network count against "
                    "it: make the network cheaper)")
     except metered.ChildFailed as error:
-        grade.fail(f"{what}: the network failed: {str(error)[:400]}{causes.said(cause)}")
+        grade.fail(f"{what}: the network failed: {str(error)[:400]}{causes.said(cause)}",
+                   cause=cause or None)
 
 
 def outputs_on_data(worker, grade, capture: dict, cls: str, x: np.ndarray, seed: int = 0) -> dict:

@@ -143,10 +143,9 @@ def test_dropout_backward_uses_mask(worker, grade, rng):
     what = f"Dropout(p={p}).forward (whose mask backward must use)"
     rate = drop_rate(kept, p, what)
     if not rate.passed:
-        # the test ends on forward's drop rate: a failure's text alone, with no check to name
-        # its cause (``Scorer.fail`` records none)
+        # the test ends on forward's drop rate, whose cause (if named) is the failure's
         grade.fail("backward cannot be checked: it needs the entries forward dropped, and "
-                   + rate.message)
+                   + rate.message, cause=causes.Cause(rate.cause, rate.cause_text) if rate.cause else None)
     expected = dout * kept * dropout_keep_scale(p)
     verdict = compare_array("backward(dout, mask)", dx, expected, hypotheses={
         causes.DROPOUT_BACKWARD_IGNORES_MASK: dout,

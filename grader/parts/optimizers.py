@@ -82,12 +82,12 @@ def trajectory_verdict(name, hyper, params, stream, label, got, expected) -> Ver
 
 def grade_stream(worker, grade, name, hyper, params, stream, label):
     outcome = worker.optimizer_steps(name, hyper, params, [[g] for g in stream])
+    shared = None
     if "broadcast" in outcome.error_message:
-        # a call's failure, which ends the test: its text alone says the cause (no check records
-        # it; ``Scorer.require`` takes none)
-        outcome.error_message += causes.said(causes.OPTIMIZER_SHARED_STATE, causes.IN_PARENTHESES,
-                                             ")")
-    got = grade.require(outcome, f"{name}(**{hyper}).step(params, grads)")
+        # a call's failure, which ends the test: said in its text, and recorded as its cause
+        shared = causes.OPTIMIZER_SHARED_STATE
+        outcome.error_message += causes.said(shared, causes.IN_PARENTHESES, ")")
+    got = grade.require(outcome, f"{name}(**{hyper}).step(params, grads)", cause=shared)
     expected = optim.trajectory(name, hyper, params, stream)
     if not (isinstance(got, list) and len(got) == len(expected)):
         grade.fail(f"{name}: the worker could not record the parameters after each step")

@@ -66,9 +66,11 @@ class Scorer:
     """What an experiment test measured (curves, tables, figures as data URIs), computed by the
     grader; it goes to the test's ``extra_data.experiment`` in results.json, for the staff."""
 
-    def require(self, outcome: CallOutcome, what: str):
+    def require(self, outcome: CallOutcome, what: str, cause=None):
         """The value of a worker call, or end the test with 0 points saying why it failed. A
-        call that changed an array it was given costs the test ``INPUT_CHANGE_SHARE``."""
+        call that changed an array it was given costs the test ``INPUT_CHANGE_SHARE``.
+        ``cause``: the registered ``Cause`` the failure's text names, if the test knows one
+        (recorded instead of how the call ended)."""
         self.notes.extend(outcome.notes)
         if outcome.output.strip():
             self.printed += outcome.output
@@ -81,7 +83,8 @@ class Scorer:
             self.aborted = f"{what}: not implemented ({outcome.error_message})"
         else:
             self.aborted = f"{what}: {outcome.failure_text()}"
-        self.aborted_cause = ended_call(outcome)
+        self.aborted_cause = ((causes.id_of(cause), str(cause)) if cause is not None
+                              else ended_call(outcome))
         raise GradeFailure(self.message())
 
     def fail(self, message: str, cause=None):
