@@ -34,7 +34,7 @@ from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.rubric import PARTS, RUBRIC
 
 MAX_CAUSE_CHARS = 300
-MAX_EXAMPLE_CHARS = 240
+MAX_EXAMPLE_CHARS = 200
 SLOWEST_SHOWN = 10
 HISTOGRAM_BINS = 10
 
@@ -266,7 +266,9 @@ def box_svg(fractions: list[float], mean: float | None = None) -> str:
 
 SUMMARY_CSS = """
 .counts td { font-size: 1.1em; }
-.mistakes td.cause { max-width: 32em; }
+.mistakes td.cause { max-width: 22em; }
+.mistakes td.example { max-width: 20em; font-size: 0.85em; color: #444; }
+.mistakes td.tests { font-size: 0.9em; }
 .mistakes td.students { max-width: 20em; font-size: 0.9em; }
 details summary { cursor: pointer; color: #3b6ea8; }
 .legend span { display: inline-block; width: 0.9em; height: 0.9em; vertical-align: middle;
