@@ -84,7 +84,7 @@ class GradingSession:
         self._style: styles.Style | None = None
         self._numpy_only: dict[str, str] | None = None
         self._reproducibility: dict | None = None
-        self._done = 0
+        self.rows_done = 0
         self.could_not_grade_reason = ""
 
     # ---- the rows --------------------------------------------------------------------------
@@ -145,6 +145,7 @@ class GradingSession:
         result.experiment = scorer.experiment
         result.checks = scorer.check_records()
         self.ledger.fill(result)
+        self.rows_done += 1
         self._write_progress()
         return result
 
@@ -187,6 +188,7 @@ class GradingSession:
         """A row that pytest skipped before its procedure ran (a mark): not run, saying why."""
         if test in self.ledger and not self.ledger.filled(test):
             self.ledger.fill(not_run(BY_TEST[test], f"skipped ({reason})"))
+            self.rows_done += 1
             self._write_progress()
 
     def finish(self, why: str = ENDED_EARLY) -> dict:
@@ -342,9 +344,8 @@ class GradingSession:
         for a finished grading (the batch treats it as not graded); ``finish`` replaces it."""
         if not self.options.results_json:
             return
-        self._done += 1
         total = sum(1 for result in self.ledger.results if result.status != report.NOT_SELECTED)
-        reason = (f"the grading process ended before it finished: {self._done} of the {total} "
+        reason = (f"the grading process ended before it finished: {self.rows_done} of the {total} "
                   "tests had run; the others did not run and count 0")
         data = report.results_json(self.ledger.results, submission=str(self.options.submission),
                                    seconds=time.monotonic() - self.started,
@@ -391,7 +392,9 @@ def grade(options: GradingOptions) -> Graded:
                      "of the submission; nothing was scored.")
             return Graded(2, table, data)
         except KeyboardInterrupt:
-            if session.ledger is not None:
+            # Rows that ran keep their scores; a grading stopped before its first row writes
+            # nothing, so whoever stopped it says why no result came (never a 0 for the student).
+            if session.ledger is not None and session.rows_done:
                 session.finish("the run was interrupted before this test")
             raise
         data = session.finish()
