@@ -157,3 +157,20 @@ def outputs_on_data(worker, grade, capture: dict, cls: str, x: np.ndarray, seed:
     in the metered child."""
     return run_on_data(worker, grade, "outputs", f"{cls} on a batch of {len(x)}",
                        capture=capture, seed=seed, input_shape=list(x.shape), x=x)
+
+
+def grade_outputs(worker, grade, description, network, cls: str, x, classes: int, what: str):
+    """The shape checks of a CNN part: ``cls`` run by the worker on ``x`` (N, C, H, W) in both
+    modes must give logits (N, ``classes``); ``what`` names the batch in a failure ("a batch of
+    5 digits"). The graph check (softmax at the output) is the grader's own, on ``network``."""
+    from grader.verdicts.cnn_checks import logits_verdict, output_verdicts
+
+    value = outputs_on_data(worker, grade, description, cls, x)
+    for mode, out in value["outputs"].items():
+        if isinstance(out, str):
+            grade.fail(f"{cls} fails on {what} in {mode} mode: {out}")
+    for passed, message in output_verdicts(value, cls, len(x), classes):
+        grade.expect(passed, message)
+    graph_problem = output_not_logits(network, cls)
+    passed, message = logits_verdict(value, cls)
+    grade.expect(passed and not graph_problem, graph_problem or message, 0.5)
