@@ -171,6 +171,8 @@ class GradingServer:
     ``grade`` sends one request and waits for its reply until a deadline. The server's output
     outside gradings goes to ``server.log`` in its private folder."""
 
+    program = ("-m", "grader.batch.grading_process")   # what the interpreter runs
+
     def __init__(self, environment: dict[str, str]):
         self.environment = environment
         self.owner = threading.get_ident()
@@ -186,8 +188,8 @@ class GradingServer:
         try:
             with open(self.log_path, "wb") as log:
                 self.process = subprocess.Popen(
-                    [sys.executable, "-m", "grader.batch.grading_process",
-                     "--idle-exit", f"{SERVER_IDLE_S + 60:g}"], cwd=self.folder,
+                    [sys.executable, *self.program, "--idle-exit", f"{SERVER_IDLE_S + 60:g}"],
+                    cwd=self.folder,
                     env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                     start_new_session=True, preexec_fn=die_with_parent())
         except BaseException:
