@@ -239,6 +239,8 @@ def test_the_server_speaks_json_lines_and_keeps_stdout_for_replies(tmp_path):
                                     "error": "the request is not JSON"}
         refused = ask({**request, "id": "r0", "parts": ["nonsense"]})
         assert refused["id"] == "r0" and not refused["done"] and "unknown part" in refused["error"]
+        nowhere = ask({**request, "id": "r0", "log": str(tmp_path / "no-folder" / "r0.log")})
+        assert nowhere["id"] == "r0" and not nowhere["done"] and "the log" in nowhere["error"]
         assert not (tmp_path / "r.json").exists()
         assert ask(request) == {"id": "r1", "done": True, "code": 0}
         results = json.loads((tmp_path / "r.json").read_text())

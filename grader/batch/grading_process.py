@@ -33,7 +33,6 @@ requests, stdout the replies and nothing else (the grading's own output goes to 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import os
@@ -86,23 +85,28 @@ def _options(request: dict):
         raise Refused(str(error)) from None
 
 
-@contextlib.contextmanager
-def _output_to(path: str):
-    """Send fds 1 and 2 (this process's and its children's output) to ``path`` meanwhile."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        yield
-    finally:
+class _OutputTo:
+    """Within ``with``: fds 1 and 2 (this process's output and its children's) go to ``path``,
+    opened (and emptied) when this is made, so that an OSError comes before anything is sent."""
+
+    def __init__(self, path: str):
+        self.log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.saved = ()
+
+    def __enter__(self):
         sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (log, *saved):
+        self.saved = os.dup(1), os.dup(2)
+        os.dup2(self.log, 1)
+        os.dup2(self.log, 2)
+        return self
+
+    def __exit__(self, *exception) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(self.saved[0], 1)
+        os.dup2(self.saved[1], 2)
+        for fd in (self.log, *self.saved):
             os.close(fd)
 
 
@@ -135,10 +139,10 @@ class Server:
             return {"id": None, "done": False, "code": 2, "error": "the request is not an object"}
         reply = {"id": request.get("id")}
         try:
-            log = _field(request, "log", str)
-        except Refused as error:
-            return {**reply, "done": False, "code": 2, "error": str(error)}
-        with _output_to(log):
+            output = _OutputTo(_field(request, "log", str))
+        except (Refused, OSError) as error:
+            return {**reply, "done": False, "code": 2, "error": f"the log: {error}"}
+        with output:
             reply.update(self._grade(request))
         left = self._left_behind()
         if left:
