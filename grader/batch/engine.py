@@ -323,6 +323,9 @@ def grade_bytes(data: bytes, *, parts: list[str], cap_s: float | None = None,
                            time.monotonic() - started).to_json()
         try:
             reply = server.grade(request, started + cap_s)
+            if reply is None or not keep_server or not reply["done"] or reply["code"] not in (0, 1) \
+                    or reply.get("restart"):
+                server.stop()   # past the cap (its whole group), or not to be trusted again
         except ServerFailed as failure:
             tail = _tail(log_path if _has_output(log_path) else server.log_path)
             server.stop()
@@ -334,13 +337,10 @@ def grade_bytes(data: bytes, *, parts: list[str], cap_s: float | None = None,
         finally:
             server.lock.release()
         if reply is None:
-            server.stop()
             return Outcome(NOT_GRADED, f"the grading ran past its wall-clock cap of {cap_s:g} s; "
                            "the grader's own limits stop a submission long before that, so "
                            "the grading machine was likely overloaded; a re-run grades it",
                            None, time.monotonic() - started).to_json()
-        if not keep_server or not reply["done"] or reply["code"] not in (0, 1) or reply.get("restart"):
-            server.stop()
         return _outcome(started, results_path, f"the grading process exited with code "
                         f"{reply['code']} without a results file; its last output: {_tail(log_path)}")
 
