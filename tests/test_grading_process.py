@@ -137,11 +137,12 @@ def test_a_server_that_dies_mid_grading_gives_not_graded_and_is_replaced(worked)
         owner = pool.submit(threading.get_ident).result()
         future = pool.submit(engine.grade_bytes, hanging(worked).encode(), parts=SOFTMAX, cap_s=600)
         deadline = time.monotonic() + 120
-        server = None
-        while time.monotonic() < deadline and not (server and children(server.process.pid)):
+        server, working = None, []   # a child of the server: a sandboxed worker, mid-grading
+        while time.monotonic() < deadline and not working:
             server = next((s for s in list(engine._SERVERS) if s.owner == owner), None)
+            working = children(server.process.pid) if server else []
             time.sleep(0.1)
-        assert server and children(server.process.pid), "the grading never started its worker"
+        assert working, "the grading never started its worker"
         os.kill(server.process.pid, signal.SIGKILL)
         outcome = future.result(timeout=120)
         assert outcome["status"] == NOT_GRADED, outcome
