@@ -5,11 +5,16 @@ Run: ``python benchmarks/batch.py [--students 50] [--parts softmax,loss,forward,
 It writes a mixed class of ``--students`` submissions: the worked solution (each copy with its own
 comment line, so that no two files are the same and every one is graded), buggy ones from the
 bug bank of the selected parts, and 3 that hang (a CPU-bound infinite loop in a method the
-selected parts call). Then it grades the class four times, each into a fresh OUTDIR, with
-``python -m grader batch``: ``--jobs 1`` and ``--jobs 2``, with the local engine and with Dask's
-``LocalCluster``. It prints submissions per minute for each, the speed-up from 1 to 2 jobs, the
-time the hanging submissions took, and the fixed cost of one grading (a grading of a part that
-does almost nothing: interpreter, imports, sandbox start) with its share of the batch.
+selected parts call; ``--hangs``, default 3). Then it grades the class four times, each into a
+fresh OUTDIR, with ``python -m grader batch``: ``--jobs 1`` and ``--jobs 2``, with the local
+engine and with Dask's ``LocalCluster``. It prints submissions per minute for each, the speed-up
+from 1 to 2 jobs, the time the hanging submissions took, and the fixed cost per submission: what
+the batch spent on each submission outside its grading session (the batch's seconds for it less
+the session's own ``execution_time``: a grading process's start and imports, where each
+submission pays one, and the hand-over of files and replies), the median over the non-hanging
+submissions. Last, what every grading session pays whatever it grades (the sandbox preflight and
+the sandboxed worker's import of solution.py, which a fresh sandbox per submission keeps) and, for
+comparison, the imports of a grading process.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ HANG_IN = {"softmax": "    def softmax(self, x):\n", "loss": "    def loss(self,
            "forward": "    def forward(self, x):\n", "backward": "    def backward(self, cache, labels):\n"}
 
 
-def make_class(folder: Path, students: int, parts: list[str]) -> dict[str, str]:
+def make_class(folder: Path, students: int, parts: list[str], hangs: int = 3) -> dict[str, str]:
     """Write the class; return ``{student: kind}`` (correct, bug name, or hang)."""
     worked = (REPOSITORY / "solution.py").read_text()
     bugs = [bug for bug in BUGS if bug.part in parts]
@@ -41,7 +46,7 @@ def make_class(folder: Path, students: int, parts: list[str]) -> dict[str, str]:
     kinds = {}
     for number in range(students):
         student = f"student{number:03d}"
-        if number < 3:
+        if number < hangs:
             # the first occurrence is the NN class's method (BatchNorm and the CNNs come later)
             text = worked.replace(hang_at, hang_at + "        while True:\n            pass\n", 1)
             kind = "hang"
@@ -74,6 +79,16 @@ def seconds_by_student(out: Path) -> dict[str, float]:
             for path in (out / "results").glob("*.json")}
 
 
+def outside_session_by_student(out: Path) -> dict[str, float]:
+    """Each student's batch seconds less the grading session's own (``execution_time``)."""
+    found = {}
+    for path in (out / "results").glob("*.json"):
+        results = json.loads(path.read_text())
+        found[path.stem] = (results["extra_data"]["nngrade"]["batch"]["seconds"]
+                            - results["execution_time"])
+    return found
+
+
 def fixed_cost(repeats: int = 3) -> dict[str, float]:
     """Median wall times of what every grading pays whatever it grades: the grading process's
     imports (torch, numpy, the grader), the sandbox preflight, and the sandboxed worker's import
@@ -103,11 +118,12 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=50)
     parser.add_argument("--parts", default="softmax,loss,forward,backward")
     parser.add_argument("--engines", default="local,dask")
+    parser.add_argument("--hangs", type=int, default=3, help="submissions that hang (default 3)")
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
     with tempfile.TemporaryDirectory(prefix="nngrade-bench-") as scratch:
         scratch = Path(scratch)
-        kinds = make_class(scratch / "class", args.students, parts)
+        kinds = make_class(scratch / "class", args.students, parts, args.hangs)
         print(f"class: {args.students} submissions ({sum(k == 'correct' for k in kinds.values())} "
               f"correct, {sum(k not in ('correct', 'hang') for k in kinds.values())} buggy, "
               f"{sum(k == 'hang' for k in kinds.values())} hanging); parts {','.join(parts)}")
@@ -117,22 +133,24 @@ def main() -> None:
                 out = scratch / f"out-{engine}-{jobs}"
                 elapsed = grade_class(scratch / "class", out, jobs, engine, parts)
                 seconds = seconds_by_student(out)
+                outside = outside_session_by_student(out)
                 hangs = [seconds[s] for s, kind in kinds.items() if kind == "hang"]
                 others = [seconds[s] for s, kind in kinds.items() if kind != "hang"]
+                fixed = sorted(outside[s] for s, kind in kinds.items() if kind != "hang")
                 rates[engine, jobs] = 60 * args.students / elapsed
                 with open(out / "grades.csv", newline="") as handle:
                     full = sum(row["total"] == row["max"] for row in csv.DictReader(handle))
                 print(f"{engine:5s} --jobs {jobs}: {elapsed:6.1f} s, {rates[engine, jobs]:5.1f} "
-                      f"submissions/min; one grading: median {statistics.median(others):.1f} s, "
-                      f"hanging ones {', '.join(f'{h:.0f}' for h in hangs)} s; {full} full marks")
+                      f"submissions/min; one grading: median {statistics.median(others):.2f} s, "
+                      f"hanging ones {', '.join(f'{h:.0f}' for h in hangs) or '-'} s; {full} full "
+                      f"marks; fixed cost per submission (outside its grading session): median "
+                      f"{statistics.median(fixed):.2f} s, mean {statistics.mean(fixed):.2f} s, "
+                      f"max {fixed[-1]:.2f} s")
             print(f"{engine:5s} speed-up from 1 to 2 jobs: {rates[engine, 2] / rates[engine, 1]:.2f}x")
         parts_of_cost = fixed_cost()
-        cost = sum(parts_of_cost.values())
-        first = args.engines.split(",")[0]
-        batch_seconds = sum(seconds_by_student(scratch / f"out-{first}-1").values())
-        print("fixed cost of one grading: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts_of_cost.items())
-              + f"; {cost:.1f} s in all, {cost * args.students / batch_seconds:.0%} of this batch's "
-              f"grading time ({batch_seconds:.0f} s with --jobs 1, {first})")
+        print("inside every grading session: " + ", ".join(
+            f"{k} {parts_of_cost[k]:.2f} s" for k in ("preflight", "worker loads solution.py"))
+            + f"; a grading process's imports (once per process): {parts_of_cost['grader imports']:.2f} s")
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,8 @@
 """``python -m grader batch``: a class graded for real, end to end.
 
-Every grading here is a real one (``python -m grader grade`` in a fresh process, sandboxed
-worker), restricted to two quick parts so that a class of several students takes seconds.
+Every grading here is a real one (a batch's grading process, ``grader/batch/grading_process.py``,
+with a fresh sandboxed worker for each submission), restricted to two quick parts so that a class
+of several students takes seconds.
 """
 from __future__ import annotations
 
@@ -138,10 +139,10 @@ def test_a_hang_and_a_memory_bomb_cost_only_their_own_points(tmp_path, worked_te
 
 
 def grading_processes(parent: int | None = None) -> dict[int, int]:
-    """``{pid: parent pid}`` of the `python -m grader grade` processes of batches now running on
-    this machine (their submission lies in an ``nngrade-batch-`` folder); only the children of
-    ``parent`` when given. Other tests may be grading at the same time, so a test looks only at
-    the processes it started."""
+    """``{pid: parent pid}`` of the batches' grading processes now running on this machine
+    (`python -m grader.batch.grading_process`, each grading one submission after another); only
+    the children of ``parent`` when given. Other tests may be grading at the same time, so a test
+    looks only at the processes it started."""
     found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -150,8 +151,7 @@ def grading_processes(parent: int | None = None) -> dict[int, int]:
                 ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if (command[1:4] == [b"-m", b"grader", b"grade"] and b"nngrade-batch-" in command[4]
-                    and parent in (None, ppid)):
+            if command[1:3] == [b"-m", b"grader.batch.grading_process"] and parent in (None, ppid):
                 found[int(entry)] = ppid
     return found
 

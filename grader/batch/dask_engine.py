@@ -12,6 +12,10 @@ Each of Dask's known traps is handled here, not left to luck:
   from the scheduler.
 - A restarted worker would leave its grading process running as an orphan: the grading process
   is started with a parent-death signal (``isolation.lifeline``) and dies with its worker.
+- Each worker thread keeps one grading server (``engine.GradingServer``) from task to task, so
+  that a task does not pay a grading process's start; at the end of the batch the client asks
+  every worker to end its servers (``engine.close_servers``), and a server left idle (a client
+  that vanished) exits on its own after ``grading_process.IDLE_EXIT_S``.
 - Dask has no per-task timeout: the grading's own cap (``cap_s``) is the limit.
 - Threads: workers run one task at a time (``--nthreads 1``); each grading is single-threaded
   anyway (``engine.SINGLE_THREAD``), whatever the nanny sets.
@@ -64,6 +68,10 @@ def run_dask(jobs: list[engine.Job], *, workers: int, cap_s: float, scheduler: s
         except BaseException:
             client.cancel(list(futures))
             raise
+        try:   # each worker thread's grading server (engine.close_servers): the batch is over
+            client.run(engine.close_servers)
+        except Exception:  # noqa: BLE001 - a worker gone: its servers went with it
+            pass
     finally:
         client.close()
         if cluster is not None:

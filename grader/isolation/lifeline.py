@@ -1,12 +1,14 @@
 """Child processes that die with their parent, even when the parent is killed with SIGKILL.
 
-A batch grades each submission in a child process tree: the batch (or a Dask worker) starts
-``python -m grader grade``, which starts pytest, which starts the sandboxed worker. When a
-parent is killed outright (Ctrl-C twice, SIGKILL, a Dask nanny restarting its worker), nothing
-runs in it to clean up, and its children would go on grading as orphans, holding a core.
-Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``) makes the kernel kill the child
-instead. It is tied to the thread that started the child: that thread must outlive the child,
-which holds for the main thread and for a pool thread that waits for its child.
+A batch grades each submission in a child process tree: each thread of the batch (or of a Dask
+worker) starts a grading process (``python -m grader.batch.grading_process``), which starts a
+sandboxed worker for each submission it grades. When a parent is killed outright (Ctrl-C twice,
+SIGKILL, a Dask nanny restarting its worker), nothing runs in it to clean up, and its children
+would go on grading as orphans, holding a core. Linux's parent-death signal
+(``prctl(PR_SET_PDEATHSIG)``) makes the kernel kill the child instead. It is tied to the thread
+that started the child: that thread must outlive the child, which holds for the main thread, for
+a pool thread that waits for its child, and for a pool thread that keeps its grading process
+(the pool's threads live as long as the pool, and it ends their grading processes first).
 """
 from __future__ import annotations
 

@@ -124,7 +124,8 @@ def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
         data = (folder / SOURCE_NAME).read_bytes()
     except OSError as error:
         return Grading(NOT_GRADED, f"could not read {SOURCE_NAME}: {error}", None, source)
-    outcome = engine.grade_bytes(data, parts=parts, cap_s=cap_s)
+    # One grading in this kernel: its grading process ends with it, none is kept idle.
+    outcome = engine.grade_bytes(data, parts=parts, cap_s=cap_s, keep_server=False)
     results = outcome["results"]
     note = misnamed_note(source)
     if outcome["status"] == GRADED and note:
