@@ -16,7 +16,7 @@ WEIGHT_PARTS = ("forward", "backward", "update", "finite_difference", "train_loo
 def all_cases() -> dict:
     """``{name: Sizes}`` of every case defined in the visible and the hidden test modules."""
     found = {}
-    for module_name in ("grader.verdicts.cases", "grader.hidden.test_hidden"):
+    for module_name in ("grader.verdicts.cases", "grader.hidden.cases"):
         module = importlib.import_module(module_name)
         found.update({f"{module_name}.{name}": value for name, value in vars(module).items()
                       if isinstance(value, cases.Sizes)})
