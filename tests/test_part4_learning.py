@@ -331,7 +331,11 @@ class Grade:
     def expect(self, condition, message, weight=1.0):
         self.checks.append((bool(condition), message))
 
-    def fail(self, message):
+    def check(self, verdict, weight=1.0):
+        self.checks.append((bool(verdict.passed), verdict.message))
+        return verdict.passed
+
+    def fail(self, message, cause=None):
         raise AssertionError(message)
 
 
