@@ -81,7 +81,7 @@ def graded(results: list[report.TestResult], *, submission: str, notes: dict, li
             test=result.row.test, title=result.row.title, points=result.row.points,
             hidden=result.row.hidden, status=result.status, score=result.score,
             message=result.message, notes=list(result.notes),
-            causes=[{"id": cause, "text": text} for cause, text in result.causes],
+            causes=result.cause_records(),
             checks=list(result.checks), experiment=result.experiment))
     return Grading("graded", submission, round(sum(e for e, _ in totals.values()), 4),
                    sum(p for _, p in totals.values()), notes=notes, limits=limits,

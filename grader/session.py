@@ -214,12 +214,17 @@ class GradingSession:
     def limits_record(self) -> dict:
         """The limits this grading ran under, as data (the grading model's ``limits``)."""
         limits, _ = self.limits_and_mode()
-        scale = self.options.budget_scale
-        return {"worker": dataclasses.asdict(limits), "budget_scale": scale,
-                "part_cpu_budgets_s": {part: scale * seconds for part, seconds
-                                       in tolerances.PART_CPU_BUDGET_S.items()
+        part_budgets, grading_budget = self.budgets()
+        return {"worker": dataclasses.asdict(limits), "budget_scale": self.options.budget_scale,
+                "part_cpu_budgets_s": {part: seconds for part, seconds in part_budgets.items()
                                        if part in self.options.parts},
-                "grading_cpu_budget_s": scale * tolerances.grading_cpu_budget(self.options.parts)}
+                "grading_cpu_budget_s": grading_budget}
+
+    def budgets(self) -> tuple[dict[str, float], float]:
+        """The CPU budgets of each part and of the whole grading, scaled (``budget_scale``)."""
+        scale = self.options.budget_scale
+        return ({part: scale * seconds for part, seconds in tolerances.PART_CPU_BUDGET_S.items()},
+                scale * tolerances.grading_cpu_budget(self.options.parts))
 
     def could_not_grade(self, reason: str) -> dict:
         """Nothing is scored: the environment could not grade (never a 0 for the student)."""
@@ -268,10 +273,7 @@ class GradingSession:
             limits, mode = self.limits_and_mode()
             worker = Session(self.options.submission, self.callback_log, limits, mode)
             worker.adapt = self.style().adapt
-            scale = self.options.budget_scale
-            worker.part_budgets = {part: scale * seconds
-                                   for part, seconds in tolerances.PART_CPU_BUDGET_S.items()}
-            worker.grading_budget_s = scale * tolerances.grading_cpu_budget(self.options.parts)
+            worker.part_budgets, worker.grading_budget_s = self.budgets()
             self.worker = worker
         return self.worker
 

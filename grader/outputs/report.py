@@ -57,6 +57,10 @@ class TestResult:
     def score(self) -> float:
         return round(self.row.points * self.fraction, 4)
 
+    def cause_records(self) -> list[dict]:
+        """``causes`` as plain data: ``[{"id": ..., "text": ...}]``."""
+        return [{"id": cause, "text": text} for cause, text in self.causes]
+
 
 def part_totals(results: list[TestResult]) -> dict[str, tuple[float, float]]:
     """``{part: (earned, possible)}`` in the order of ``PARTS``."""
@@ -193,7 +197,7 @@ def results_json(results: list[TestResult], *, submission: str, seconds: float,
         if result.fraction < 1.0 and result.causes:
             # The causes as data (grader/causes.py), for the class report: it groups by id and
             # never reads the prose of ``output``.
-            test_extra["causes"] = [{"id": cause, "text": text} for cause, text in result.causes]
+            test_extra["causes"] = result.cause_records()
         tests.append({
             "name": f"{result.row.part}: {result.row.title} ({result.row.test})",
             "number": str(number),

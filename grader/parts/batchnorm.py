@@ -105,39 +105,40 @@ def test_batchnorm_init(worker, grade):
         grade.check(verdict)
 
 
+def public_case(worker, grade, rng, test: str, what: str):
+    """``test``'s public case run by the student's BatchNorm (``what`` names the run in a
+    failure): ``(got, expected, hypotheses, momentum)``, the hypotheses being the known
+    mistakes' records on the same case (``variants``)."""
+    state, steps, momentum = PUBLIC_CASES[test](rng)
+    got, expected = run(worker, grade, state, steps, what, momentum=momentum)
+    return got, expected, variants(state, steps, momentum=momentum), momentum
+
+
 def test_batchnorm_train_forward(worker, grade, rng):
-    state, steps, momentum = PUBLIC_CASES["test_batchnorm_train_forward"](rng)
-    got, expected = run(worker, grade, state, steps, "BatchNorm.forward(x, train=True)",
-                        momentum=momentum)
-    grade_records(grade, got, expected, ["out"], "training forward",
-                  variants(state, steps, momentum=momentum), weight=2.0)
+    got, expected, hypotheses, _ = public_case(worker, grade, rng, "test_batchnorm_train_forward",
+                                               "BatchNorm.forward(x, train=True)")
+    grade_records(grade, got, expected, ["out"], "training forward", hypotheses, weight=2.0)
     grade_records(grade, got, expected, ["running_mean", "running_var"],
-                  "running statistics after one training step",
-                  variants(state, steps, momentum=momentum))
+                  "running statistics after one training step", hypotheses)
 
 
 def test_batchnorm_running_stats(worker, grade, rng):
-    state, steps, momentum = PUBLIC_CASES["test_batchnorm_running_stats"](rng)
-    got, expected = run(worker, grade, state, steps, "five training steps", momentum=momentum)
+    got, expected, hypotheses, momentum = public_case(
+        worker, grade, rng, "test_batchnorm_running_stats", "five training steps")
     grade_records(grade, got, expected, ["running_mean", "running_var"],
-                  f"running statistics over five training steps (momentum {momentum})",
-                  variants(state, steps, momentum=momentum))
+                  f"running statistics over five training steps (momentum {momentum})", hypotheses)
 
 
 def test_batchnorm_eval(worker, grade, rng):
-    state, steps, momentum = PUBLIC_CASES["test_batchnorm_eval"](rng)
-    got, expected = run(worker, grade, state, steps, "BatchNorm.forward(x, train=False)",
-                        momentum=momentum)
-    hypotheses = variants(state, steps, momentum=momentum)
+    got, expected, hypotheses, _ = public_case(worker, grade, rng, "test_batchnorm_eval",
+                                               "BatchNorm.forward(x, train=False)")
     grade_records(grade, got, expected, ["out"], "evaluation forward", hypotheses, weight=2.0)
     grade_records(grade, got, expected, ["running_mean", "running_var"],
                   "running statistics after evaluation steps (must not change)")
 
 
 def test_batchnorm_backward(worker, grade, rng):
-    state, steps, momentum = PUBLIC_CASES["test_batchnorm_backward"](rng)
-    got, expected = run(worker, grade, state, steps, "BatchNorm.backward(dout, cache)",
-                        momentum=momentum)
-    hypotheses = variants(state, steps, momentum=momentum)
+    got, expected, hypotheses, _ = public_case(worker, grade, rng, "test_batchnorm_backward",
+                                               "BatchNorm.backward(dout, cache)")
     grade_records(grade, got, expected, ["dx"], "dx", hypotheses, weight=2.0)
     grade_records(grade, got, expected, ["dgamma", "dbeta"], "dgamma / dbeta", hypotheses)
