@@ -4,7 +4,8 @@ A ``GradingSession`` owns what one grading needs: the ledger of the selected row
 (``grader/ledger.py``), the worker session that runs the student's code in its sandbox
 (``grader/isolation/worker.py``), the numpy-only verdicts read from the source, and the scorer of
 each row. It calls each row's procedure (``grader/parts``), turns what happened into the row's
-``TestResult``, and renders the results (score table, results.json).
+``TestResult``, and turns the ledger into the result model (``grader/model.py``), which the
+score table and results.json render.
 
 - ``grade(options)`` grades every selected row in order: ``python -m grader grade``, the batch's
   grading processes, Gradescope's runner and nbgrader's kernel helper use it.
@@ -193,21 +194,32 @@ class GradingSession:
 
     def finish(self, why: str = ENDED_EARLY) -> dict:
         """End the grading: rows that never ran say ``why``; returns results.json's data (and
-        writes it, with ``results_json``)."""
+        writes it and the model, with ``results_json``)."""
         self.ledger.close(why)
-        data = report.results_json(self.ledger.results, submission=str(self.options.submission),
-                                   seconds=time.monotonic() - self.started,
-                                   extra=self.results_extra(), load_failure=self.load_failure(),
-                                   partial=self.ledger.partial,
-                                   load_warning=self.worker.load_warning if self.worker else "")
+        return self._write(self.grading())
+
+    def grading(self, status: str = grading_model.GRADED, reason: str = "",
+                partial: str = "") -> grading_model.Grading:
+        """The ledger as the result model (``grader/model.py``): what every output renders."""
+        worker = self.worker
+        return grading_model.assemble(
+            status, str(self.options.submission),
+            [result.record() for result in self.ledger.results], reason=reason,
+            seconds=time.monotonic() - self.started,
+            notes={"partial": partial or self.ledger.partial, "load_failure": self.load_failure(),
+                   "load_warning": worker.load_warning if worker else ""},
+            limits=self.limits_record(), reproducibility=self.reproducibility(),
+            sandbox=worker.record() if worker else {},
+            restarts={"worker": worker.restarts if worker else 0,
+                      "isolation": worker.isolation_restarts if worker else 0})
+
+    def _write(self, grading: grading_model.Grading) -> dict:
+        """Render ``grading`` as results.json's data; with ``results_json``, write both (the
+        model first: a reader that finds results.json finds its model)."""
+        data = report.results_json(grading)
         if self.options.results_json:
-            model = grading_model.graded(
-                self.ledger.results, submission=str(self.options.submission),
-                notes={"partial": self.ledger.partial, "load_failure": self.load_failure(),
-                       "load_warning": self.worker.load_warning if self.worker else ""},
-                limits=self.limits_record(), extra=self.results_extra())
             report.write_json_atomic(grading_model.grading_path(self.options.results_json),
-                                     model.to_json())
+                                     grading.to_json())
             report.write_json_atomic(self.options.results_json, data)
         return data
 
@@ -229,16 +241,8 @@ class GradingSession:
     def could_not_grade(self, reason: str) -> dict:
         """Nothing is scored: the environment could not grade (never a 0 for the student)."""
         self.could_not_grade_reason = reason
-        data = report.could_not_grade_results(reason, str(self.options.submission),
-                                              {"reproducibility": report.reproducibility()})
-        if self.options.results_json:
-            model = grading_model.Grading("could_not_grade", str(self.options.submission),
-                                          reason=reason,
-                                          reproducibility=data["extra_data"]["nngrade"]["reproducibility"])
-            report.write_json_atomic(grading_model.grading_path(self.options.results_json),
-                                     model.to_json())
-            report.write_json_atomic(self.options.results_json, data)
-        return data
+        return self._write(grading_model.could_not_grade(
+            reason, str(self.options.submission), reproducibility=self.reproducibility()))
 
     def close(self) -> None:
         if self.worker is not None:
@@ -302,16 +306,11 @@ class GradingSession:
 
     # ---- what the outputs say ------------------------------------------------------------
 
-    def results_extra(self) -> dict:
-        """``extra_data.nngrade``'s reproducibility and sandbox blocks (the former computed once)."""
+    def reproducibility(self) -> dict:
+        """The seeds, the suite's hash and the versions (computed once)."""
         if self._reproducibility is None:
             self._reproducibility = report.reproducibility()
-        worker = self.worker
-        return {"reproducibility": self._reproducibility,
-                "submission": str(self.options.submission),
-                "sandbox": worker.record() if worker else {},
-                "worker_restarts": worker.restarts if worker else 0,
-                "isolation_restarts": worker.isolation_restarts if worker else 0}
+        return self._reproducibility
 
     def load_failure(self) -> str:
         """One message for a submission that could not be imported at all (else "")."""
@@ -326,9 +325,7 @@ class GradingSession:
             failure.error_message if missing else failure.failure_text())
 
     def score_table(self) -> str:
-        return report.score_table(self.ledger.results, str(self.options.submission),
-                                  load_failure=self.load_failure(), partial=self.ledger.partial,
-                                  load_warning=self.worker.load_warning if self.worker else "")
+        return report.score_table(self.grading())
 
     def sandbox_lines(self) -> list[str]:
         """What the table's reader should know of the sandbox that ran the code."""
@@ -349,12 +346,8 @@ class GradingSession:
         total = sum(1 for result in self.ledger.results if result.status != report.NOT_SELECTED)
         reason = (f"the grading process ended before it finished: {self.rows_done} of the {total} "
                   "tests had run; the others did not run and count 0")
-        data = report.results_json(self.ledger.results, submission=str(self.options.submission),
-                                   seconds=time.monotonic() - self.started,
-                                   extra=self.results_extra(),
-                                   partial="; ".join(filter(None, [self.ledger.partial, reason])))
-        data["extra_data"]["nngrade"].update(status="incomplete", reason=reason)
-        report.write_json_atomic(self.options.results_json, data)
+        self._write(self.grading(grading_model.INCOMPLETE, reason,
+                                 partial="; ".join(filter(None, [self.ledger.partial, reason]))))
 
 
 def grader_error(row, error: BaseException) -> report.TestResult:

@@ -1,10 +1,10 @@
 """The batch's per-student feedback and its class report (``grader.batch.feedback``, ``summary``).
 
-The graded students are real results.json files the grader wrote (``tests/batch_fixtures/``,
-made by ``tests/batch_fixtures/regenerate.py``: the worked solution, bug-bank mutants, the
-template and a file with a syntax error, graded on softmax, loss, backward and update); the
-INVALID and NOT_GRADED students, and the variations of a diagnosis, are made by hand. The last
-tests open the class report in a real headless Chromium.
+The graded students are real result models the grader wrote (``grader/model.py``, in
+``tests/batch_fixtures/``, made by ``tests/batch_fixtures/regenerate.py``: the worked solution,
+bug-bank mutants, the template and a file with a syntax error, graded on softmax, loss, backward
+and update); the INVALID and NOT_GRADED students, and the variations of a diagnosis, are made by
+hand. The last tests open the class report in a real headless Chromium.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import pytest
 
 from grader.batch.feedback import (LOAD_FAILURE_OUTPUT, Outcome, feedback_html, feedback_markdown,
                                    outcomes)
-from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_results
-from grader import causes
+from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_grading
+from grader import causes, model
 from grader.batch.summary import common_mistakes, histogram, part_stats, summary_html
 from grader.rubric import PARTS, RUBRIC
 
@@ -33,30 +33,41 @@ SCRIPT_NAME = "Bob <script>alert('x')</script> & co"
 
 
 def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    """A grading's model, as JSON."""
+    return json.loads((FIXTURES / f"{name}.grading.json").read_text())
+
+
+def model_tests(grading: dict) -> list[dict]:
+    """The tests of a model's JSON (to change one in place)."""
+    return [test for part in grading["parts"] for test in part["tests"]]
+
+
+def hand_made(*tests: model.TestRecord) -> dict:
+    """The model's JSON of a grading of ``tests``."""
+    return model.assemble(model.GRADED, "solution.py", list(tests)).to_json()
 
 
 def output_of(results: dict, test: str) -> str:
     return next(t["output"] for t in results["tests"] if t["extra_data"]["test"] == test)
 
 
-def entry_of(results: dict, test: str) -> Outcome:
-    return next(e for e in outcomes(results) if e.test == test)
+def entry_of(grading: dict, test: str) -> Outcome:
+    return next(e for e in outcomes(model.Grading.from_json(grading)) if e.test == test)
 
 
 def make_class() -> list[StudentRecord]:
     """Six graded students (real results), one invalid, one not graded."""
     return [
-        StudentRecord("ada", "Ada Lovelace", GRADED, results=fixture("loss_sum_dw_transposed"),
+        StudentRecord("ada", "Ada Lovelace", GRADED, grading=fixture("loss_sum_dw_transposed"),
                       seconds=21.5, source="ada/solution.py"),
-        StudentRecord("bob", SCRIPT_NAME, GRADED, results=fixture("loss_sum_softmax_axis0_ascent"),
+        StudentRecord("bob", SCRIPT_NAME, GRADED, grading=fixture("loss_sum_softmax_axis0_ascent"),
                       seconds=14.0, source="bob/solution.py"),
-        StudentRecord("cy", "Cy", GRADED, results=fixture("softmax_unstable_backward_sum"), seconds=9.25),
-        StudentRecord("dee", "Dee", GRADED, results=fixture("worked"), seconds=12.0),
-        StudentRecord("eve", "Eve", GRADED, results=fixture("template"), seconds=5.5),
-        StudentRecord("fay", "Fay", GRADED, results=fixture("syntax_error"), seconds=2.0, parts=["update"]),
+        StudentRecord("cy", "Cy", GRADED, grading=fixture("softmax_unstable_backward_sum"), seconds=9.25),
+        StudentRecord("dee", "Dee", GRADED, grading=fixture("worked"), seconds=12.0),
+        StudentRecord("eve", "Eve", GRADED, grading=fixture("template"), seconds=5.5),
+        StudentRecord("fay", "Fay", GRADED, grading=fixture("syntax_error"), seconds=2.0, parts=["update"]),
         StudentRecord("gil", "Gil", INVALID, reason="two candidate files: <a.py> and b.py",
-                      results=invalid_results("two candidate files", GRADED_PARTS), seconds=0.1),
+                      grading=invalid_grading("two candidate files", GRADED_PARTS), seconds=0.1),
         StudentRecord("hal", "Hal", NOT_GRADED, reason="the sandbox could not start: bwrap <denied>",
                       seconds=900.0),
     ]
@@ -87,7 +98,7 @@ def test_two_students_with_the_same_bug_make_one_row_across_its_tests():
     assert summed.part == ""   # a named mistake is one row for the whole class
     # the example is one student's own message for it
     assert summed.example and summed.example in "\n".join(
-        t["output"] for r in records if r.results for t in r.results["tests"])
+        t["output"] for r in records if r.grading for t in r.results()["tests"])
     # most students first
     assert [m.count for m in mistakes] == sorted((m.count for m in mistakes), reverse=True)
 
@@ -115,11 +126,11 @@ def test_rewording_a_cause_changes_no_grouping():
     reworded = copy.deepcopy(records)
     changed = 0
     for number, record in enumerate(reworded):
-        for test in (record.results or {}).get("tests", []):
-            for cause in test["extra_data"].get("causes", []):
+        for test in model_tests(record.grading) if record.grading else []:
+            for cause in test["causes"]:
                 if causes.family_of(cause["id"]) == causes.family_of(causes.LOSS_SUMMED.id):
                     cause["text"] = f"the sum over the batch, not its mean (reworded {number})"
-                    test["output"] = test["output"].replace("summed over the batch", "a sum")
+                    test["message"] = test["message"].replace("summed over the batch", "a sum")
                     changed += 1
     assert changed >= 2
     assert grouping(reworded) == before
@@ -141,12 +152,10 @@ def test_what_the_student_printed_or_raised_never_names_a_cause():
 
 def graded(student: str, *outputs: str, causes=()) -> StudentRecord:
     """A student whose test_update failed with ``outputs`` (one line each) and ``causes``."""
-    results = {"score": 0.0, "max_score": 6.0, "tests": [
-        {"name": "update: one SGD step on every W and b (test_update)", "score": 0.0, "max_score": 6,
-         "output": "\n".join(outputs), "tags": ["update"], "visibility": "visible",
-         "extra_data": {"test": "test_update", "part": "update", "status": "failed",
-                        "causes": [{"id": i, "text": t} for i, t in causes]}}]}
-    return StudentRecord(student, student.title(), GRADED, results=results)
+    grading = hand_made(model.TestRecord(
+        "test_update", "update", "one SGD step on every W and b", 6.0, False, model.FAILED, 0.0,
+        message="\n".join(outputs), causes=[{"id": i, "text": t} for i, t in causes]))
+    return StudentRecord(student, student.title(), GRADED, grading=grading)
 
 
 def test_a_sentence_the_registry_lacks_groups_by_its_words_within_its_part():
@@ -158,7 +167,7 @@ def test_a_sentence_the_registry_lacks_groups_by_its_words_within_its_part():
 
 def test_a_submission_that_could_not_be_loaded_is_one_mistake():
     fay = make_class()[5]
-    assert all(t["output"] == LOAD_FAILURE_OUTPUT for t in fay.results["tests"])
+    assert all(t["output"] == LOAD_FAILURE_OUTPUT for t in fay.results()["tests"])
     mistakes = common_mistakes([fay])
     assert len(mistakes) == 1
     assert mistakes[0].cause == causes.LOAD_FAILED.id and mistakes[0].tests == []
@@ -166,20 +175,20 @@ def test_a_submission_that_could_not_be_loaded_is_one_mistake():
 
 
 def test_grader_errors_and_parts_left_out_are_not_mistakes():
-    results = fixture("worked")
-    first, second = results["tests"][0], results["tests"][1]
-    first.update(score=0.0, status="failed", output="GRADER ERROR (not your fault; the course staff has "
-                 "the details): boom")
-    first["extra_data"]["status"] = "error"
-    second.update(score=0.0, status="failed", output="not selected: part left out of this run")
-    second["extra_data"]["status"] = "not selected"
-    record = StudentRecord("nia", "Nia", GRADED, results=results)
+    grading = fixture("worked")
+    first, second = model_tests(grading)[0], model_tests(grading)[1]
+    first.update(score=0.0, fraction=0.0, status=model.ERROR, message="RuntimeError: boom",
+                 details="Traceback (most recent call last): ...")
+    second.update(score=0.0, fraction=0.0, status=model.NOT_SELECTED,
+                  message="part left out of this run")
+    record = StudentRecord("nia", "Nia", GRADED, grading=grading)
     assert common_mistakes([record]) == []
     page = summary_html([record], title="t", layout="folder", parts=GRADED_PARTS)
-    assert "Grader errors" in page and first["extra_data"]["test"] in page
+    assert "Grader errors" in page and first["test"] in page
+    assert "Traceback" not in page          # the staff's details stay in the model
     feedback = feedback_markdown(record)
     assert "grader error, not your fault" in feedback.lower()
-    assert "Not graded in this run" in feedback and second["extra_data"]["test"] in feedback
+    assert "Not graded in this run" in feedback and second["test"] in feedback
 
 
 def test_invalid_and_not_graded_students_make_no_mistakes():
@@ -197,7 +206,7 @@ def test_part_stats_agree_with_the_results_part_totals():
     for part in GRADED_PARTS:
         # the grader's own per-part totals, a different field from the tests part_stats sums
         pairs = [(p["score"], p["max_score"]) for r in records if r.status == GRADED
-                 for name, p in r.results["extra_data"]["nngrade"]["parts"].items() if name == part]
+                 for name, p in r.results()["extra_data"]["nngrade"]["parts"].items() if name == part]
         points = [score for score, _ in pairs]
         assert stats[part].n == len(pairs)
         assert stats[part].mean == pytest.approx(statistics.fmean(points), abs=1e-3)
@@ -209,9 +218,9 @@ def test_part_stats_agree_with_the_results_part_totals():
 
 def test_part_stats_on_a_small_hand_made_class():
     def loss_only(student: str, score: float) -> StudentRecord:
-        return StudentRecord(student, status=GRADED, results={"score": score, "max_score": 4, "tests": [
-            {"score": score, "max_score": 4, "tags": ["loss"],
-             "extra_data": {"test": "test_loss_value", "part": "loss", "status": "failed"}}]})
+        return StudentRecord(student, status=GRADED, grading=hand_made(model.TestRecord(
+            "test_loss_value", "loss", "the loss", 4.0, False, model.FAILED, score,
+            fraction=score / 4)))
 
     (stats,) = part_stats([loss_only("a", 4), loss_only("b", 2), loss_only("c", 0),
                            StudentRecord("d", status=NOT_GRADED)])
@@ -241,8 +250,9 @@ def test_feedback_lists_parts_in_rubric_order_and_every_lost_point():
     text = feedback_markdown(ada)
     table_parts = re.findall(r"^\| (\w+) \| [\d.]+", text, re.MULTILINE)
     assert table_parts == [p for p in PARTS if p in GRADED_PARTS]
-    assert f"**Score: {ada.results['score']:.2f} / {ada.results['max_score']:g}**" in text
-    lost = [t for t in ada.results["tests"] if t["score"] < t["max_score"]]
+    results = ada.results()
+    assert f"**Score: {results['score']:.2f} / {results['max_score']:g}**" in text
+    lost = [t for t in results["tests"] if t["score"] < t["max_score"]]
     headings = markdown_headings(text)
     assert len(headings) == len(lost)
     for test in lost:
@@ -453,7 +463,7 @@ def test_feedback_page_renders_a_script_name_as_text(tmp_path):
     assert requests == [] and not [tag for tag, _ in parsed.tags if tag == "script"]
     assert f"nngrade feedback for {SCRIPT_NAME}" in "".join(parsed.text)
     assert len([tag for tag, _ in parsed.tags if tag == "pre"]) == sum(
-        t["score"] < t["max_score"] for t in bob.results["tests"])
+        t["score"] < t["max_score"] for t in bob.results()["tests"])
 
 
 def twelve_students() -> list[StudentRecord]:
@@ -461,7 +471,7 @@ def twelve_students() -> list[StudentRecord]:
     names = ("loss_sum_dw_transposed", "loss_sum_softmax_axis0_ascent",
              "softmax_unstable_backward_sum", "worked", "template")
     return [StudentRecord(f"s{number:02d}", f"Student {number}", GRADED,
-                          results=fixture(names[number % len(names)]), seconds=5.0 + number)
+                          grading=fixture(names[number % len(names)]), seconds=5.0 + number)
             for number in range(12)]
 
 
@@ -498,22 +508,21 @@ def test_the_experiments_figures_are_inline_in_the_feedback_page(tmp_path):
     data = {"how": "3 epochs", "runs": {method: {"train_loss": [2.3, 1.0 / (i + 1), 0.5 / (i + 1)]}
                                         for i, method in enumerate(("zero", "normal", "glorot"))}}
     figures = experiment_figures.initialization(data)
-    results = copy.deepcopy(fixture("worked"))
-    results["tests"].append({
-        "name": "experiments: study 1 (test_experiment_initialization)", "score": 4, "max_score": 4,
-        "output": "", "tags": ["experiments"], "visibility": "visible",
-        "extra_data": {"test": "test_experiment_initialization", "part": "experiments",
-                       "status": "passed", "experiment": {**data, "figures": figures}}})
-    record = StudentRecord("ada", "Ada", GRADED, results=results)
+    worked = model.Grading.from_json(fixture("worked"))
+    study = model.TestRecord("test_experiment_initialization", "experiments", "study 1", 4.0, False,
+                             model.PASSED, 4.0, fraction=1.0,
+                             experiment={**data, "figures": figures})
+    grading = model.assemble(model.GRADED, "solution.py", [*worked.tests(), study]).to_json()
+    record = StudentRecord("ada", "Ada", GRADED, grading=grading)
     html = feedback_html(record)
     assert "Your experiments" in html and html.count("<img ") == len(figures) == 1
     # a figure that is not a PNG data URI never reaches the page
-    bad = copy.deepcopy(results)
-    bad["tests"][-1]["extra_data"]["experiment"]["figures"] = {"x": "http://example.com/a.png"}
-    assert "<img " not in feedback_html(StudentRecord("ada", "Ada", GRADED, results=bad))
+    bad = copy.deepcopy(grading)
+    model_tests(bad)[-1]["experiment"]["figures"] = {"x": "http://example.com/a.png"}
+    assert "<img " not in feedback_html(StudentRecord("ada", "Ada", GRADED, grading=bad))
     shots = {}
     for name, page_html in (("with", html), ("without", feedback_html(
-            StudentRecord("ada", "Ada", GRADED, results=bad)))):
+            StudentRecord("ada", "Ada", GRADED, grading=bad)))):
         page = tmp_path / f"{name}.html"
         page.write_text(page_html)
         shot = tmp_path / f"{name}.png"

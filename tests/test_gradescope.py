@@ -24,6 +24,8 @@ import pytest
 from bugs import BUGS
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION
 
+from grader import model
+from grader.outputs import report
 from grader.platforms import gradescope, gradescope_run
 from grader.rubric import DEFAULT_RUBRIC, RUBRIC
 
@@ -322,6 +324,13 @@ def test_run_autograder_writes_a_valid_file_when_python_does_not_start(autograde
     assert "the grader did not start" in data["output"]
 
 
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def test_results_written_after_each_test_survive_a_killed_grading(tmp_path):
     """``python -m grader grade --results-json`` rewrites the file after every test: killed with
     SIGKILL midway, the file is valid and keeps the finished tests' scores."""
@@ -336,7 +345,7 @@ def test_results_written_after_each_test_survive_a_killed_grading(tmp_path):
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
-            data = gradescope_run.read_results(results)
+            data = read_json(results)
             if data and data["extra_data"]["nngrade"]["status"] == "incomplete":
                 snapshot = data
                 break
@@ -358,9 +367,16 @@ def test_results_written_after_each_test_survive_a_killed_grading(tmp_path):
     assert done and left, "killed after the first test and before the last"
     assert all(t["score"] == t["max_score"] for t in done)
     assert data["score"] == sum(t["score"] for t in done)
-    # run_autograder's end turns it into a final file that says what happened.
-    final = gradescope_run.finish(data, gradescope_run.Ending(-signal.SIGKILL, False, 540.0),
-                                  submission="solution.py", seconds=1.0, note="", log_tail="")
+    # run_autograder's end turns the model beside it (written first, so at least as far along)
+    # into a final file that says what happened.
+    grading = model.read(model.grading_path(results))
+    assert grading is not None and grading.status == model.INCOMPLETE
+    left = {t.test for t in grading.tests() if t.status == model.NOT_RUN}
+    done = [t for t in grading.tests() if t.status != model.NOT_RUN]
+    assert done and left
+    final = report.results_json(gradescope_run.finish(
+        grading, gradescope_run.Ending(-signal.SIGKILL, False, 540.0),
+        submission="solution.py", seconds=1.0, note="", log_tail=""))
     check_spec(final)
     assert final["output"].startswith(f"The grading did not finish: the grading process was killed by "
                                       f"SIGKILL (most likely the platform's memory limit). The "

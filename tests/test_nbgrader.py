@@ -30,6 +30,7 @@ api = pytest.importorskip("nbgrader.api")
 from bugs import BUGS  # noqa: E402
 from conftest import REPOSITORY, TEMPLATE, WORKED_SOLUTION  # noqa: E402
 
+from grader import model  # noqa: E402
 from grader.authoring.release import answer_in  # noqa: E402
 from grader.authoring.template import make_template  # noqa: E402
 from grader.platforms import nbgrader_course  # noqa: E402
@@ -446,9 +447,10 @@ def test_the_kernel_side_scores_an_invalid_submission_zero_and_clamps_a_part(tmp
         patch.setenv(TOKEN_VARIABLE, "0123")
         grading = grade_here(parts=list(PARTS))
     assert grading.status == "invalid" and grading.points("loss", 8) == 0.0
-    assert grading.results["max_score"] == sum(nbgrader_course.part_points(PARTS).values())
-    results = {"tests": [{"score": 12.0, "max_score": 12.0, "tags": ["loss"]}]}
-    above = Grading("graded", "", results, "solution.py")
+    assert grading.record().max_score == sum(nbgrader_course.part_points(PARTS).values())
+    loss = model.TestRecord("test_loss_value", "loss", "the loss", 12.0, False, model.PASSED, 12.0,
+                            fraction=1.0)
+    above = Grading("graded", "", model.assemble(model.GRADED, "s.py", [loss]).to_json(), "solution.py")
     assert above.points("loss", 8) == 8.0   # never above the cell's points (nbgrader would fail the notebook)
     with pytest.raises(RuntimeError, match="could not grade"):
         Grading("not_graded", "no sandbox", None, "solution.py").points("loss", 8)
@@ -466,7 +468,7 @@ def test_require_verdict_refuses_a_notebook_without_a_grading():
         "text/plain": "", RESULTS_MIME: {"status": "not_graded", "reason": "the sandbox did not start"}})]
     with pytest.raises(NotGraded, match="could not grade ada: the sandbox did not start"):
         RequireVerdict().preprocess(nbformat.v4.new_notebook(cells=[runner]), resources)
-    runner.outputs[0].data[RESULTS_MIME] = {"status": "graded", "results": {}}
+    runner.outputs[0].data[RESULTS_MIME] = {"status": "graded", "grading": None}
     RequireVerdict().preprocess(nbformat.v4.new_notebook(cells=[runner]), resources)
 
 

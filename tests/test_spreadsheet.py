@@ -99,10 +99,11 @@ def test_the_nbgrader_export_writes_through_the_same_writer():
     """``nbgrader export``'s grades.csv (scores from nbgrader's gradebook): a student id and a
     name that are formulas are text, the scores numbers."""
     from grader.batch.gradebook import grades_csv
+    from grader import model
     from grader.batch.records import GRADED, StudentRecord
 
     record = StudentRecord(student="@SUM(1)", name='=HYPERLINK("x")', status=GRADED,
-                           results={"score": 3.0, "max_score": 9.0})
+                           grading=model.invalid("none", ["softmax"]).to_json())
     # nbgrader's export passes its gradebook's scores to the one gradebook writer
     table = cells(grades_csv([record], ["softmax"], {"@SUM(1)": {"softmax": (3.0, 9.0)}}))
     assert table[1][:5] == ["'@SUM(1)", "'=HYPERLINK(\"x\")", "3", "9", "3"], table

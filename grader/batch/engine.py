@@ -3,7 +3,8 @@
 ``grade_bytes`` is the unit of work of every engine. It takes the submission's bytes (so that it
 runs unchanged on a Dask worker that shares no disk with the TA), writes them to a private
 temporary folder, has the calling thread's grading server grade them there with a wall-clock cap,
-and returns an ``Outcome``: plain JSON data built from the grader's own results.json. Nothing the
+and returns an ``Outcome``: plain JSON data, the grader's own result model (``grader/model.py``,
+written beside its results.json). Nothing the
 student's process prints or returns is read here; the grading process is the grader's own.
 
 The grading server (``GradingServer``, the client of ``grader.batch.grading_process``, whose
@@ -16,7 +17,7 @@ after a grading that did not end normally (the cap, a death, a reply that is not
 protocol's, exit code 2, something left behind), after ``SERVER_GRADINGS`` gradings, and when
 the environment it was started with has changed.
 
-Statuses follow ``records``: the grader's results.json says ``graded`` or ``could_not_grade``;
+Statuses follow ``records``: the grader's model says ``graded`` or ``could_not_grade``;
 a grading process that wrote nothing, that died or broke its protocol, or that ran past the cap,
 is the machine's failure (``NOT_GRADED``), never a 0 for the student. The grader's own per-call
 limits already bound what a hanging or memory-hungry submission can cost (a hang loses the points
@@ -41,6 +42,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 
+from grader import model
 from grader.batch.records import GRADED, NOT_GRADED
 from grader.isolation.lifeline import die_with_parent
 from grader.isolation.worker import SINGLE_THREAD_ENVIRONMENT
@@ -87,10 +89,11 @@ SINGLE_THREAD = SINGLE_THREAD_ENVIRONMENT
 @dataclass
 class Outcome:
     """What one grading gave: ``status`` (GRADED or NOT_GRADED), ``reason`` (why not graded),
-    ``results`` (the grader's results.json, None when not graded) and ``seconds`` (wall clock)."""
+    ``grading`` (the grader's result model as JSON, ``grader/model.py``; None when there is
+    none) and ``seconds`` (wall clock)."""
     status: str
     reason: str
-    results: dict | None
+    grading: dict | None
     seconds: float
 
     def to_json(self) -> dict:
@@ -346,16 +349,16 @@ def grade_bytes(data: bytes, *, parts: list[str], cap_s: float | None = None,
 
 
 def _outcome(started: float, results_path: str, missing: str) -> dict:
-    """The outcome the grading's results.json gives (``missing``: the reason when there is none)."""
+    """The outcome the grading's model gives (written beside ``results_path``; ``missing``: the
+    reason when there is none)."""
     seconds = time.monotonic() - started
-    results = read_results(results_path)
-    if results is None:
+    grading = model.read(model.grading_path(results_path))
+    if grading is None:
         return Outcome(NOT_GRADED, missing, None, seconds).to_json()
-    nngrade = (results.get("extra_data") or {}).get("nngrade") or {}
-    if nngrade.get("status") != "graded" or "score" not in results:
-        reason = nngrade.get("reason") or results.get("output") or "no reason given"
-        return Outcome(NOT_GRADED, f"could not grade: {reason}", results, seconds).to_json()
-    return Outcome(GRADED, "", results, seconds).to_json()
+    if grading.status != model.GRADED:
+        reason = grading.reason or "no reason given"
+        return Outcome(NOT_GRADED, f"could not grade: {reason}", grading.to_json(), seconds).to_json()
+    return Outcome(GRADED, "", grading.to_json(), seconds).to_json()
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -1,12 +1,13 @@
 """Each student's feedback file: ``feedback/<student>.md`` and ``feedback/<student>.html``.
 
 The feedback is written for after grades are published, so it shows everything a student's
-results.json holds: the points per part (in rubric order), the total, then every test that
-lost points with its diagnosis, hidden tests included and marked as such. An INVALID
+grading holds (the result model, ``grader/model.py``): the points per part (in rubric order),
+the total, then every test that lost points with its diagnosis, hidden tests included and
+marked as such. An INVALID
 submission's feedback says it scored 0 and why; a NOT_GRADED one says it was not graded, that
 this is not the student's fault, and why.
 
-Everything shown comes from the grader's results.json, but a diagnosis quotes what the
+Everything shown comes from the grader's model, but a diagnosis quotes what the
 student's code printed or raised, and a name comes from a roster: all of it is escaped (HTML
 with ``html.escape``, Markdown by backslash escapes outside code blocks and by fences longer
 than any run of backticks inside them). The HTML page is one self-contained file: inline CSS,
@@ -19,32 +20,32 @@ import re
 from dataclasses import dataclass
 
 from grader.batch.records import INVALID, NOT_GRADED, StudentRecord
-from grader.rubric import BY_TEST, PARTS, RUBRIC
+from grader import model
+from grader.model import Grading
+from grader.outputs import report
 
 HIDDEN_VISIBILITY = "after_published"
 """Gradescope's visibility of a hidden test: its result shows once grades are published."""
 
-NOT_SELECTED, GRADER_ERROR = "not selected", "error"
-"""``extra_data.status`` of rows that cost nothing the student did (see ``outputs.report``)."""
+NOT_SELECTED, GRADER_ERROR = model.NOT_SELECTED, model.ERROR
+"""Statuses of rows that cost nothing the student did (see ``grader/model.py``)."""
 
-LOAD_FAILURE_OUTPUT = "not graded: the submission could not be loaded"
+LOAD_FAILURE_OUTPUT = report.LOAD_FAILURE_OUTPUT
 """The ``output`` of every test when the submission could not be imported at all."""
-
-_RUBRIC_INDEX = {row.test: index for index, row in enumerate(RUBRIC)}
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One test of a results.json, as the reports read it."""
+    """One test of a grading, as the reports show it."""
     test: str          # pytest name, e.g. "test_backward[relu]"
     part: str
     title: str         # the rubric's description of the test
     score: float
     max_score: float
-    output: str        # the diagnosis ("" for a pass without notes)
+    output: str        # the diagnosis as results.json says it ("" for a pass without notes)
     hidden: bool       # visibility "after_published"
-    status: str        # extra_data.status: passed, failed, error, not run, not selected, invalid
-    causes: tuple = () # ((cause id, sentence), ...): extra_data.causes (grader/causes.py)
+    status: str        # the model's: passed, failed, error, not run, not selected, invalid
+    causes: tuple = () # ((cause id, sentence), ...): ids of grader/causes.py
     figures: tuple = ()  # ((name, PNG data URI), ...): an experiment's figures, drawn by the grader
 
     @property
@@ -58,36 +59,17 @@ class Outcome:
         return self.lost > 1e-9 and self.status not in (NOT_SELECTED, GRADER_ERROR)
 
 
-def _title_from_name(name: str) -> str:
-    """``"part: title (test)"`` -> ``"title"`` (the form ``outputs.report`` writes)."""
-    match = re.fullmatch(r"[^:]*: (.*) \([^()]*\)", name or "")
-    return match.group(1) if match else (name or "")
-
-
-def outcomes(results: dict | None) -> list[Outcome]:
-    """The tests of a results.json, in rubric order (by part, then the rubric's row order, which
-    puts a part's hidden tests after its visible ones)."""
-    entries = []
-    for item in (results or {}).get("tests", []) or []:
-        extra = item.get("extra_data") or {}
-        test = str(extra.get("test") or item.get("name") or "")
-        part = str(extra.get("part") or (item.get("tags") or [""])[0])
-        row = BY_TEST.get(test)
-        entries.append(Outcome(
-            test=test, part=part, title=row.title if row else _title_from_name(item.get("name", "")),
-            score=float(item.get("score") or 0.0), max_score=float(item.get("max_score") or 0.0),
-            output=str(item.get("output") or ""),
-            hidden=item.get("visibility") == HIDDEN_VISIBILITY,
-            status=str(extra.get("status") or item.get("status") or ""),
-            causes=tuple((str(c.get("id") or ""), str(c.get("text") or ""))
-                         for c in extra.get("causes") or () if isinstance(c, dict)),
-            figures=_figures(extra.get("experiment"))))
-
-    def order(entry: Outcome) -> tuple:
-        part = PARTS.index(entry.part) if entry.part in PARTS else len(PARTS)
-        return part, _RUBRIC_INDEX.get(entry.test, len(_RUBRIC_INDEX)), entry.test
-
-    return sorted(entries, key=order)
+def outcomes(grading: Grading | None) -> list[Outcome]:
+    """The tests of ``grading`` (a record's ``model``), in rubric order (by part, then the
+    rubric's row order, which puts a part's hidden tests after its visible ones)."""
+    if grading is None:
+        return []
+    failure = grading.note("load_failure")
+    return [Outcome(test=test.test, part=test.part, title=test.title, score=test.score,
+                    max_score=test.points, output=report.student_output(test, failure),
+                    hidden=test.hidden, status=test.status, causes=test.cause_pairs(),
+                    figures=_figures(test.experiment))
+            for test in grading.tests()]
 
 
 _PNG_DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
@@ -103,12 +85,10 @@ def _figures(experiment) -> tuple:
                  if isinstance(uri, str) and _PNG_DATA_URI.fullmatch(uri))
 
 
-def load_failure(results: dict | None) -> str:
-    """Why the submission could not be imported ("" when it could): the paragraph of the
-    results' top-level ``output`` that says so. Every test then says only
+def load_failure(grading: Grading | None) -> str:
+    """Why the submission could not be imported ("" when it could). Every test then says only
     ``LOAD_FAILURE_OUTPUT``, so this is shown once instead."""
-    nngrade = ((results or {}).get("extra_data") or {}).get("nngrade") or {}
-    return str(nngrade.get("load_failure") or "")
+    return grading.note("load_failure") if grading is not None else ""
 
 
 def display_name(record: StudentRecord) -> str:
@@ -127,20 +107,17 @@ def _percent(score: float, maximum: float) -> str:
     return f"{100.0 * score / maximum:.1f} %" if maximum else "-"
 
 
-def _nngrade_extra(record: StudentRecord) -> dict:
-    return ((record.results or {}).get("extra_data") or {}).get("nngrade") or {}
-
-
 def _warnings(record: StudentRecord) -> list[str]:
     """The run's own caveats: a partial run, a file whose import failed but whose definitions
     were graded."""
-    extra = _nngrade_extra(record)
+    grading = record.model
+    if grading is None:
+        return []
     warnings = []
-    partial = extra.get("partial")
-    if isinstance(partial, dict) and partial.get("reason"):
-        warnings.append(f"Partial result: {partial['reason']}")
-    if extra.get("load_warning"):
-        warnings.append(f"Warning: {extra['load_warning']}")
+    if grading.note("partial"):
+        warnings.append(f"Partial result: {grading.note('partial')}")
+    if grading.note("load_warning"):
+        warnings.append(f"Warning: {grading.note('load_warning')}")
     return warnings
 
 
@@ -210,10 +187,10 @@ def feedback_markdown(record: StudentRecord) -> str:
     if _warnings(record):
         lines.append("")
     lines += _md_score_table(record)
-    entries = outcomes(record.results)
+    entries = outcomes(record.model)
     if any(entry.hidden for entry in entries):
         lines += ["", "Tests marked *(hidden test)* were hidden until grades were published."]
-    failure = load_failure(record.results)
+    failure = load_failure(record.model)
     lost = [entry for entry in entries if entry.lost > 1e-9 and entry.status != NOT_SELECTED]
     if failure:
         lines += ["", "## What lost points", "", "Your file could not be loaded, so every test "
@@ -329,11 +306,11 @@ def feedback_html(record: StudentRecord) -> str:
                  f"</strong> ({_percent(score, maximum)})</p>")
     parts += [f'<div class="box warn">{esc(warning)}</div>' for warning in _warnings(record)]
     parts.append(_html_score_table(record))
-    entries = outcomes(record.results)
+    entries = outcomes(record.model)
     if any(entry.hidden for entry in entries):
         parts.append('<p class="muted">Tests marked <span class="badge">hidden test</span> were '
                      "hidden until grades were published.</p>")
-    failure = load_failure(record.results)
+    failure = load_failure(record.model)
     lost = [entry for entry in entries if entry.lost > 1e-9 and entry.status != NOT_SELECTED]
     if failure:
         parts.append("<h2>What lost points</h2><p>Your file could not be loaded, so every test "

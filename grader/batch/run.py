@@ -33,10 +33,10 @@ from pathlib import Path
 from grader.batch import engine as grading
 from grader.batch.feedback import feedback_html, feedback_markdown
 from grader.batch.gradebook import write_grades_csv
-from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_results
+from grader import model as result_model
+from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_grading
 from grader.batch.summary import summary_html
-from grader.outputs.report import (could_not_grade_results, suite_hash, write_json_atomic,
-                                   write_text_atomic)
+from grader.outputs.report import suite_hash, write_json_atomic, write_text_atomic
 from grader.rubric import DEFAULT_PARTS, PARTS
 
 INTERRUPTED = ("the batch was interrupted before this student's grading finished; "
@@ -79,14 +79,21 @@ class Batch:
     def result_path(self, student: str) -> Path:
         return self.out / "results" / f"{student}.json"
 
+    def grading_path(self, student: str) -> Path:
+        return self.out / "gradings" / f"{student}.json"
+
     def saved(self, student: str) -> StudentRecord | None:
-        """The record of ``student`` stored in OUTDIR by an earlier run, if any can be read."""
+        """The record of ``student`` stored in OUTDIR by an earlier run, if any can be read (a
+        record without its model, from an older nngrade, is graded again)."""
         try:
             results = json.loads(self.result_path(student).read_text())
             batch = results["extra_data"]["nngrade"]["batch"]
+            grading = None
+            if batch["status"] != NOT_GRADED:
+                grading = json.loads(self.grading_path(student).read_text())
+                result_model.Grading.from_json(grading)
             return StudentRecord(student=student, name=batch.get("name", ""), status=batch["status"],
-                                 reason=batch.get("reason", ""),
-                                 results=results if batch["status"] != NOT_GRADED else None,
+                                 reason=batch.get("reason", ""), grading=grading,
                                  seconds=float(batch.get("seconds", 0.0)),
                                  sha256=batch.get("fingerprint", ""), source=batch.get("source", ""),
                                  parts=list(batch.get("parts", [])))
@@ -94,11 +101,13 @@ class Batch:
             return None
 
     def store(self, record: StudentRecord, members: list[str]) -> None:
-        """Write ``record``'s results and feedback to OUTDIR (each file atomically)."""
-        if record.status == NOT_GRADED:
-            results = could_not_grade_results(record.reason, record.source, {})
+        """Write ``record``'s model, its results.json and its feedback to OUTDIR (each file
+        atomically; the model first, since a results file without it is graded again)."""
+        if record.grading is not None and record.status != NOT_GRADED:
+            write_json_atomic(self.grading_path(record.student), record.grading)
         else:
-            results = dict(record.results or {})
+            self.grading_path(record.student).unlink(missing_ok=True)
+        results = record.results()
         extra = dict(results.get("extra_data") or {})
         extra["nngrade"] = {**(extra.get("nngrade") or {}), "batch": {
             "student": record.student, "name": record.name, "status": record.status,
@@ -174,7 +183,7 @@ def _grade_roster(options: BatchOptions, roster) -> int:
         if submission.source is None:
             record = StudentRecord(student=submission.student, name=submission.name, status=INVALID,
                                    reason=submission.problem,
-                                   results=invalid_results(submission.problem, batch.parts),
+                                   grading=invalid_grading(submission.problem, batch.parts),
                                    parts=batch.parts, source=source)
             batch.store(record, submission.members)
             continue
@@ -200,7 +209,7 @@ def _grade_roster(options: BatchOptions, roster) -> int:
         for submission in members[job.key]:
             batch.store(StudentRecord(
                 student=submission.student, name=submission.name, status=outcome["status"],
-                reason=outcome["reason"], results=outcome["results"], seconds=outcome["seconds"],
+                reason=outcome["reason"], grading=outcome["grading"], seconds=outcome["seconds"],
                 sha256=job.key, source=_relative(submission.source, roster.root),
                 parts=batch.parts), submission.members)
         if bar is not None:

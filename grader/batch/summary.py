@@ -11,13 +11,14 @@ part, the mean, median, share of full marks and a box plot; the class's common m
 invalid ones, with their reasons.
 
 How lost points become the class's common mistakes (``common_mistakes``). Each failed test of
-a graded submission carries its causes as data (``extra_data.causes`` of results.json: ids from
-the registry ``grader/causes.py``, with the sentence as said there), written by the grading
-session from its checks' verdicts. The report groups by id and never reads a diagnosis's prose,
-so rewording a cause changes no grouping. One row per cause: a cause of the whole class (a named
-mistake) is one row across every test it appears in; a part-wide one (not implemented, values
-wrong for no named cause, a crash) one row per part; a check that names no cause one row per
-test. Each row gives the students, the tests involved and an example message.
+a graded submission carries its causes as data (each test's ``causes`` in the result model,
+``grader/model.py``: ids from the registry ``grader/causes.py``, with the sentence as said
+there), written by the grading session from its checks' verdicts. The report groups by id and
+never reads a diagnosis's prose, so rewording a cause changes no grouping. One row per cause: a
+cause of the whole class (a named mistake) is one row across every test it appears in; a
+part-wide one (not implemented, values wrong for no named cause, a crash) one row per part; a
+check that names no cause one row per test. Each row gives the students, the tests involved
+and an example message.
 """
 from __future__ import annotations
 
@@ -86,16 +87,16 @@ def common_mistakes(records: list[StudentRecord]) -> list[Mistake]:
     left out of the run is not a mistake."""
     groups: dict[tuple, Mistake] = {}
     for record in records:
-        if record.status != GRADED or not record.results:
+        if record.status != GRADED or record.model is None:
             continue
-        failure = load_failure(record.results)
+        failure = load_failure(record.model)
         if failure:
             found = [("", "", "", False, causes.LOAD_FAILED.id, str(causes.LOAD_FAILED),
                       failure.splitlines()[0])]
         else:
             found = [(entry.part, entry.test, entry.title, entry.hidden, cause, text,
                       (entry.output.splitlines() or [""])[0])
-                     for entry in outcomes(record.results) if entry.charged
+                     for entry in outcomes(record.model) if entry.charged
                      for cause, text in entry.causes]
         for part, test, title, hidden, cause, text, example in found:
             key = _group_key(cause, text, part, test)
@@ -135,7 +136,7 @@ def quantile(values: list[float], q: float) -> float:
 class PartStats:
     part: str
     max_score: float     # the part's maximum (the commonest one, should records differ)
-    n: int               # GRADED students with this part in their results
+    n: int               # GRADED students with this part in their grading
     mean: float          # points
     median: float        # points
     full: float          # share of those students with full marks, in [0, 1]
@@ -396,13 +397,13 @@ def _problems_section(records: list[StudentRecord], page: _Page) -> str:
                     f"</tr></thead><tbody>{items}</tbody></table>")
         sections.append(f"<h2>{heading} ({len(chosen)})</h2><p class=\"muted\">{explanation}</p>{body}")
     errors = [(r, entry) for r in records if r.status == GRADED
-              for entry in outcomes(r.results) if entry.status == GRADER_ERROR]
+              for entry in outcomes(r.model) if entry.status == GRADER_ERROR]
     if errors:
         items = "".join(f"<tr><td>{page.student(r.student)}</td><td><code>{esc(e.test)}</code></td>"
                         f"<td>{esc(e.output)}</td></tr>" for r, e in errors)
         sections.append("<h2>Grader errors</h2><p class=\"muted\">Tests that failed because of the "
-                        "grader, not the student (they scored 0; the staff details are in each "
-                        "results.json's extra_data).</p><table><thead><tr><th>student</th>"
+                        "grader, not the student (they scored 0; the staff details are in "
+                        "results/&lt;student&gt;.grading.json).</p><table><thead><tr><th>student</th>"
                         f"<th>test</th><th>output</th></tr></thead><tbody>{items}</tbody></table>")
     return "".join(sections)
 
@@ -421,7 +422,7 @@ def summary_html(records: list[StudentRecord], *, title: str = "nngrade class re
     if layout:
         meta.insert(0, f"layout: {layout}")
     not_selected = sum(1 for r in records if r.status == GRADED
-                       for e in outcomes(r.results) if e.status == NOT_SELECTED)
+                       for e in outcomes(r.model) if e.status == NOT_SELECTED)
     if not_selected:
         meta.append(f"{not_selected} test results not selected")
     body = [f"<h1>{esc(title)}</h1>", f'<p class="muted">{esc(" · ".join(meta))}</p>',

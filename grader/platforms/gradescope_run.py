@@ -45,10 +45,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.batch.engine import SINGLE_THREAD, read_results
+from grader import model
+from grader.batch.engine import SINGLE_THREAD
 from grader.batch.engine import budget_options as engine_budget_options
 from grader.batch.layouts import SOURCE_NAME, examine_folder, misnamed_note
-from grader.batch.records import invalid_results
 from grader.isolation.lifeline import die_with_parent
 from grader.outputs import report
 from grader.parts import UnknownParts, select_parts
@@ -209,46 +209,49 @@ def fallback_results(submission: str) -> dict:
         "limit, or a fault of the grading machine)", submission, {"stage": "run_autograder fallback"})
 
 
-def finish(data: dict | None, ending: Ending, *, submission: str, seconds: float, note: str,
-           log_tail: str) -> dict:
-    """The results.json to leave, from what the grader wrote (``data``; None or the fallback when
-    it wrote nothing) and how it ended."""
-    nngrade = ((data or {}).get("extra_data") or {}).get("nngrade") or {}
-    if data is None or nngrade.get("stage") == "run_autograder fallback":
-        # The grading's output is the staff's (it may name hidden tests): extra_data only.
-        return report.could_not_grade_results(f"{ending.describe()} before any test had finished",
-                                              submission, {"stage": "run_autograder",
-                                                           "output_tail": log_tail})
-    if nngrade.get("status") == "could_not_grade":
-        return data   # the grader's own verdict on the environment, with its reason
-    if not ending.normal or nngrade.get("status") != "graded":
+def finish(grading: model.Grading | None, ending: Ending, *, submission: str, seconds: float,
+           note: str, log_tail: str) -> model.Grading:
+    """The grading to leave, from the model the grader wrote (None when it wrote none) and how
+    the grading process ended."""
+    if grading is None:
+        # The grading's output is the staff's (it may name hidden tests): the runner's data only.
+        return model.could_not_grade(f"{ending.describe()} before any test had finished", submission,
+                                     platform={"stage": "run_autograder", "output_tail": log_tail})
+    if grading.status == model.COULD_NOT_GRADE:
+        return grading   # the grader's own verdict on the environment, with its reason
+    headlines = [note] if note else []
+    if not ending.normal or grading.status != model.GRADED:
         cause = ending.describe()
         stopped = 0
-        for test in data.get("tests", []):
-            if test.get("output") in [f"not run: {words}" for words in _NEVER_STARTED]:
-                test["output"] = f"not run: {cause} before this test"
+        for test in grading.tests():
+            if test.status == model.NOT_RUN and test.message in _NEVER_STARTED:
+                test.message = f"{cause} before this test"
                 stopped += 1
         # A grading stopped after its last test (the ledger written, every test run) is whole.
-        if stopped or nngrade.get("status") != "graded":
-            finished = len(data.get("tests", [])) - stopped
-            headline = (f"The grading did not finish: {cause}. The {finished} tests that had "
-                        f"finished keep their scores; the {stopped} that did not run count 0.")
-            table = data.get("output", "")
-            for words in _NEVER_STARTED:
-                table = table.replace(words, f"{cause} before this test")
-            data["output"] = f"{headline}\n\n{table}"
-            nngrade.update(status="incomplete", reason=cause)
+        if stopped or grading.status != model.GRADED:
+            finished = len(grading.tests()) - stopped
+            headlines.append(f"The grading did not finish: {cause}. The {finished} tests that had "
+                             f"finished keep their scores; the {stopped} that did not run count 0.")
+            grading.status, grading.reason = model.INCOMPLETE, cause
     if ending.normal and ending.oom_kills:
         # The sandbox's own memory limits are above a small platform's: the kernel killed a
         # worker for memory, which its test reports as the submission's process being killed.
-        note = "\n".join(filter(None, [note, (
+        headlines.insert(1 if note else 0, (
             f"Note: the grading machine ran out of memory during this grading ({ending.oom_kills} "
             "process(es) killed for memory); a test that says your code's process was killed may "
-            "have hit that limit. Please tell the course staff.")]))
-        nngrade["oom_kills"] = ending.oom_kills
-    if note:
-        data["output"] = f"{note}\n\n{data.get('output', '')}"
-    data["execution_time"] = round(seconds, 3)
+            "have hit that limit. Please tell the course staff."))
+        grading.platform["oom_kills"] = ending.oom_kills
+    if headlines:
+        grading.notes["headline"] = "\n\n".join(headlines)
+    grading.seconds = seconds
+    return grading
+
+
+def write(results: Path, grading: model.Grading) -> dict:
+    """Write ``grading`` and its rendering, results.json (the model first); return the latter."""
+    data = report.results_json(grading)
+    report.write_json_atomic(model.grading_path(results), grading.to_json())
+    report.write_json_atomic(results, data)
     return data
 
 
@@ -286,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     source, problem = find_submission(folder)
     if source is None:
-        data = invalid_results(problem, parts)
-        report.write_json_atomic(results, data)
+        write(results, model.invalid(problem, parts, str(folder / SOURCE_NAME)))
         print(f"nngrade: not graded, scored 0: {problem}")
         return 0
     shown = source.relative_to(folder).as_posix()
@@ -297,11 +299,10 @@ def main(argv: list[str] | None = None) -> int:
         log_path = Path(scratch) / "grading.log"
         ending = run_grading(source, results, parts, cap_s, grace_s, log_path)
         tail = _echo(log_path)
-    data = finish(read_results(results), ending, submission=str(source),
-                  seconds=time.monotonic() - started, note=note, log_tail=tail)
-    report.write_json_atomic(results, data)
-    status = data["extra_data"]["nngrade"].get("status")
-    print(f"nngrade: {status}; score {data.get('score', '-')} / {data.get('max_score', '-')}; "
+    grading = finish(model.read(model.grading_path(results)), ending, submission=str(source),
+                     seconds=time.monotonic() - started, note=note, log_tail=tail)
+    data = write(results, grading)
+    print(f"nngrade: {grading.status}; score {data.get('score', '-')} / {data.get('max_score', '-')}; "
           f"{ending.describe() if not ending.normal else 'the grading ended normally'}; "
           f"grader in {_SOURCE_ROOT}; wall-clock cap {cap_s:.0f} s of a {timeout_s:g} s timeout")
     return 0

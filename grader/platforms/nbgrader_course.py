@@ -241,7 +241,7 @@ def _record(course: Path, assignment: str, student: str, name: str) -> StudentRe
     status = {"graded": GRADED, "invalid": INVALID}.get(grading.get("status"), NOT_GRADED)
     return StudentRecord(student=student, name=name, status=status,
                          reason="" if status == GRADED else grading.get("reason", ""),
-                         results=grading.get("results"), seconds=float(grading.get("seconds") or 0),
+                         grading=grading.get("grading"), seconds=float(grading.get("seconds") or 0),
                          source=grading.get("source") or "")
 
 

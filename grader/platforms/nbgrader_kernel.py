@@ -3,9 +3,10 @@
 The kernel never imports the student's code. Its first code cell (hidden from students) calls
 ``grade_here``: the isolated grader (``grader.batch.engine.grade_bytes``, the batch's unit of
 work) grades ``solution.py`` in a process of its own, and the kernel keeps only the grader's
-results.json. Each part's cell then ends with ``GRADING.points(part)``: a plain float, the part's
-score clamped to ``[0, the cell's points]``, because nbgrader reads a cell's last value as its
-partial credit and fails the whole submission on a value above the cell's points.
+result model (``grader/model.py``). Each part's cell then ends with ``GRADING.points(part)``: a
+plain float, the part's score clamped to ``[0, the cell's points]``, because nbgrader reads a
+cell's last value as its partial credit and fails the whole submission on a value above the
+cell's points.
 
 By the time this runs, ``nbgrader_preprocessors.PrepareSubmission`` (in the nbgrader process,
 before the kernel starts) has put the cells back to the source notebook's and set the student's
@@ -16,7 +17,7 @@ to grade, the sentence that says why. So nothing the student added runs in this 
 nbgrader scores a test cell 0 when it wrote anything to stderr, so nothing here does: imports
 and the grading run with warnings silenced, and the grading process's output goes to a log file.
 
-The runner cell's output carries the grader's results.json under ``RESULTS_MIME`` (with a plain
+The runner cell's output carries the grader's result model under ``RESULTS_MIME`` (with a plain
 text table beside it): ``nbgrader_preprocessors.RequireVerdict`` reads it after execution, and
 ``python -m grader nbgrader export`` writes each student's feedback from it.
 """
@@ -27,7 +28,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-RESULTS_MIME = "application/vnd.nngrade.results+json"
+RESULTS_MIME = "application/vnd.nngrade.grading+json"
 """The mime type of the runner cell's output that holds the grading (``Grading.to_json``)."""
 
 SUBMISSION_FILE = ".nngrade-submission.json"
@@ -51,21 +52,27 @@ PART_PREFIX = "nngrade_part_"
 @dataclass
 class Grading:
     """One submission's grading: ``status`` (``records.GRADED``, ``INVALID`` or ``NOT_GRADED``),
-    ``reason`` (why not graded or invalid), ``results`` (the grader's results.json), ``source``
-    (the file graded, as the student named it) and ``seconds``."""
+    ``reason`` (why not graded or invalid), ``grading`` (the grader's result model as JSON,
+    ``grader/model.py``), ``source`` (the file graded, as the student named it) and ``seconds``."""
     status: str
     reason: str
-    results: dict | None
+    grading: dict | None
     source: str | None
     seconds: float = 0.0
 
     def to_json(self) -> dict:
-        return {"status": self.status, "reason": self.reason, "results": self.results,
+        return {"status": self.status, "reason": self.reason, "grading": self.grading,
                 "source": self.source, "seconds": round(self.seconds, 3)}
 
+    def record(self, student: str = "-", name: str = ""):
+        """This grading as a batch record (``grader/batch/records.py``)."""
+        from grader.batch.records import GRADED, StudentRecord
+        return StudentRecord(student=student, name=name, status=self.status,
+                             reason="" if self.status == GRADED else self.reason,
+                             grading=self.grading, seconds=self.seconds, source=self.source or "")
+
     def part_scores(self) -> dict[str, tuple[float, float]]:
-        from grader.batch.records import StudentRecord
-        return StudentRecord(student="-", status=self.status, results=self.results).part_scores()
+        return self.record().part_scores()
 
     def points(self, part: str, maximum: float) -> float:
         """The score of ``part``, clamped to ``[0, maximum]`` (the cell's points). Raises when the
@@ -86,9 +93,8 @@ class Grading:
         lines = [f"nngrade: {self.source or SOURCE_NAME}" + (f" ({self.reason})" if self.reason else "")]
         for part, (score, top) in self.part_scores().items():
             lines.append(f"  {part:<18} {score:7.2f} / {top:g}")
-        results = self.results or {}
-        total, top = float(results.get("score", 0)), results.get("max_score", 0)
-        lines.append(f"  {'total':<18} {total:7.2f} / {top:g}")
+        record = self.record()
+        lines.append(f"  {'total':<18} {record.score or 0.0:7.2f} / {record.max_score or 0:g}")
         return "\n".join(lines)
 
 
@@ -106,7 +112,7 @@ def _quietly(function, *args, **kwargs):
 def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
     from grader.batch import engine
     from grader.batch.layouts import misnamed_note
-    from grader.batch.records import GRADED, INVALID, NOT_GRADED, invalid_results
+    from grader.batch.records import GRADED, INVALID, NOT_GRADED, invalid_grading
 
     try:
         found = json.loads((folder / SUBMISSION_FILE).read_text(encoding="utf-8"))
@@ -119,19 +125,19 @@ def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
             "without the course's nbgrader_config.py (does it load? nbgrader only logs a config "
             "that fails, e.g. when nngrade is not importable where nbgrader runs)")
     if problem or not source:
-        return Grading(INVALID, problem, invalid_results(problem, parts), source)
+        return Grading(INVALID, problem, invalid_grading(problem, parts), source)
     try:
         data = (folder / SOURCE_NAME).read_bytes()
     except OSError as error:
         return Grading(NOT_GRADED, f"could not read {SOURCE_NAME}: {error}", None, source)
     # One grading in this kernel: its grading process ends with it, none is kept idle.
     outcome = engine.grade_bytes(data, parts=parts, cap_s=cap_s, keep_server=False)
-    results = outcome["results"]
+    grading = outcome["grading"]
     note = misnamed_note(source)
     if outcome["status"] == GRADED and note:
-        results["output"] = f"{note}\n\n{results.get('output', '')}"
+        grading["notes"] = {**grading.get("notes", {}), "headline": note}
     status = GRADED if outcome["status"] == GRADED else NOT_GRADED
-    return Grading(status, note if status == GRADED else outcome["reason"], results, source,
+    return Grading(status, note if status == GRADED else outcome["reason"], grading, source,
                    outcome["seconds"])
 
 

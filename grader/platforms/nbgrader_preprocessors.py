@@ -296,7 +296,7 @@ class RequireVerdict(NbGraderPreprocessor):
             raise NotGraded(f"nngrade could not grade {student}: {grading.get('reason')}. No score "
                             "was recorded; fix the machine and run nbgrader autograde --force for "
                             "this student.")
-        verdict = Grading(grading["status"], grading.get("reason", ""), grading.get("results"),
+        verdict = Grading(grading["status"], grading.get("reason", ""), grading.get("grading"),
                           grading.get("source"))
         for cell in nb.cells:
             grade_id = _grade_id(cell) or ""

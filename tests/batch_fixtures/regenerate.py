@@ -1,8 +1,9 @@
-"""Regenerate the real results.json fixtures of ``tests/test_batch_reports.py``.
+"""Regenerate the real grading fixtures of ``tests/test_batch_reports.py``.
 
 Run from the repository root: ``python tests/batch_fixtures/regenerate.py`` (about a minute).
-Each fixture is what ``python -m grader grade <file> --parts softmax,loss,backward,update
---results-json <fixture>`` wrote for the worked solution with some bugs of ``tests/bugs.py``
+Each fixture is the result model (``grader/model.py``, ``<name>.grading.json``) that ``python -m
+grader grade <file> --parts softmax,loss,backward,update --results-json <name>.json`` wrote for
+the worked solution with some bugs of ``tests/bugs.py``
 applied (the same patches ``tests/test_bugs.py`` applies). Four numpy parts keep the gradings
 short while covering a named cause from ``_generic_patterns`` (the batch-size factor), a
 shape hint ("(transposed?)"), the softmax axis and a sign flip, and two hidden tests; the
@@ -64,9 +65,9 @@ def main() -> None:
 def grade(submission: Path, parts: str, target: Path) -> None:
     subprocess.run([sys.executable, "-m", "grader", "grade", str(submission), "--parts", parts,
                     "--results-json", str(target)], cwd=REPOSITORY, check=False)
-    # the typed model beside it (grader/model.py) is not a fixture: the reports read results.json
-    target.with_name(f"{target.stem}.grading.json").unlink(missing_ok=True)
-    print(submission, "->", target)
+    # the reports read the model; results.json is one of its renderings, not a fixture
+    target.unlink(missing_ok=True)
+    print(submission, "->", target.with_name(f"{target.stem}.grading.json"))
 
 
 if __name__ == "__main__":
