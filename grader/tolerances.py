@@ -107,7 +107,7 @@ credit. The worked networks train 241,442 (CatsDogsCNN) and about 450,000 (Mnist
 smallest correct network of the bank (tests/submissions/part4/blocks.py's CatsDogsCNN) 14,482."""
 
 CATS_DOGS_FALLBACK_OPTIMIZER = ("SGD", {"lr": 0.05, "momentum": 0.9})
-"""What the experiments part (study 5, grader/parts/experiments.py) trains CatsDogsCNN with when
+"""What the experiments part (study 5, grader/parts/experiments/networks.py) trains CatsDogsCNN with when
 make_cats_dogs_optimizer's optimizer cannot be rebuilt. Part cats_dogs_cnn no longer does: an
 optimizer the grader refuses earns no learning credit there (issue #23)."""
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.batch import layouts
+from grader.batch import layouts, student_files
 from grader.batch.layouts import (
     FILES,
     FOLDERS,
@@ -486,7 +486,7 @@ def test_accented_utf8_is_gradable(tmp_path):
 
 
 def test_too_large_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(layouts, "MAX_SOURCE_BYTES", 100)
+    monkeypatch.setattr(student_files, "MAX_SOURCE_BYTES", 100)
     problems = problems_of(tmp_path, lambda root: write(root / "ada" / "solution.py", "#" * 101))
     assert "larger than" in problems["ada"]
 
@@ -523,7 +523,8 @@ def test_two_candidates_are_named(tmp_path, files):
 
 def test_big_folder_beside_the_solution(tmp_path, monkeypatch):
     """A submitted data folder larger than the walk looks at does not hide hw/solution.py."""
-    monkeypatch.setattr(layouts, "MAX_FOLDER_ENTRIES", 10)
+    monkeypatch.setattr(layouts, "MAX_FOLDER_ENTRIES", 10)        # the layout's look at a folder
+    monkeypatch.setattr(student_files, "MAX_FOLDER_ENTRIES", 10)  # and the walk of one student's
 
     def build(root):
         for i in range(30):

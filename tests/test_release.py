@@ -159,9 +159,9 @@ def test_check_handout_names_the_leak(tmp_path):
 
 # -- issue 24, section 2: an allow-list, the report builder, and no numpy answer ---------------------
 
-HANDOUT_FOLDERS = {".", "grader", "grader/parts", "grader/verdicts", "grader/networks", "grader/isolation",
-                   "grader/isolation/inside", "grader/outputs", "reference", "reference/data",
-                   "report", "report/studies"}
+HANDOUT_FOLDERS = {".", "grader", "grader/parts", "grader/parts/experiments", "grader/verdicts",
+                   "grader/networks", "grader/isolation", "grader/isolation/inside", "grader/outputs",
+                   "reference", "reference/data", "report", "report/studies"}
 """What a student needs, spelled out here rather than read from the release: grading themselves
 (the public grader, its worker and references) and building their report."""
 

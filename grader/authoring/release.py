@@ -31,8 +31,8 @@ from reference import withheld
 REPOSITORY = Path(__file__).resolve().parents[2]
 ANSWER_FILES = withheld.ANSWER_FILES
 """Instructor files that are answers to a part, relative to the repository."""
-HANDOUT_FOLDERS = ("grader", "grader/parts", "grader/verdicts", "grader/networks", "grader/isolation",
-                   "grader/isolation/inside", "grader/outputs",
+HANDOUT_FOLDERS = ("grader", "grader/parts", "grader/parts/experiments", "grader/verdicts",
+                   "grader/networks", "grader/isolation", "grader/isolation/inside", "grader/outputs",
                    "reference", "reference/data",
                    "report", "report/studies")
 """What a student needs, by folder (each one's own files, not its subfolders): the public grader

@@ -30,18 +30,20 @@ Names starting with ``.`` and the folders ``__MACOSX``, ``__pycache__`` and
 """
 from __future__ import annotations
 
-import os
 import re
 import stat
 import tempfile
 import unicodedata
 import zipfile
-from collections import deque
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 import yaml
+
+from grader.batch.student_files import (MAX_FOLDER_ENTRIES, SOLUTION_STEM, SOURCE_NAME, WALK_DEPTH,
+                                        examine_file, examine_folder, human_size, listing,
+                                        notebook_problem, visible_entries)
+
 
 FOLDERS = "one folder per student (<student>/solution.py)"
 FILES = "one file per student (<student>.py)"
@@ -59,31 +61,13 @@ KNOWN_LAYOUTS = (
 )
 """Every layout ``open_roster`` reads, with an example path each (for ``LayoutError``)."""
 
-SOURCE_NAME = "solution.py"
 METADATA_NAME = "submission_metadata.yml"
 NBGRADER_TIMESTAMP = "timestamp.txt"
-TOOL_FOLDERS = frozenset({"__MACOSX", "__pycache__", ".ipynb_checkpoints"})
-
-# A candidate is solution.py, or the name a browser or file manager gives a second copy of it
-# ("solution (1).py", "solution-2.py", "solution copy.py"): a student who sends both has sent
-# two candidates, and which one they meant is theirs to say.
-CANDIDATE = re.compile(r"solution(?: ?\(\d+\)|[ _-]\d+| copy(?: \d+)?)?\.py", re.IGNORECASE)
-SOLUTION_STEM = re.compile(r"solution\b", re.IGNORECASE)
-
-MAX_SOURCE_BYTES = 16 * 1024 ** 2
-"""Past this a file is not read: the worked solution is about 34 kB."""
 MAX_ZIP_BYTES = 1024 ** 3
 """Bound on what a zip may extract to (the sum of its files, uncompressed)."""
 MAX_ZIP_MEMBERS = 100_000
-MAX_FOLDER_ENTRIES = 1_000
-MAX_WALK_FOLDERS = 200
-"""Entries looked at in one folder, and folders looked into, of one student's submission: a
-submitted data set or virtualenv must not stall the batch, nor hide the solution beside it."""
-WALK_DEPTH = 3
-"""Folder levels looked into below a student's folder: 1 for the file, 3 to say it is too deep."""
 MAX_UNWRAP = 3
 MAX_ID_CHARS = 80
-LISTED_NAMES = 5
 
 
 class LayoutError(ValueError):
@@ -172,8 +156,8 @@ def extract_zip(path: Path, scratch: Path) -> Path:
             plan.append((info, parts))
             declared += 0 if info.is_dir() or _is_symlink(info) else info.file_size
         if declared > MAX_ZIP_BYTES:
-            raise LayoutError(f"{path} would extract to {_size(declared)}; nngrade extracts at most "
-                              f"{_size(MAX_ZIP_BYTES)}.")
+            raise LayoutError(f"{path} would extract to {human_size(declared)}; nngrade extracts at most "
+                              f"{human_size(MAX_ZIP_BYTES)}.")
         destination = Path(tempfile.mkdtemp(prefix=f"{_safe_id(path.stem)}-", dir=scratch))
         written = 0
         for info, parts in plan:
@@ -193,7 +177,7 @@ def extract_zip(path: Path, scratch: Path) -> Path:
                     while chunk := source.read(1024 ** 2):
                         written += len(chunk)
                         if written > MAX_ZIP_BYTES:
-                            raise LayoutError(f"{path} extracts to more than {_size(MAX_ZIP_BYTES)}, "
+                            raise LayoutError(f"{path} extracts to more than {human_size(MAX_ZIP_BYTES)}, "
                                               "the most nngrade extracts.")
                         sink.write(chunk)
             except LayoutError:
@@ -223,12 +207,6 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
-def _size(n: int) -> str:
-    if n >= 1024 ** 3:
-        return f"{n / 1024 ** 3:.3g} GiB"
-    return f"{n / 1024 ** 2:.3g} MiB" if n >= 1024 ** 2 else f"{n} bytes"
-
-
 # ---- which layout -----------------------------------------------------------------------------
 
 def _read_folder(root: Path, assignment: str | None) -> tuple[str, Path, list[_Found]]:
@@ -252,25 +230,14 @@ def _read_folder(root: Path, assignment: str | None) -> tuple[str, Path, list[_F
             return FOLDERS, root, _per_folder(folders)
         if files:
             return FILES, root, _per_file(files)
-        what = "is empty" if not _visible(root) else "holds no student folder and no .py file"
+        what = "is empty" if not visible_entries(root) else "holds no student folder and no .py file"
         raise LayoutError(f"{root} {what}.")
     raise AssertionError("unreachable: the last pass does not unwrap")
 
 
-def _hidden(name: str) -> bool:
-    return name.startswith(".") or name in TOOL_FOLDERS
-
-
-def _visible(folder: Path) -> list[Path]:
-    try:
-        return sorted(entry for entry in folder.iterdir() if not _hidden(entry.name))
-    except OSError:
-        return []
-
-
 def _top_level(root: Path) -> tuple[list[Path], list[Path]]:
     """The student folders and student files (.py, .ipynb) directly in ``root``."""
-    entries = _visible(root)
+    entries = visible_entries(root)
     folders = [entry for entry in entries if entry.is_dir()]
     files = [entry for entry in entries
              if entry.is_file() and entry.suffix.lower() in (".py", ".ipynb")]
@@ -280,7 +247,7 @@ def _top_level(root: Path) -> tuple[list[Path], list[Path]]:
 def _holds_code(folder: Path, depth: int = WALK_DEPTH) -> bool:
     """Whether ``folder`` holds a .py or .ipynb file within ``depth`` levels (bounded: at most
     ``MAX_FOLDER_ENTRIES`` entries read per folder)."""
-    entries = _visible(folder)[:MAX_FOLDER_ENTRIES]
+    entries = visible_entries(folder)[:MAX_FOLDER_ENTRIES]
     if any(e.is_file() and e.suffix.lower() in (".py", ".ipynb") for e in entries):
         return True
     return depth > 1 and any(_holds_code(e, depth - 1) for e in entries if e.is_dir())
@@ -289,7 +256,7 @@ def _holds_code(folder: Path, depth: int = WALK_DEPTH) -> bool:
 def _one_students(folder: Path) -> bool:
     """Whether ``folder``, alone in the folder read, is a student's rather than a wrapper: it
     holds a solution file itself, or no folder and at most one file a student could hand in."""
-    entries = _visible(folder)
+    entries = visible_entries(folder)
     handed_in = [entry for entry in entries
                  if entry.is_file() and entry.suffix.lower() in (".py", ".ipynb")]
     if any(SOLUTION_STEM.match(entry.name) for entry in handed_in):
@@ -304,15 +271,15 @@ def _nbgrader_folder(root: Path) -> Path | None:
     hold assignment folders rather than files to grade."""
     if (root / "submitted").is_dir():
         return root / "submitted"
-    students = [entry for entry in _visible(root) if entry.is_dir()]
+    students = [entry for entry in visible_entries(root) if entry.is_dir()]
     for student in students:
-        for inner in _visible(student):
+        for inner in visible_entries(student):
             if inner.is_dir() and (inner / NBGRADER_TIMESTAMP).is_file():
                 return root
     if root.name == "submitted" and students:
-        nested = any(inner.is_dir() for student in students for inner in _visible(student))
+        nested = any(inner.is_dir() for student in students for inner in visible_entries(student))
         flat = any(inner.is_file() and inner.suffix.lower() in (".py", ".ipynb")
-                   for student in students for inner in _visible(student))
+                   for student in students for inner in visible_entries(student))
         if nested and not flat:
             return root
     return None
@@ -323,7 +290,7 @@ def _nbgrader_folder(root: Path) -> Path | None:
 def _per_folder(folders: list[Path]) -> list[_Found]:
     found = []
     for folder in folders:
-        source, problem = _examine_folder(folder)
+        source, problem = examine_folder(folder)
         found.append(_Found(folder.name, folder.name, folder.name, source, problem, len(found)))
     return found
 
@@ -337,16 +304,17 @@ def _per_file(files: list[Path]) -> list[_Found]:
     for stem, group in sorted(by_stem.items()):
         python = [file for file in group if file.suffix.lower() == ".py"]
         if python:
-            source, problem = _examine_file(python[0], python[0].name)
+            source, problem = examine_file(python[0], python[0].name)
         else:
-            source, problem = None, _notebook_problem([group[0].name])
+            source, problem = None, notebook_problem([group[0].name])
         found.append(_Found(stem, group[0].name, stem, source, problem, len(found)))
     return found
 
 
 def _nbgrader(submitted: Path, assignment: str | None) -> list[_Found]:
-    students = [entry for entry in _visible(submitted) if entry.is_dir()]
-    names = sorted({inner.name for student in students for inner in _visible(student) if inner.is_dir()})
+    students = [entry for entry in visible_entries(submitted) if entry.is_dir()]
+    names = sorted({inner.name for student in students for inner in visible_entries(student)
+                    if inner.is_dir()})
     if assignment is None:
         if len(names) > 1:
             raise LayoutError(f"{submitted} (nbgrader) holds several assignments: {', '.join(names)}; "
@@ -362,10 +330,10 @@ def _nbgrader(submitted: Path, assignment: str | None) -> list[_Found]:
     for student in students:
         folder = student / assignment
         if folder.is_dir():
-            source, problem = _examine_folder(folder, ignore={NBGRADER_TIMESTAMP})
+            source, problem = examine_folder(folder, ignore={NBGRADER_TIMESTAMP})
         else:
             source, problem = None, (f"No submission of {assignment} was collected from you "
-                                     f"(nbgrader holds {_listing(_visible(student))} of yours): "
+                                     f"(nbgrader holds {listing(visible_entries(student))} of yours): "
                                      f"submit {assignment} with {SOURCE_NAME} in it.")
         found.append(_Found(student.name, student.name, student.name, source, problem, len(found)))
     return found
@@ -395,9 +363,9 @@ def _gradescope(root: Path) -> list[_Found]:
             raw, name = _gradescope_person(person, folder_name)
             found.append(_Found(raw, f"{folder_name}/{index:04d}", name, source, problem, group))
     # A folder the metadata does not name is still somebody's work: graded under its own name.
-    for folder in _visible(root):
+    for folder in visible_entries(root):
         if folder.is_dir() and folder.name not in named:
-            source, problem = _examine_folder(folder)
+            source, problem = examine_folder(folder)
             found.append(_Found(folder.name, folder.name, folder.name, source, problem, len(found)))
     return found
 
@@ -422,137 +390,15 @@ def _gradescope_files(root: Path, key: str) -> tuple[Path | None, str]:
                       "export; ask your TA to export the submissions again.")
     target = root / key
     if target.is_dir():
-        return _examine_folder(target)
+        return examine_folder(target)
     if target.is_file():
         if target.suffix.lower() == ".py":
-            return _examine_file(target, target.name)
+            return examine_file(target, target.name)
         if target.suffix.lower() == ".ipynb":
-            return None, _notebook_problem([target.name])
+            return None, notebook_problem([target.name])
         return None, f"Your submission is {key}, not {SOURCE_NAME}: submit your code as {SOURCE_NAME}."
     return None, (f"Gradescope's export holds no files for your submission ({key}); submit "
                   f"{SOURCE_NAME} again, or ask your TA to export the submissions again.")
-
-
-# ---- one student's files ----------------------------------------------------------------------
-
-def _walk(folder: Path, ignore: frozenset | set) -> list[tuple[str, ...]]:
-    """The files below ``folder`` as path components, hidden ones and those in ``ignore`` left
-    out, at most ``WALK_DEPTH`` folders down. Breadth first, so that every file one folder down
-    is seen before any deeper; at most ``MAX_FOLDER_ENTRIES`` of each folder and
-    ``MAX_WALK_FOLDERS`` folders. Linked folders are not entered (a link to ``..`` never ends)."""
-    files: list[tuple[str, ...]] = []
-    pending: deque[tuple[Path, tuple[str, ...]]] = deque([(folder, ())])
-    visited = 0
-    while pending and visited < MAX_WALK_FOLDERS:
-        current, prefix = pending.popleft()
-        visited += 1
-        try:
-            with os.scandir(current) as listing:
-                entries = sorted(islice(listing, MAX_FOLDER_ENTRIES), key=lambda entry: entry.name)
-        except OSError:
-            continue
-        for entry in entries:
-            if _hidden(entry.name) or (not prefix and entry.name in ignore):
-                continue
-            parts = (*prefix, entry.name)
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if len(parts) < WALK_DEPTH:
-                        pending.append((Path(entry.path), parts))
-                elif entry.is_file():
-                    files.append(parts)
-            except OSError:
-                continue
-    return sorted(files)
-
-
-def examine_folder(folder: Path) -> tuple[Path | None, str]:
-    """One student's folder (a Gradescope submission folder, say): (the file to grade, "") or
-    (None, a sentence for the student saying why it scores 0 and what to fix)."""
-    return _examine_folder(folder)
-
-
-def _examine_folder(folder: Path, ignore: frozenset | set = frozenset()) -> tuple[Path | None, str]:
-    """(the file to grade, "") or (None, the problem) for one student's folder."""
-    files = _walk(folder, ignore)
-    near = [parts for parts in files if len(parts) <= 2]
-    candidates = [parts for parts in near if CANDIDATE.fullmatch(parts[-1])]
-    if len(candidates) == 1:
-        shown = "/".join(candidates[0])
-        return _examine_file(folder.joinpath(*candidates[0]), shown)
-    if candidates:
-        return None, (f"Your submission has {len(candidates)} candidate files, "
-                      f"{_and([('/'.join(parts)) for parts in candidates])}, and nngrade will not "
-                      f"guess which one you meant: submit exactly one {SOURCE_NAME}.")
-    notebooks = [parts for parts in near if parts[-1].lower().endswith(".ipynb")]
-    if notebooks:
-        notebooks.sort(key=lambda parts: (not SOLUTION_STEM.match(parts[-1]), len(parts), parts))
-        return None, _notebook_problem(["/".join(parts) for parts in notebooks])
-    deep = [parts for parts in files if CANDIDATE.fullmatch(parts[-1])]
-    if deep:
-        return None, (f"Your {SOURCE_NAME} is at {'/'.join(deep[0])}, too many folders down: "
-                      f"submit {SOURCE_NAME} at the top of your submission.")
-    entries = [entry for entry in _visible(folder) if entry.name not in ignore]
-    if not entries:
-        return None, f"Your submission is empty: submit your code as {SOURCE_NAME}."
-    return None, (f"Your submission has no {SOURCE_NAME} (it holds {_listing(entries)}): "
-                  f"submit your code in a file named {SOURCE_NAME}.")
-
-
-def misnamed_note(shown: str) -> str:
-    """What a student reads when ``shown`` (the file found, relative to their folder) was graded
-    although it is not named ``solution.py``; "" when it is."""
-    if shown == SOURCE_NAME:
-        return ""
-    return f"Note: your submission has no {SOURCE_NAME}; graded {shown} in its place (name it {SOURCE_NAME})."
-
-
-def _examine_file(path: Path, shown: str) -> tuple[Path | None, str]:
-    """(path, "") when ``path`` is non-empty UTF-8 text, else (None, the problem)."""
-    if path.is_symlink():
-        # A link names a file the grader's user can read and the student could not hand in (the
-        # worked solution, a classmate's file): only the file itself is graded.
-        return None, f"{shown} is a link, not a file: submit the file itself as {SOURCE_NAME}."
-    try:
-        size = path.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            return None, (f"{shown} is {_size(size)}, larger than the {_size(MAX_SOURCE_BYTES)} "
-                          "nngrade reads: submit only your Python source code.")
-        data = path.read_bytes()
-    except OSError as error:
-        return None, f"{shown} could not be read ({error.strerror}): submit it again."
-    if not data:
-        return None, f"{shown} is empty (0 bytes): submit the file with your code in it."
-    if b"\0" in data:
-        return None, (f"{shown} is not a text file (it holds NUL bytes): submit your Python source "
-                      "code as plain text, not a compiled or binary file.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return None, (f"{shown} is not UTF-8 text (from byte {error.start} on): save it as UTF-8 "
-                      "(your editor's 'Save with encoding') and submit it again.")
-    if not text.lstrip("\ufeff").strip():
-        return None, f"{shown} holds only whitespace: submit the file with your code in it."
-    return path, ""
-
-
-def _notebook_problem(notebooks: list[str]) -> str:
-    return (f"You submitted a Jupyter notebook ({_and(notebooks[:2])}) instead of {SOURCE_NAME}, "
-            "and notebooks are not graded: export it as a Python file (in Jupyter: File > "
-            f"Download as > Python (.py)), name it {SOURCE_NAME} and submit that.")
-
-
-def _listing(entries: list[Path]) -> str:
-    names = [entry.name + ("/" if entry.is_dir() else "") for entry in entries]
-    if not names:
-        return "nothing"
-    shown = ", ".join(names[:LISTED_NAMES])
-    more = len(names) - LISTED_NAMES
-    return f"{shown} and {more} more" if more > 0 else shown
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 # ---- ids --------------------------------------------------------------------------------------

@@ -83,11 +83,15 @@ def _modules_of(part: str):
 
 
 def procedures(module) -> dict[str, tuple[Callable, dict]]:
-    """``{row name: (procedure, case arguments)}`` of a procedures module."""
+    """``{row name: (procedure, case arguments)}`` of a procedures module. A part too big for one
+    module is a package whose ``__init__`` imports the procedures of its modules; a procedure
+    imported from anywhere else (another part's) is not this module's."""
     found = {}
+    package = module.__name__ + "." if hasattr(module, "__path__") else None
     for name, procedure in vars(module).items():
         if not (name.startswith("test_") and inspect.isfunction(procedure)
-                and procedure.__module__ == module.__name__):
+                and (procedure.__module__ == module.__name__
+                     or (package and procedure.__module__.startswith(package)))):
             continue
         cases = getattr(procedure, "nngrade_cases", None)
         if cases is None:

@@ -48,7 +48,7 @@ from pathlib import Path
 from grader import model
 from grader.batch.engine import SINGLE_THREAD
 from grader.batch.engine import budget_options as engine_budget_options
-from grader.batch.layouts import SOURCE_NAME, examine_folder, misnamed_note
+from grader.batch.student_files import SOURCE_NAME, examine_folder, misnamed_note
 from grader.isolation.lifeline import die_with_parent
 from grader.outputs import report
 from grader.parts import UnknownParts, select_parts

@@ -111,7 +111,7 @@ def _quietly(function, *args, **kwargs):
 
 def _grade(folder: Path, parts: list[str], cap_s: float | None) -> Grading:
     from grader.batch import engine
-    from grader.batch.layouts import misnamed_note
+    from grader.batch.student_files import misnamed_note
     from grader.batch.records import GRADED, INVALID, NOT_GRADED, invalid_grading
 
     try:

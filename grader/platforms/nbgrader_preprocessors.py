@@ -42,7 +42,8 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from grader.batch.layouts import CANDIDATE, NBGRADER_TIMESTAMP, _examine_folder
+from grader.batch.layouts import NBGRADER_TIMESTAMP
+from grader.batch.student_files import CANDIDATE, examine_folder
 from grader.platforms.nbgrader_kernel import (PART_PREFIX, RESULTS_MIME, SOURCE_NAME, SUBMISSION_FILE,
                                               TOKEN_VARIABLE, Grading, read_grading)
 
@@ -232,7 +233,7 @@ class PrepareSubmission(NbGraderPreprocessor):
         kept = {entry.name for entry in folder.iterdir()
                 if entry.name == NBGRADER_TIMESTAMP or (entry.suffix == ".ipynb" and entry.is_file()
                                                         and not entry.is_symlink())}
-        source, problem = _examine_folder(folder, ignore=kept | {SUBMISSION_FILE})
+        source, problem = examine_folder(folder, ignore=kept | {SUBMISSION_FILE})
         data = None
         if source is not None:
             if source.is_symlink() or any(p.is_symlink() for p in source.relative_to(folder).parents
