@@ -128,15 +128,20 @@ class Grading:
         return self.status in (GRADED, INVALID)
 
     def tests(self) -> list[TestRecord]:
-        """Every test, in rubric order (by part, then the rubric's row order, which puts a part's
-        hidden tests after its visible ones)."""
+        """Every test, in the rubric's order (a part's hidden rows come after every visible row,
+        as results.json lists them)."""
         found = [test for part in self.parts for test in part.tests]
+        return sorted(found, key=lambda test: (_RUBRIC_INDEX.get(test.test, len(_RUBRIC_INDEX)),
+                                               test.test))
 
+    def tests_by_part(self) -> list[TestRecord]:
+        """Every test, by part (in the order of ``PARTS``), then in the rubric's order: a part's
+        hidden tests after its visible ones (as feedback shows them)."""
         def order(test: TestRecord) -> tuple:
             part = PARTS.index(test.part) if test.part in PARTS else len(PARTS)
             return part, _RUBRIC_INDEX.get(test.test, len(_RUBRIC_INDEX)), test.test
 
-        return sorted(found, key=order)
+        return sorted(self.tests(), key=order)
 
     def part_totals(self) -> dict[str, tuple[float, float]]:
         """``{part: (score, max_score)}`` in the order of ``PARTS``."""

@@ -69,7 +69,7 @@ def outcomes(grading: Grading | None) -> list[Outcome]:
                     max_score=test.points, output=report.student_output(test, failure),
                     hidden=test.hidden, status=test.status, causes=test.cause_pairs(),
                     figures=_figures(test.experiment))
-            for test in grading.tests()]
+            for test in grading.tests_by_part()]
 
 
 _PNG_DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
