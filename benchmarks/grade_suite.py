@@ -1,9 +1,11 @@
 """Benchmark (not a test): what a student waits for, and what a batch pays, per grading of the
 worked solution (issue 26's figures).
 
-Run: ``python benchmarks/grade_suite.py [--runs 5] [--only full,one_part]``. Each scenario runs
-``--runs`` times, one after the other, and prints the median wall time (the whole command:
-interpreter, imports, sandbox starts, as a student experiences ``pytest grader``) and the median
+Run: ``python benchmarks/grade_suite.py [--runs 5] [--only full,one_part] [--before DIR]``. Each
+scenario runs ``--runs`` times, one after the other (with ``--before``, a checkout of an earlier
+nngrade, the two alternate run by run, so that both see the same machine), and prints the median
+wall time (the whole command: interpreter, imports, sandbox starts, as a student experiences
+``pytest grader``) and the median
 CPU seconds of every process the command started and waited for (the grading process, its
 sandboxed workers, the metered child), read with ``getrusage(RUSAGE_CHILDREN)``. Scenarios:
 
@@ -59,6 +61,8 @@ def _timed(command: list[str], *, cwd: Path = REPOSITORY, env=None) -> tuple[flo
 
 
 def _grade(submission: Path, results: Path, *parts: str) -> list[str]:
+    """The command grading ``submission`` (run with the checkout as its current folder, so
+    that ``python -m grader`` is that checkout's)."""
     selection = ["--parts", ",".join(parts)] if parts else []
     return [sys.executable, "-m", "grader", "grade", str(submission), "--results-json",
             str(results), *selection]
@@ -78,33 +82,31 @@ def machine() -> str:
             f"{torch.get_num_threads()} threads); Python {platform.python_version()}")
 
 
-def scenario_runs(name: str, folder: Path, runs: int) -> list[tuple[float, float]]:
+def scenario_run(name: str, folder: Path, run: int, repository: Path) -> tuple[float, float]:
+    """One run of scenario ``name`` with the checkout ``repository``: (wall s, CPU s)."""
     results = folder / "results.json"
     solution = REPOSITORY / "solution.py"
     if name == "full":
-        return [_timed(_grade(solution, results)) for _ in range(runs)]
+        return _timed(_grade(solution, results), cwd=repository)
     if name == "part4":
-        return [_timed(_grade(solution, results, PART4)) for _ in range(runs)]
+        return _timed(_grade(solution, results, PART4), cwd=repository)
     if name == "numpy":
-        return [_timed(_grade(solution, results, NUMPY)) for _ in range(runs)]
+        return _timed(_grade(solution, results, NUMPY), cwd=repository)
     if name == "one_part":
-        return [_timed(_grade(solution, results, "backward")) for _ in range(runs)]
+        return _timed(_grade(solution, results, "backward"), cwd=repository)
     if name == "edited":
-        measured = []
-        for run in range(runs):
-            copy = folder / f"edited{run}" / "solution.py"
-            copy.parent.mkdir()
-            text = solution.read_text()
-            copy.write_text(text)
-            _timed(_grade(copy, results))             # the first run of the evening
-            assert EDIT[0] in text, "NN.backward's signature changed: update EDIT"
-            copy.write_text(text.replace(EDIT[0], EDIT[1], 1))
-            measured.append(_timed(_grade(copy, results)))
-        return measured
+        copy = folder / f"edited{run}" / "solution.py"
+        copy.parent.mkdir()
+        text = solution.read_text()
+        copy.write_text(text)
+        _timed(_grade(copy, results), cwd=repository)             # the first run of the evening
+        assert EDIT[0] in text, "NN.backward's signature changed: update EDIT"
+        copy.write_text(text.replace(EDIT[0], EDIT[1], 1))
+        return _timed(_grade(copy, results), cwd=repository)
     if name == "import":
-        return [_timed([sys.executable, "-c", "import numpy, torch"]) for _ in range(runs)]
+        return _timed([sys.executable, "-c", "import numpy, torch"])
     if name == "gradescope_half_cpu":
-        return gradescope_half_cpu(folder, runs)
+        return gradescope_half_cpu(folder, run, repository)
     raise ValueError(name)
 
 
@@ -130,20 +132,19 @@ def _half_cpu_group() -> Path:
     raise Skipped("no cgroup cpu controller found")
 
 
-def gradescope_half_cpu(folder: Path, runs: int) -> list[tuple[float, float]]:
+def gradescope_half_cpu(folder: Path, run: int, repository: Path) -> tuple[float, float]:
     if os.geteuid() != 0:
         raise Skipped("needs root to make a cgroup limited to half a CPU")
-    archive = folder / "autograder.zip"
-    subprocess.run([sys.executable, "-m", "grader", "gradescope", str(archive)], cwd=REPOSITORY,
+    archive = folder / f"autograder-{run}.zip"
+    subprocess.run([sys.executable, "-m", "grader", "gradescope", str(archive)], cwd=repository,
                    check=True, capture_output=True)
     try:
         group = _half_cpu_group()
     except OSError as error:
         raise Skipped(f"cannot make a cgroup: {error}") from None
     procs = group / ("cgroup.procs" if (group / "cgroup.procs").exists() else "tasks")
-    measured = []
     try:
-        for run in range(runs):
+        for _ in range(1):
             root = folder / f"autograder{run}"
             with zipfile.ZipFile(archive) as opened:
                 for info in opened.infolist():
@@ -159,7 +160,7 @@ def gradescope_half_cpu(folder: Path, runs: int) -> list[tuple[float, float]]:
             # The command enters the group itself (its pid is written to the group before it
             # execs run_autograder), so that everything it starts is limited too.
             entering = (f"echo $$ > {procs} && exec {root / 'run_autograder'}")
-            measured.append(_timed(["sh", "-c", entering], cwd=root, env=environment))
+            measured = _timed(["sh", "-c", entering], cwd=root, env=environment)
             data = json.loads((root / "results" / "results.json").read_text())
             if data.get("score") is None:
                 raise Skipped(f"the run did not grade: {str(data.get('output'))[:200]}")
@@ -179,21 +180,40 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help=f"comma-separated scenarios among {', '.join(SCENARIOS)}")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a checkout of an earlier nngrade (git worktree add DIR COMMIT): each "
+                             "scenario runs with it and with this one, alternately")
     args = parser.parse_args()
+    checkouts = [("before", args.before.resolve())] if args.before else []
+    checkouts.append(("after" if args.before else "this", REPOSITORY))
     print(machine())
-    print(f"median of {args.runs} runs each, one after the other")
-    print(f"{'scenario':<22}{'wall s':>9}{'(min-max)':>16}{'CPU s':>9}")
+    for label, checkout in checkouts:
+        print(f"{label}: {checkout} ({_commit(checkout)})")
+    print(f"median of {args.runs} runs each; the checkouts alternate run by run")
+    print(f"{'scenario':<22}{'code':<8}{'wall s':>9}{'(min-max)':>16}{'CPU s':>9}")
     for name in args.only.split(","):
+        measured = {label: [] for label, _ in checkouts}
         with tempfile.TemporaryDirectory(prefix="nngrade-bench-") as folder:
             try:
-                measured = scenario_runs(name, Path(folder), args.runs)
+                for run in range(args.runs):
+                    for label, checkout in checkouts:
+                        place = Path(folder) / f"{label}{run}"
+                        place.mkdir()
+                        measured[label].append(scenario_run(name, place, run, checkout))
             except Skipped as why:
                 print(f"{name:<22}  skipped: {why}")
                 continue
-        walls, cpus = [m[0] for m in measured], [m[1] for m in measured]
-        print(f"{name:<22}{statistics.median(walls):>9.2f}"
-              f"{f'({min(walls):.2f}-{max(walls):.2f})':>16}{statistics.median(cpus):>9.2f}",
-              flush=True)
+        for label, _ in checkouts:
+            walls, cpus = [m[0] for m in measured[label]], [m[1] for m in measured[label]]
+            print(f"{name:<22}{label:<8}{statistics.median(walls):>9.2f}"
+                  f"{f'({min(walls):.2f}-{max(walls):.2f})':>16}{statistics.median(cpus):>9.2f}",
+                  flush=True)
+
+
+def _commit(checkout: Path) -> str:
+    found = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"],
+                           capture_output=True, text=True)
+    return found.stdout.strip()[:70] or "not a git checkout"
 
 
 if __name__ == "__main__":

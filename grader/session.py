@@ -18,6 +18,7 @@ submissions (the batch's) makes a new session, and so a fresh sandboxed worker, 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import time
 import traceback
@@ -33,6 +34,7 @@ from grader.isolation.worker import CouldNotGrade, Limits, Session
 from grader.ledger import Ledger
 from grader.outputs import report
 from grader.parts import PROCEDURE_ARGUMENTS, procedure_of, select_parts
+from grader.rubric import BY_NAME as BY_NAME_PART
 from grader.rubric import BY_TEST, NUMPY_ONLY_PARTS, RUBRIC
 from grader.verdicts import numpy_only, styles
 from grader.verdicts.rules import SourceError, read_source
@@ -62,6 +64,9 @@ class GradingOptions:
     load_timeout_s: float | None = None    # s importing the submission may take
     budget_scale: float = 1.0              # multiplies every CPU budget and the idle allowance
     sandbox: str = "auto"                  # a sandbox.MODES name, or auto: the strongest here
+    ahead: bool = True                     # start the CNN trainings at the start, beside the
+    #                                        other parts (grader/networks/ahead.py); a batch's
+    #                                        gradings and Gradescope's half CPU run one at a time
 
     def __post_init__(self):
         object.__setattr__(self, "submission", Path(self.submission).expanduser().resolve())
@@ -124,6 +129,30 @@ class GradingSession:
             self.numpy_only_verdicts()   # read before any of the submission runs
         limits, mode = self.limits_and_mode()
         Session(self.options.submission, CallbackLog(), limits, mode).preflight()
+        if self.options.ahead:
+            self.start_runs_ahead(names)
+
+    def start_runs_ahead(self, tests: set[str]) -> None:
+        """Start the runs the selected ``tests`` declare they can start ahead (a part module's
+        ``AHEAD``, ``grader/networks/ahead.py``): the CNN parts' trainings then run beside the
+        other parts. What a plan costs (the network's capture) is charged to its part, as in its
+        test; a plan that fails starts nothing (the test itself then says why)."""
+        for row in self.rows:
+            if row.test not in tests:
+                continue
+            plan = getattr(importlib.import_module(BY_NAME_PART[row.part].module_name), "AHEAD",
+                           {}).get(row.test)
+            if plan is None:
+                continue
+            worker = self.worker_session()
+            worker.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
+            try:
+                task, arguments = plan(worker, Scorer())
+            except (GradeFailure, NotGraded, Exception):   # noqa: BLE001 - the test says why
+                continue
+            finally:
+                worker.end_part_test()
+            worker.start_network_task(row.part, task, **arguments)
 
     def run(self, test: str) -> report.TestResult:
         """Grade one row; its result is entered in the ledger (and results.json, with the

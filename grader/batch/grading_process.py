@@ -79,8 +79,10 @@ def _options(request: dict):
     if not os.path.isfile(submission):
         raise Refused(f"no file at {submission}: pass the path of a solution.py")
     try:
+        # One process at a time per grading: a batch runs one grading per core.
         return session.GradingOptions(submission=submission, parts=tuple(parts),
-                                      results_json=results_json, budget_scale=float(scale))
+                                      results_json=results_json, budget_scale=float(scale),
+                                      ahead=False)
     except (ValueError, UnknownParts) as error:
         raise Refused(str(error)) from None
 

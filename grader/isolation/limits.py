@@ -242,6 +242,12 @@ class Accounts:
         """CPU seconds the current part may still spend (the grading's total included)."""
         return min(self._budgets_left())
 
+    def budget_left_for(self, part: str) -> float:
+        """CPU seconds ``part`` may still spend (the grading's total included), whichever part
+        is being graded now."""
+        part_left = self.part_budgets.get(part, float("inf")) - self.spent_by_part.get(part, 0.0)
+        return min(part_left, self.grading_budget_s - sum(self.spent_by_part.values()))
+
     def budget_spent(self) -> str:
         """The sentence for the budget that binds now: the part's, or the grading's."""
         part_left, grading_left = self._budgets_left()

@@ -51,6 +51,7 @@ class Session(Accounts):
         self.load_failure: CallOutcome | None = None
         self.restarts = 0              # after a crash or a timeout
         self._network_runner = None     # grader.networks.metered.Runner, started on first use
+        self._ahead: dict = {}         # (part, task) -> grader.networks.ahead.AheadRun
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
         self.load_warning = ""
         """Set when importing the submission raised and its definitions were graded instead."""
@@ -204,25 +205,55 @@ class Session(Accounts):
         CPU time to the part. ``limit_s``: a smaller limit of this run alone (one study of the
         experiments, so that one costly network does not take the other studies' share).
         Raises ``metered.BudgetSpent`` (with the budget's sentence, or the run's limit) when the
-        run uses the rest of the budget or its limit, ``metered.ChildFailed`` when it fails."""
+        run uses the rest of the budget or its limit, ``metered.ChildFailed`` when it fails.
+
+        When the same run of the current part was started ahead (``start_network_task``), its
+        result is taken instead, with the same verdict as a run started now: its CPU time is
+        charged to the part, and a run that used more than what is left now is a spent budget."""
         from grader.networks import metered
 
         left = self.budget_left()
         if left <= 0:
             raise metered.BudgetSpent(0.0, self.budget_spent())
         allowed = left if limit_s is None else min(left, limit_s)
-        if self._network_runner is None:
-            self._network_runner = metered.Runner()
-        runner = self._network_runner
-        try:
-            return runner.run(task, allowed, **kwargs)
-        except metered.BudgetSpent:
-            pass
-        finally:
-            self._spend(runner.cpu_used)
+        ahead = self._ahead.pop((self.part, task), None)
+        if ahead is not None and ahead.matches(kwargs):
+            value, error, cpu_used = ahead.result()
+            self._spend(cpu_used)
+            if cpu_used <= allowed and error is None:
+                return value
+            if cpu_used <= allowed and not isinstance(error, metered.BudgetSpent):
+                raise error
+        else:
+            if ahead is not None:
+                ahead.close()
+            if self._network_runner is None:
+                self._network_runner = metered.Runner()
+            runner = self._network_runner
+            try:
+                return runner.run(task, allowed, **kwargs)
+            except metered.BudgetSpent:
+                pass
+            finally:
+                self._spend(runner.cpu_used)
         if allowed < left:
             raise metered.BudgetSpent(allowed, f"the run used its whole limit of {allowed:g} CPU s")
         raise metered.BudgetSpent(left, self.budget_spent())
+
+    def start_network_task(self, part: str, task: str, **kwargs) -> None:
+        """Start ``run_network_task(task, **kwargs)`` of ``part`` now, in a metered child of its
+        own, while the grading goes on (the CNN parts' trainings overlap the numpy parts on the
+        other core). The part's test takes its result with ``run_network_task``; it runs under
+        what is left of the part's budget now, and is charged when taken. Runs started ahead
+        run one after the other, in the order started."""
+        from grader.networks.ahead import AheadRun
+
+        previous = self._ahead.get((part, task))
+        if previous is not None:
+            previous.close()
+        earlier = [run for run in self._ahead.values() if not run.done]
+        self._ahead[(part, task)] = AheadRun(task, kwargs, self.budget_left_for(part),
+                                             after=earlier[-1] if earlier else None)
 
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
@@ -278,6 +309,9 @@ class Session(Accounts):
         if self._network_runner is not None:
             self._network_runner.close()
             self._network_runner = None
+        for run in self._ahead.values():
+            run.close()
+        self._ahead.clear()
 
     def record(self) -> dict:
         """What the results say about the confinement: mode, warning and resource limits."""

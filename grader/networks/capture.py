@@ -49,6 +49,17 @@ def captured(worker, grade, cls: str, input_shape: tuple, optimizer: bool = Fals
     return value
 
 
+def planned(worker, key, make):
+    """The arguments of one of the grader's runs, made once per grading (``make()``): a run
+    started ahead (``Session.start_network_task``) and the test that takes it use the same
+    ones, fresh seeds included. A ``make`` that raises (a failed capture) is not kept: the test
+    makes it again, and says why it failed."""
+    plans = worker.__dict__.setdefault("_planned_runs", {})
+    if key not in plans:
+        plans[key] = make()
+    return plans[key]
+
+
 def layer_reply(worker, channels: int, momentum: float, shape: tuple, eps: float = 1e-5):
     """The worker's reply to ``capture_layer`` for ``BatchNorm2d(channels, eps, momentum)`` on
     inputs of ``shape`` in both modes, asked once per grading and configuration (part

@@ -162,7 +162,7 @@ class Runner:
         except BudgetSpent:
             self.close()
             raise
-        except (OSError, EOFError, wire.WireError) as error:
+        except (OSError, ValueError, EOFError, wire.WireError) as error:
             code = process.poll()
             self.close()
             raise ChildFailed(f"the grader's child process died ({_describe(code, error)})") from None
@@ -199,21 +199,23 @@ class Runner:
                 return wire.decode(bytes(buffer[8:needed]))
 
     def close(self) -> None:
-        if self.process is not None:
+        # Taken first: a run ahead (grader/networks/ahead.py) may be closed from another thread.
+        process, self.process = self.process, None
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (process.stdin, process.stdout):
             try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+                stream.close()
+            except OSError:
                 pass
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            for stream in (self.process.stdin, self.process.stdout):
-                try:
-                    stream.close()
-                except OSError:
-                    pass
-            self.process = None
 
 
 def _describe(code, error) -> str:

@@ -99,8 +99,40 @@ def test_cats_dogs_rules(worker, grade):
                  0.5)
 
 
+def attempt_plan(worker, grade, attempt: int) -> tuple[np.ndarray, dict]:
+    """``(held-out labels, arguments)`` of the grader's training run ``attempt`` of CatsDogsCNN,
+    made once per grading (so that a run started ahead is the test's own)."""
+    def make():
+        n_train, n_held_out = tol.CATS_DOGS_TRAIN, tol.CATS_DOGS_HELD_OUT
+        description = described(worker, grade)
+        # Fresh images for every run: the held-out ones cannot be known in advance.
+        images, labels = striped_images(n_train + n_held_out, size=64, seed=secrets.randbits(32))
+        return labels, dict(
+            capture=description, seed=attempt, input_shape=[tol.CATS_DOGS_BATCH, *INPUT],
+            optimizer={"described": description.get("optimizer")},
+            train_images=images[:n_train], train_labels=labels[:n_train],
+            held_out=images[n_train:], epochs=tol.CATS_DOGS_EPOCHS,
+            batch_size=tol.CATS_DOGS_BATCH, train_seed=attempt)
+    return capture.planned(worker, ("test_cats_dogs_learns", attempt), make)
+
+
+def first_attempt_ahead(worker, grade) -> tuple[str, dict]:
+    """The first training ``test_cats_dogs_learns`` takes, to start ahead (``AHEAD``): only for
+    a network and an optimizer the grader can build (the test fails before any run otherwise)."""
+    description = described(worker, grade)
+    network = capture.network(grade, description, "CatsDogsCNN", (tol.CATS_DOGS_BATCH, *INPUT),
+                              seed=0)
+    training.build_optimizer(description.get("optimizer"), network)
+    return "trained_with_controls", attempt_plan(worker, grade, 0)[1]
+
+
+AHEAD = {"test_cats_dogs_learns": first_attempt_ahead}
+"""Runs of this part's tests that can start at the start of the grading (``grader/networks/
+ahead.py``): the test's name -> what gives ``(task, arguments)``."""
+
+
 def test_cats_dogs_learns(worker, grade):
-    n_train, n_held_out = tol.CATS_DOGS_TRAIN, tol.CATS_DOGS_HELD_OUT
+    n_train = tol.CATS_DOGS_TRAIN
     description = described(worker, grade)
     runs = []      # (network, optimizer, value, held-out labels, (learned, accuracy)) per run
     blockers = rules.source_grad_blockers(worker.submission, "CatsDogsCNN")
@@ -116,19 +148,12 @@ def test_cats_dogs_learns(worker, grade):
                        "CatsDogsCNN only with the optimizer make_cats_dogs_optimizer describes, "
                        "rebuilt from its torch.optim class and hyper-parameters; one it refuses "
                        "earns no learning credit")
-        how = "make_cats_dogs_optimizer's optimizer"
-        # Fresh images for every run: the held-out ones cannot be known in advance.
-        images, labels = striped_images(n_train + n_held_out, size=64,
-                                        seed=secrets.randbits(32))
-        what = (f"the grader trained CatsDogsCNN with {how} ({tol.CATS_DOGS_EPOCHS} epochs of "
-                f"{n_train} generated images, batch {tol.CATS_DOGS_BATCH})")
-        value = capture.run_on_data(
-            worker, grade, "trained_with_controls", what, training_blocked(blockers),
-            capture=description, seed=attempt, input_shape=[tol.CATS_DOGS_BATCH, *INPUT],
-            optimizer={"described": description.get("optimizer")},
-            train_images=images[:n_train], train_labels=labels[:n_train],
-            held_out=images[n_train:], epochs=tol.CATS_DOGS_EPOCHS,
-            batch_size=tol.CATS_DOGS_BATCH, train_seed=attempt)
+        labels, arguments = attempt_plan(worker, grade, attempt)
+        what = (f"the grader trained CatsDogsCNN with make_cats_dogs_optimizer's optimizer "
+                f"({tol.CATS_DOGS_EPOCHS} epochs of {n_train} generated images, batch "
+                f"{tol.CATS_DOGS_BATCH})")
+        value = capture.run_on_data(worker, grade, "trained_with_controls", what,
+                                    training_blocked(blockers), **arguments)
         score, _ = accuracy(value["logits"], labels[n_train:], "CatsDogsCNN")
         # a run that reaches the floor and shows that training made it ends the attempts; a
         # network whose accuracy training did not make (or that cannot be trained, from its

@@ -57,26 +57,49 @@ def test_mnist_cnn_parameters(worker, grade):
                  f"layer: {shapes}")
 
 
-def test_mnist_cnn_learns(worker, grade):
-    from reference.data.mnist import perturbed
+def learning_plan(worker, grade) -> tuple[int, str, dict]:
+    """``(perturbation seed, what, arguments)`` of the grader's training of MnistCNN, made once
+    per grading (so that a run started ahead is the test's own)."""
+    def make():
+        from reference.data.mnist import perturbed
 
-    data = digits()
-    (train_x, train_y), (valid_x, valid_y) = data.train, data.valid
+        data = digits()
+        (train_x, train_y), (valid_x, _) = data.train, data.valid
+        # A fresh perturbation of the held-out digits for every grading (never seeded from
+        # anything the submission can read): memorised answers have nothing to match.
+        seed = secrets.randbits(32)
+        held_out = perturbed(valid_x.reshape(-1, *INPUT).astype(np.float32),
+                             np.random.default_rng(seed))
+        what = (f"the grader trained MnistCNN ({tol.MNIST_CNN_EPOCHS} epochs of Adam, lr "
+                f"{tol.MNIST_CNN_LR}, on {len(train_y)} digits)")
+        arguments = dict(
+            capture=described(worker, grade), seed=0, input_shape=[tol.MNIST_CNN_BATCH, *INPUT],
+            optimizer={"grader": "Adam", "settings": {"lr": tol.MNIST_CNN_LR}},
+            train_images=train_x.reshape(-1, *INPUT).astype(np.float32), train_labels=train_y,
+            held_out=held_out, epochs=tol.MNIST_CNN_EPOCHS, batch_size=tol.MNIST_CNN_BATCH,
+            train_seed=0)
+        return seed, what, arguments
+    return capture.planned(worker, "test_mnist_cnn_learns", make)
+
+
+def learning_ahead(worker, grade) -> tuple[str, dict]:
+    """The training ``test_mnist_cnn_learns`` takes, to start ahead (``AHEAD``)."""
+    rebuilt(worker, grade, batch=tol.MNIST_CNN_BATCH)   # a network the grader cannot build: no run
+    return "trained_with_controls", learning_plan(worker, grade)[2]
+
+
+AHEAD = {"test_mnist_cnn_learns": learning_ahead}
+"""Runs of this part's tests that can start at the start of the grading (``grader/networks/
+ahead.py``): the test's name -> what gives ``(task, arguments)``."""
+
+
+def test_mnist_cnn_learns(worker, grade):
+    valid_y = digits().valid[1]
     network = rebuilt(worker, grade, batch=tol.MNIST_CNN_BATCH)
-    # A fresh perturbation of the held-out digits for every grading (never seeded from
-    # anything the submission can read): memorised answers have nothing to match.
-    seed = secrets.randbits(32)
-    held_out = perturbed(valid_x.reshape(-1, *INPUT).astype(np.float32), np.random.default_rng(seed))
+    seed, what, arguments = learning_plan(worker, grade)
     blockers = source_grad_blockers(worker.submission, "MnistCNN")
-    what = (f"the grader trained MnistCNN ({tol.MNIST_CNN_EPOCHS} epochs of Adam, lr "
-            f"{tol.MNIST_CNN_LR}, on {len(train_y)} digits)")
-    value = capture.run_on_data(
-        worker, grade, "trained_with_controls", what, training_blocked(blockers),
-        capture=described(worker, grade), seed=0, input_shape=[tol.MNIST_CNN_BATCH, *INPUT],
-        optimizer={"grader": "Adam", "settings": {"lr": tol.MNIST_CNN_LR}},
-        train_images=train_x.reshape(-1, *INPUT).astype(np.float32), train_labels=train_y,
-        held_out=held_out, epochs=tol.MNIST_CNN_EPOCHS, batch_size=tol.MNIST_CNN_BATCH,
-        train_seed=0)
+    value = capture.run_on_data(worker, grade, "trained_with_controls", what,
+                                training_blocked(blockers), **arguments)
 
     def diagnose(value):
         return causes.joined([stalled_loss(value), capture.frozen_parameters(network)])

@@ -1,0 +1,166 @@
+"""Runs started ahead (``grader/networks/ahead.py``, issue 26): the CNN parts' trainings start at
+the start of a grading, in a metered child of their own, and their tests take the result. The
+run is still metered and killable, it is charged to its own part when taken, a run that used
+more than what the part has left then is a spent budget (as if it had started then), and its
+verdicts are the same as when the trainings run one after the other."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from conftest import WORKED_SOLUTION, grade_file, patched_solution, scores_by_test
+from test_worker import session_for
+
+from grader.networks import metered
+from grader.networks.ahead import AheadRun
+
+
+def test_a_run_ahead_is_metered_and_stopped_at_its_budget():
+    started = time.monotonic()
+    run = AheadRun("spin", {"seconds": 60.0}, 1.0)
+    value, error, cpu_used = run.result()
+    assert value is None and isinstance(error, metered.BudgetSpent), error
+    assert 1.0 < cpu_used < 2.0, cpu_used
+    assert time.monotonic() - started < 20, "the run was not stopped at its budget"
+    assert run._runner.process is None      # its child is gone
+
+
+def test_runs_ahead_go_one_after_the_other_and_close_kills_them():
+    first = AheadRun("spin", {"seconds": 1.0}, 10.0)
+    second = AheadRun("spin", {"seconds": 30.0}, 60.0, after=first)
+    first.result()
+    time.sleep(1.0)                          # the second has started its child by now
+    second.close()
+    value, error, cpu_used = second.result()
+    assert value is None and isinstance(error, metered.ChildFailed), error
+    assert cpu_used < 10.0
+
+
+def test_the_session_takes_a_run_started_ahead_and_charges_it_to_its_part(tmp_path):
+    session = session_for(tmp_path, "")
+    session.part_budgets = {"mnist_cnn": 30.0, "cats_dogs_cnn": 30.0}
+    try:
+        x = np.arange(6.0).reshape(2, 3)
+        session.start_network_task("mnist_cnn", "spin", seconds=0.5)
+        session.start_network_task("cats_dogs_cnn", "echo", x=x)
+        session.begin_part_test("init", False)          # another part is graded meanwhile
+        assert session.spent_by_part.get("mnist_cnn", 0.0) == 0.0
+        session.begin_part_test("mnist_cnn", True)
+        assert session.run_network_task("spin", seconds=0.5)["spun"] >= 0.5
+        assert 0.5 <= session.spent_by_part["mnist_cnn"] < 1.5, session.spent_by_part
+        session.end_part_test()
+        session.begin_part_test("cats_dogs_cnn", True)
+        # other arguments than the run's: the run started ahead is not taken
+        other = session.run_network_task("echo", x=x + 1)
+        assert np.array_equal(other["x"], x + 1)
+        assert ("cats_dogs_cnn", "echo") not in session._ahead
+    finally:
+        session.close()
+
+
+def test_a_run_ahead_that_used_more_than_is_left_when_taken_is_a_spent_budget(tmp_path):
+    session = session_for(tmp_path, "")
+    session.part_budgets = {"mnist_cnn": 2.0}
+    try:
+        session.start_network_task("mnist_cnn", "spin", seconds=1.2)
+        session.begin_part_test("mnist_cnn", True)
+        session._spend(1.0)     # the part spent some of its budget before its test took the run
+        with pytest.raises(metered.BudgetSpent, match="whole budget of 2 CPU s in mnist_cnn"):
+            session.run_network_task("spin", seconds=1.2)
+        assert session.spent_by_part["mnist_cnn"] > 2.0
+    finally:
+        session.close()
+
+
+def test_a_failed_run_ahead_is_its_own_tests_failure(tmp_path):
+    session = session_for(tmp_path, "")
+    try:
+        session.start_network_task("mnist_cnn", "spin", seconds="a while")
+        session.begin_part_test("mnist_cnn", True)
+        with pytest.raises(metered.ChildFailed, match="TypeError"):
+            session.run_network_task("spin", seconds="a while")
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("bug", [None, "cats_dogs_tiny_lr", "mnist_cnn_frozen"])
+def test_verdicts_are_the_same_ahead_and_one_at_a_time(tmp_path, bug):
+    """The CNN parts graded with their trainings started ahead and one at a time: the same
+    score for every test (the worked solution, and ones whose networks do not learn)."""
+    from bugs import BUGS
+
+    path = WORKED_SOLUTION if bug is None else patched_solution(
+        tmp_path, next(b for b in BUGS if b.name == bug).replacements)
+    parts = ("--parts", "mnist_cnn,cats_dogs_cnn")
+    code, output, ahead = grade_file(path, tmp_path / "ahead.json", *parts)
+    _, alone_output, alone = grade_file(path, tmp_path / "alone.json", *parts, "--one-at-a-time")
+    assert ahead and alone, (output[-2000:], alone_output[-2000:])
+    assert scores_by_test(ahead) == scores_by_test(alone), (output[-2000:], alone_output[-2000:])
+    if bug is None:
+        assert code == 0 and ahead["score"] == ahead["max_score"], output[-3000:]
+    else:
+        learns = {"cats_dogs_tiny_lr": "test_cats_dogs_learns",
+                  "mnist_cnn_frozen": "test_mnist_cnn_learns"}[bug]
+        score, maximum = scores_by_test(ahead)[learns]
+        assert score < maximum, output[-3000:]
+
+
+def test_a_run_ahead_dies_with_its_grading(tmp_path):
+    """A grading killed while its training runs ahead leaves no child behind: the child dies
+    with the grading process (``die_with_parent``)."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import REPOSITORY
+
+    process = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(WORKED_SOLUTION),
+                                "--parts", "init,mnist_cnn"], cwd=REPOSITORY,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, children = time.monotonic() + 120, []
+    try:
+        while time.monotonic() < deadline and not children:
+            children = [pid for pid in _descendants(process.pid)
+                        if b"grader.networks.metered" in _cmdline(pid)]
+            time.sleep(0.2)
+        assert children, "no training was started ahead"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _descendants(root: int) -> list[int]:
+    found, parents = [], {root}
+    for _ in range(6):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in found:
+                try:
+                    stat = open(f"/proc/{entry}/stat").read()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) in parents:
+                    found.append(int(entry))
+        parents = {root, *found}
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
