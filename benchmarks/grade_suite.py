@@ -13,8 +13,9 @@ sandboxed workers, the metered child), read with ``getrusage(RUSAGE_CHILDREN)``.
 - ``part4``: Part 4 only (``mnist_cnn,cats_dogs_cnn,kaggle_submission``);
 - ``numpy``: the 13 numpy parts and ``batchnorm2d``;
 - ``one_part``: one numpy part (``backward``);
-- ``edited``: a full grading of a copy of the solution whose ``NN.backward`` was just edited,
-  after one grading of the unedited copy (what a student's second run costs);
+- ``edited``: ``pytest grader`` (the student's own command) on a copy of the solution whose
+  ``NN.backward`` was just edited, after one ``pytest grader`` of the unedited copy (what a
+  student's second run costs; each run has a verdict cache of its own, ``grader/reuse.py``);
 - ``import``: ``python -c "import numpy, torch"``, what every worker start pays;
 - ``gradescope_half_cpu``: the built autograder zip's ``run_autograder`` on the worked solution
   in a cgroup limited to half a CPU, as Gradescope's default machine (needs root and a writable
@@ -95,14 +96,18 @@ def scenario_run(name: str, folder: Path, run: int, repository: Path) -> tuple[f
     if name == "one_part":
         return _timed(_grade(solution, results, "backward"), cwd=repository)
     if name == "edited":
+        # The student's own command, with a cache of its own (grader/reuse.py).
         copy = folder / f"edited{run}" / "solution.py"
         copy.parent.mkdir()
         text = solution.read_text()
         copy.write_text(text)
-        _timed(_grade(copy, results), cwd=repository)             # the first run of the evening
+        command = [sys.executable, "-m", "pytest", "grader", "-q", "-p", "no:cacheprovider",
+                   "--submission", str(copy)]
+        environment = {**os.environ, "NNGRADE_CACHE_DIR": str(folder / "cache")}
+        _timed(command, cwd=repository, env=environment)             # the first run of the evening
         assert EDIT[0] in text, "NN.backward's signature changed: update EDIT"
         copy.write_text(text.replace(EDIT[0], EDIT[1], 1))
-        return _timed(_grade(copy, results), cwd=repository)
+        return _timed(command, cwd=repository, env=environment)
     if name == "import":
         return _timed([sys.executable, "-c", "import numpy, torch"])
     if name == "gradescope_half_cpu":

@@ -76,13 +76,15 @@ def grade_options(extra: list[str]) -> argparse.Namespace:
     parser.add_argument("--load-timeout", type=float, default=None)
     parser.add_argument("--budget-scale", type=float, default=1.0)
     parser.add_argument("--one-at-a-time", action="store_true")
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--fresh", action="store_true")
     parser.add_argument("-q", "--quiet", action="count", default=0)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     known, unknown = parser.parse_known_args(extra)
     if unknown:
         raise ValueError(f"grade does not take {' '.join(unknown)}; it takes --parts a,b, "
                          "--experiments, --sandbox MODE, --call-timeout S, --load-timeout S, "
-                         "--budget-scale X and --one-at-a-time")
+                         "--budget-scale X, --one-at-a-time, --reuse and --fresh")
     return known
 
 
@@ -108,7 +110,9 @@ def grade_command(submission: str, results_json: str | None, extra: list[str]) -
             submission=path, parts=select_parts(known.parts, known.experiments),
             results_json=results_json, call_timeout_s=known.call_timeout,
             load_timeout_s=known.load_timeout, budget_scale=known.budget_scale,
-            sandbox=known.sandbox, ahead=not known.one_at_a_time)
+            sandbox=known.sandbox, ahead=not known.one_at_a_time,
+            # pytest grader's reuse of unchanged CNN verdicts, when asked (grader/reuse.py)
+            reuse=session.FRESH if known.fresh else session.REUSE if known.reuse else session.NEVER)
     except (ValueError, UnknownParts) as error:
         print(f"nngrade: {error}", file=sys.stderr)
         return 2

@@ -52,6 +52,9 @@ def pytest_addoption(parser):
                          "about a minute); it is left out otherwise")
     group.addoption("--sandbox", default="auto", choices=("auto", *sandbox.MODES),
                     help="how to confine the submission (default: the strongest available)")
+    group.addoption("--fresh", action="store_true", default=False,
+                    help="train the CNNs again even when nothing that decides their verdict "
+                         "changed since the last run (by default that verdict is reused)")
 
 
 def submission_path(config) -> Path:
@@ -101,7 +104,11 @@ def options_of(config) -> grading.GradingOptions:
         results_json=config.getoption("--results-json"),
         call_timeout_s=config.getoption("--call-timeout"),
         load_timeout_s=config.getoption("--load-timeout"), budget_scale=scale,
-        sandbox=config.getoption("--sandbox"))
+        sandbox=config.getoption("--sandbox"),
+        # The student's own runs reuse a CNN verdict nothing changed (grader/reuse.py); a run
+        # that writes results.json for a platform does not.
+        reuse=(grading.NEVER if config.getoption("--results-json")
+               else grading.FRESH if config.getoption("--fresh") else grading.REUSE))
 
 
 def _graded(item) -> bool:

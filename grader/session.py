@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import causes, tolerances
+from grader import causes, reuse, tolerances
 from grader import model as grading_model
 from grader.isolation import sandbox
 from grader.isolation.worker import CouldNotGrade, Limits, Session
@@ -48,6 +48,15 @@ counts against the part's budget (``tolerances.PART_CPU_BUDGET_S``), like calls 
 
 ENDED_EARLY = "the run ended before this test"
 
+NEVER, REUSE, FRESH = "never", "reuse", "fresh"
+"""``GradingOptions.reuse`` (``grader/reuse.py``)."""
+
+
+def _part_hook(row, name: str):
+    """What ``row``'s part module declares for its test in its table ``name`` (``AHEAD``,
+    ``REUSE``), or None."""
+    return getattr(importlib.import_module(BY_NAME_PART[row.part].module_name), name, {}).get(row.test)
+
 
 def rng_for(test_name: str) -> np.random.Generator:
     """The generator of a row's inputs, seeded from the suite seed and the row's name."""
@@ -67,6 +76,9 @@ class GradingOptions:
     ahead: bool = True                     # start the CNN trainings at the start, beside the
     #                                        other parts (grader/networks/ahead.py); a batch's
     #                                        gradings and Gradescope's half CPU run one at a time
+    reuse: str = "never"                   # the student's own re-runs (grader/reuse.py): "reuse"
+    #                                        a kept verdict when nothing deciding it changed, and
+    #                                        keep new ones; "fresh": keep, never reuse; "never"
 
     def __post_init__(self):
         object.__setattr__(self, "submission", Path(self.submission).expanduser().resolve())
@@ -90,6 +102,7 @@ class GradingSession:
         self._style: styles.Style | None = None
         self._numpy_only: dict[str, str] | None = None
         self._reproducibility: dict | None = None
+        self._reuse_keys: dict[str, str | None] = {}
         self.rows_done = 0
         self.could_not_grade_reason = ""
 
@@ -140,9 +153,8 @@ class GradingSession:
         for row in self.rows:
             if row.test not in tests:
                 continue
-            plan = getattr(importlib.import_module(BY_NAME_PART[row.part].module_name), "AHEAD",
-                           {}).get(row.test)
-            if plan is None:
+            plan = _part_hook(row, "AHEAD")
+            if plan is None or self.reused(row) is not None:
                 continue
             worker = self.worker_session()
             worker.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
@@ -154,6 +166,60 @@ class GradingSession:
                 worker.end_part_test()
             worker.start_network_task(row.part, task, **arguments)
 
+    def reused(self, row) -> report.TestResult | None:
+        """The verdict an earlier run of this file kept for ``row``, when nothing that decides it
+        has changed (``grader/reuse.py``; only when ``options.reuse`` is "reuse"), else None."""
+        key = self._reuse_key(row)
+        if key is None or self.options.reuse != REUSE:
+            return None
+        kept = self._verdicts().get(row.test, key)
+        if kept is None:
+            return None
+        try:
+            return report.TestResult(
+                row, float(kept["fraction"]), str(kept["status"]), str(kept["message"]),
+                notes=[*kept["notes"], reuse.reused_note(float(kept["since"]))],
+                causes=[(str(c), str(t)) for c, t in kept["causes"]], checks=list(kept["checks"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _reuse_key(self, row) -> str | None:
+        """The key of ``row``'s verdict (``grader/reuse.py``), computed once per grading; None
+        when the row's verdict is never reused, or what decides it cannot be read."""
+        if self.options.reuse == NEVER:
+            return None
+        if row.test not in self._reuse_keys:
+            decides, key = _part_hook(row, "REUSE"), None
+            if decides is not None:
+                worker = self.worker_session()
+                worker.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
+                try:
+                    decided = decides(worker, Scorer())
+                except Exception:   # noqa: BLE001 - a capture that fails: the test says why
+                    decided = None
+                finally:
+                    worker.end_part_test()
+                if decided is not None:
+                    options = self.options
+                    key = reuse.key_of(report.suite_hash(), row.test, decided, [
+                        options.call_timeout_s, options.load_timeout_s, options.budget_scale,
+                        self.limits_and_mode()[1].name])
+            self._reuse_keys[row.test] = key
+        return self._reuse_keys[row.test]
+
+    def _verdicts(self) -> reuse.VerdictCache:
+        return reuse.VerdictCache(self.options.submission)
+
+    def _keep(self, result: report.TestResult) -> None:
+        """Keep a reusable row's new verdict for the next run (``grader/reuse.py``)."""
+        key = self._reuse_key(result.row)
+        if key is None or result.status not in (report.PASSED, report.FAILED):
+            return
+        self._verdicts().put(result.row.test, key, {
+            "fraction": result.fraction, "status": result.status, "message": result.message,
+            "notes": list(result.notes), "causes": [list(c) for c in result.causes],
+            "checks": list(result.checks)})
+
     def run(self, test: str) -> report.TestResult:
         """Grade one row; its result is entered in the ledger (and results.json, with the
         results so far). Raises ``CouldNotGrade`` when the environment fails midway."""
@@ -161,19 +227,23 @@ class GradingSession:
         scorer = Scorer()
         started = time.monotonic()
         rule = self.numpy_only_verdicts().get(row.part) if row.part in NUMPY_ONLY_PARTS else None
+        kept = None
         if rule is not None:
             # The numpy-only rule (rubric.NUMPY_ONLY_PARTS): the whole part scores 0 with the rule
             # as the reason; the procedure does not run (its framework code need not).
             result = report.TestResult(row, 0.0, report.FAILED, rule,
                                        causes=[(causes.NUMPY_ONLY.id, str(causes.NUMPY_ONLY))])
         else:
-            result = self._call(row, scorer)
-            if result.status == report.FAILED:
+            kept = self.reused(row)
+            result = kept or self._call(row, scorer)
+            if result.status == report.FAILED and kept is None:
                 result.causes = scorer.causes()
         result.seconds = time.monotonic() - started
-        result.notes = list(scorer.notes)
-        result.experiment = scorer.experiment
-        result.checks = scorer.check_records()
+        if kept is None:
+            result.notes = list(scorer.notes)
+            result.experiment = scorer.experiment
+            result.checks = scorer.check_records()
+            self._keep(result)
         self.ledger.fill(result)
         self.rows_done += 1
         self._write_progress()

@@ -6,6 +6,7 @@ verdicts are the same as when the trainings run one after the other."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import numpy as np
@@ -14,28 +15,52 @@ from conftest import WORKED_SOLUTION, grade_file, patched_solution, scores_by_te
 from test_worker import session_for
 
 from grader.networks import metered
-from grader.networks.ahead import AheadRun
+from grader.networks.ahead import AheadRuns
 
 
-def test_a_run_ahead_is_metered_and_stopped_at_its_budget():
+@pytest.fixture
+def runner():
+    runner = metered.Runner()
+    yield runner
+    runner.close()
+
+
+def test_a_run_ahead_is_metered_and_stopped_at_its_budget(runner):
+    runs = AheadRuns(runner, threading.Lock())
     started = time.monotonic()
-    run = AheadRun("spin", {"seconds": 60.0}, 1.0)
-    value, error, cpu_used = run.result()
+    try:
+        value, error, cpu_used = runs.start("spin", {"seconds": 60.0}, 1.0).result()
+    finally:
+        runs.close()
     assert value is None and isinstance(error, metered.BudgetSpent), error
     assert 1.0 < cpu_used < 2.0, cpu_used
     assert time.monotonic() - started < 20, "the run was not stopped at its budget"
-    assert run._runner.process is None      # its child is gone
+    assert runner.process is None      # its child is gone
 
 
-def test_runs_ahead_go_one_after_the_other_and_close_kills_them():
-    first = AheadRun("spin", {"seconds": 1.0}, 10.0)
-    second = AheadRun("spin", {"seconds": 30.0}, 60.0, after=first)
-    first.result()
-    time.sleep(1.0)                          # the second has started its child by now
-    second.close()
-    value, error, cpu_used = second.result()
-    assert value is None and isinstance(error, metered.ChildFailed), error
-    assert cpu_used < 10.0
+def test_runs_ahead_share_one_child_one_at_a_time_and_cancel_kills_them(runner):
+    lock = threading.Lock()
+    runs = AheadRuns(runner, lock)
+    try:
+        first = runs.start("spin", {"seconds": 1.0}, 10.0)
+        second = runs.start("spin", {"seconds": 30.0}, 60.0)
+        third = runs.start("echo", {"x": 1}, 10.0)
+        assert first.result()[0]["spun"] >= 1.0
+        child = runner.process.pid
+        time.sleep(1.0)                          # the second runs in the same child by now
+        assert not second.done and runner.process is not None and runner.process.pid == child
+        with pytest.raises(TimeoutError):        # a run the grading asks for waits its turn
+            if not lock.acquire(timeout=0.5):
+                raise TimeoutError
+        runs.cancel(second)
+        value, error, cpu_used = second.result()
+        assert value is None and isinstance(error, metered.ChildFailed), error
+        assert cpu_used < 10.0
+        assert third.result()[0] == {"x": 1}     # the next run gets a fresh child
+        # the child started by the runs' thread lives on for the grading's next run
+        assert runner.run("echo", 5.0, y=2) == {"y": 2}
+    finally:
+        runs.close()
 
 
 def test_the_session_takes_a_run_started_ahead_and_charges_it_to_its_part(tmp_path):

@@ -65,7 +65,7 @@ def _field(request: dict, name: str, kind, default=None):
     return value
 
 
-def _options(request: dict):
+def options_of(request: dict):
     """``GradingOptions`` from a request (``Refused`` when it is malformed)."""
     from grader import session
     from grader.parts import UnknownParts
@@ -155,7 +155,7 @@ class Server:
         import torch
 
         try:
-            options = _options(request)
+            options = options_of(request)
             folder = _field(request, "cwd", str, str(options.submission.parent))
             os.chdir(folder)
         except (Refused, OSError) as error:

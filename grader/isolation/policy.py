@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class Session(Accounts):
         self.restarts = 0              # after a crash or a timeout
         self._network_runner = None     # grader.networks.metered.Runner, started on first use
         self._ahead: dict = {}         # (part, task) -> grader.networks.ahead.AheadRun
+        self._runner_lock = threading.Lock()
+        self._ahead_runs = None         # grader.networks.ahead.AheadRuns, made on first use
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
         self.load_warning = ""
         """Set when importing the submission raised and its definitions were graded instead."""
@@ -226,34 +229,42 @@ class Session(Accounts):
                 raise error
         else:
             if ahead is not None:
-                ahead.close()
-            if self._network_runner is None:
-                self._network_runner = metered.Runner()
-            runner = self._network_runner
-            try:
-                return runner.run(task, allowed, **kwargs)
-            except metered.BudgetSpent:
-                pass
-            finally:
-                self._spend(runner.cpu_used)
+                self._ahead_runs.cancel(ahead)
+            runner = self.network_runner()
+            with self._runner_lock:    # a run started ahead may hold the child: wait for it
+                try:
+                    return runner.run(task, allowed, **kwargs)
+                except metered.BudgetSpent:
+                    pass
+                finally:
+                    self._spend(runner.cpu_used)
         if allowed < left:
             raise metered.BudgetSpent(allowed, f"the run used its whole limit of {allowed:g} CPU s")
         raise metered.BudgetSpent(left, self.budget_spent())
 
     def start_network_task(self, part: str, task: str, **kwargs) -> None:
-        """Start ``run_network_task(task, **kwargs)`` of ``part`` now, in a metered child of its
-        own, while the grading goes on (the CNN parts' trainings overlap the numpy parts on the
-        other core). The part's test takes its result with ``run_network_task``; it runs under
-        what is left of the part's budget now, and is charged when taken. Runs started ahead
-        run one after the other, in the order started."""
-        from grader.networks.ahead import AheadRun
+        """Start ``run_network_task(task, **kwargs)`` of ``part`` now, while the grading goes on
+        (the CNN parts' trainings overlap the numpy parts on the other core;
+        ``grader/networks/ahead.py``). The part's test takes its result with
+        ``run_network_task``; it runs under what is left of the part's budget now, and is
+        charged when taken. Runs started ahead run one after the other, in the order started."""
+        from grader.networks.ahead import AheadRuns
 
-        previous = self._ahead.get((part, task))
+        previous = self._ahead.pop((part, task), None)
         if previous is not None:
-            previous.close()
-        earlier = [run for run in self._ahead.values() if not run.done]
-        self._ahead[(part, task)] = AheadRun(task, kwargs, self.budget_left_for(part),
-                                             after=earlier[-1] if earlier else None)
+            self._ahead_runs.cancel(previous)
+        if self._ahead_runs is None:
+            self._ahead_runs = AheadRuns(self.network_runner(), self._runner_lock)
+        self._ahead[(part, task)] = self._ahead_runs.start(task, kwargs, self.budget_left_for(part))
+
+    def network_runner(self):
+        """The grader's metered child of this grading (``grader.networks.metered.Runner``, whose
+        process starts on its first run); one run at a time holds ``_runner_lock``."""
+        from grader.networks import metered
+
+        if self._network_runner is None:
+            self._network_runner = metered.Runner()
+        return self._network_runner
 
     def call(self, method: str, *, args=(), kwargs=None, config=None, state=None,
              substitute=(), return_state=(), return_args=False, cls: str = "NN",
@@ -306,12 +317,13 @@ class Session(Accounts):
         if self.worker is not None:
             self.worker.kill()
             self.worker = None
+        if self._ahead_runs is not None:
+            self._ahead_runs.close()
+            self._ahead_runs = None
+        self._ahead.clear()
         if self._network_runner is not None:
             self._network_runner.close()
             self._network_runner = None
-        for run in self._ahead.values():
-            run.close()
-        self._ahead.clear()
 
     def record(self) -> dict:
         """What the results say about the confinement: mode, warning and resource limits."""

@@ -7,6 +7,7 @@ rules are read from the graph the grader runs (no library normalization or dropo
 it, the student's BatchNorm2d in it) and, as an earlier signal, from the source. The student's
 BatchNorm2d is rebuilt as torch's (its own numerics are graded in part batchnorm2d), and the
 optimizer from its declared spec: its torch.optim class and hyper-parameters."""
+import dataclasses
 import secrets
 
 import numpy as np
@@ -129,6 +130,19 @@ def first_attempt_ahead(worker, grade) -> tuple[str, dict]:
 AHEAD = {"test_cats_dogs_learns": first_attempt_ahead}
 """Runs of this part's tests that can start at the start of the grading (``grader/networks/
 ahead.py``): the test's name -> what gives ``(task, arguments)``."""
+
+
+def learning_key(worker, grade) -> dict:
+    """What decides ``test_cats_dogs_learns``'s verdict besides the grader (``grader/reuse.py``):
+    the network's graph, the optimizer's description (both in the capture) and the places in
+    its source that block gradients."""
+    return {"capture": described(worker, grade),
+            "blockers": [dataclasses.asdict(b) for b in rules.source_grad_blockers(
+                worker.submission, "CatsDogsCNN")]}
+
+
+REUSE = {"test_cats_dogs_learns": learning_key}
+"""Rows whose verdict the student's own re-runs may reuse (``grader/reuse.py``)."""
 
 
 def test_cats_dogs_learns(worker, grade):

@@ -3,6 +3,7 @@ training run. The worker only captures the network as a graph (plain data); the 
 it from its allow-list, initializes, trains and judges it itself (every run on data in its
 metered child process, ``grader/networks/metered.py``), on held-out digits perturbed anew for
 every grading, whose labels never leave the grader."""
+import dataclasses
 import functools
 import secrets
 
@@ -91,6 +92,18 @@ def learning_ahead(worker, grade) -> tuple[str, dict]:
 AHEAD = {"test_mnist_cnn_learns": learning_ahead}
 """Runs of this part's tests that can start at the start of the grading (``grader/networks/
 ahead.py``): the test's name -> what gives ``(task, arguments)``."""
+
+
+def learning_key(worker, grade) -> dict:
+    """What decides ``test_mnist_cnn_learns``'s verdict besides the grader (``grader/reuse.py``):
+    the network's graph and the places in its source that block gradients."""
+    return {"capture": described(worker, grade),
+            "blockers": [dataclasses.asdict(b) for b in source_grad_blockers(worker.submission,
+                                                                             "MnistCNN")]}
+
+
+REUSE = {"test_mnist_cnn_learns": learning_key}
+"""Rows whose verdict the student's own re-runs may reuse (``grader/reuse.py``)."""
 
 
 def test_mnist_cnn_learns(worker, grade):

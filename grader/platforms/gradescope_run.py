@@ -158,11 +158,9 @@ def oom_kills() -> int | None:
     return None
 
 
-def run_grading(source: Path, results: Path, parts: list[str], cap_s: float, grace_s: float,
-                log_path: Path) -> Ending:
-    """Run ``python -m grader grade`` on ``source`` with its output in ``log_path``, stopping it at
-    ``cap_s`` seconds: SIGINT to the grading (so that it writes its ledger), then after ``grace_s``
-    SIGKILL to the whole process group."""
+def grading_command(source: Path, results: Path, parts: list[str], cap_s: float) -> list[str]:
+    """``python -m grader grade`` of ``source``, writing ``results``: nothing reused from an
+    earlier grading (``grader/reuse.py``), the CNN trainings one at a time."""
     command = [sys.executable, "-m", "grader", "grade", str(source), "--results-json", str(results)]
     if parts:
         command += ["--parts", ",".join(parts)]
@@ -170,6 +168,15 @@ def run_grading(source: Path, results: Path, parts: list[str], cap_s: float, gra
     command += engine_budget_options(parts, cap_s)
     # Half a CPU has no second core for the CNN trainings to overlap the numpy parts on.
     command.append("--one-at-a-time")
+    return command
+
+
+def run_grading(source: Path, results: Path, parts: list[str], cap_s: float, grace_s: float,
+                log_path: Path) -> Ending:
+    """Run ``python -m grader grade`` on ``source`` with its output in ``log_path``, stopping it at
+    ``cap_s`` seconds: SIGINT to the grading (so that it writes its ledger), then after ``grace_s``
+    SIGKILL to the whole process group."""
+    command = grading_command(source, results, parts, cap_s)
     # Half a virtual CPU: one thread each for torch, BLAS and OpenMP, as in a batch.
     environment = {**os.environ, **SINGLE_THREAD}
     timed_out = False
