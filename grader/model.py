@@ -37,7 +37,7 @@ data (its stage, the grading's last output, memory kills).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from grader.rubric import PARTS, RUBRIC
@@ -151,7 +151,16 @@ class Grading:
         return str(self.notes.get(name) or "")
 
     def to_json(self) -> dict:
-        return {"schema": self.schema, **{k: v for k, v in asdict(self).items() if k != "schema"}}
+        """The model as JSON data. Shallow (no copy of the values, which no one changes), because
+        a grading writes it after every row: ``dataclasses.asdict`` deep-copied every check."""
+        data = {"schema": self.schema}
+        for name in (f.name for f in fields(self) if f.name != "schema"):
+            data[name] = getattr(self, name)
+        data["parts"] = [{"name": part.name, "score": part.score, "max_score": part.max_score,
+                          "tests": [{f.name: getattr(test, f.name) for f in fields(TestRecord)}
+                                    for test in part.tests]}
+                         for part in self.parts]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Grading:
@@ -217,6 +226,16 @@ def grading_path(results_json: Path) -> Path:
     results_json = Path(results_json)
     name = "grading.json" if results_json.name == "results.json" else f"{results_json.stem}.grading.json"
     return results_json.with_name(name)
+
+
+def write(path: Path, grading: Grading) -> None:
+    """Write ``grading`` to ``path`` atomically, as compact JSON (written after every row of a
+    grading: indented JSON goes through the json module's slow pure-Python encoder)."""
+    import json
+
+    from grader.outputs.artifacts import write_text_atomic
+
+    write_text_atomic(path, json.dumps(grading.to_json(), separators=(",", ":")) + "\n")
 
 
 def read(path) -> Grading | None:

@@ -317,8 +317,7 @@ class GradingSession:
         model first: a reader that finds results.json finds its model)."""
         data = report.results_json(grading)
         if self.options.results_json:
-            report.write_json_atomic(grading_model.grading_path(self.options.results_json),
-                                     grading.to_json())
+            grading_model.write(grading_model.grading_path(self.options.results_json), grading)
             report.write_json_atomic(self.options.results_json, data)
         return data
 

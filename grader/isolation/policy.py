@@ -222,7 +222,9 @@ class Session(Accounts):
         ahead = self._ahead.pop((self.part, task), None)
         if ahead is not None and ahead.matches(kwargs):
             value, error, cpu_used = ahead.result()
-            self._spend(cpu_used)
+            # Charged as a run started now: one that passes ``allowed`` would have been stopped
+            # there (the run ahead may have gone on, to what the part had left when it started).
+            self._spend(min(cpu_used, allowed))
             if cpu_used <= allowed and error is None:
                 return value
             if cpu_used <= allowed and not isinstance(error, metered.BudgetSpent):

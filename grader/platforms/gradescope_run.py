@@ -259,7 +259,7 @@ def finish(grading: model.Grading | None, ending: Ending, *, submission: str, se
 def write(results: Path, grading: model.Grading) -> dict:
     """Write ``grading`` and its rendering, results.json (the model first); return the latter."""
     data = report.results_json(grading)
-    report.write_json_atomic(model.grading_path(results), grading.to_json())
+    model.write(model.grading_path(results), grading)
     report.write_json_atomic(results, data)
     return data
 
