@@ -79,3 +79,13 @@ def worked_results(tmp_path_factory):
     results = tmp_path_factory.mktemp("worked") / "results.json"
     code, output, data = grade_file(WORKED_SOLUTION, results)
     return code, output, data
+
+
+@pytest.fixture
+def runner():
+    """The grader's metered child (``grader/networks/metered.py``), closed after the test."""
+    from grader.networks import metered
+
+    runner = metered.Runner()
+    yield runner
+    runner.close()

@@ -18,13 +18,6 @@ from grader.networks import metered
 from grader.networks.ahead import AheadRuns
 
 
-@pytest.fixture
-def runner():
-    runner = metered.Runner()
-    yield runner
-    runner.close()
-
-
 def test_a_run_ahead_is_metered_and_stopped_at_its_budget(runner):
     runs = AheadRuns(runner, threading.Lock())
     started = time.monotonic()
@@ -95,7 +88,7 @@ def test_a_run_ahead_that_used_more_than_is_left_when_taken_is_a_spent_budget(tm
         with pytest.raises(metered.BudgetSpent, match="whole budget of 2 CPU s in mnist_cnn"):
             session.run_network_task("spin", seconds=1.2)
         # charged what a run started now would have spent: the rest of the part's budget
-        assert session.spent_by_part["mnist_cnn"] == pytest.approx(2.0)
+        assert session.spent_by_part["mnist_cnn"] == pytest.approx(2.0, abs=0.05)
     finally:
         session.close()
 

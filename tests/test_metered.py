@@ -13,13 +13,6 @@ from test_worker import session_for
 from grader.networks import metered
 
 
-@pytest.fixture
-def runner():
-    runner = metered.Runner()
-    yield runner
-    runner.close()
-
-
 def test_plain_data_travels_both_ways(runner):
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     value = runner.run("echo", 5.0, x=x, settings={"lr": 1e-3, "epochs": 2})

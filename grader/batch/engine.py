@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 
 from grader import model
 from grader.batch.records import GRADED, NOT_GRADED
-from grader.isolation.lifeline import die_with_parent
+from grader.isolation.lifeline import die_with_parent, kill_group
 from grader.isolation.worker import SINGLE_THREAD_ENVIRONMENT
 
 GRADING_CAP_S = 1200.0
@@ -272,7 +272,7 @@ class GradingServer:
             self.stopped = True
             _RUNNING.discard(self.process.pid)
             _SERVERS.discard(self)
-        _kill_group(self.process)
+        kill_group(self.process, 30)
         for stream in (self.process.stdin, self.process.stdout):
             try:
                 stream.close()
@@ -359,17 +359,6 @@ def _outcome(started: float, results_path: str, missing: str) -> dict:
         reason = grading.reason or "no reason given"
         return Outcome(NOT_GRADED, f"could not grade: {reason}", grading.to_json(), seconds).to_json()
     return Outcome(GRADED, "", grading.to_json(), seconds).to_json()
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def read_results(path) -> dict | None:

@@ -47,16 +47,8 @@ class Outcome:
     status: str        # the model's: passed, failed, error, not run, not selected, invalid
     causes: tuple = () # ((cause id, sentence), ...): ids of grader/causes.py
     figures: tuple = ()  # ((name, PNG data URI), ...): an experiment's figures, drawn by the grader
-
-    @property
-    def lost(self) -> float:
-        return max(0.0, self.max_score - self.score)
-
-    @property
-    def charged(self) -> bool:
-        """Whether this test lost points for something in the submission (a grader error or a
-        part left out of the run is not the student's doing)."""
-        return self.lost > 1e-9 and self.status not in (NOT_SELECTED, GRADER_ERROR)
+    lost: float = 0.0    # points lost
+    charged: bool = False  # lost for something in the submission (``TestRecord.charged``)
 
 
 def outcomes(grading: Grading | None) -> list[Outcome]:
@@ -68,7 +60,7 @@ def outcomes(grading: Grading | None) -> list[Outcome]:
     return [Outcome(test=test.test, part=test.part, title=test.title, score=test.score,
                     max_score=test.points, output=report.student_output(test, failure),
                     hidden=test.hidden, status=test.status, causes=test.cause_pairs(),
-                    figures=_figures(test.experiment))
+                    figures=_figures(test.experiment), lost=test.lost, charged=test.charged)
             for test in grading.tests_by_part()]
 
 

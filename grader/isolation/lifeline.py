@@ -38,3 +38,18 @@ def die_with_parent(parent_pid: int | None = None):
         if os.getppid() != parent:
             os._exit(1)
     return arm
+
+
+def kill_group(process, wait_s: float) -> None:
+    """SIGKILL ``process``'s whole process group (it was started with ``start_new_session``),
+    then wait up to ``wait_s`` seconds for it to be reaped."""
+    import subprocess
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        pass

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from grader.isolation import sandbox, wire
-from grader.isolation.lifeline import die_with_parent
+from grader.isolation.lifeline import die_with_parent, kill_group
 
 TASKS = {
     "echo": "grader.networks.metered:_echo",
@@ -203,14 +203,7 @@ class Runner:
         process, self.process = self.process, None
         if process is None:
             return
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        kill_group(process, 10)
         for stream in (process.stdin, process.stdout):
             try:
                 stream.close()
