@@ -160,7 +160,9 @@ class GradingSession:
             worker.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
             try:
                 task, arguments = plan(worker, Scorer())
-            except (GradeFailure, NotGraded, Exception):   # noqa: BLE001 - the test says why
+            except CouldNotGrade:
+                raise    # the environment, not the plan: nothing is graded
+            except Exception:   # noqa: BLE001 - a plan that fails: its test says why
                 continue
             finally:
                 worker.end_part_test()
@@ -195,6 +197,8 @@ class GradingSession:
                 worker.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
                 try:
                     decided = decides(worker, Scorer())
+                except CouldNotGrade:
+                    raise
                 except Exception:   # noqa: BLE001 - a capture that fails: the test says why
                     decided = None
                 finally:
