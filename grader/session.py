@@ -156,17 +156,25 @@ class GradingSession:
             plan = _part_hook(row, "AHEAD")
             if plan is None or self.reused(row) is not None:
                 continue
-            worker = self.worker_session()
-            worker.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
-            try:
-                task, arguments = plan(worker, Scorer())
-            except CouldNotGrade:
-                raise    # the environment, not the plan: nothing is graded
-            except Exception:   # noqa: BLE001 - a plan that fails: its test says why
-                continue
-            finally:
-                worker.end_part_test()
-            worker.start_network_task(row.part, task, **arguments)
+            planned = self._ask(row, plan)
+            if planned is not None:
+                task, arguments = planned
+                self.worker.start_network_task(row.part, task, **arguments)
+
+    def _ask(self, row, hook):
+        """``hook(worker, scorer)`` of ``row``'s part module (``AHEAD``, ``REUSE``), its cost
+        charged to the part as in its test; None when it fails (the test then says why). A
+        worker that cannot start is the environment's: ``CouldNotGrade`` goes on."""
+        worker = self.worker_session()
+        worker.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
+        try:
+            return hook(worker, Scorer())
+        except CouldNotGrade:
+            raise
+        except Exception:   # noqa: BLE001 - a capture that fails: its test says why
+            return None
+        finally:
+            worker.end_part_test()
 
     def reused(self, row) -> report.TestResult | None:
         """The verdict an earlier run of this file kept for ``row``, when nothing that decides it
@@ -193,16 +201,7 @@ class GradingSession:
         if row.test not in self._reuse_keys:
             decides, key = _part_hook(row, "REUSE"), None
             if decides is not None:
-                worker = self.worker_session()
-                worker.begin_part_test(row.part, row.part in GRADER_RUNS_STUDENT_WORK)
-                try:
-                    decided = decides(worker, Scorer())
-                except CouldNotGrade:
-                    raise
-                except Exception:   # noqa: BLE001 - a capture that fails: the test says why
-                    decided = None
-                finally:
-                    worker.end_part_test()
+                decided = self._ask(row, decides)
                 if decided is not None:
                     options = self.options
                     key = reuse.key_of(report.suite_hash(), row.test, decided, [

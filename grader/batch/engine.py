@@ -361,16 +361,6 @@ def _outcome(started: float, results_path: str, missing: str) -> dict:
     return Outcome(GRADED, "", grading.to_json(), seconds).to_json()
 
 
-def read_results(path) -> dict | None:
-    """The results.json at ``path`` as a dict, or None when there is none or it is not JSON."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _has_output(path: str) -> bool:
     try:
         return os.path.getsize(path) > 0

@@ -24,9 +24,6 @@ from grader import model
 from grader.model import Grading
 from grader.outputs import report
 
-HIDDEN_VISIBILITY = "after_published"
-"""Gradescope's visibility of a hidden test: its result shows once grades are published."""
-
 NOT_SELECTED, GRADER_ERROR = model.NOT_SELECTED, model.ERROR
 """Statuses of rows that cost nothing the student did (see ``grader/model.py``)."""
 

@@ -81,9 +81,3 @@ class StudentRecord:
 def invalid_grading(problem: str, parts: list[str] | None = None) -> dict:
     """The model's JSON for a submission that is not gradable code (``grader.model.invalid``)."""
     return result_model.invalid(problem, parts).to_json()
-
-
-def invalid_results(problem: str, parts: list[str] | None = None) -> dict:
-    """Gradescope results.json for a submission that is not gradable code: every rubric row of
-    the selected parts (all parts when ``parts`` is empty) at 0, each saying ``problem``."""
-    return report.results_json(result_model.invalid(problem, parts))

@@ -16,7 +16,7 @@ So results.json is valid at every moment from the first lines on:
    ``solution.py``, or its one copy under another name (``Solution.py``, ``solution (1).py``)
    or one folder down, which is graded with a note. No such file, a notebook, two candidates, an
    empty or binary file, or a link: every row scores 0 and the output says what to fix
-   (``records.invalid_results``);
+   (``grader.model.invalid``);
 3. ``python -m grader grade`` grades it and writes results.json itself: after every test the file
    holds the results so far (status "incomplete"), at the end the whole ledger;
 4. the grading has a wall-clock cap below Gradescope's timeout. At the cap pytest gets SIGINT (it
