@@ -140,8 +140,9 @@ class GradingSession:
             return
         if set(self.options.parts) & set(NUMPY_ONLY_PARTS):
             self.numpy_only_verdicts()   # read before any of the submission runs
-        limits, mode = self.limits_and_mode()
-        Session(self.options.submission, CallbackLog(), limits, mode).preflight()
+        # The grading's own session: in bubblewrap mode its warm sandbox, started here, forks
+        # the preflight's worker and then every worker of the grading.
+        self.worker_session().preflight()
         if self.options.ahead:
             self.start_runs_ahead(names)
 

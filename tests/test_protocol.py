@@ -25,11 +25,14 @@ def _dict_keys(path, name: str) -> set[str]:
     raise AssertionError(f"{path.name} has no dict literal {name}")
 
 
-def ops_sent() -> set[str]:
+def ops_sent(trusted=None) -> set[str]:
     """Every ``"op": "<name>"`` in a dict literal of the grader's side of the boundary (the
-    modules of grader/isolation, but those copied into the sandbox)."""
+    modules of grader/isolation, but those copied into the sandbox and ``warm.py``, which
+    speaks to the zygote, not to a worker)."""
     sent = set()
-    trusted = [path for path in ISOLATION.glob("*.py") if path.name not in INSIDE_COPIES]
+    if trusted is None:
+        trusted = [path for path in ISOLATION.glob("*.py")
+                   if path.name not in INSIDE_COPIES and path.name != "warm.py"]
     for node in (node for path in trusted for node in ast.walk(ast.parse(path.read_text()))):
         if isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values, strict=True):
@@ -69,6 +72,22 @@ def documented(column_heading: str) -> set[str]:
         elif inside:
             inside = False
     return names
+
+
+def test_every_message_to_the_zygote_is_handled_and_documented():
+    """The warm worker's own small protocol: what ``warm.py`` sends is what the zygote's loop
+    compares ``op`` with, and the PROTOCOL.md table of the warm worker names each."""
+    sent = ops_sent([ISOLATION / "warm.py"])
+    handled = set()
+    zygote = ast.parse((ISOLATION / "inside" / "zygote.py").read_text())
+    for node in ast.walk(zygote):
+        if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name)
+                and node.left.id == "op" and isinstance(node.comparators[0], ast.Constant)):
+            handled.add(node.comparators[0].value)
+    assert sent == handled == {"fork", "reset"}
+    text = (ISOLATION / "PROTOCOL.md").read_text()
+    for op in sent:
+        assert f'`{{"op": "{op}"' in text, op
 
 
 def test_every_request_type_sent_is_handled_inside_and_every_handler_is_sent():

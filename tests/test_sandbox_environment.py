@@ -64,15 +64,20 @@ exit 1
 
 
 @needs_bubblewrap
-@pytest.mark.parametrize("submission, works", [(WORKED_SOLUTION, 1), (TEMPLATE, 1), (WORKED_SOLUTION, 2)],
-                         ids=["worked", "template", "after-the-preflight"])
-def test_a_sandbox_that_cannot_start_the_worker_is_could_not_grade(tmp_path, submission, works):
+@pytest.mark.parametrize("submission, works, warm, starts", [
+    (WORKED_SOLUTION, 1, "1", 3), (TEMPLATE, 1, "1", 3), (WORKED_SOLUTION, 2, "0", 3)],
+    ids=["worked", "template", "after-the-preflight"])
+def test_a_sandbox_that_cannot_start_the_worker_is_could_not_grade(tmp_path, submission, works,
+                                                                   warm, starts):
+    """bwrap starts: the mode probe, then (warm) the warm sandbox, which fails, and the cold
+    preflight, which fails too; or (cold workers) the preflight and the first graded test's
+    worker, which fails. Either way the grading stops: could not grade."""
     path_first = stand_in_bwrap(tmp_path, BWRAP, works)
-    environment = {**os.environ, "PATH": f"{path_first}{os.pathsep}{os.environ['PATH']}"}
+    environment = {**os.environ, "PATH": f"{path_first}{os.pathsep}{os.environ['PATH']}",
+                   "NNGRADE_WARM_WORKER": warm}
     code, output, data = grade(sys.executable, submission, tmp_path / "results.json",
                                env=environment, timeout=300)
-    # probe, preflight (and, with works=2, the first graded test's worker): then it stopped
-    assert (tmp_path / "invocations").read_text().strip() == str(works + 1), output[-3000:]
+    assert (tmp_path / "invocations").read_text().strip() == str(starts), output[-3000:]
     assert code == 2, output[-3000:]
     assert "could not grade:" in output and NAMESPACE_FAULT in output, output[-3000:]
     # Nothing tells the student they did something wrong, and no part is scored.

@@ -252,11 +252,16 @@ def test_the_worker_folder_is_bounded(tmp_path, mode):
 def test_the_limits_add_up_to_the_memory_limit():
     limits = Limits()
     rlimits = limits.rlimits(private_uid=True)
-    assert rlimits["RLIMIT_AS"] + limits.tmp_bytes + limits.folder_bytes == limits.memory_bytes
+    assert (rlimits["RLIMIT_AS"] + limits.tmp_bytes + limits.shm_bytes + limits.folder_bytes
+            == limits.memory_bytes)
     command = sandbox.bubblewrap_command(REPOSITORY, False, tmp_bytes=limits.tmp_bytes,
-                                         folder_bytes=limits.folder_bytes)
+                                         folder_bytes=limits.folder_bytes,
+                                         shm_bytes=limits.shm_bytes)
     tmp = next(i for i in range(len(command) - 1) if command[i:i + 2] == ["--tmpfs", "/tmp"])
     assert command[tmp - 2:tmp] == ["--size", str(limits.tmp_bytes)]
+    shm = next(i for i in range(len(command) - 1) if command[i:i + 2] == ["--tmpfs", "/dev/shm"])
+    assert command[shm - 2:shm] == ["--size", str(limits.shm_bytes)]
+    assert command[-4:] == ["--remount-ro", "/", "--remount-ro", "/dev"]
     # /tmp is mounted before any Python directory is bound (a venv may live under /tmp)
     python_binds = [i for i, arg in enumerate(command) if arg == "--ro-bind"
                     and any(command[i + 1] == str(path) for path in sandbox.python_paths())]

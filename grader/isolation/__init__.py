@@ -5,7 +5,8 @@ process, sends requests and serves its callbacks (``output_sink`` drains its out
 meters what a request spends and keeps the budgets; ``evidence`` records the arrays a call was
 given; ``outcome`` is what a request produced; ``policy`` decides which requests are made, with
 what limits (``Session`` is what tests use); ``messages`` words it all for people; ``worker``
-names the public ones in one place. ``wire`` is the plain-data format both sides speak.
+names the public ones in one place; ``warm`` keeps one sandbox per submission whose zygote forks
+its workers. ``wire`` is the plain-data format both sides speak.
 ``inside/`` holds the programs that run in the sandbox, next to the student's code: they import
 nothing from ``grader``. ``PROTOCOL.md`` lists every message.
 
@@ -19,8 +20,11 @@ INSIDE_COPIES = {
     "inside/worker_main.py": "_nngrade_worker.py",
     "inside/worker_cnn.py": "_nngrade_cnn.py",
     "inside/worker_graph.py": "_nngrade_graph.py",
+    "inside/zygote.py": "_nngrade_zygote.py",
 }
 """``{source file under grader/isolation: name of its copy in the worker's private folder}``."""
 
 WORKER_PROGRAM = INSIDE_COPIES["inside/worker_main.py"]
-"""The file the sandbox's boot code runs."""
+"""The file the sandbox's boot code runs for a cold worker, and a forked worker runs."""
+ZYGOTE_PROGRAM = INSIDE_COPIES["inside/zygote.py"]
+"""The file the boot code runs in a warm sandbox (``warm.py``): it forks the workers."""

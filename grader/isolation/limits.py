@@ -51,8 +51,9 @@ class Limits:
     # Importing reads torch's files: on a cold or busy disk the worker waits for them, which is
     # the machine's time, not the student's; only a load's idle time past this counts.
     load_free_idle_s: float = 5.0
-    memory_bytes: int = 6 * 1024 ** 3       # in all: address space + /tmp + the worker folder
+    memory_bytes: int = 6 * 1024 ** 3       # in all: address space + /tmp + /dev/shm + folder
     tmp_bytes: int = 512 * 1024 ** 2         # the sandbox's /tmp (a tmpfs, so memory)
+    shm_bytes: int = 64 * 1024 ** 2          # its /dev/shm (POSIX shared memory; a tmpfs)
     folder_bytes: int = 512 * 1024 ** 2      # the worker folder (a tmpfs under bubblewrap)
     cpu_seconds: int = 900
     file_size_bytes: int = 64 * 1024 ** 2
@@ -73,15 +74,18 @@ class Limits:
 
     @property
     def address_space_bytes(self) -> int:
-        """What the process itself may map: files in /tmp and in the folder use RAM (tmpfs) or
-        disk that counts against the same total, ``memory_bytes``."""
-        return self.memory_bytes - self.tmp_bytes - self.folder_bytes
+        """What the process itself may map: files in /tmp, /dev/shm and the folder use RAM
+        (tmpfs) or disk that counts against the same total, ``memory_bytes``."""
+        return self.memory_bytes - self.tmp_bytes - self.shm_bytes - self.folder_bytes
 
     def rlimits(self, private_uid: bool) -> dict:
         """``{RLIMIT_NAME: value}`` applied by the worker before it imports the submission."""
         limits = {"RLIMIT_AS": self.address_space_bytes, "RLIMIT_CPU": self.cpu_seconds,
                   "RLIMIT_FSIZE": self.file_size_bytes, "RLIMIT_NOFILE": self.open_files,
-                  "RLIMIT_CORE": 0}
+                  "RLIMIT_CORE": 0,
+                  # No POSIX message queue: one outlives its process and, unlike a file or a
+                  # System V object, cannot be listed to be removed between two warm workers.
+                  "RLIMIT_MSGQUEUE": 0}
         if private_uid:  # counted per user: meaningless (or harmful) for a shared user id
             limits["RLIMIT_NPROC"] = self.processes
         return limits
@@ -117,7 +121,7 @@ class _Meter:
     def __init__(self, worker: Worker, cpu_seconds: float, idle_seconds: float,
                  folder_check: Callable[[], None] | None = None):
         self.worker = worker
-        self.root_pid = worker.process.pid
+        self.root_pid = worker.meter_root
         self.cpu_seconds, self.idle_seconds = cpu_seconds, idle_seconds
         self.folder_check = folder_check
         self.grader_threads = {threading.get_native_id(), *worker.sink_threads()}

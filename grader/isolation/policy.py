@@ -30,6 +30,8 @@ from grader.isolation.evidence import InputEvidence, input_fields, sent_inputs
 from grader.isolation.limits import Accounts, Limits
 from grader.isolation.outcome import CallOutcome
 from grader.isolation.process import CallbackHandler, Worker
+from grader.isolation.warm import (PREFLIGHT_MODULE, PREFLIGHT_TEXT, WARM_ATTEMPTS, WarmSandbox,
+                                   WarmUnavailable, take_prestarted)
 
 
 class CouldNotGrade(RuntimeError):
@@ -43,7 +45,7 @@ class Session(Accounts):
     and budgets are ``limits.Accounts``'."""
 
     def __init__(self, submission: Path, callbacks: CallbackHandler, limits: Limits | None = None,
-                 mode: sandbox.Mode | None = None):
+                 mode: sandbox.Mode | None = None, warm: bool | None = None):
         super().__init__(limits or Limits())   # the accounts and budgets (``limits.Accounts``)
         self.submission = Path(submission)
         self.callbacks = callbacks
@@ -60,6 +62,67 @@ class Session(Accounts):
         """Set when importing the submission raised and its definitions were graded instead."""
         self.adapt: Callable[[dict], dict] = lambda message: message
         """Rewrites each request for the submission's template style (``verdicts.styles``)."""
+        if warm is None:
+            warm = os.environ.get("NNGRADE_WARM_WORKER", "1") != "0"
+        self._warm_allowed = warm
+        self.warm: WarmSandbox | None = None
+        self.warm_failures: list[str] = []
+        """Why each warm sandbox of this grading was given up (cold workers then stand in)."""
+        self.cold_starts = 0
+        """Workers started cold (a sandbox and an interpreter of their own)."""
+        self.forked_starts = 0
+        """Workers forked by a warm sandbox's zygote."""
+
+    def _warm_sandbox(self) -> WarmSandbox | None:
+        """The submission's warm sandbox (``warm.py``), started on first use; None in the modes
+        without one, and once two have failed in this grading (cold workers then serve)."""
+        if self.warm is not None and self.warm.directory is None:   # closed: its reset failed
+            self._give_up_warm(self.warm.closed_because or "the warm sandbox was closed")
+        if not self._warm_allowed or self.mode.name != "bubblewrap" \
+                or len(self.warm_failures) >= WARM_ATTEMPTS:
+            return None
+        if self.warm is None:
+            self.warm = take_prestarted(self.submission, self.limits, self.mode)
+        if self.warm is None:
+            warm = WarmSandbox(self.submission, self.limits, self.mode)
+            try:
+                warm.start()
+            except (OSError, RuntimeError, subprocess.SubprocessError, WarmUnavailable) as error:
+                warm.close()
+                self.warm_failures.append(f"{type(error).__name__}: {error}")
+                return None
+            self.warm = warm
+        return self.warm
+
+    def _give_up_warm(self, why: str) -> None:
+        if self.warm is not None:
+            self.warm.close()
+            self.warm = None
+        self.warm_failures.append(why)
+
+    def _start_worker(self, submission: Path, submission_name: str = "solution.py") -> Worker:
+        """A started worker for ``submission``: forked by the warm sandbox when it can, else
+        cold. Raises ``CouldNotGrade`` when not even a cold one can start."""
+        warm = self._warm_sandbox()
+        if warm is not None:
+            worker = Worker(submission, self.limits, self.callbacks, self.mode)
+            try:
+                worker.start(warm, submission_name)
+                self.forked_starts += 1
+                return worker
+            except (OSError, WarmUnavailable) as error:
+                self._give_up_warm(f"{type(error).__name__}: {error}")
+        worker = Worker(submission, self.limits, self.callbacks, self.mode)
+        self.cold_starts += 1
+        try:
+            worker.start()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+            worker.kill()
+            raise CouldNotGrade(messages.could_not_launch(self.mode.name, error)) from None
+        return worker
+
+    def _load(self, worker: Worker, **kwargs) -> CallOutcome:
+        return worker.request({"op": "load"}, self.limits.load_timeout_s, **kwargs)
 
     def _ensure_loaded(self) -> CallOutcome | None:
         """Start and load a worker if none is alive; return the failure if the submission cannot load."""
@@ -74,15 +137,17 @@ class Session(Accounts):
             self.load_failure = CallOutcome(ok=False, error_type="FileNotFoundError",
                                             error_message=f"no submission at {self.submission}")
             return self.load_failure
-        self.worker = Worker(self.submission, self.limits, self.callbacks, self.mode)
-        try:
-            self.worker.start()
-        except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        idle = (self._idle_limit()[0] or self.limits.idle_after_budget_s) \
+            + self.limits.load_free_idle_s
+        self.worker = self._start_worker(self.submission)
+        outcome = self._load(self.worker, idle_s=idle)
+        if not outcome.ok and not self.worker.ready and self.worker.forked:
+            # A forked worker that never started says nothing of the submission: the zygote may
+            # have been stopped by an earlier worker. A cold worker decides.
             self.worker.kill()
-            raise CouldNotGrade(messages.could_not_launch(self.mode.name, error)) from None
-        outcome = self.worker.request({"op": "load"}, self.limits.load_timeout_s,
-                                      (self._idle_limit()[0] or self.limits.idle_after_budget_s)
-                                      + self.limits.load_free_idle_s)
+            self._give_up_warm(messages.could_not_start(self.mode.name, outcome))
+            self.worker = self._start_worker(self.submission)
+            outcome = self._load(self.worker, idle_s=idle)
         self._charge(outcome, ("load", None, None, ()), free_s=self.limits.load_free_cpu_s,
                      free_idle_s=self.limits.load_free_idle_s)
         if not outcome.ok:
@@ -102,13 +167,30 @@ class Session(Accounts):
         """Start a worker exactly as grading will, with a trivial module in place of the
         submission, and exchange one message (``load``). Raises CouldNotGrade, saying what
         failed with the worker's own output, if that does not work."""
+        warm = self._warm_sandbox()
+        if warm is not None:
+            # The warm sandbox is the grading's: its worker loads the module of its folder that
+            # stands in for the submission. Any failure of it leaves the check to a cold worker.
+            worker = Worker(self.submission, self.limits, self.callbacks, self.mode)
+            try:
+                worker.start(warm, PREFLIGHT_MODULE)
+                self.forked_starts += 1
+                outcome = self._load(worker)
+            except (OSError, WarmUnavailable) as error:
+                outcome = CallOutcome(ok=False, crashed=f"{type(error).__name__}: {error}")
+            finally:
+                worker.kill()
+            if outcome.ok:
+                return
+            self._give_up_warm(messages.could_not_start(self.mode.name, outcome))
         with tempfile.TemporaryDirectory(prefix="nngrade-preflight-") as folder:
             trivial = Path(folder) / "solution.py"
-            trivial.write_text('"""nngrade\'s preflight: stands in for the submission."""\n')
+            trivial.write_text(PREFLIGHT_TEXT)
             worker = Worker(trivial, self.limits, self.callbacks, self.mode)
+            self.cold_starts += 1
             try:
                 worker.start()
-                outcome = worker.request({"op": "load"}, self.limits.load_timeout_s)
+                outcome = self._load(worker)
             except (OSError, RuntimeError, subprocess.SubprocessError) as error:
                 raise CouldNotGrade(messages.could_not_launch(self.mode.name, error)) from None
             finally:
@@ -319,6 +401,9 @@ class Session(Accounts):
         if self.worker is not None:
             self.worker.kill()
             self.worker = None
+        if self.warm is not None:
+            self.warm.close()
+            self.warm = None
         if self._ahead_runs is not None:
             self._ahead_runs.close()
             self._ahead_runs = None
@@ -334,6 +419,8 @@ class Session(Accounts):
                 "limits": self.limits.as_record(),
                 "rlimits": self.limits.rlimits(private_uid=private_uid),
                 "private_user_id": private_uid,
+                "workers": {"forked": self.forked_starts, "cold": self.cold_starts,
+                            "warm_given_up": list(self.warm_failures)},
                 "spent": {"cpu_s": round(self.cpu_s, 2), "idle_s": round(self.idle_s, 2),
                           "cpu_s_by_part": {k: round(v, 2) for k, v in self.spent_by_part.items()},
                           "calls_over_cpu": self.hangs, "calls_over_idle": self.waits}}

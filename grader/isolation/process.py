@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.isolation import INSIDE_COPIES, lifeline, messages, sandbox, wire
+from grader.isolation import INSIDE_COPIES, WORKER_PROGRAM, lifeline, messages, sandbox, wire
 from grader.isolation.evidence import reported_inputs
 from grader.isolation.limits import Limits, _Meter, _OverBudget
 from grader.isolation.outcome import CallOutcome, ProcessExit
 from grader.isolation.output_sink import READY, _OutputSink, sync_marker
+from grader.isolation.warm import WarmSandbox, WarmUnavailable
 
 _HERE = Path(__file__).resolve().parent
 
@@ -83,6 +84,19 @@ _READ_CHUNK = 1 << 20
 _LIVE_WORKERS: set[int] = set()
 """Pids of this process's running workers (never taken for orphans)."""
 
+def worker_environment(directory: Path, limits: Limits, uid: int | None, program: str) -> dict:
+    """The whole environment of a worker (or of a warm sandbox's zygote) whose private folder is
+    ``directory``: what the boot code needs, the kept variables, one thread each."""
+    environment = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
+    environment.update(SINGLE_THREAD_ENVIRONMENT)
+    environment.update(_HEADLESS_ENVIRONMENT)
+    environment.update({"HOME": str(directory), "TMPDIR": str(directory),
+                        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+                        "NNGRADE_SANDBOX": sandbox.boot_environment(
+                            limits.rlimits(private_uid=uid is not None), uid, program)})
+    return environment
+
+
 CallbackHandler = Callable[[str, list, dict, dict], Any]
 """Answers the worker's reference callbacks: ``(method, args, kwargs, attributes) -> value``."""
 
@@ -109,6 +123,12 @@ class Worker:
         """The worker's processes as last seen (its meter reads these between scans)."""
         self.busy_seen: dict = {}
         """Each thread's CPU + run-queue time at the last reading (``_Meter``)."""
+        self.warm: WarmSandbox | None = None
+        """The warm sandbox whose zygote forked this worker, while it runs."""
+        self.forked = False
+        """Whether the worker was forked by a warm sandbox's zygote (else: started cold)."""
+        self.meter_root: int | None = None
+        """The host pid whose process tree is this worker's (``_Meter``)."""
 
     def sink_threads(self) -> set[int]:
         """Native ids of this process's threads that read from the worker."""
@@ -116,7 +136,13 @@ class Worker:
         return {native} if native else set()
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, warm: WarmSandbox | None = None, submission_name: str = "solution.py") -> None:
+        """Start the worker: forked by ``warm``'s zygote when one is given (``submission_name``
+        is then the file of its folder to load), else a cold one in a sandbox of its own.
+        Raises ``warm.WarmUnavailable`` when the warm sandbox cannot serve it."""
+        if warm is not None:
+            self._start_forked(warm, submission_name)
+            return
         self.directory = Path(tempfile.mkdtemp(prefix="nngrade-worker-"))
         shutil.copyfile(self.submission, self.directory / "solution.py")
         for source, copy in INSIDE_COPIES.items():
@@ -131,20 +157,14 @@ class Worker:
         request_r, self._request_w = os.pipe()
         self._reply_r, reply_w = os.pipe()
         os.set_blocking(self._request_w, False)
-        environment = {k: os.environ[k] for k in _KEPT_ENVIRONMENT if k in os.environ}
-        environment.update(SINGLE_THREAD_ENVIRONMENT)
-        environment.update(_HEADLESS_ENVIRONMENT)
-        environment.update({"HOME": str(self.directory), "TMPDIR": str(self.directory),
-                            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-                            "NNGRADE_SANDBOX": sandbox.boot_environment(
-                                self.limits.rlimits(private_uid=uid is not None), uid)})
+        environment = worker_environment(self.directory, self.limits, uid, WORKER_PROGRAM)
         # -I: no PYTHONPATH, no user site, no current directory on sys.path; the boot code adds
         # the private directory back so the worker finds its copy of the wire module.
         command = sandbox.worker_command(
             self.mode, self.directory, copies,
             [str(request_r), str(reply_w), str(self.directory / "solution.py")],
             drop_privileges=uid is not None, tmp_bytes=self.limits.tmp_bytes,
-            folder_bytes=self.limits.folder_bytes)
+            folder_bytes=self.limits.folder_bytes, shm_bytes=self.limits.shm_bytes)
         self._subreaper = self.mode.name == "rlimits-only" and sandbox.become_subreaper()
         try:
             self.process = subprocess.Popen(
@@ -155,13 +175,29 @@ class Worker:
             os.close(request_r)
             os.close(reply_w)
         _LIVE_WORKERS.add(self.process.pid)
+        self.meter_root = self.process.pid
         self.known_pids = {self.process.pid}
         self._sink = _OutputSink(self.process.stdout, self.limits.output_bytes)
         self._sink.start()
 
+    def _start_forked(self, warm: WarmSandbox, submission_name: str) -> None:
+        forked = warm.fork(submission_name)
+        self.warm, self.process, self.directory, self.forked = warm, forked, warm.directory, True
+        self._request_w, self._reply_r = forked.request_w, forked.reply_r
+        os.set_blocking(self._request_w, False)
+        # Metered as the whole sandbox's tree, as a cold worker is: what left the worker's
+        # process group is counted too, and the zygote, asleep meanwhile, adds nothing.
+        self.meter_root = warm.root_pid
+        self.known_pids = sandbox.tree_usage(self.meter_root)[1]
+        self._sink = _OutputSink(forked.stdout, self.limits.output_bytes)
+        self._sink.start()
+
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        if self.process is None:
+            return False
+        self.process.poll()
+        return not getattr(self.process, "ended", self.process.returncode is not None)
 
     @property
     def ready(self) -> bool:
@@ -171,6 +207,9 @@ class Worker:
 
     def kill(self) -> None:
         """Kill the worker and everything it started (its whole process group)."""
+        if self.warm is not None:
+            self._kill_forked()
+            return
         if self.process is not None:
             _LIVE_WORKERS.discard(self.process.pid)
             try:
@@ -192,6 +231,32 @@ class Worker:
             self.lease = None
         elif self.mode.name == "rlimits-only" and self._subreaper:
             sandbox.kill_orphans(keep=_LIVE_WORKERS)
+        self._close_pipes()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    def _kill_forked(self) -> None:
+        """A forked worker's end: its group is killed here, and the zygote's reset kills what
+        left the group and empties what it wrote; a zygote that cannot do that is closed (the
+        next worker is then a cold one)."""
+        warm, self.warm = self.warm, None
+        self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            warm.reset()   # a daemon that left the group holds the output pipe until then
+        except WarmUnavailable as error:
+            warm.close(because=str(error))
+        self._close_pipes()
+        self.process.close()
+        if self._sink is None or not self._sink.is_alive():
+            self.process.stdout.close()   # while the sink reads it, closing it would block
+        self.directory = None   # the warm sandbox's, removed when it closes
+
+    def _close_pipes(self) -> None:
         for fd in (self._request_w, self._reply_r):
             if fd >= 0:
                 try:
@@ -201,9 +266,6 @@ class Worker:
         self._request_w = self._reply_r = -1
         if self._sink is not None:
             self._sink.join(timeout=2)
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
 
     def _check_folder(self) -> None:
         """Outside bubblewrap the worker folder is a plain directory on the host's disk: measure
@@ -367,9 +429,12 @@ class Worker:
             if self._sink is not None:
                 self._sink.join(timeout=1)   # its last output, and whether it ever started
             started = self.ready
+            # bwrap reports its child's death by signal N as 128 + N; the kernel, read for a
+            # forked worker, does not.
+            through_bwrap = self.mode.name == "bubblewrap" and self.warm is None
             self.kill()
             return CallOutcome(ok=False, crashed=messages.describe_exit(ProcessExit(
-                returncode, under_bubblewrap=self.mode.name == "bubblewrap", started=started)))
+                returncode, under_bubblewrap=through_bwrap, started=started)))
         except wire.WireError as error:
             self.kill()
             return CallOutcome(ok=False, error_type="ProtocolError",

@@ -48,9 +48,10 @@ UID_BASE = 200_000
 UID_COUNT = 1000
 LOCK_DIR = Path("/tmp/nngrade-uid-leases")
 
-# The worker's first lines: limits, then the user id, then the worker program. Runs before any
-# student code; everything it needs arrives in NNGRADE_SANDBOX, which it removes.
-BOOT = f"""\
+# The worker's first lines: limits, then the user id, then the worker program (or the warm
+# worker's zygote, ``warm.py``). Runs before any student code; everything it needs arrives in
+# NNGRADE_SANDBOX, which it removes.
+BOOT = """\
 import json, os, resource, runpy, sys
 config = json.loads(os.environ.pop("NNGRADE_SANDBOX"))
 for name, value in config["rlimits"].items():
@@ -60,7 +61,7 @@ if config.get("uid") is not None:
     os.setgid(config["gid"])
     os.setuid(config["uid"])
 sys.path.insert(0, os.getcwd())
-runpy.run_path({WORKER_PROGRAM!r}, run_name="__main__")
+runpy.run_path(config["program"], run_name="__main__")
 """
 
 _REPOSITORY = Path(__file__).resolve().parents[2]
@@ -181,6 +182,46 @@ def tree_usage(root: int) -> tuple[float, set[int]]:
     return total, pids
 
 
+def _innermost_pid(pid: int) -> int | None:
+    """``pid``'s number in the innermost PID namespace it belongs to (the last of ``NSpid``)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def host_pid(root: int, ns_pid, parent: int | None = None) -> int | None:
+    """The host pid of the process under ``root`` (its descendants) whose pid in its own PID
+    namespace is ``ns_pid`` (and whose parent is ``parent``, when given); None if none is."""
+    if not isinstance(ns_pid, int) or isinstance(ns_pid, bool):
+        return None
+    _, pids = tree_usage(root)
+    table = _process_table()
+    for pid in sorted(pids - {root}):
+        if parent is not None and (pid not in table or int(table[pid][1]) != parent):
+            continue
+        if _innermost_pid(pid) == ns_pid:
+            return pid
+    return None
+
+
+def exit_code(pid: int) -> int | None:
+    """The exit status of ``pid``, a zombie not yet reaped, in Popen's convention (minus the
+    signal's number for a killed process); None when it cannot be read (already reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            return None
+        return os.waitstatus_to_exitcode(int(fields[49]))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pids_cpu_seconds(pids) -> float:
     """CPU seconds (as ``tree_usage`` counts them) of the live processes among ``pids``: the
     cheap reading at a request's start and end, between two full scans of /proc."""
@@ -267,14 +308,15 @@ def interpreter() -> str:
 
 
 def worker_command(mode: Mode, directory: Path, copies, arguments, *, drop_privileges: bool,
-                   tmp_bytes: int, folder_bytes: int) -> list[str]:
+                   tmp_bytes: int, folder_bytes: int, shm_bytes: int) -> list[str]:
     """The whole command line of a worker: the interpreter running ``BOOT`` with ``arguments``,
     under ``bwrap`` in bubblewrap mode (``copies``: the file names in ``directory`` that the
     worker needs, bound read-only into its size-limited folder)."""
     command = [interpreter(), "-I", "-c", BOOT, *arguments]
     if mode.name == "bubblewrap":
         command = bubblewrap_command(directory, drop_privileges, copies=copies,
-                                     tmp_bytes=tmp_bytes, folder_bytes=folder_bytes) + command
+                                     tmp_bytes=tmp_bytes, folder_bytes=folder_bytes,
+                                     shm_bytes=shm_bytes) + command
     return command
 
 
@@ -294,7 +336,7 @@ def _bubblewrap_works() -> bool:
         probe_file.write_text("")
         command = worker_command(Mode("bubblewrap"), Path(folder), ["probe.py"], [],
                                  drop_privileges=os.geteuid() == 0, tmp_bytes=PROBE_BYTES,
-                                 folder_bytes=PROBE_BYTES)
+                                 folder_bytes=PROBE_BYTES, shm_bytes=PROBE_BYTES)
         # The same command line as a worker's, with a program that only exits.
         command[command.index(BOOT)] = "import os; os.stat('probe.py')"
         try:
@@ -348,10 +390,11 @@ def held_out_data_files() -> list[Path]:
 
 
 def bubblewrap_command(directory: Path, drop_privileges: bool, *, copies=(),
-                       tmp_bytes: int, folder_bytes: int) -> list[str]:
+                       tmp_bytes: int, folder_bytes: int, shm_bytes: int) -> list[str]:
     """The ``bwrap`` arguments that confine a worker to ``directory`` (ending before the command).
 
-    ``/tmp`` and ``directory`` are tmpfs mounts of ``tmp_bytes`` and ``folder_bytes``: a write
+    ``/tmp``, ``/dev/shm`` and ``directory`` are tmpfs mounts of ``tmp_bytes``, ``shm_bytes`` and
+    ``folder_bytes``: a write
     past them fails with "No space left on device" instead of filling the host's RAM or disk.
     The files named in ``copies`` are bound read-only from the host's ``directory`` into the
     folder's tmpfs. Order matters: a mount hides what an earlier one put below its path, so
@@ -369,6 +412,7 @@ def bubblewrap_command(directory: Path, drop_privileges: bool, *, copies=(),
                  "nsswitch.conf"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "01777", "--size", str(int(shm_bytes)), "--tmpfs", "/dev/shm",
              "--perms", "01777", "--size", str(int(tmp_bytes)), "--tmpfs", "/tmp"]
     system = [Path("/") / name for name in SYSTEM_DIRECTORIES]
     mounted = [p for p in python_paths() if not _inside(p, [s.resolve() for s in system])]
@@ -399,9 +443,15 @@ def bubblewrap_command(directory: Path, drop_privileges: bool, *, copies=(),
         args += ["--dev-bind-try", str(node), str(node)]
     if drop_privileges:
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    # Last, once every mount point exists: the root and /dev read-only, so the only places a
+    # worker can write are /tmp, /dev/shm and its folder, each a tmpfs of a fixed size (without
+    # this, a worker that is not root could write the sandbox's root and /dev, unbounded). The
+    # warm worker's reset empties exactly those three.
+    args += ["--remount-ro", "/", "--remount-ro", "/dev"]
     return args
 
 
-def boot_environment(rlimits: dict, uid: int | None) -> str:
-    """The NNGRADE_SANDBOX value read by ``BOOT``."""
-    return json.dumps({"rlimits": rlimits, "uid": uid, "gid": uid})
+def boot_environment(rlimits: dict, uid: int | None, program: str = WORKER_PROGRAM) -> str:
+    """The NNGRADE_SANDBOX value read by ``BOOT`` (``program``: the file of the private folder
+    it runs)."""
+    return json.dumps({"rlimits": rlimits, "uid": uid, "gid": uid, "program": program})

@@ -1,0 +1,257 @@
+"""The warm worker (issue 26): in bubblewrap mode one sandbox per submission holds a zygote that
+imports numpy and torch once and forks each worker the grading needs. Forked workers share
+nothing between tests, are metered and killed as cold ones are, and a zygote that a submission
+breaks only makes the grading start cold workers. Each test runs real workers."""
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+
+import pytest
+
+from grader.isolation import sandbox, warm
+from grader.isolation.policy import CouldNotGrade
+from grader.isolation.worker import Limits, Session
+from grader.verdicts.substitutes import CallbackLog
+
+KEY = 0x4E4E47   # the System V key of the segment the first worker leaves
+
+LEAVES_AND_LOOKS = f"""
+import os, sys, ctypes, time
+import numpy as np
+
+SEEN_AT_IMPORT = hasattr(np, "nngrade_mark")
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class Probe:
+    def leave(self):
+        '''Change everything one worker could leave for the next.'''
+        global MARK
+        MARK = 1
+        np.nngrade_mark = 1                      # a module shared with the zygote, changed
+        sys.modules["numpy"].random.seed(1234)   # the global generator, seeded
+        for place in ("/tmp", "/dev/shm", os.getcwd()):
+            with open(os.path.join(place, "mark"), "w") as handle:
+                handle.write("answers")
+        os.makedirs("/tmp/locked/inner")
+        with open("/tmp/locked/inner/mark", "w") as handle:
+            handle.write("answers")
+        os.chmod("/tmp/locked/inner", 0)
+        os.chmod("/tmp/locked", 0)
+        segment = _LIBC.shmget({KEY}, 4096, 0o1600)   # IPC_CREAT | 0600
+        assert segment >= 0, ctypes.get_errno()
+        reader, writer = os.pipe()
+        if os.fork() == 0:                       # a daemon that leaves the process group
+            os.setsid()
+            if os.fork() == 0:
+                os.write(writer, str(os.getpid()).encode())
+                time.sleep(600)
+            os._exit(0)
+        os.close(writer)
+        daemon = int(os.read(reader, 32))
+        return {{"daemon": daemon, "random": float(np.random.rand())}}
+
+    def look(self, daemon):
+        places = ("/tmp", "/dev/shm", os.getcwd())
+        alive = False
+        try:
+            with open(f"/proc/{{daemon}}/stat") as handle:
+                alive = handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            pass
+        return {{
+            "module global": "MARK" in globals() or SEEN_AT_IMPORT,
+            "numpy attribute": hasattr(np, "nngrade_mark"),
+            "files": sorted(name for place in places for name in os.listdir(place)
+                            if name == "mark" or name == "locked"),
+            "segment": _LIBC.shmget({KEY}, 0, 0) >= 0,
+            "daemon": alive,
+            "random": float(np.random.rand()),
+        }}
+
+    def write_outside(self):
+        '''Where else could a worker write? Nowhere: the root and /dev are read-only.'''
+        written = []
+        for place in ("/", "/etc", "/dev", os.path.dirname(sys.executable)):
+            try:
+                with open(os.path.join(place, "mark"), "w") as handle:
+                    handle.write("x")
+                written.append(place)
+            except OSError:
+                pass
+        return written
+
+    def fill_shm(self):
+        try:   # files of 32 MiB, under the file size limit (64 MiB)
+            for part in range(3):
+                with open(f"/dev/shm/big{{part}}", "wb") as handle:
+                    for _ in range(32):
+                        handle.write(bytes(1024 ** 2))
+        except OSError as error:
+            return error.strerror
+        return "written"
+
+    def kill_parent(self, signal_number):
+        os.kill(os.getppid(), signal_number)
+        return os.getppid()
+
+    def pid(self):
+        return os.getpid()
+"""
+
+
+@pytest.fixture
+def session(tmp_path):
+    try:
+        mode = sandbox.choose_mode("bubblewrap")
+    except RuntimeError as error:
+        pytest.skip(f"the warm worker needs bubblewrap: {error}")
+    path = tmp_path / "solution.py"
+    path.write_text(textwrap.dedent(LEAVES_AND_LOOKS))
+    session = Session(path, CallbackLog(), Limits(call_timeout_s=5.0, load_timeout_s=20.0), mode)
+    session.preflight()
+    yield session
+    session.close()
+
+
+def call(session: Session, method: str, *args):
+    outcome = session.call(method, args=list(args), cls="Probe", check_inputs=False)
+    assert outcome.ok, (outcome.error_type, outcome.error_message, outcome.crashed,
+                        outcome.output)
+    return outcome.value
+
+
+def fresh_worker(session: Session) -> None:
+    """What an isolation restart does: the next request gets a new worker."""
+    session.worker.kill()
+    session.worker = None
+
+
+def test_forked_workers_share_nothing_between_tests(session):
+    left = call(session, "leave")
+    assert session.worker.forked
+    fresh_worker(session)
+    seen = call(session, "look", left["daemon"])
+    assert session.worker.forked and session.cold_starts == 0, session.warm_failures
+    assert seen == {"module global": False, "numpy attribute": False, "files": [],
+                    "segment": False, "daemon": False, "random": seen["random"]}
+    # The generator the first worker seeded is not the next one's, nor is the zygote's draw.
+    fresh_worker(session)
+    again = call(session, "look", left["daemon"])
+    assert len({left["random"], seen["random"], again["random"]}) == 3
+
+
+def test_a_forked_worker_can_write_only_its_bounded_places(session):
+    assert call(session, "write_outside") == []
+    assert call(session, "fill_shm") == "No space left on device"
+    assert session.worker.forked
+
+
+def test_every_restart_forks_a_new_process(session):
+    pids = set()
+    for _ in range(4):
+        pids.add(call(session, "pid"))
+        assert session.worker.forked
+        fresh_worker(session)
+    assert len(pids) == 4 and session.cold_starts == 0
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGSTOP])
+def test_a_worker_that_breaks_its_zygote_only_makes_the_next_workers_cold(
+        session, signal_number, monkeypatch):
+    """A submission can signal the zygote (same user id). It gains nothing: the next worker
+    comes from a new warm sandbox or a cold start, and the grading goes on."""
+    monkeypatch.setattr(warm, "ANSWER_S", 3.0)   # a stopped zygote is given up on sooner
+    call(session, "kill_parent", int(signal_number))
+    fresh_worker(session)
+    assert call(session, "write_outside") == []   # the next worker serves
+    assert session.warm_failures, "the broken zygote was not noticed"
+    for _ in range(3):   # and later ones too, warm or cold
+        fresh_worker(session)
+        call(session, "pid")
+
+
+def test_a_worker_is_metered_and_stopped_in_the_warm_sandbox(tmp_path):
+    try:
+        mode = sandbox.choose_mode("bubblewrap")
+    except RuntimeError as error:
+        pytest.skip(f"the warm worker needs bubblewrap: {error}")
+    path = tmp_path / "solution.py"
+    path.write_text("class Probe:\n    def spin(self):\n        while True:\n            pass\n"
+                    "    def fine(self):\n        return 1\n")
+    session = Session(path, CallbackLog(), Limits(call_timeout_s=1.0, load_timeout_s=20.0), mode)
+    try:
+        session.preflight()
+        outcome = session.call("spin", cls="Probe")
+        assert outcome.timed_out and not outcome.idle_out
+        assert 1.0 <= outcome.cpu_s < 3.0, outcome.cpu_s
+        assert session.call("fine", cls="Probe").value == 1
+        assert session.worker.forked and session.cold_starts == 0
+    finally:
+        session.close()
+
+
+def test_without_a_zygote_the_grading_still_starts_cold_workers(tmp_path, monkeypatch):
+    """A warm sandbox that never says it is ready is given up on: cold workers grade."""
+    try:
+        mode = sandbox.choose_mode("bubblewrap")
+    except RuntimeError as error:
+        pytest.skip(f"the warm worker needs bubblewrap: {error}")
+    path = tmp_path / "solution.py"
+    path.write_text("class Probe:\n    def pid(self):\n        return 7\n")
+    monkeypatch.setattr(warm, "READY_S", 0.0)
+    session = Session(path, CallbackLog(), Limits(load_timeout_s=20.0), mode)
+    try:
+        session.preflight()
+        assert session.call("pid", cls="Probe").value == 7
+        assert not session.worker.forked and session.cold_starts == 2
+        assert len(session.warm_failures) == warm.WARM_ATTEMPTS
+    finally:
+        session.close()
+
+
+def test_a_cold_failure_after_a_warm_one_is_could_not_grade(tmp_path, monkeypatch):
+    """The environment is never the student's fault: when neither a forked nor a cold worker
+    can start, the grading stops with could-not-grade."""
+    try:
+        mode = sandbox.choose_mode("bubblewrap")
+    except RuntimeError as error:
+        pytest.skip(f"the warm worker needs bubblewrap: {error}")
+    path = tmp_path / "solution.py"
+    path.write_text("X = 1\n")
+    monkeypatch.setattr(warm, "READY_S", 0.0)
+    monkeypatch.setattr(sandbox, "interpreter", lambda: "/nonexistent/python")
+    session = Session(path, CallbackLog(), Limits(load_timeout_s=20.0), mode)
+    try:
+        with pytest.raises(CouldNotGrade):
+            session.preflight()
+    finally:
+        session.close()
+
+
+def test_the_warm_sandbox_leaves_nothing_behind(session):
+    folder, pids = session.warm.directory, (session.warm.root_pid, session.warm.zygote_pid)
+    call(session, "leave")
+    session.close()
+    assert not folder.exists()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+def test_a_restart_costs_a_fork_not_an_import_of_torch(session):
+    """The point of the lever, in CPU seconds of the sandbox's whole tree (what a batch pays):
+    a cold start imports torch, about 1.5 CPU s."""
+    call(session, "pid")
+    spent = []
+    for _ in range(3):
+        before = sandbox.tree_usage(session.warm.root_pid)[0]
+        fresh_worker(session)
+        call(session, "pid")
+        spent.append(sandbox.tree_usage(session.warm.root_pid)[0] - before)
+    assert session.cold_starts == 0 and session.worker.forked
+    assert max(spent) < 0.5, spent
