@@ -160,18 +160,34 @@ def test_every_restart_forks_a_new_process(session):
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGSTOP])
-def test_a_worker_that_breaks_its_zygote_only_makes_the_next_workers_cold(
-        session, signal_number, monkeypatch):
-    """A submission can signal the zygote (same user id). It gains nothing: the next worker
-    comes from a new warm sandbox or a cold start, and the grading goes on."""
-    monkeypatch.setattr(warm, "ANSWER_S", 3.0)   # a stopped zygote is given up on sooner
-    call(session, "kill_parent", int(signal_number))
-    fresh_worker(session)
-    assert call(session, "write_outside") == []   # the next worker serves
-    assert session.warm_failures, "the broken zygote was not noticed"
-    for _ in range(3):   # and later ones too, warm or cold
+def test_a_worker_cannot_stop_its_zygote(session, signal_number, monkeypatch):
+    """The zygote is its PID namespace's init: the kernel drops the signals a worker sends it,
+    so the next workers are still forked (a stopped zygote would be given up after 3 s here)."""
+    monkeypatch.setattr(warm, "ANSWER_S", 3.0)
+    assert call(session, "kill_parent", int(signal_number)) == 1
+    for _ in range(3):
         fresh_worker(session)
         call(session, "pid")
+        assert session.worker.forked
+    assert session.warm_failures == [] and session.cold_starts == 0
+
+
+def test_a_closed_zygote_only_makes_the_next_workers_cold_or_fresh(session, monkeypatch):
+    """Should a zygote die all the same (the machine killed it), the grading goes on: the next
+    worker comes from a new warm sandbox, and cold ones once that fails too."""
+    call(session, "pid")
+    os.kill(session.warm.zygote_pid, signal.SIGKILL)
+    fresh_worker(session)
+    assert call(session, "write_outside") == []
+    assert len(session.warm_failures) == 1, session.warm_failures
+    assert session.worker.forked   # by the new warm sandbox
+    monkeypatch.setattr(warm, "READY_S", 0.0)
+    os.kill(session.warm.zygote_pid, signal.SIGKILL)
+    for _ in range(2):
+        fresh_worker(session)
+        assert call(session, "pid") > 0
+    assert not session.worker.forked and session.cold_starts >= 1
+    assert len(session.warm_failures) == warm.WARM_ATTEMPTS
 
 
 def test_a_worker_is_metered_and_stopped_in_the_warm_sandbox(tmp_path):

@@ -308,7 +308,8 @@ def interpreter() -> str:
 
 
 def worker_command(mode: Mode, directory: Path, copies, arguments, *, drop_privileges: bool,
-                   tmp_bytes: int, folder_bytes: int, shm_bytes: int) -> list[str]:
+                   tmp_bytes: int, folder_bytes: int, shm_bytes: int,
+                   as_pid_1: bool = False) -> list[str]:
     """The whole command line of a worker: the interpreter running ``BOOT`` with ``arguments``,
     under ``bwrap`` in bubblewrap mode (``copies``: the file names in ``directory`` that the
     worker needs, bound read-only into its size-limited folder)."""
@@ -316,7 +317,7 @@ def worker_command(mode: Mode, directory: Path, copies, arguments, *, drop_privi
     if mode.name == "bubblewrap":
         command = bubblewrap_command(directory, drop_privileges, copies=copies,
                                      tmp_bytes=tmp_bytes, folder_bytes=folder_bytes,
-                                     shm_bytes=shm_bytes) + command
+                                     shm_bytes=shm_bytes, as_pid_1=as_pid_1) + command
     return command
 
 
@@ -390,7 +391,8 @@ def held_out_data_files() -> list[Path]:
 
 
 def bubblewrap_command(directory: Path, drop_privileges: bool, *, copies=(),
-                       tmp_bytes: int, folder_bytes: int, shm_bytes: int) -> list[str]:
+                       tmp_bytes: int, folder_bytes: int, shm_bytes: int,
+                       as_pid_1: bool = False) -> list[str]:
     """The ``bwrap`` arguments that confine a worker to ``directory`` (ending before the command).
 
     ``/tmp``, ``/dev/shm`` and ``directory`` are tmpfs mounts of ``tmp_bytes``, ``shm_bytes`` and
@@ -398,10 +400,14 @@ def bubblewrap_command(directory: Path, drop_privileges: bool, *, copies=(),
     past them fails with "No space left on device" instead of filling the host's RAM or disk.
     The files named in ``copies`` are bound read-only from the host's ``directory`` into the
     folder's tmpfs. Order matters: a mount hides what an earlier one put below its path, so
-    ``/tmp`` comes before the Python directories (a venv may live under ``/tmp``)."""
+    ``/tmp`` comes before the Python directories (a venv may live under ``/tmp``).
+
+    ``as_pid_1``: the command is the PID namespace's init (the warm sandbox's zygote), which the
+    kernel protects from every signal sent from inside the namespace (SIGKILL and SIGSTOP
+    included): its workers cannot stop it. When it ends, every process of the namespace ends."""
     args = [shutil.which("bwrap") or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-            "--tmpfs", "/"]
+            *(["--as-pid-1"] if as_pid_1 else []), "--tmpfs", "/"]
     for name in SYSTEM_DIRECTORIES:
         path = Path("/") / name
         if path.is_symlink():

@@ -101,7 +101,8 @@ class WarmSandbox:
         command = sandbox.worker_command(
             self.mode, self.directory, copies, [str(theirs.fileno()), WORKER_PROGRAM],
             drop_privileges=uid is not None, tmp_bytes=self.limits.tmp_bytes,
-            folder_bytes=self.limits.folder_bytes, shm_bytes=self.limits.shm_bytes)
+            folder_bytes=self.limits.folder_bytes, shm_bytes=self.limits.shm_bytes,
+            as_pid_1=True)
         try:
             self.process = subprocess.Popen(
                 command, cwd=self.directory, env=environment, stdin=subprocess.DEVNULL,

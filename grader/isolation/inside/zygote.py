@@ -6,13 +6,16 @@ this program once per submission, inside that submission's sandbox, and asks it 
 worker: every worker is a ``fork`` of this process, which never ran any of the submission, so
 it starts with the modules already imported and with nothing that an earlier worker did.
 
-Between two workers the grader asks for a ``reset``: this program kills every other process of
-the sandbox (``kill(-1)`` reaches the sandbox's own PID namespace only), reaps them, and empties
+This program is the init of the sandbox's PID namespace (bwrap's ``--as-pid-1``): the kernel
+ignores every signal a worker sends it, SIGKILL and SIGSTOP included, and every orphan of a
+worker becomes its child. Between two workers the grader asks for a ``reset``: this program kills
+every other process of the sandbox (``kill(-1)`` reaches its own PID namespace only), reaps
+them, and empties
 every place a worker can write (``/tmp``, ``/dev/shm``, the worker folder; the rest of the
 sandbox is mounted read-only) and the System V IPC objects of the sandbox's own IPC namespace.
 So nothing one worker left (a file, a shared memory segment, a process, a changed module)
-reaches the next. This program itself cannot be read or traced by a worker (it is not dumpable);
-a worker may still signal it (same user id), which only makes the grader start cold workers.
+reaches the next. This program itself cannot be read or traced by a worker either (it is not
+dumpable).
 
 Protocol (``grader/isolation/PROTOCOL.md``, "The warm worker"): one ``SOCK_SEQPACKET`` socket,
 fd ``sys.argv[1]``, JSON messages, one per packet:
@@ -129,7 +132,7 @@ def _others() -> list[int]:
 
 
 def _kill_others() -> None:
-    """Kill and reap every process of the sandbox but its init and this one."""
+    """Kill and reap every process of the sandbox but this one, its init."""
     for _ in range(100):
         try:
             os.kill(-1, signal.SIGKILL)
@@ -142,20 +145,9 @@ def _kill_others() -> None:
                 break
             if pid == 0:
                 break
-        alive = [pid for pid in _others() if not _is_zombie_of_other(pid)]
-        if not alive:
+        if not _others():
             return
     raise RuntimeError("processes of an earlier worker are still running")
-
-
-def _is_zombie_of_other(pid: int) -> bool:
-    """A dead process that the sandbox's init, not this program, has still to reap."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return True   # gone
-    return fields[0] == "Z" and int(fields[1]) != os.getpid()
 
 
 def _remove(path: str) -> None:
