@@ -53,12 +53,53 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def _cpu_group() -> Path | None:
+    """A fresh cgroup v1 ``cpuacct`` group, where this machine lets us make one (root): it counts
+    the CPU of every process the command starts, also those killed before anyone reaped them (a
+    sandbox closed with SIGKILL: ``getrusage`` never sees its workers' CPU)."""
+    if os.geteuid() != 0 or not (CPUACCT / "cpuacct.usage").is_file():
+        return None
+    group = CPUACCT / f"nngrade-bench-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    return group
+
+
+def cpu_counter() -> str:
+    """How CPU seconds are counted on this machine (printed in the header)."""
+    group = _cpu_group()
+    if group is None:
+        return ("CPU: getrusage(RUSAGE_CHILDREN), reaped processes only (undercounts sandboxes "
+                "killed with their workers)")
+    group.rmdir()
+    return "CPU: a cgroup cpuacct group per command (every process it started, reaped or not)"
+
+
 def _timed(command: list[str], *, cwd: Path = REPOSITORY, env=None) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the command and every process it waited for)."""
+    """(wall seconds, CPU seconds of the command and every process it started)."""
+    group = _cpu_group()
+    if group is not None:
+        # The command enters the group before it execs, so that everything it starts is in it.
+        command = ["sh", "-c", f'echo $$ > {group / "cgroup.procs"} && exec "$@"', "sh", *command]
     cpu, started = _children_cpu(), time.perf_counter()
     subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=False)
-    return time.perf_counter() - started, _children_cpu() - cpu
+    wall = time.perf_counter() - started
+    if group is None:
+        return wall, _children_cpu() - cpu
+    used = int((group / "cpuacct.usage").read_text()) / 1e9
+    for _ in range(50):   # a killed sandbox's last processes may take a moment to leave
+        try:
+            group.rmdir()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return wall, used
 
 
 def _grade(submission: Path, results: Path, *parts: str) -> list[str]:
@@ -192,6 +233,7 @@ def main() -> None:
     checkouts = [("before", args.before.resolve())] if args.before else []
     checkouts.append(("after" if args.before else "this", REPOSITORY))
     print(machine())
+    print(cpu_counter())
     for label, checkout in checkouts:
         print(f"{label}: {checkout} ({_commit(checkout)})")
     print(f"median of {args.runs} runs each; the checkouts alternate run by run")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ ENDED_EARLY = "the run ended before this test"
 
 NEVER, REUSE, FRESH = "never", "reuse", "fresh"
 """``GradingOptions.reuse`` (``grader/reuse.py``)."""
+
+AHEAD_LANES = 2
+"""Metered children that run an interactive grading's trainings started ahead side by side (at
+most one per core; Part 4 starts two: ``grader/networks/ahead.py``)."""
 
 
 def _part_hook(row, name: str):
@@ -380,6 +385,9 @@ class GradingSession:
             worker = Session(self.options.submission, self.callback_log, limits, mode)
             worker.adapt = self.style().adapt
             worker.part_budgets, worker.grading_budget_s = self.budgets()
+            # An interactive grading's trainings run side by side, one core each (each still
+            # single-threaded: the same numbers and charges as one at a time).
+            worker.ahead_lanes = min(AHEAD_LANES, len(os.sched_getaffinity(0)))
             self.worker = worker
         return self.worker
 

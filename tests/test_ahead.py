@@ -19,7 +19,7 @@ from grader.networks.ahead import AheadRuns
 
 
 def test_a_run_ahead_is_metered_and_stopped_at_its_budget(runner):
-    runs = AheadRuns(runner, threading.Lock())
+    runs = AheadRuns([(runner, threading.Lock(), False)])
     started = time.monotonic()
     try:
         value, error, cpu_used = runs.start("spin", {"seconds": 60.0}, 1.0).result()
@@ -33,7 +33,7 @@ def test_a_run_ahead_is_metered_and_stopped_at_its_budget(runner):
 
 def test_runs_ahead_share_one_child_one_at_a_time_and_cancel_kills_them(runner):
     lock = threading.Lock()
-    runs = AheadRuns(runner, lock)
+    runs = AheadRuns([(runner, lock, False)])
     try:
         first = runs.start("spin", {"seconds": 1.0}, 10.0)
         second = runs.start("spin", {"seconds": 30.0}, 60.0)
@@ -54,6 +54,25 @@ def test_runs_ahead_share_one_child_one_at_a_time_and_cancel_kills_them(runner):
         assert runner.run("echo", 5.0, y=2) == {"y": 2}
     finally:
         runs.close()
+
+
+def test_two_lanes_run_two_runs_side_by_side_each_metered_in_its_own_child(runner):
+    """An interactive grading's second lane: a child of its own, owned (closed with the runs);
+    each run is metered and stopped at its own budget, whatever the other does."""
+    second = metered.Runner()
+    runs = AheadRuns([(runner, threading.Lock(), False), (second, threading.Lock(), True)])
+    try:
+        spinning = runs.start("spin", {"seconds": 60.0}, 1.5)
+        echo = runs.start("echo", {"x": 2}, 10.0)
+        assert echo.result()[0] == {"x": 2}              # not queued behind the spinning run
+        value, error, cpu_used = spinning.result()
+        assert isinstance(error, metered.BudgetSpent) and 1.5 < cpu_used < 2.5, (error, cpu_used)
+        assert second.process is not None and runner.process is None   # the spin's was killed
+        assert {runs._placed[id(spinning)].runner, runs._placed[id(echo)].runner} == {runner,
+                                                                                      second}
+    finally:
+        runs.close()
+    assert second.process is None, "a lane's own child outlived the runs"
 
 
 def test_the_session_takes_a_run_started_ahead_and_charges_it_to_its_part(tmp_path):

@@ -57,6 +57,8 @@ class Session(Accounts):
         self._ahead: dict = {}         # (part, task) -> grader.networks.ahead.AheadRun
         self._runner_lock = threading.Lock()
         self._ahead_runs = None         # grader.networks.ahead.AheadRuns, made on first use
+        self.ahead_lanes = 1
+        """Metered children that run the runs started ahead side by side (``networks/ahead.py``)."""
         self.isolation_restarts = 0    # before a call that must not see earlier reference answers
         self.load_warning = ""
         """Set when importing the submission raised and its definitions were graded instead."""
@@ -331,14 +333,20 @@ class Session(Accounts):
         (the CNN parts' trainings overlap the numpy parts on the other core;
         ``grader/networks/ahead.py``). The part's test takes its result with
         ``run_network_task``; it runs under what is left of the part's budget now, and is
-        charged when taken. Runs started ahead run one after the other, in the order started."""
+        charged when taken. Runs started ahead run on ``ahead_lanes`` lanes, each one after the
+        other in the order started."""
         from grader.networks.ahead import AheadRuns
 
         previous = self._ahead.pop((part, task), None)
         if previous is not None:
             self._ahead_runs.cancel(previous)
         if self._ahead_runs is None:
-            self._ahead_runs = AheadRuns(self.network_runner(), self._runner_lock)
+            from grader.networks import metered
+
+            lanes = [(self.network_runner(), self._runner_lock, False)]
+            lanes += [(metered.Runner(), threading.Lock(), True)
+                      for _ in range(self.ahead_lanes - 1)]
+            self._ahead_runs = AheadRuns(lanes)
         self._ahead[(part, task)] = self._ahead_runs.start(task, kwargs, self.budget_left_for(part))
 
     def network_runner(self):

@@ -12,13 +12,17 @@ SIGKILL past its budget), and charged to the part when the test takes it; a run 
 than what the part has left at that moment is a spent budget, as it would have been had it
 started then. A run that fails is reported by its own test, in its own part.
 
-Runs started ahead go one after the other, in the session's one metered child (one core for
-them, one for the rest of the grading): a second child would cost another interpreter and
-torch's import (measured: 4.6 CPU s more for Part 4 with a child of its own). A run the grading
-asks for meanwhile waits for the child (``lock``). One thread runs them all and lives as long
-as the grading: the child dies with the thread that started it (``die_with_parent`` is the
-kernel's parent-death signal, which follows the starting thread), so no thread may end while a
-child it started can still be used.
+Runs started ahead go to lanes: a lane is one thread and one metered child, and runs one run at
+a time, in the order started. A one-at-a-time grading has none; an interactive one has one lane
+per core, up to two (``policy.Session.ahead_lanes``): the first lane is the session's own child
+(a run the grading asks for meanwhile waits for it, ``lock``), a second one is a child of its own,
+so that Part 4's two trainings run side by side. Each run stays single-threaded and is charged
+its own CPU seconds, so its numbers and its verdict are those of a run one at a time; what a
+second lane costs is one more interpreter and torch's import (measured before lanes: 4.6 CPU s
+more for Part 4 with a child per run). Each lane's thread lives as long as the grading: the child
+dies with the thread that started it (``die_with_parent`` is the kernel's parent-death signal,
+which follows the starting thread), so no thread may end while a child it started can still be
+used.
 """
 from __future__ import annotations
 
@@ -83,47 +87,67 @@ class AheadRun:
         return self.value, self.error, self.cpu_used
 
 
-class AheadRuns:
-    """The runs started ahead in one grading, run in the order started by one thread of their
-    own, in ``runner``'s child, holding ``lock`` while each runs."""
+class _Lane:
+    """One thread and one metered child, running the runs given to it in order."""
 
-    def __init__(self, runner, lock: threading.Lock):
-        self._runner = runner
-        self._lock = lock
-        self._queue: queue.Queue = queue.Queue()
-        self._pending: list[AheadRun] = []
-        self._thread: threading.Thread | None = None
+    def __init__(self, runner, lock: threading.Lock, owned: bool):
+        self.runner, self.lock, self.owned = runner, lock, owned
+        self.queue: queue.Queue = queue.Queue()
+        self.runs: list[AheadRun] = []
+        self.thread: threading.Thread | None = None
 
-    def start(self, task: str, kwargs: dict, budget_s: float) -> AheadRun:
-        run = AheadRun(task, kwargs, budget_s)
-        self._pending.append(run)
-        self._queue.put(run)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="nngrade-ahead", daemon=True)
-            self._thread.start()
-        return run
+    def start(self, run: AheadRun) -> None:
+        self.runs.append(run)
+        self.queue.put(run)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._loop, name="nngrade-ahead", daemon=True)
+            self.thread.start()
+
+    def waiting(self) -> int:
+        return sum(not run.done for run in self.runs)
 
     def _loop(self) -> None:
         while True:
-            run = self._queue.get()
+            run = self.queue.get()
             if run is None:
                 return
-            run.execute(self._runner, self._lock)
+            run.execute(self.runner, self.lock)
+
+
+class AheadRuns:
+    """The runs started ahead in one grading, spread over ``lanes`` (``(runner, lock, owned)``:
+    a metered child, the lock held while a run uses it, and whether closing the runs closes it)."""
+
+    def __init__(self, lanes: list[tuple]):
+        self._lanes = [_Lane(runner, lock, owned) for runner, lock, owned in lanes]
+        self._placed: dict[int, _Lane] = {}
+
+    def start(self, task: str, kwargs: dict, budget_s: float) -> AheadRun:
+        """Start a run on the lane with the fewest unfinished runs (the first, on a tie)."""
+        run = AheadRun(task, kwargs, budget_s)
+        lane = min(self._lanes, key=_Lane.waiting)
+        self._placed[id(run)] = lane
+        lane.start(run)
+        return run
 
     def cancel(self, run: AheadRun) -> None:
         """Stop ``run``: not started, it never starts; running, its child is killed."""
         run._cancelled.set()
         if run._started.is_set() and not run.done:
-            self._runner.close()
+            self._placed[id(run)].runner.close()
         run._finished.wait(timeout=30)
 
     def close(self) -> None:
-        """Stop every run and the thread (the end of the grading)."""
-        for run in self._pending:
-            run._cancelled.set()
-        for run in self._pending:
-            if run._started.is_set() and not run.done:
-                self._runner.close()
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
+        """Stop every run, every lane's thread, and the children the lanes own (the end of the
+        grading)."""
+        for lane in self._lanes:
+            for run in lane.runs:
+                run._cancelled.set()
+            if any(run._started.is_set() and not run.done for run in lane.runs):
+                lane.runner.close()
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.queue.put(None)
+                lane.thread.join(timeout=30)
+            if lane.owned:
+                lane.runner.close()
