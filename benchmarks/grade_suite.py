@@ -10,6 +10,8 @@ CPU seconds of every process the command started and waited for (the grading pro
 sandboxed workers, the metered child), read with ``getrusage(RUSAGE_CHILDREN)``. Scenarios:
 
 - ``full``: a full default grading (``python -m grader grade solution.py``);
+- ``full_one_at_a_time``: the same with ``--one-at-a-time``, as the batch's grading processes and
+  Gradescope grade (nothing started ahead): what a batch pays per student;
 - ``part4``: Part 4 only (``mnist_cnn,cats_dogs_cnn,kaggle_submission``);
 - ``numpy``: the 13 numpy parts and ``batchnorm2d``;
 - ``one_part``: one numpy part (``backward``);
@@ -130,6 +132,8 @@ def scenario_run(name: str, folder: Path, run: int, repository: Path) -> tuple[f
     solution = REPOSITORY / "solution.py"
     if name == "full":
         return _timed(_grade(solution, results), cwd=repository)
+    if name == "full_one_at_a_time":
+        return _timed(_grade(solution, results) + ["--one-at-a-time"], cwd=repository)
     if name == "part4":
         return _timed(_grade(solution, results, PART4), cwd=repository)
     if name == "numpy":
@@ -218,7 +222,8 @@ def gradescope_half_cpu(folder: Path, run: int, repository: Path) -> tuple[float
     return measured
 
 
-SCENARIOS = ("full", "edited", "numpy", "part4", "one_part", "import", "gradescope_half_cpu")
+SCENARIOS = ("full", "full_one_at_a_time", "edited", "numpy", "part4", "one_part", "import",
+             "gradescope_half_cpu")
 
 
 def main() -> None:

@@ -207,8 +207,9 @@ class Worker:
 
     def kill(self) -> None:
         """Kill the worker and everything it started (its whole process group)."""
-        if self.warm is not None:
-            self._kill_forked()
+        if self.forked:
+            if self.warm is not None:   # once only: its pid may be reused after the reset
+                self._kill_forked()
             return
         if self.process is not None:
             _LIVE_WORKERS.discard(self.process.pid)
