@@ -84,7 +84,7 @@ def test_every_message_to_the_zygote_is_handled_and_documented():
         if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name)
                 and node.left.id == "op" and isinstance(node.comparators[0], ast.Constant)):
             handled.add(node.comparators[0].value)
-    assert sent == handled == {"fork", "reset"}
+    assert sent == handled == {"fork", "reset", "preload"}
     text = (ISOLATION / "PROTOCOL.md").read_text()
     for op in sent:
         assert f'`{{"op": "{op}"' in text, op

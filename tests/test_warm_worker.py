@@ -100,6 +100,13 @@ class Probe:
 
     def pid(self):
         return os.getpid()
+
+    def imported(self, name):
+        return name in sys.modules
+
+    def nap(self, seconds):
+        time.sleep(seconds)
+        return os.getpid()
 """
 
 
@@ -271,3 +278,20 @@ def test_a_restart_costs_a_fork_not_an_import_of_torch(session):
         spent.append(sandbox.tree_usage(session.warm.root_pid)[0] - before)
     assert session.cold_starts == 0 and session.worker.forked
     assert max(spent) < 0.5, spent
+
+
+def test_a_preload_reaches_the_workers_forked_after_and_is_not_metered(session):
+    """The zygote imports ``torch._dynamo`` while idle; the workers forked after have it, and
+    what the zygote spends meanwhile is not charged to the worker that runs then."""
+    assert not call(session, "imported", "torch._dynamo")
+    session.preload(["torch._dynamo", "os.path; import nothing"])   # the second is refused
+    outcome = session.call("nap", args=[3.0], cls="Probe", check_inputs=False)
+    assert outcome.ok and outcome.cpu_s < 0.3, outcome.cpu_s   # the import ran meanwhile
+    deadline = time.monotonic() + 20
+    while True:
+        fresh_worker(session)
+        if call(session, "imported", "torch._dynamo"):
+            break
+        assert time.monotonic() < deadline, "the preload never reached a forked worker"
+        time.sleep(0.5)
+    assert session.worker.forked and session.warm_failures == []

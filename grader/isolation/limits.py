@@ -171,7 +171,7 @@ class _Meter:
         if now < self.next_scan:
             return
         self.next_scan = now + self.EVERY_S
-        used, pids = sandbox.tree_usage(self.root_pid)
+        used, pids = sandbox.tree_usage(self.root_pid, self.worker.not_metered)
         self.worker.known_pids = pids
         self.cpu_used = max(self.cpu_used, used - self.cpu_at_start)
         if self.cpu_used > self.cpu_seconds:

@@ -96,6 +96,13 @@ class Session(Accounts):
             self.warm = warm
         return self.warm
 
+    def preload(self, modules) -> None:
+        """Have the warm sandbox's zygote import ``modules`` in its idle time (``WarmSandbox.
+        preload``): the workers the grading forks later need them. Nothing in the other modes."""
+        warm = self._warm_sandbox()
+        if warm is not None:
+            warm.preload(modules)
+
     def _give_up_warm(self, why: str) -> None:
         if self.warm is not None:
             self.warm.close()

@@ -129,6 +129,8 @@ class Worker:
         """Whether the worker was forked by a warm sandbox's zygote (else: started cold)."""
         self.meter_root: int | None = None
         """The host pid whose process tree is this worker's (``_Meter``)."""
+        self.not_metered: frozenset[int] = frozenset()
+        """Processes of that tree that are not the worker's (a warm sandbox's zygote)."""
 
     def sink_threads(self) -> set[int]:
         """Native ids of this process's threads that read from the worker."""
@@ -185,10 +187,12 @@ class Worker:
         self.warm, self.process, self.directory, self.forked = warm, forked, warm.directory, True
         self._request_w, self._reply_r = forked.request_w, forked.reply_r
         os.set_blocking(self._request_w, False)
-        # Metered as the whole sandbox's tree, as a cold worker is: what left the worker's
-        # process group is counted too, and the zygote, asleep meanwhile, adds nothing.
+        # Metered as the whole sandbox's tree, as a cold worker is (what left the worker's
+        # process group, now the zygote's child, is counted too), but for the zygote itself:
+        # what it does (an import in its idle time, WarmSandbox.preload) is not the student's.
         self.meter_root = warm.root_pid
-        self.known_pids = sandbox.tree_usage(self.meter_root)[1]
+        self.not_metered = frozenset({warm.zygote_pid})
+        self.known_pids = sandbox.tree_usage(self.meter_root, self.not_metered)[1]
         self._sink = _OutputSink(forked.stdout, self.limits.output_bytes)
         self._sink.start()
 

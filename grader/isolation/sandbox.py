@@ -165,9 +165,10 @@ def kill_orphans(keep: set[int]) -> None:
                 pass
 
 
-def tree_usage(root: int) -> tuple[float, set[int]]:
+def tree_usage(root: int, exclude: frozenset[int] = frozenset()) -> tuple[float, set[int]]:
     """``(CPU seconds, pids)`` of ``root`` and its live descendants, from one scan of /proc
-    (CPU: user + system, including the children they reaped)."""
+    (CPU: user + system, including the children they reaped). The processes in ``exclude``
+    (a warm sandbox's zygote) are left out of both, not their descendants."""
     ticks = os.sysconf("SC_CLK_TCK")
     table = _process_table()
     parents = {pid: int(fields[1]) for pid, fields in table.items()}
@@ -176,7 +177,7 @@ def tree_usage(root: int) -> tuple[float, set[int]]:
         ancestor, hops = pid, 0
         while ancestor not in (root, 0, 1) and hops < 64:
             ancestor, hops = parents.get(ancestor, 0), hops + 1
-        if ancestor == root:
+        if ancestor == root and pid not in exclude:
             total += sum(int(v) for v in fields[11:15]) / ticks
             pids.add(pid)
     return total, pids

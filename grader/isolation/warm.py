@@ -169,6 +169,16 @@ class WarmSandbox:
         self.forks += 1
         return forked
 
+    def preload(self, modules) -> None:
+        """Have the zygote import ``modules`` (of ``zygote.PRELOADABLE``) when idle, so that the
+        workers forked after start with them; no answer is awaited, and a zygote that cannot
+        only leaves each worker to import them itself."""
+        if self._control is not None:
+            try:
+                self._control.send(json.dumps({"op": "preload", "modules": list(modules)}).encode())
+            except OSError:
+                pass
+
     def reset(self) -> None:
         """Have the zygote kill what the last worker left and empty what it wrote; raises
         WarmUnavailable when it does not (the sandbox must then be closed)."""

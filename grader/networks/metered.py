@@ -122,8 +122,25 @@ class Runner:
         self.process: subprocess.Popen | None = None
         self.cpu_used = 0.0
         """CPU seconds of the last run (what the grader charges to the part's budget)."""
+        self._answered = False
+        """Whether the child has answered once (its imports are done: no run pays for them)."""
+
+    def spawn(self) -> None:
+        """Start the child now and return at once: its interpreter and imports run while the
+        grading goes on, and the first run waits for them (charged to no one). Must be called
+        from a thread that outlives the child (``die_with_parent``)."""
+        if self.process is None or self.process.poll() is not None:
+            self._spawn()
 
     def _start(self) -> None:
+        self._spawn()
+        self._ready()
+
+    def _ready(self) -> None:
+        self._call({"task": "echo", "kwargs": {}}, START_CPU_S)
+        self._answered = True
+
+    def _spawn(self) -> None:
         # The grader's own thread count (one in a grading: several gradings, or the worker
         # beside it, share the cores; torch's default of one per core would oversubscribe them).
         threads = str(_torch_threads())
@@ -138,7 +155,7 @@ class Runner:
             [sys.executable, "-m", "grader.networks.metered"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environment, cwd=root,
             start_new_session=True, preexec_fn=_preexec(limit_memory=not _gpu_present()))
-        self._call({"task": "echo", "kwargs": {}}, START_CPU_S)
+        self._answered = False
 
     def run(self, task: str, cpu_budget_s: float, **kwargs):
         """``TASKS[task](**kwargs)`` in the child; its value. Raises BudgetSpent when the run
@@ -148,6 +165,8 @@ class Runner:
             raise ValueError(f"unknown task {task!r}")
         if self.process is None or self.process.poll() is not None:
             self._start()
+        elif not self._answered:   # spawned ahead: wait for its imports, uncharged
+            self._ready()
         return self._call({"task": task, "kwargs": kwargs}, cpu_budget_s)
 
     def _call(self, message: dict, cpu_budget_s: float):
@@ -242,6 +261,10 @@ def _serve() -> None:
         import torch
 
         torch.set_num_threads(int(threads))
+    # What the first training would import (a torch optimizer imports torch._dynamo, 0.9 s),
+    # imported before the child answers: a child spawned ahead does it while the grading goes
+    # on, and no run is charged for it either way.
+    import torch._dynamo  # noqa: F401
     while True:
         try:
             message = wire.read_message(0)
