@@ -47,6 +47,10 @@ GRADER_RUNS_STUDENT_WORK = frozenset({"batchnorm2d", "mnist_cnn", "cats_dogs_cnn
 training, a replayed BatchNorm2d, the experiments' runs): the grader's CPU time during their tests
 counts against the part's budget (``tolerances.PART_CPU_BUDGET_S``), like calls into the worker."""
 
+USES_METERED_CHILD = frozenset({"mnist_cnn", "cats_dogs_cnn", "experiments"})
+"""Parts whose tests run rebuilt networks in the grader's metered child (``networks/metered.py``;
+``batchnorm2d`` replays its layer in the grader itself)."""
+
 ENDED_EARLY = "the run ended before this test"
 
 NEVER, REUSE, FRESH = "never", "reuse", "fresh"
@@ -148,14 +152,15 @@ class GradingSession:
         # The grading's own session: in bubblewrap mode its warm sandbox, started here, forks
         # the preflight's worker and then every worker of the grading.
         self.worker_session().preflight()
-        if GRADER_RUNS_STUDENT_WORK & {row.part for row in self.rows if row.test in names}:
+        selected = {row.part for row in self.rows if row.test in names}
+        if GRADER_RUNS_STUDENT_WORK & selected:
             # Their captures make a torch optimizer or trace with make_fx in the worker, which
             # imports torch._dynamo (0.9 s): the warm sandbox imports it while it is idle.
             self.worker_session().preload(["torch._dynamo"])
-            if self.options.ahead:
-                # The grader's metered child imports torch while the first parts are graded (a
-                # training reused from an earlier run still needs it for the other tests).
-                self.worker_session().network_runner().spawn()
+        if self.options.ahead and USES_METERED_CHILD & selected:
+            # The grader's metered child imports torch while the first parts are graded (a
+            # training reused from an earlier run still needs it for the other tests).
+            self.worker_session().network_runner().spawn()
         if self.options.ahead:
             self.start_runs_ahead(names)
 
