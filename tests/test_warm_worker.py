@@ -110,15 +110,21 @@ class Probe:
 """
 
 
-@pytest.fixture
-def session(tmp_path):
+def bubblewrap_session(tmp_path, source: str, **limits) -> Session:
+    """A session in bubblewrap mode (the only one with warm workers) for ``source``; skips the
+    test where bubblewrap cannot run."""
     try:
         mode = sandbox.choose_mode("bubblewrap")
     except RuntimeError as error:
         pytest.skip(f"the warm worker needs bubblewrap: {error}")
     path = tmp_path / "solution.py"
-    path.write_text(textwrap.dedent(LEAVES_AND_LOOKS))
-    session = Session(path, CallbackLog(), Limits(call_timeout_s=5.0, load_timeout_s=20.0), mode)
+    path.write_text(source)
+    return Session(path, CallbackLog(), Limits(**{"load_timeout_s": 20.0, **limits}), mode)
+
+
+@pytest.fixture
+def session(tmp_path):
+    session = bubblewrap_session(tmp_path, textwrap.dedent(LEAVES_AND_LOOKS), call_timeout_s=5.0)
     session.preflight()
     yield session
     session.close()
@@ -198,14 +204,9 @@ def test_a_closed_zygote_only_makes_the_next_workers_cold_or_fresh(session, monk
 
 
 def test_a_worker_is_metered_and_stopped_in_the_warm_sandbox(tmp_path):
-    try:
-        mode = sandbox.choose_mode("bubblewrap")
-    except RuntimeError as error:
-        pytest.skip(f"the warm worker needs bubblewrap: {error}")
-    path = tmp_path / "solution.py"
-    path.write_text("class Probe:\n    def spin(self):\n        while True:\n            pass\n"
-                    "    def fine(self):\n        return 1\n")
-    session = Session(path, CallbackLog(), Limits(call_timeout_s=1.0, load_timeout_s=20.0), mode)
+    session = bubblewrap_session(
+        tmp_path, "class Probe:\n    def spin(self):\n        while True:\n            pass\n"
+                  "    def fine(self):\n        return 1\n", call_timeout_s=1.0)
     try:
         session.preflight()
         outcome = session.call("spin", cls="Probe")
@@ -219,14 +220,8 @@ def test_a_worker_is_metered_and_stopped_in_the_warm_sandbox(tmp_path):
 
 def test_without_a_zygote_the_grading_still_starts_cold_workers(tmp_path, monkeypatch):
     """A warm sandbox that never says it is ready is given up on: cold workers grade."""
-    try:
-        mode = sandbox.choose_mode("bubblewrap")
-    except RuntimeError as error:
-        pytest.skip(f"the warm worker needs bubblewrap: {error}")
-    path = tmp_path / "solution.py"
-    path.write_text("class Probe:\n    def pid(self):\n        return 7\n")
+    session = bubblewrap_session(tmp_path, "class Probe:\n    def pid(self):\n        return 7\n")
     monkeypatch.setattr(warm, "READY_S", 0.0)
-    session = Session(path, CallbackLog(), Limits(load_timeout_s=20.0), mode)
     try:
         session.preflight()
         assert session.call("pid", cls="Probe").value == 7
@@ -239,15 +234,9 @@ def test_without_a_zygote_the_grading_still_starts_cold_workers(tmp_path, monkey
 def test_a_cold_failure_after_a_warm_one_is_could_not_grade(tmp_path, monkeypatch):
     """The environment is never the student's fault: when neither a forked nor a cold worker
     can start, the grading stops with could-not-grade."""
-    try:
-        mode = sandbox.choose_mode("bubblewrap")
-    except RuntimeError as error:
-        pytest.skip(f"the warm worker needs bubblewrap: {error}")
-    path = tmp_path / "solution.py"
-    path.write_text("X = 1\n")
+    session = bubblewrap_session(tmp_path, "X = 1\n")
     monkeypatch.setattr(warm, "READY_S", 0.0)
     monkeypatch.setattr(sandbox, "interpreter", lambda: "/nonexistent/python")
-    session = Session(path, CallbackLog(), Limits(load_timeout_s=20.0), mode)
     try:
         with pytest.raises(CouldNotGrade):
             session.preflight()
