@@ -84,6 +84,7 @@ _READ_CHUNK = 1 << 20
 _LIVE_WORKERS: set[int] = set()
 """Pids of this process's running workers (never taken for orphans)."""
 
+
 def worker_environment(directory: Path, limits: Limits, uid: int | None, program: str) -> dict:
     """The whole environment of a worker (or of a warm sandbox's zygote) whose private folder is
     ``directory``: what the boot code needs, the kept variables, one thread each."""
