@@ -265,17 +265,17 @@ def probe(handout: Path, parts: dict) -> dict:
     modules, import_errors = [], {}
     # The worker's programs import each other under the names of their copies in the sandbox
     # (grader.isolation.INSIDE_COPIES): give them those names here too.
-    # The worker's program is not a module: importing it runs it (it reads its pipes' file
-    # descriptors from sys.argv), so it is named as skipped.
-    from grader.isolation import INSIDE_COPIES, WORKER_PROGRAM
+    # The worker's program and the warm sandbox's zygote are not modules: importing one runs it
+    # (it reads its file descriptors from sys.argv), so they are named as skipped.
+    from grader.isolation import INSIDE_COPIES, PROGRAMS
 
     def dotted(source: str) -> str:
         return "grader.isolation." + source.removesuffix(".py").replace("/", ".")
 
     skipped = [dotted(source) for source, copy_name in INSIDE_COPIES.items()
-               if copy_name == WORKER_PROGRAM]
+               if copy_name in PROGRAMS]
     for source, copy_name in INSIDE_COPIES.items():
-        if copy_name != WORKER_PROGRAM:
+        if copy_name not in PROGRAMS:
             sys.modules[copy_name.removesuffix(".py")] = importlib.import_module(dotted(source))
     for path in sorted(handout.rglob("*.py")):
         relative = path.relative_to(handout).with_suffix("")

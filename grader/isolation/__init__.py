@@ -28,3 +28,6 @@ WORKER_PROGRAM = INSIDE_COPIES["inside/worker_main.py"]
 """The file the sandbox's boot code runs for a cold worker, and a forked worker runs."""
 ZYGOTE_PROGRAM = INSIDE_COPIES["inside/zygote.py"]
 """The file the boot code runs in a warm sandbox (``warm.py``): it forks the workers."""
+PROGRAMS = (WORKER_PROGRAM, ZYGOTE_PROGRAM)
+"""The copies that are programs, not modules: importing one runs it (it reads its file
+descriptors from ``sys.argv``)."""

@@ -47,6 +47,8 @@ and starts cold workers (a busy disk or machine; nothing is charged to the stude
 ANSWER_S = 30.0
 """Wall seconds the zygote may take to answer a fork or a reset (it deletes files on reset)."""
 
+CLOSE_S = 2.0
+"""Wall seconds a closed sandbox may take to end by itself before it is killed."""
 WARM_ATTEMPTS = 2
 """Warm sandboxes a grading may give up on before its workers are all started cold."""
 
@@ -222,11 +224,18 @@ class WarmSandbox:
         return self._output.since(0).strip()[-2000:] if self._output is not None else ""
 
     def close(self, because: str = "") -> None:
+        """End the sandbox: the zygote reads the end of its socket and exits, and with it, the
+        namespace's init, every process of the sandbox; all are then reaped (and their CPU
+        counted for the grader's process). One that does not end in ``CLOSE_S`` is killed."""
         self.closed_because = self.closed_because or because
         if self._control is not None:
             self._control.close()
             self._control = None
         if self.process is not None:
+            try:
+                self.process.wait(timeout=CLOSE_S)
+            except subprocess.TimeoutExpired:
+                pass
             lifeline.kill_group(self.process, wait_s=10)
         if self.lease is not None:
             self.lease.release()
