@@ -88,17 +88,6 @@ def grade_options(extra: list[str]) -> argparse.Namespace:
     return known
 
 
-def _option_value(arguments: list[str], name: str) -> str | None:
-    """The value of ``name`` in ``arguments`` (``--name V`` or ``--name=V``), read before the
-    full parse; None when absent."""
-    for index, argument in enumerate(arguments):
-        if argument == name and index + 1 < len(arguments):
-            return arguments[index + 1]
-        if argument.startswith(name + "="):
-            return argument.split("=", 1)[1]
-    return None
-
-
 def grade_command(submission: str, results_json: str | None, extra: list[str]) -> int:
     """Grade one file in this process (``grader.session.grade``) and print the score table."""
     narrowing = narrowing_option(extra)
@@ -114,8 +103,9 @@ def grade_command(submission: str, results_json: str | None, extra: list[str]) -
         return 2
     # Before the grader and torch are imported here: the sandbox's own import of torch runs on
     # the other core meanwhile (grader/isolation/warm.py).
+    from grader.command_line import option_value, parts_guess
     from grader.isolation import warm
-    warm.prestart(path, _option_value(extra, "--sandbox") or "auto")
+    warm.prestart(path, option_value(extra, "--sandbox") or "auto", parts_guess(extra))
     from grader import session
     from grader.parts import UnknownParts, select_parts
 

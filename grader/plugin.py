@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from grader import command_line
 from grader import session as grading
 from grader.isolation import sandbox
 from grader.isolation.worker import CouldNotGrade
@@ -58,13 +59,7 @@ def pytest_addoption(parser):
 
 
 def submission_path(config) -> Path:
-    option = config.getoption("--submission")
-    if option:
-        return Path(option).expanduser().resolve()
-    for base in (Path.cwd(), config.rootpath):
-        if (base / "solution.py").is_file():
-            return (base / "solution.py").resolve()
-    return (Path.cwd() / "solution.py").resolve()
+    return command_line.submission_path(config.getoption("--submission"), config.rootpath)
 
 
 def _refuse_distribution(config) -> None:
@@ -81,6 +76,9 @@ def _refuse_distribution(config) -> None:
 
 def pytest_configure(config):
     _refuse_distribution(config)
+    # Hypothesis's pytest plugin (installed with the test extra) imports all of hypothesis at the
+    # end of every session, 0.7 s here, whether or not a test used it; the rubric has none.
+    config.pluginmanager.set_blocked("hypothesispytest")
     # The references do small float64 work; one thread is as fast and cannot oversubscribe the
     # cores when several graders (or the worker beside us) run at once.
     torch.set_num_threads(1)

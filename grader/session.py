@@ -30,22 +30,17 @@ import numpy as np
 
 from grader import causes, reuse, tolerances
 from grader import model as grading_model
-from grader.isolation import sandbox
+from grader.isolation import sandbox, warm
 from grader.isolation.worker import CouldNotGrade, Limits, Session
 from grader.ledger import Ledger
 from grader.outputs import report
-from grader.parts import PROCEDURE_ARGUMENTS, procedure_of, select_parts
+from grader.parts import GRADER_RUNS_STUDENT_WORK, PROCEDURE_ARGUMENTS, procedure_of, select_parts
 from grader.rubric import BY_NAME as BY_NAME_PART
 from grader.rubric import BY_TEST, NUMPY_ONLY_PARTS, RUBRIC
 from grader.verdicts import numpy_only, styles
 from grader.verdicts.rules import SourceError, read_source
 from grader.verdicts.scoring import GradeFailure, GraderError, NotGraded, Scorer
 from grader.verdicts.substitutes import CallbackLog
-
-GRADER_RUNS_STUDENT_WORK = frozenset({"batchnorm2d", "mnist_cnn", "cats_dogs_cnn", "experiments"})
-"""Parts in which the grader itself runs what the student described (a rebuilt network, its
-training, a replayed BatchNorm2d, the experiments' runs): the grader's CPU time during their tests
-counts against the part's budget (``tolerances.PART_CPU_BUDGET_S``), like calls into the worker."""
 
 USES_METERED_CHILD = frozenset({"mnist_cnn", "cats_dogs_cnn", "experiments"})
 """Parts whose tests run rebuilt networks in the grader's metered child (``networks/metered.py``;
@@ -155,7 +150,9 @@ class GradingSession:
         selected = {row.part for row in self.rows if row.test in names}
         if GRADER_RUNS_STUDENT_WORK & selected:
             # Their captures make a torch optimizer or trace with make_fx in the worker, which
-            # imports torch._dynamo (0.9 s): the warm sandbox imports it while it is idle.
+            # imports torch._dynamo (0.9 s). A warm sandbox made for these parts imported it
+            # before its first fork (``warm.preloads_for``); one made for a narrower selection
+            # imports it while it is idle.
             self.worker_session().preload(["torch._dynamo"])
         if self.options.ahead and USES_METERED_CHILD & selected:
             # The grader's metered child imports torch while the first parts are graded (a
@@ -397,6 +394,7 @@ class GradingSession:
             limits, mode = self.limits_and_mode()
             worker = Session(self.options.submission, self.callback_log, limits, mode)
             worker.adapt = self.style().adapt
+            worker.preloads = warm.preloads_for(self.options.parts)
             worker.part_budgets, worker.grading_budget_s = self.budgets()
             # An interactive grading's trainings run side by side, one core each (each still
             # single-threaded: the same numbers and charges as one at a time).

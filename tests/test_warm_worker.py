@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from grader import command_line
 from grader.isolation import sandbox, warm
 from grader.isolation.policy import CouldNotGrade
 from grader.isolation.worker import Limits, Session
@@ -279,6 +280,24 @@ def test_a_restart_costs_a_fork_not_an_import_of_torch(session):
     assert max(spent) < 0.5, spent
 
 
+def test_a_grading_of_part_4_starts_its_zygote_with_torch_dynamo(tmp_path):
+    """The zygote of a grading whose parts trace networks imports ``torch._dynamo`` before its
+    first fork, so that the preflight's worker already has it; one of numpy parts does not wait
+    for it, and only names from ``PRELOADABLE`` are imported."""
+    assert warm.preloads_for(("init", "backward")) == ()
+    assert warm.preloads_for(("backward", "mnist_cnn")) == ("torch._dynamo",)
+    assert warm.preloads_for(("batchnorm2d",)) == ("torch._dynamo",)
+    session = bubblewrap_session(tmp_path, textwrap.dedent(LEAVES_AND_LOOKS), call_timeout_s=5.0)
+    session.preloads = ("torch._dynamo", "os.path; import nothing")
+    try:
+        session.preflight()
+        assert call(session, "imported", "torch._dynamo")
+        assert not call(session, "imported", "os.path; import nothing")
+        assert session.forked_starts >= 1 and session.cold_starts == 0, session.warm_failures
+    finally:
+        session.close()
+
+
 def test_a_preload_reaches_the_workers_forked_after_and_is_not_metered(session):
     """The zygote imports ``torch._dynamo`` while idle; the workers forked after have it, and
     what the zygote spends meanwhile is not charged to the worker that runs then."""
@@ -294,3 +313,40 @@ def test_a_preload_reaches_the_workers_forked_after_and_is_not_metered(session):
         assert time.monotonic() < deadline, "the preload never reached a forked worker"
         time.sleep(0.5)
     assert session.worker.forked and session.warm_failures == []
+
+
+def test_the_prestarted_sandbox_serves_only_the_grading_it_was_made_for(tmp_path, monkeypatch):
+    """``pytest grader`` and ``grade`` start the warm sandbox from their command line, before the
+    full parse (``grader/command_line.py``): a session takes it only for the same file, mode and
+    sandbox limits, once; it was started with the preloads of the parts asked for."""
+    try:
+        mode = sandbox.choose_mode("bubblewrap")
+    except RuntimeError as error:
+        pytest.skip(f"the warm worker needs bubblewrap: {error}")
+    path = tmp_path / "solution.py"
+    path.write_text(textwrap.dedent(LEAVES_AND_LOOKS))
+    arguments = ["-q", "--submission", str(path), "--parts=mnist_cnn,backward", "--sandbox",
+                 "bubblewrap"]
+    assert command_line.option_value(arguments, "--submission") == str(path)
+    assert command_line.option_value(arguments, "--sandbox") == "bubblewrap"
+    assert command_line.option_value(arguments, "--experiments") is None
+    assert command_line.parts_guess(arguments) == ("backward", "mnist_cnn")   # registry order
+    assert command_line.parts_guess(["--parts", "no_such_part"]) == ()
+    monkeypatch.chdir(tmp_path)
+    assert command_line.submission_path(None, tmp_path / "elsewhere") == path.resolve()
+    assert command_line.submission_path(str(path), tmp_path) == path.resolve()
+
+    warm.prestart(path, "bubblewrap", command_line.parts_guess(arguments))
+    other = tmp_path / "other.py"
+    other.write_text("")
+    assert warm.take_prestarted(other, Limits(), mode) is None
+    assert warm.take_prestarted(path, Limits(tmp_bytes=64 * 1024 ** 2), mode) is None
+    taken = warm.take_prestarted(path, Limits(), mode)
+    try:
+        assert taken is not None and taken.preloads == ("torch._dynamo",)
+        assert warm.take_prestarted(path, Limits(), mode) is None   # once
+        forked = taken.fork()
+        assert forked.pid > 0
+    finally:
+        if taken is not None:
+            taken.close()

@@ -74,6 +74,9 @@ class Session(Accounts):
         """Workers started cold (a sandbox and an interpreter of their own)."""
         self.forked_starts = 0
         """Workers forked by a warm sandbox's zygote."""
+        self.preloads: tuple[str, ...] = ()
+        """What a warm sandbox this session starts imports before its first fork
+        (``warm.preloads_for`` the grading's parts)."""
 
     def _warm_sandbox(self) -> WarmSandbox | None:
         """The submission's warm sandbox (``warm.py``), started on first use; None in the modes
@@ -86,7 +89,7 @@ class Session(Accounts):
         if self.warm is None:
             self.warm = take_prestarted(self.submission, self.limits, self.mode)
         if self.warm is None:
-            warm = WarmSandbox(self.submission, self.limits, self.mode)
+            warm = WarmSandbox(self.submission, self.limits, self.mode, self.preloads)
             try:
                 warm.start()
             except (OSError, RuntimeError, subprocess.SubprocessError, WarmUnavailable) as error:

@@ -64,12 +64,15 @@ class WarmUnavailable(Exception):
 class WarmSandbox:
     """One submission's sandbox with a zygote in it (see the module's docstring)."""
 
-    def __init__(self, submission: Path, limits: Limits, mode: sandbox.Mode):
+    def __init__(self, submission: Path, limits: Limits, mode: sandbox.Mode,
+                 preloads: tuple[str, ...] = ()):
         if mode.name != "bubblewrap":
             raise WarmUnavailable("a warm sandbox needs bubblewrap's PID namespace")
         self.submission = Path(submission)
         self.limits = limits
         self.mode = mode
+        self.preloads = tuple(preloads)
+        """Modules the zygote imports before it says it is ready (``preloads_for``)."""
         self.directory: Path | None = None
         self.lease: sandbox.UidLease | None = None
         self.process: subprocess.Popen | None = None
@@ -101,7 +104,8 @@ class WarmSandbox:
 
         environment = worker_environment(self.directory, self.limits, uid, ZYGOTE_PROGRAM)
         command = sandbox.worker_command(
-            self.mode, self.directory, copies, [str(theirs.fileno()), WORKER_PROGRAM],
+            self.mode, self.directory, copies,
+            [str(theirs.fileno()), WORKER_PROGRAM, ",".join(self.preloads)],
             drop_privileges=uid is not None, tmp_bytes=self.limits.tmp_bytes,
             folder_bytes=self.limits.folder_bytes, shm_bytes=self.limits.shm_bytes,
             as_pid_1=True)
@@ -247,6 +251,16 @@ class WarmSandbox:
             self.directory = None
 
 
+def preloads_for(parts) -> tuple[str, ...]:
+    """What the zygote of a grading of ``parts`` imports before its first fork: ``torch._dynamo``
+    when a part's capture makes a torch optimizer or traces with ``make_fx`` in the worker
+    (``parts.GRADER_RUNS_STUDENT_WORK``), which imports it (0.9 s) where the zygote has not. A
+    grading of numpy parts only does not wait for it."""
+    from grader.parts import GRADER_RUNS_STUDENT_WORK
+
+    return ("torch._dynamo",) if GRADER_RUNS_STUDENT_WORK & set(parts) else ()
+
+
 _PRESTARTED: dict[tuple, WarmSandbox] = {}
 
 
@@ -258,18 +272,19 @@ def _key(submission: Path, limits: Limits, mode_name: str) -> tuple:
             limits.tmp_bytes, limits.shm_bytes, limits.folder_bytes)
 
 
-def prestart(submission: Path, requested_mode: str = "auto") -> None:
-    """Start the warm sandbox of ``submission`` now, with the default limits: called first thing
-    by ``python -m grader grade`` and ``pytest grader``, so that the zygote imports torch on one
-    core while the grading process imports torch and the grader on the other. A shortcut only:
-    any failure here is silent, and the session then starts its own (``take_prestarted``)."""
+def prestart(submission: Path, requested_mode: str = "auto", parts=()) -> None:
+    """Start the warm sandbox of ``submission`` now, with the default limits, for a grading of
+    ``parts`` (``preloads_for``): called first thing by ``python -m grader grade`` and ``pytest
+    grader``, so that the zygote imports torch on one core while the grading process imports
+    torch and the grader on the other. A shortcut only: any failure here is silent, and the
+    session then starts its own (``take_prestarted``)."""
     if os.environ.get("NNGRADE_WARM_WORKER", "1") == "0":
         return
     try:
         mode = sandbox.choose_mode(requested_mode)
         if mode.name != "bubblewrap" or not Path(submission).is_file():
             return
-        warm = WarmSandbox(Path(submission), Limits(), mode)
+        warm = WarmSandbox(Path(submission), Limits(), mode, preloads_for(parts))
         warm.start()
     except Exception:   # noqa: BLE001 - the session tries again, and says why if it fails
         return

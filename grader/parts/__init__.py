@@ -24,6 +24,13 @@ from grader.rubric import (BY_NAME, DEFAULT_PARTS, NUMPY, NUMPY_PARTS, OPT_IN_PA
                            PARTS, REGISTRY, STUDIES, TORCH, TORCH_PARTS, Part)
 
 
+GRADER_RUNS_STUDENT_WORK = frozenset({"batchnorm2d", "mnist_cnn", "cats_dogs_cnn", "experiments"})
+"""Parts in which the grader itself runs what the student described (a rebuilt network, its
+training, a replayed BatchNorm2d, the experiments' runs): the grader's CPU time during their tests
+counts against the part's budget (``tolerances.PART_CPU_BUDGET_S``), like calls into the worker.
+Their captures also make a torch optimizer or trace with ``make_fx`` in the worker."""
+
+
 class UnknownParts(ValueError):
     """Parts were named that the assignment does not have."""
 
