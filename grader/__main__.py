@@ -11,11 +11,13 @@
   with ``--check``, only report whether the committed template is up to date.
 - ``release OUTDIR [--force]``: write the student handout.
 - ``batch SUBMISSIONS --out OUTDIR [--jobs N] [--parts a,b] [--experiments] [--force] [--engine local|dask]
-  [--scheduler tcp://HOST:PORT] [--cap SECONDS]``: grade a class (``grader.batch.run``).
+  [--scheduler tcp://HOST:PORT] [--cap SECONDS] [--student ID...] [--export canvas,moodle]
+  [--lms-column TITLE]``: grade a class (``grader.batch.run``).
 - ``gradescope OUT.zip [--timeout S] [--force]``: build Gradescope's autograder zip
   (``grader.platforms.gradescope``); ``--timeout``: the assignment's timeout on Gradescope.
 - ``nbgrader init COURSE_DIR [--assignment NAME] [--parts a,b]``, ``nbgrader collect COURSE_DIR``,
-  ``nbgrader export COURSE_DIR [--out DIR]``: an nbgrader course (``grader.platforms.nbgrader_course``).
+  ``nbgrader export COURSE_DIR [--out DIR] [--export canvas,moodle] [--lms-column TITLE]``: an
+  nbgrader course (``grader.platforms.nbgrader_course``).
 """
 from __future__ import annotations
 
@@ -153,12 +155,18 @@ def batch_command(args, parser) -> int:
         parser.error("--scheduler needs --engine dask")
     if args.jobs < 0:
         parser.error("--jobs must be at least 1 (0: one per core)")
+    from grader.batch.lms import ExportError, parse_formats
+
+    try:
+        exports = parse_formats(args.export)
+    except ExportError as error:
+        parser.error(str(error))
     options = run.BatchOptions(
         submissions=Path(args.submissions).expanduser().resolve(),
         out=Path(args.out).expanduser().resolve(), jobs=args.jobs, parts=parts, force=args.force,
         engine=args.engine, scheduler=args.scheduler, assignment=args.assignment,
-        cap_s=args.cap,
-        progress=not args.no_progress)
+        cap_s=args.cap, progress=not args.no_progress, students=args.student or [],
+        exports=exports, lms_column=args.lms_column)
     return run.run_batch(options)
 
 
@@ -180,9 +188,14 @@ def nbgrader_command(args) -> int:
             print(f"copied the grading notebook into {len(students)} submission(s) that had none"
                   + (f": {', '.join(students)}" if students else ""))
         else:
-            out = course.export(Path(args.course), args.assignment, args.out and Path(args.out))
-            print(f"wrote {out / 'grades.csv'}, {out / 'feedback'} and {out / 'summary.html'}")
-    except course.CourseError as error:
+            from grader.batch.lms import parse_formats
+
+            exports = parse_formats(args.export)
+            out = course.export(Path(args.course), args.assignment, args.out and Path(args.out),
+                                exports=exports, lms_column=args.lms_column)
+            also = "".join(f", {out / (name + '.csv')}" for name in exports)
+            print(f"wrote {out / 'grades.csv'}{also}, {out / 'feedback'} and {out / 'summary.html'}")
+    except (course.CourseError, ValueError) as error:
         print(f"nngrade: {error}", file=sys.stderr)
         return 2
     return 0
@@ -218,6 +231,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="wall-clock cap of one grading, s (default: 1200, more for the "
                             "experiments part; a smaller cap scales the CPU budgets to fit)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_argument("--student", nargs="+", default=None, metavar="ID",
+                       help="regrade only these students of the roster (their id, SID or email) "
+                            "and update every output; the others stay as OUTDIR has them")
+    batch.add_argument("--export", default="", metavar="canvas,moodle",
+                       help="also write the grade-import CSV of these LMSs (OUTDIR/<lms>.csv)")
+    batch.add_argument("--lms-column", default="", metavar="TITLE",
+                       help="the grade column's title in the LMS files (default: nngrade, or "
+                            "OUTDIR's earlier one; Canvas: an assignment's name, or 'Name (id)' "
+                            "to update that assignment)")
     gradescope = commands.add_parser("gradescope", help="build Gradescope's autograder zip")
     gradescope.add_argument("out", help="the zip to write, e.g. autograder.zip")
     gradescope.add_argument("--timeout", type=float, default=600.0,
@@ -236,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--parts", default="", help="comma-separated parts (default: all)")
         if step == "export":
             sub.add_argument("--out", default=None, help="default: COURSE/nngrade_export/<assignment>")
+            sub.add_argument("--export", default="", metavar="canvas,moodle",
+                             help="also write the grade-import CSV of these LMSs (OUT/<lms>.csv)")
+            sub.add_argument("--lms-column", default=None, metavar="TITLE",
+                             help="the grade column's title in the LMS files (default: the "
+                                  "assignment's name)")
     args, extra = parser.parse_known_args(argv)
 
     if args.command == "grade":

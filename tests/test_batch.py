@@ -77,8 +77,8 @@ def test_a_class_is_graded_with_its_bad_submissions(tmp_path, worked_text):
     assert "one file per student" in output.lower() or "<student>.py" in output, output
     book = gradebook(out)
     assert set(book) == {"ada", "bob", "cy", "dee", "eve", "fay"}, output
-    assert list(book["ada"])[:4] == ["student", "name", "total", "max"]
-    assert list(book["ada"])[4:] == ["softmax", "loss", "status"]
+    assert list(book["ada"]) == ["student", "name", "sid", "email", "total", "max", "softmax",
+                                 "loss", "status", "notes"]
     assert book["ada"]["total"] == book["ada"]["max"] == "17", book["ada"]
     assert float(book["bob"]["loss"]) < 8 and book["bob"]["softmax"] == "9", book["bob"]
     assert float(book["cy"]["softmax"]) < 9 and book["cy"]["loss"] == "8", book["cy"]
@@ -287,6 +287,28 @@ def test_a_restarted_dask_worker_takes_its_grading_with_it(tmp_path, worked_text
         cluster.close()
 
 
+def assert_lms_files(out: Path, book: dict, emails: dict[str, str]) -> None:
+    """canvas.csv and moodle.csv read by their formats' rules (``grader/batch/lms.py``): Canvas's
+    five identity columns, then the assignment, with a Points Possible row; Moodle's identity
+    columns, a grade and its feedback. Each graded student's total is the gradebook's."""
+    with open(out / "canvas.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "nngrade"], rows[0]
+    assert rows[1][0] == "Points Possible" and float(rows[1][5]) == float(next(iter(book.values()))["max"])
+    canvas = {row[2]: row for row in rows[2:]}   # matched by SIS User ID
+    assert set(canvas) == set(emails), canvas
+    for sid, row in canvas.items():
+        assert row[0] == book[sid]["name"] and row[1] == "" and row[3] == emails[sid], row
+        assert float(row[5]) == float(book[sid]["total"]) <= float(rows[1][5]), row
+    with open(out / "moodle.csv", newline="") as handle:
+        moodle = list(csv.DictReader(handle))
+    assert list(moodle[0]) == ["ID number", "Email address", "Full name", "nngrade", "Feedback"]
+    assert {row["ID number"]: row["Email address"] for row in moodle} == emails
+    for row in moodle:
+        assert float(row["nngrade"]) == float(book[row["ID number"]]["total"]), row
+        assert row["Feedback"].startswith(f"nngrade: {book[row['ID number']]['total']}/"), row
+
+
 def test_a_zipped_gradescope_export_grades_a_group_once_for_each_member(tmp_path, worked_text):
     import zipfile
 
@@ -313,12 +335,15 @@ submission_1002:
         bundle.writestr("assignment_export/submission_1001/solution.py", worked_text)
         bundle.writestr("assignment_export/submission_1002/solution.py", patched(worked_text, "loss_sum"))
     out = tmp_path / "out"
-    code, output = batch(archive, out, "--jobs", "2")
+    code, output = batch(archive, out, "--jobs", "2", "--export", "canvas,moodle")
     assert code == 0, output
     assert "Gradescope" in output and "3 students" in output and "2 distinct files" in output, output
     book = gradebook(out)
     assert set(book) == {"1001", "1002", "1003"}, book
-    assert book["1001"]["name"] == "Ada Lovelace <ada@example.edu>" and book["1001"]["total"] == "17"
+    assert [book["1001"][column] for column in ("name", "sid", "email", "total")] == [
+        "Ada Lovelace", "1001", "ada@example.edu", "17"]
+    assert_lms_files(out, book, {"1001": "ada@example.edu", "1002": "grace@example.edu",
+                                 "1003": "alan@example.edu"})
     assert book["1002"]["total"] == book["1003"]["total"] and float(book["1002"]["loss"]) < 8, book
     for member in ("1002", "1003"):
         results = json.loads((out / "results" / f"{member}.json").read_text())

@@ -297,14 +297,26 @@ def test_generate_feedback_and_export_write_per_part_grades_and_feedback(course,
     assert not any("test_hidden" in p.read_text(errors="replace")
                    for p in (folder / "feedback").rglob("*") if p.is_file())
     run_nbgrader(folder, "export")   # nbgrader's own, totals only: it still works with the course
-    process = subprocess.run([sys.executable, "-m", "grader", "nbgrader", "export", str(folder)],
+    process = subprocess.run([sys.executable, "-m", "grader", "nbgrader", "export", str(folder),
+                              "--export", "canvas,moodle"],
                              cwd=REPOSITORY, capture_output=True, text=True, timeout=120)
     assert process.returncode == 0, process.stdout + process.stderr
     out = folder / nbgrader_course.EXPORT_FOLDER / ASSIGNMENT
     with open(out / "grades.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(scores)
+    # The LMS files carry nbgrader's totals under the assignment's name, by nbgrader's student id.
+    with open(out / "canvas.csv", newline="") as handle:
+        canvas = list(csv.reader(handle))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", ASSIGNMENT]
+    assert canvas[1][0] == "Points Possible"
+    assert {row[2]: float(row[5]) for row in canvas[2:]} == pytest.approx(
+        {student: sum(parts.values()) for student, parts in scores.items()}, abs=1e-4)
+    with open(out / "moodle.csv", newline="") as handle:
+        moodle = {row["ID number"]: float(row[ASSIGNMENT]) for row in csv.DictReader(handle)}
+    assert moodle == pytest.approx({row[2]: float(row[5]) for row in canvas[2:]})
     for student, row in rows.items():
+        assert row["sid"] == student
         assert {part: float(row[part]) for part in PARTS} == pytest.approx(scores[student], abs=1e-4)
         assert row["status"] == ("invalid: solution.py is a link, not a file: submit the file itself as "
                                  "solution.py." if student == "linked" else "graded")

@@ -103,7 +103,17 @@ def test_the_nbgrader_export_writes_through_the_same_writer():
     from grader.batch.records import GRADED, StudentRecord
 
     record = StudentRecord(student="@SUM(1)", name='=HYPERLINK("x")', status=GRADED,
-                           grading=model.invalid("none", ["softmax"]).to_json())
+                           grading=model.invalid("none", ["softmax"]).to_json(), sid="=1+1",
+                           email="+ada@example.edu")
     # nbgrader's export passes its gradebook's scores to the one gradebook writer
-    table = cells(grades_csv([record], ["softmax"], {"@SUM(1)": {"softmax": (3.0, 9.0)}}))
-    assert table[1][:5] == ["'@SUM(1)", "'=HYPERLINK(\"x\")", "3", "9", "3"], table
+    scores = {"@SUM(1)": {"softmax": (3.0, 9.0)}}
+    table = cells(grades_csv([record], ["softmax"], scores))
+    assert table[1][:7] == ["'@SUM(1)", "'=HYPERLINK(\"x\")", "'=1+1", "'+ada@example.edu", "3", "9",
+                            "3"], table
+    # and so do the LMS files, with the same scores
+    from grader.batch.lms import canvas_csv, moodle_csv
+
+    for text in (canvas_csv([record], scores=scores), moodle_csv([record], scores=scores)):
+        table = cells(text)
+        assert all(not cell.startswith(TRIGGERS) for row in table for cell in row), table
+        assert "3" in table[-1] and "'=1+1" in table[-1], table

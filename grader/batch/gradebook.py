@@ -1,4 +1,6 @@
-"""``grades.csv``: one row per student, the total, the maximum, then one column per part.
+"""``grades.csv``: one row per student: who (``student``, the batch's file-safe id; ``name``,
+``sid`` and ``email`` where the layout has them), the total, the maximum, one column per part,
+the ``status`` and the ``notes`` (``StudentRecord.notes``: what a TA should know beyond the score).
 
 Written through ``grader/outputs/spreadsheet.py`` (no cell a student controls can run as a
 formula; names with commas or quotes stay one field) and atomically, and deterministic: the same
@@ -24,9 +26,9 @@ def status_text(record: StudentRecord) -> str:
 
 def grades_csv(records: list[StudentRecord], parts: list[str],
                scores: dict[str, dict[str, tuple[float, float]]] | None = None) -> str:
-    """The gradebook's text: columns ``student, name, total, max``, one per part of ``parts``
-    (rubric order), then ``status`` (``graded``, ``invalid: why``, ``not graded: why``). A
-    student who was not graded has empty scores, never 0.
+    """The gradebook's text: columns ``student, name, sid, email, total, max``, one per part of
+    ``parts`` (rubric order), then ``status`` (``graded``, ``invalid: why``, ``not graded: why``)
+    and ``notes`` (joined with "; "). A student who was not graded has empty scores, never 0.
 
     ``scores``: ``{student: {part: (score, maximum)}}`` that replace the records' own (nbgrader's
     gradebook, where a TA's manual grade overrides the autograder's); total and max are then
@@ -42,10 +44,12 @@ def grades_csv(records: list[StudentRecord], parts: list[str],
             maximum = sum(part_scores[p][1] for p in columns if p in part_scores)
         else:
             total, maximum = record.score, record.max_score if graded else None
-        rows.append([record.student, record.name, total if graded else None, maximum,
+        rows.append([record.student, record.name, record.sid, record.email,
+                     total if graded else None, maximum,
                      *(part_scores[p][0] if graded and p in part_scores else None for p in columns),
-                     status_text(record)])
-    return spreadsheet.csv_text(["student", "name", "total", "max", *columns, "status"], rows)
+                     status_text(record), "; ".join(record.notes())])
+    return spreadsheet.csv_text(["student", "name", "sid", "email", "total", "max", *columns,
+                                 "status", "notes"], rows)
 
 
 def write_grades_csv(path: Path, records: list[StudentRecord], parts: list[str]) -> None:

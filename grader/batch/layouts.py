@@ -86,6 +86,8 @@ class Submission:
     source: Path | None  # the .py file to grade, or None when `problem` is set
     problem: str = ""   # "" if gradable; else a sentence for the student: why 0, how to fix it
     members: list[str] = field(default_factory=list)  # a group's student ids (this one included)
+    sid: str = ""       # the student id the layout gives: Gradescope's SID, nbgrader's student id
+    email: str = ""     # the email the layout gives (Gradescope's export)
 
 
 @dataclass
@@ -105,6 +107,8 @@ class _Found:
     source: Path | None
     problem: str
     group: int
+    sid: str = ""
+    email: str = ""
 
 
 def open_roster(path: Path, scratch: Path, *, assignment: str | None = None) -> Roster:
@@ -335,7 +339,8 @@ def _nbgrader(submitted: Path, assignment: str | None) -> list[_Found]:
             source, problem = None, (f"No submission of {assignment} was collected from you "
                                      f"(nbgrader holds {listing(visible_entries(student))} of yours): "
                                      f"submit {assignment} with {SOURCE_NAME} in it.")
-        found.append(_Found(student.name, student.name, student.name, source, problem, len(found)))
+        found.append(_Found(student.name, student.name, student.name, source, problem, len(found),
+                            sid=student.name))   # nbgrader's student id
     return found
 
 
@@ -360,8 +365,9 @@ def _gradescope(root: Path) -> list[_Found]:
         people = [person for person in submitters or [] if isinstance(person, dict)] or [{}]
         group = len(found)
         for index, person in enumerate(people):
-            raw, name = _gradescope_person(person, folder_name)
-            found.append(_Found(raw, f"{folder_name}/{index:04d}", name, source, problem, group))
+            raw, name, sid, email = _gradescope_person(person, folder_name)
+            found.append(_Found(raw, f"{folder_name}/{index:04d}", name, source, problem, group,
+                                sid, email))
     # A folder the metadata does not name is still somebody's work: graded under its own name.
     for folder in visible_entries(root):
         if folder.is_dir() and folder.name not in named:
@@ -375,13 +381,14 @@ def _symbol(mapping: dict, key: str):
     return mapping.get(f":{key}", mapping.get(key))
 
 
-def _gradescope_person(person: dict, folder_name: str) -> tuple[str, str]:
-    """(raw id, display name) of one submitter: the id is the sid, else the email's local part,
-    else the name, else the submission's folder."""
-    name, sid, email = (str(_symbol(person, key) or "").strip() for key in ("name", "sid", "email"))
+def _gradescope_person(person: dict, folder_name: str) -> tuple[str, str, str, str]:
+    """(raw id, display name, sid, email) of one submitter: the id is the sid, else the email's
+    local part, else the name, else the submission's folder; the display name is the name, else
+    the email, the sid or the folder."""
+    name, sid, email = (" ".join(str(_symbol(person, key) or "").split())
+                        for key in ("name", "sid", "email"))
     raw = sid or email.split("@")[0] or name or folder_name
-    display = f"{name} <{email}>" if name and email else name or email or sid or folder_name
-    return raw, display
+    return raw, name or email or sid or folder_name, sid, email
 
 
 def _gradescope_files(root: Path, key: str) -> tuple[Path | None, str]:
@@ -440,7 +447,8 @@ def _number(found: list[_Found]) -> list[Submission]:
     for entry, student in zip(found, ids, strict=True):
         groups.setdefault(entry.group, []).append(student)
     submissions = [Submission(student=student, name=entry.name, source=entry.source,
-                              problem=entry.problem, members=sorted(groups[entry.group]))
+                              problem=entry.problem, members=sorted(groups[entry.group]),
+                              sid=entry.sid, email=entry.email)
                    for entry, student in zip(found, ids, strict=True)]
     return sorted(submissions, key=lambda submission: submission.student)
 

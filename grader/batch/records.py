@@ -21,6 +21,7 @@ from functools import cached_property
 
 from grader import model as result_model
 from grader.outputs import report
+from grader.batch.student_files import SOURCE_NAME
 
 GRADED, INVALID, NOT_GRADED = "graded", "invalid", "not_graded"
 
@@ -28,7 +29,7 @@ GRADED, INVALID, NOT_GRADED = "graded", "invalid", "not_graded"
 @dataclass
 class StudentRecord:
     student: str                 # file-safe id, unique in the batch: results/<student>.json
-    name: str = ""               # display name(s), e.g. "Ada Lovelace <ada@example.edu>"
+    name: str = ""               # display name, e.g. "Ada Lovelace" (the folder's name if none)
     status: str = NOT_GRADED     # GRADED, INVALID or NOT_GRADED
     reason: str = ""             # why INVALID or NOT_GRADED ("" when GRADED)
     grading: dict | None = None  # the result model's JSON (GRADED, INVALID); None when NOT_GRADED
@@ -36,6 +37,8 @@ class StudentRecord:
     sha256: str = ""             # of the submission's bytes ("" when there is no file)
     source: str = ""             # the graded file, relative to the submissions folder
     parts: list = field(default_factory=list)   # the parts this grading selected ([] = all)
+    sid: str = ""                # the student id the layout gives (Gradescope's SID), if any
+    email: str = ""              # the email the layout gives (Gradescope, nbgrader), if any
 
     @cached_property
     def model(self) -> result_model.Grading | None:
@@ -61,6 +64,27 @@ class StudentRecord:
     def part_scores(self) -> dict[str, tuple[float, float]]:
         """``{part: (score, max_score)}`` in rubric order ({} when there is no model)."""
         return self.model.part_totals() if self.model is not None else {}
+
+    def notes(self) -> list[str]:
+        """What a TA should know about this grade beyond its score, one short line each (the
+        gradebook's ``notes`` column, the class summary): a file graded under another name than
+        solution.py, script code that was skipped at import, a selection of some parts only."""
+        notes = []
+        # A file in a student's folder (a folder per student, Gradescope, nbgrader) is meant to
+        # be solution.py; the layout took another candidate (``solution (1).py``) in its place.
+        # A file per student (``ada.py``) is named after its student by design.
+        folder, _, graded_file = self.source.replace("\\", "/").rpartition("/")
+        if folder and graded_file != SOURCE_NAME:
+            notes.append(f"graded {self.source} in place of {SOURCE_NAME}")
+        model = self.model
+        if model is not None and self.status != NOT_GRADED:
+            warning = model.note("load_warning").strip().splitlines()
+            if warning:
+                notes.append("script code at import was skipped (" + warning[0][:200] + ")")
+            partial = " ".join(model.note("partial").split())
+            if partial:
+                notes.append(f"partial selection: {partial[:200]}")
+        return notes
 
     def results(self) -> dict:
         """Gradescope's results.json of this record (a rendering of the model; a could-not-grade

@@ -15,14 +15,22 @@ The order of work, and why:
 4. Write ``grades.csv`` and ``summary.html`` from the results on disk, atomically, also after an
    interruption (students not reached are listed as not graded).
 
+Before step 2, the roster is checked against the gradebook OUTDIR already holds
+(``roster.json``): the same students or more go on; some of them only are graded into it, the
+others kept; another class, or other parts, is refused with nothing written. ``--student``
+grades only the named students, the others staying as OUTDIR has them.
+
 Exit codes: 0 every student graded (a bad submission counts as graded, with 0); 2 some student
-could not be graded (the machine's fault; re-run), or the input is no known layout; 130 when
-interrupted.
+could not be graded (the machine's fault; re-run), or the input is no known layout, or OUTDIR
+holds another gradebook; 130 when interrupted (Ctrl-C), 143 and 129 for SIGTERM and SIGHUP,
+after step 4 has written every output.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -32,6 +40,7 @@ from pathlib import Path
 
 from grader.batch import engine as grading
 from grader.batch.feedback import feedback_html, feedback_markdown
+from grader.batch import lms
 from grader.batch.gradebook import write_grades_csv
 from grader import model as result_model
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_grading
@@ -41,6 +50,14 @@ from grader.rubric import DEFAULT_PARTS, PARTS
 
 INTERRUPTED = ("the batch was interrupted before this student's grading finished; "
                "run the same command again to grade them")
+NOT_SELECTED = ("not graded yet: the run that wrote this gradebook regraded only the students "
+                "named with --student; run the batch without --student to grade them")
+UNREADABLE = ("this student's result in OUTDIR could not be read; run the batch on their "
+              "submission again")
+ROSTER_FILE = "roster.json"
+"""OUTDIR's list of the students its gradebook holds, with the parts, layout and title: what a
+later batch into the same OUTDIR is checked against (merge a subset, refuse another class)."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -55,6 +72,9 @@ class BatchOptions:
     assignment: str | None = None    # nbgrader: the assignment to grade when there are several
     cap_s: float | None = None       # None: engine.default_cap_s of the parts
     progress: bool = True
+    students: list = field(default_factory=list)   # --student: regrade only these ([] = all)
+    exports: list = field(default_factory=list)    # --export: LMS formats (``lms.FORMATS``)
+    lms_column: str = ""             # --lms-column: the grade column's title ("": as before)
 
 
 def default_jobs() -> int:
@@ -75,6 +95,61 @@ class Batch:
         self.parts = [p for p in PARTS if p in options.parts] if options.parts else list(DEFAULT_PARTS)
         self.records: dict[str, StudentRecord] = {}
         self.counts: Counter = Counter()
+        self.others: list[StudentRecord] = []
+        """Students of OUTDIR's gradebook that this roster does not hold, kept as they are (a
+        batch of some students of the class: ``check_roster``)."""
+        self.title = f"nngrade: {options.submissions.name}"
+        self.layout = roster.layout
+
+    def manifest(self) -> dict:
+        """OUTDIR's ``roster.json`` ({} when there is none or it cannot be read)."""
+        try:
+            data = json.loads((self.out / ROSTER_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) and isinstance(data.get("students"), list) else {}
+
+    def outdir_students(self) -> list[str]:
+        """The students OUTDIR's gradebook holds: its roster.json's, else one per result (an
+        OUTDIR written before roster.json existed)."""
+        manifest = self.manifest()
+        if manifest:
+            return [str(student) for student in manifest["students"]]
+        folder = self.out / "results"
+        return sorted(path.stem for path in folder.glob("*.json")) if folder.is_dir() else []
+
+    def check_roster(self) -> str:
+        """Decide how this roster meets the gradebook already in OUTDIR; "" to go on, else why
+        nothing may be written. The same students or more: go on (a re-run grades what changed).
+        Some of its students only: grade them and keep the others (``others``), as long as the
+        parts are the same. Any other roster is another class: refused, so that no gradebook is
+        ever replaced by a smaller one."""
+        before = self.outdir_students()
+        current = {submission.student for submission in self.roster.submissions}
+        others = sorted(set(before) - current)
+        if not others:
+            return ""
+        new = sorted(current - set(before))
+        if new:
+            return (f"{self.out} holds the gradebook of another roster: {_some(others)} "
+                    f"({len(others)}) are in it and not in {self.options.submissions}, and "
+                    f"{_some(new)} ({len(new)}) are in {self.options.submissions} and not in it. "
+                    f"Nothing was written. To grade this class, choose another --out; to regrade "
+                    f"some students of that class, pass a folder that holds only them (or the "
+                    f"whole class with --student ID...).")
+        manifest = self.manifest()
+        kept = [self.saved(student) or StudentRecord(student=student, status=NOT_GRADED,
+                                                     reason=UNREADABLE) for student in others]
+        their_parts = manifest.get("parts") if manifest else next(
+            (record.parts for record in kept if record.status != NOT_GRADED), None)
+        if their_parts is not None and list(their_parts) != list(self.parts):
+            return (f"{self.out} holds a gradebook of the parts {', '.join(their_parts) or 'all'}, "
+                    f"and this batch grades {', '.join(self.parts)}: its columns would not agree. "
+                    f"Nothing was written. Regrade with the same --parts (or choose another --out).")
+        self.others = kept
+        self.title = str(manifest.get("title") or self.title)
+        self.layout = str(manifest.get("layout") or self.layout)
+        return ""
 
     def result_path(self, student: str) -> Path:
         return self.out / "results" / f"{student}.json"
@@ -96,7 +171,8 @@ class Batch:
                                  reason=batch.get("reason", ""), grading=grading,
                                  seconds=float(batch.get("seconds", 0.0)),
                                  sha256=batch.get("fingerprint", ""), source=batch.get("source", ""),
-                                 parts=list(batch.get("parts", [])))
+                                 parts=list(batch.get("parts", [])), sid=str(batch.get("sid", "")),
+                                 email=str(batch.get("email", "")))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -112,7 +188,8 @@ class Batch:
         extra["nngrade"] = {**(extra.get("nngrade") or {}), "batch": {
             "student": record.student, "name": record.name, "status": record.status,
             "reason": record.reason, "fingerprint": record.sha256, "parts": record.parts,
-            "source": record.source, "members": members, "seconds": round(record.seconds, 3)}}
+            "source": record.source, "members": members, "seconds": round(record.seconds, 3),
+            "sid": record.sid, "email": record.email}}
         results["extra_data"] = extra
         write_json_atomic(self.result_path(record.student), results)
         self.write_feedback(record)
@@ -123,19 +200,33 @@ class Batch:
         write_text_atomic(self.out / "feedback" / f"{record.student}.md", feedback_markdown(record))
         write_text_atomic(self.out / "feedback" / f"{record.student}.html", feedback_html(record))
 
-    def finish(self) -> list[StudentRecord]:
-        """Every roster student's record (unreached ones as not graded), written to the gradebook
-        and the class report."""
-        records = []
+    def finish(self, chosen: set[str] | None = None) -> list[StudentRecord]:
+        """Every student's record, this roster's and the kept ``others``, written to the
+        gradebook, the class report, the LMS exports and roster.json, each file atomically. A
+        student of the roster with no record is not graded: interrupted, or (with ``chosen``,
+        the ids ``--student`` named) not chosen and not graded by an earlier run."""
+        records = list(self.others)
         for submission in self.roster.submissions:
+            unreached = INTERRUPTED if chosen is None or submission.student in chosen else NOT_SELECTED
             record = self.records.get(submission.student) or StudentRecord(
                 student=submission.student, name=submission.name, status=NOT_GRADED,
-                reason=INTERRUPTED, source=_relative(submission.source, self.roster.root))
+                reason=unreached, source=_relative(submission.source, self.roster.root),
+                sid=submission.sid, email=submission.email)
             records.append(record)
+        records.sort(key=lambda record: record.student)
         write_grades_csv(self.out / "grades.csv", records, self.parts)
         write_text_atomic(self.out / "summary.html",
-                          summary_html(records, title=f"nngrade: {self.options.submissions.name}",
-                                       layout=self.roster.layout, parts=self.parts))
+                          summary_html(records, title=self.title, layout=self.layout,
+                                       parts=self.parts))
+        # Every output stays true: an LMS file an earlier run wrote is written again.
+        before = self.manifest()
+        exports = list(dict.fromkeys([*before.get("exports", []), *self.options.exports]))
+        exports = [name for name in exports if name in lms.FORMATS]
+        column = self.options.lms_column or str(before.get("lms_column") or lms.DEFAULT_COLUMN)
+        lms.write_exports(self.out, records, exports, column)
+        write_json_atomic(self.out / ROSTER_FILE, {
+            "students": [record.student for record in records], "parts": self.parts,
+            "layout": self.layout, "title": self.title, "exports": exports, "lms_column": column})
         return records
 
 
@@ -156,23 +247,76 @@ def _relative(path: Path | None, root: Path) -> str:
         return str(path)
 
 
+class BatchStopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal, a cluster's job killed): the batch ends as after
+    Ctrl-C, with every output complete."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum, _frame) -> None:
+    raise BatchStopped(signum)
+
+
 def run_batch(options: BatchOptions) -> int:
     from grader.batch.layouts import LayoutError, open_roster
 
     if not options.submissions.exists():
         print(f"nngrade batch: {options.submissions} does not exist", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="nngrade-roster-") as scratch:
+    previous = {}
+    for number in (signal.SIGTERM, signal.SIGHUP):
         try:
-            roster = open_roster(options.submissions, Path(scratch), assignment=options.assignment)
-        except LayoutError as error:
-            print(f"nngrade batch: {error}", file=sys.stderr)
-            return 2
-        return _grade_roster(options, roster)
+            previous[number] = signal.signal(number, _stop)
+        except (ValueError, OSError):   # not the main thread: the caller handles signals
+            pass
+    try:
+        with tempfile.TemporaryDirectory(prefix="nngrade-roster-") as scratch:
+            try:
+                roster = open_roster(options.submissions, Path(scratch), assignment=options.assignment)
+            except LayoutError as error:
+                print(f"nngrade batch: {error}", file=sys.stderr)
+                return 2
+            return _grade_roster(options, roster)
+    except BatchStopped as stopped:   # before the grading began: nothing was written
+        return 128 + stopped.signum
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _chosen(options: BatchOptions, roster) -> tuple[set[str] | None, str]:
+    """The roster ids ``--student`` names (each may be given as the id, the SID or the email),
+    or None when it names none; with the error that names the unknown ones ("" if none)."""
+    if not options.students:
+        return None, ""
+    chosen, unknown = set(), []
+    for wanted in options.students:
+        key = str(wanted).strip().casefold()
+        found = {s.student for s in roster.submissions
+                 if key in (s.student.casefold(), s.sid.casefold(), s.email.casefold())}
+        if found:
+            chosen |= found
+        else:
+            unknown.append(wanted)
+    if unknown:
+        ids = [s.student for s in roster.submissions]
+        hints = sorted({close for name in unknown for close in difflib.get_close_matches(name, ids, 3)})
+        hint = f" (close: {', '.join(hints)})" if hints else ""
+        return None, (f"--student {' '.join(unknown)}: not in the roster of "
+                      f"{options.submissions}{hint}. Its students are {_some(ids, 12)}.")
+    return chosen, ""
 
 
 def _grade_roster(options: BatchOptions, roster) -> int:
     batch = Batch(options, roster)
+    chosen, error = _chosen(options, roster)
+    refusal = error or batch.check_roster()
+    if refusal:
+        print(f"nngrade batch: {refusal}", file=sys.stderr)
+        return 2
     options.out.mkdir(parents=True, exist_ok=True)
     jobs: dict[str, grading.Job] = {}
     members: dict[str, list] = {}       # fingerprint -> the roster entries graded by that job
@@ -180,16 +324,26 @@ def _grade_roster(options: BatchOptions, roster) -> int:
     grader = suite_hash()
     for submission in roster.submissions:
         source = _relative(submission.source, roster.root)
+        selected = chosen is None or submission.student in chosen
+        if not selected:
+            # --student: the others stay as OUTDIR has them (finish says who has no result yet).
+            previous = batch.saved(submission.student)
+            if previous is not None:
+                batch.records[submission.student] = previous
+                batch.counts[_kind(previous)] += 1
+                kept += 1
+            continue
         if submission.source is None:
             record = StudentRecord(student=submission.student, name=submission.name, status=INVALID,
                                    reason=submission.problem,
                                    grading=invalid_grading(submission.problem, batch.parts),
-                                   parts=batch.parts, source=source)
+                                   parts=batch.parts, source=source, sid=submission.sid,
+                                   email=submission.email)
             batch.store(record, submission.members)
             continue
         data = Path(submission.source).read_bytes()
         key = grading.fingerprint(data, batch.parts, grader)
-        previous = None if options.force else batch.saved(submission.student)
+        previous = None if options.force or chosen is not None else batch.saved(submission.student)
         if previous and previous.sha256 == key and previous.status == GRADED:
             batch.records[submission.student] = previous
             batch.counts[_kind(previous)] += 1
@@ -202,6 +356,11 @@ def _grade_roster(options: BatchOptions, roster) -> int:
           f"{roster.root}: {to_grade} to grade ({len(jobs)} distinct files), {kept} unchanged since "
           f"an earlier run, {_invalid(batch)} not gradable "
           f"as code", file=sys.stderr)
+    if batch.others:
+        whole = len(batch.others) + len(roster.submissions)
+        print(f"nngrade batch: {options.out} holds the gradebook of {whole} students: "
+              f"{len(roster.submissions)} of them are graded into it here, the other "
+              f"{len(batch.others)} kept as they are", file=sys.stderr)
 
     bar = _progress(to_grade, options.progress)
 
@@ -211,14 +370,14 @@ def _grade_roster(options: BatchOptions, roster) -> int:
                 student=submission.student, name=submission.name, status=outcome["status"],
                 reason=outcome["reason"], grading=outcome["grading"], seconds=outcome["seconds"],
                 sha256=job.key, source=_relative(submission.source, roster.root),
-                parts=batch.parts), submission.members)
+                parts=batch.parts, sid=submission.sid, email=submission.email), submission.members)
         if bar is not None:
             bar.set_postfix({k: batch.counts[k] for k in ("full", "partial", "zero", "not graded")})
             bar.update(len(members[job.key]))
 
     workers = options.jobs or default_jobs()
     started = time.monotonic()
-    interrupted = False
+    stopped: KeyboardInterrupt | None = None
     try:
         if options.engine == "dask":
             from grader.batch.dask_engine import run_dask
@@ -227,22 +386,44 @@ def _grade_roster(options: BatchOptions, roster) -> int:
                      scheduler=options.scheduler, on_done=done)
         else:
             grading.run_local(list(jobs.values()), workers=workers, cap_s=options.cap_s, on_done=done)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as interruption:   # Ctrl-C, and SIGTERM or SIGHUP (BatchStopped)
+        stopped = interruption
     finally:
         if bar is not None:
             bar.close()
-        records = batch.finish()
+        # A second signal must not cut the outputs short: they are written whole, then it ends.
+        ignored = {number: signal.signal(number, signal.SIG_IGN) for number in STOP_SIGNALS
+                   if _main_thread()}
+        try:
+            records = batch.finish(chosen)
+        finally:
+            for number, handler in ignored.items():
+                signal.signal(number, handler)
     not_graded = [r for r in records if r.status == NOT_GRADED]
+    exports = "".join(f", {name}.csv" for name in batch.manifest().get("exports", []))
     print(f"nngrade batch: {len(records)} students in {time.monotonic() - started:.0f} s: "
           f"{batch.counts['full']} full marks, {batch.counts['partial']} partial, "
           f"{batch.counts['zero']} zero, {len(not_graded)} not graded; wrote {options.out}/grades.csv, "
-          "summary.html, results/ and feedback/", file=sys.stderr)
+          f"summary.html{exports}, results/ and feedback/", file=sys.stderr)
     for record in not_graded:
         print(f"  not graded: {record.student}: {record.reason}", file=sys.stderr)
-    if interrupted:
-        return 130
+    if stopped is not None:
+        return 128 + stopped.signum if isinstance(stopped, BatchStopped) else 130
     return 2 if not_graded else 0
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """``a, b, c and 4 more``."""
+    names = list(names)
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def _invalid(batch: Batch) -> int:

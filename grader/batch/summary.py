@@ -381,6 +381,20 @@ def _slowest_section(records: list[StudentRecord], page: _Page) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
+def _notes_section(records: list[StudentRecord], page: _Page) -> str:
+    """The students whose grade comes with a note (``StudentRecord.notes``): a score that is
+    right for the file graded, which a TA may still want to look at."""
+    noted = [(r, note) for r in sorted(records, key=lambda r: r.student) for note in r.notes()]
+    if not noted:
+        return ""
+    items = "".join(f'<tr><td>{page.student(r.student)}</td><td class="num">{_score_text(r)}</td>'
+                    f'<td class="note">{esc(note)}</td></tr>' for r, note in noted)
+    return (f"<h2>Notes ({len(noted)})</h2><p class=\"muted\">Grades that stand, with something a "
+            "TA may want to look at (also in grades.csv's notes column).</p><table id=\"notes\">"
+            "<thead><tr><th>student</th><th class=\"num\">score</th><th>note</th></tr></thead>"
+            f"<tbody>{items}</tbody></table>")
+
+
 def _problems_section(records: list[StudentRecord], page: _Page) -> str:
     sections = []
     for status, heading, explanation in (
@@ -428,5 +442,5 @@ def summary_html(records: list[StudentRecord], *, title: str = "nngrade class re
     body = [f"<h1>{esc(title)}</h1>", f'<p class="muted">{esc(" · ".join(meta))}</p>',
             _counts_section(records), _histogram_section(records), _parts_section(records, parts),
             _mistakes_section(records, page), _slowest_section(records, page),
-            _problems_section(records, page)]
+            _problems_section(records, page), _notes_section(records, page)]
     return html_page(title, "\n".join(body), PAGE_CSS + SUMMARY_CSS)

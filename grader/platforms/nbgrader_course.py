@@ -35,6 +35,7 @@ from grader.authoring.template import make_template
 from grader.batch import engine
 from grader.batch.feedback import feedback_html, feedback_markdown
 from grader.batch.gradebook import grades_csv
+from grader.batch.lms import write_exports
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord
 from grader.batch.summary import summary_html
 from grader.outputs.report import write_text_atomic
@@ -245,10 +246,13 @@ def _record(course: Path, assignment: str, student: str, name: str) -> StudentRe
                          source=grading.get("source") or "")
 
 
-def export(course: Path, assignment: str | None = None, out: Path | None = None) -> Path:
+def export(course: Path, assignment: str | None = None, out: Path | None = None, *,
+           exports: list[str] = (), lms_column: str | None = None) -> Path:
     """Write ``grades.csv`` (per part, from nbgrader's gradebook), ``feedback/<student>.md|html``
     and ``summary.html`` for ``assignment`` into ``out`` (default
-    ``COURSE_DIR/nngrade_export/<assignment>``); return ``out``."""
+    ``COURSE_DIR/nngrade_export/<assignment>``), and the LMS files of ``exports``
+    (``grader/batch/lms.py``; their column titled ``lms_column``, default the assignment's name);
+    return ``out``."""
     from nbgrader.api import Gradebook, MissingEntry
 
     course = Path(course).resolve()
@@ -274,6 +278,7 @@ def export(course: Path, assignment: str | None = None, out: Path | None = None)
                 continue
             name = " ".join(filter(None, [student.first_name, student.last_name]))
             record = _record(course, assignment, student.id, name)
+            record.sid, record.email = student.id, student.email or ""
             records.append(record)
             scores[student.id] = {}
             for part in parts:
@@ -281,6 +286,9 @@ def export(course: Path, assignment: str | None = None, out: Path | None = None)
                 scores[student.id][part] = (grade.score, grade.max_score)
     # nbgrader's gradebook holds the scores (a TA's manual grade included), the records the rest
     write_text_atomic(out / "grades.csv", grades_csv(records, parts, scores))
+    if exports:
+        # The LMS files carry the totals of nbgrader's gradebook, a TA's manual grades included.
+        write_exports(out, records, list(exports), lms_column or assignment, scores)
     for record in records:
         write_text_atomic(out / "feedback" / f"{record.student}.md", feedback_markdown(record))
         write_text_atomic(out / "feedback" / f"{record.student}.html", feedback_html(record))
