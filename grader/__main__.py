@@ -15,6 +15,8 @@
   [--lms-column TITLE]``: grade a class (``grader.batch.run``).
 - ``gradescope OUT.zip [--timeout S] [--force]``: build Gradescope's autograder zip
   (``grader.platforms.gradescope``); ``--timeout``: the assignment's timeout on Gradescope.
+- ``gradescope-try ZIP SUBMISSION [--parts a,b] [--keep DIR]``: run that zip on one submission
+  here, as Gradescope would, and print what the student sees.
 - ``nbgrader init COURSE_DIR [--assignment NAME] [--parts a,b]``, ``nbgrader collect COURSE_DIR``,
   ``nbgrader export COURSE_DIR [--out DIR] [--export canvas,moodle] [--lms-column TITLE]``: an
   nbgrader course (``grader.platforms.nbgrader_course``).
@@ -170,6 +172,43 @@ def batch_command(args, parser) -> int:
     return run.run_batch(options)
 
 
+def gradescope_try_command(args) -> int:
+    """Run the built zip on one submission, as Gradescope would, and print what the student sees
+    (exit 0 when results.json was written, 2 when the run could not start)."""
+    import shutil
+    import tempfile
+
+    from grader.platforms import gradescope
+
+    archive, submission = Path(args.zip).expanduser().resolve(), Path(args.submission).expanduser()
+    if not archive.is_file() or not submission.exists():
+        missing = archive if not archive.is_file() else submission
+        print(f"nngrade: {missing} does not exist", file=sys.stderr)
+        return 2
+    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    root = Path(args.keep).expanduser().resolve() if args.keep else Path(
+        tempfile.mkdtemp(prefix="nngrade-gradescope-"))
+    if args.keep and root.exists() and any(root.iterdir()):
+        print(f"nngrade: {root} is not empty: --keep takes an empty or new folder", file=sys.stderr)
+        return 2
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        process, results = gradescope.run_locally(archive, submission.resolve(), root, parts=parts)
+    except (OSError, ValueError, gradescope.BuildError) as error:
+        print(f"nngrade: the zip could not be run here: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print(gradescope.student_view(results))
+    if args.keep:
+        print(f"\nGradescope would read {root / 'results' / 'results.json'}; the staff's log "
+              "(stdout, hidden from students) is run_autograder's output", file=sys.stderr)
+    if process.returncode:
+        print(process.stdout[-3000:] + process.stderr[-3000:], file=sys.stderr)
+    return 0
+
+
 def nbgrader_command(args) -> int:
     try:
         from grader.platforms import nbgrader_course as course
@@ -245,6 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     gradescope.add_argument("--timeout", type=float, default=600.0,
                             help="the assignment's timeout on Gradescope, s (default 600)")
     gradescope.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    trial = commands.add_parser("gradescope-try", help="run a built autograder zip on one "
+                                                       "submission here, as Gradescope would")
+    trial.add_argument("zip", help="the autograder zip (python -m grader gradescope OUT.zip)")
+    trial.add_argument("submission", help="a solution.py, or a folder as a student uploads it")
+    trial.add_argument("--parts", default="", help="comma-separated parts (default: all, as on "
+                                                   "Gradescope)")
+    trial.add_argument("--keep", default=None, metavar="DIR",
+                       help="lay the run out in DIR (an empty or new folder) and keep it: "
+                            "DIR/results/results.json is what Gradescope would read")
     nbgrader = commands.add_parser("nbgrader", help="an nbgrader course: init, collect, export")
     steps = nbgrader.add_subparsers(dest="step", required=True)
     for step, words in (("init", "write a course (or add an assignment to one)"),
@@ -271,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "batch":
         return batch_command(args, parser)
+    if args.command == "gradescope-try":
+        return gradescope_try_command(args)
     if args.command == "nbgrader":
         return nbgrader_command(args)
     try:

@@ -87,38 +87,23 @@ def autograder_zip(tmp_path_factory) -> Path:
     return out
 
 
-def unpack(archive: Path, root: Path) -> None:
-    """Lay ``archive`` out as Gradescope does: unpacked in ``root/source``, ``run_autograder``
-    copied to ``root``; each file keeps the permissions the zip gives it."""
-    source = root / "source"
-    with zipfile.ZipFile(archive) as opened:
-        for info in opened.infolist():
-            path = Path(opened.extract(info, source))
-            path.chmod((info.external_attr >> 16) & 0o777)
-    (root / "run_autograder").write_bytes((source / "run_autograder").read_bytes())
-    (root / "run_autograder").chmod(0o755)
-    (root / "submission").mkdir()
-    (root / "results").mkdir()
+unpack = gradescope.unpack   # as Gradescope lays a zip out (the product's own, for gradescope-try)
 
 
 def run_autograder(archive: Path, root: Path, files: dict, *, parts=PARTS, timeout_s=None,
                    wall_s: float = 600):
     """Run the zip's run_autograder on a submission of ``files`` (``{relative path: text}``);
     return (the completed process, results.json, seconds)."""
-    unpack(archive, root)
+    submission = root.parent / f"{root.name}-submission"
     for relative, text in files.items():
-        path = root / "submission" / relative
+        path = submission / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    environment = {**os.environ, gradescope_run.ROOT_VARIABLE: str(root), "NNGRADE_PYTHON": sys.executable,
-                   gradescope_run.PARTS_VARIABLE: ",".join(parts)}
-    if timeout_s is not None:
-        environment[gradescope_run.TIMEOUT_VARIABLE] = str(timeout_s)
+    submission.mkdir(exist_ok=True)
     started = time.monotonic()
-    process = subprocess.run([str(root / "run_autograder")], cwd=root, env=environment,
-                             capture_output=True, text=True, timeout=wall_s)
+    process, data = gradescope.run_locally(archive, submission, root, parts=parts,
+                                           timeout_s=timeout_s, wall_s=wall_s)
     seconds = time.monotonic() - started
-    data = json.loads((root / "results" / "results.json").read_text())
     check_spec(data)
     return process, data, seconds
 
@@ -156,6 +141,12 @@ def test_the_zip_has_the_scripts_at_its_root_the_grader_and_no_worked_solution(a
             "reference/finite_differences.py", "grader/plugin.py"} <= set(infos)
     assert "apt-get install" in setup and "bubblewrap" in setup
     assert "download.pytorch.org/whl/cpu" in setup and "-r /autograder/source/requirements.txt" in setup
+    # torch's CPU build, pinned to the versions the grader ran with here
+    import torch
+    import torchvision
+    assert f'"torch=={torch.__version__.split("+")[0]}"' in setup, setup
+    assert f'"torchvision=={torchvision.__version__.split("+")[0]}"' in setup, setup
+    assert "@" not in setup.replace("@example", ""), setup
     assert "TIMEOUT=600 " in run and "@TIMEOUT@" not in run
     assert "torch" in requirements and "numpy" in requirements
 
@@ -281,6 +272,37 @@ def test_a_submission_without_one_gradable_file_scores_zero_and_says_why(autogra
     hidden = {row.test for row in rows(PARTS) if row.hidden}
     assert hidden and all(entry["visibility"] == "after_published"
                           for entry in data["tests"] if entry["extra_data"]["test"] in hidden)
+
+
+def test_an_instructor_tries_the_zip_on_a_submission_in_one_command(autograder_zip, tmp_path):
+    """``python -m grader gradescope-try ZIP FILE``: the zip run here as Gradescope runs it; it
+    prints what the student sees, whose public table says why its total differs from the score
+    Gradescope may show above it (the hidden tests), and keeps the run with ``--keep``."""
+    bug = next(bug for bug in BUGS if bug.name == "loss_sum")
+    submission = tmp_path / "solution.py"
+    submission.write_text(patched(bug.replacements))
+    keep = tmp_path / "run"
+    process = subprocess.run(
+        [sys.executable, "-m", "grader", "gradescope-try", str(autograder_zip), str(submission),
+         "--parts", ",".join(PARTS), "--keep", str(keep)], cwd=REPOSITORY, capture_output=True,
+        text=True, timeout=600)
+    assert process.returncode == 0, process.stdout + process.stderr
+    data = json.loads((keep / "results" / "results.json").read_text())
+    check_spec(data)
+    shown = process.stdout
+    assert shown.startswith(f"score: {data['score']:g} / {data['max_score']:g}"), shown
+    hidden = sum(row.points for row in rows(PARTS) if row.hidden)
+    visible = sum(row.points for row in rows(PARTS) if not row.hidden)
+    assert hidden and "public tests" in shown and f"/ {visible:g}" in shown, shown
+    assert (f"These are the tests you can see now, {visible:g} points" in shown
+            and f"the submission's score (out of {visible + hidden:g}) counts them" in shown), shown
+    assert bug.says in shown and "test_hidden" not in shown, shown
+    assert "hidden test" in shown
+    # without --keep nothing is left behind; a missing zip is a clear error
+    missing = subprocess.run([sys.executable, "-m", "grader", "gradescope-try",
+                              str(tmp_path / "none.zip"), str(submission)], cwd=REPOSITORY,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
 def test_a_link_to_the_graders_files_is_not_graded(autograder_zip, tmp_path):

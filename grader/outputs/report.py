@@ -101,8 +101,12 @@ def score_table(grading: Grading, public_only: bool = False) -> str:
     lines.append(f"  {total:<{width}}  {earned:>7.2f} / {possible:<5g}  ({percent:.1f} %)")
     hidden_points = sum(t.points for t in tests if t.hidden)
     if public_only and hidden_points:
-        lines.append(f"Hidden tests worth {hidden_points:g} more point{'s' * (hidden_points != 1)} are "
-                     "graded as well; their results appear when grades are published.")
+        # Gradescope may show the submission's score (hidden tests included) above this table:
+        # the two numbers differ, and the student is told why.
+        lines.append(f"These are the tests you can see now, {possible:g} points. Hidden tests worth "
+                     f"{hidden_points:g} more point{'s' * (hidden_points != 1)} are graded as "
+                     f"well: the submission's score (out of {possible + hidden_points:g}) counts "
+                     "them, and their results appear when grades are published.")
     lost = [t for t in shown if not t.full and t.status != NOT_SELECTED]
     if load_warning and not load_failure:
         lines += ["", "WARNING: " + load_warning]

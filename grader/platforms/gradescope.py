@@ -4,8 +4,9 @@ Gradescope's specification (https://gradescope-autograders.readthedocs.io/en/lat
 ``setup.sh`` and ``run_autograder`` at the zip's root and unpacks the whole zip in
 ``/autograder/source``. The zip holds:
 
-- ``setup.sh`` and ``run_autograder`` (``gradescope_files/``; run_autograder with the
-  assignment's timeout written in), both executable;
+- ``setup.sh`` and ``run_autograder`` (``gradescope_files/``; setup.sh with the torch and
+  torchvision versions of the building machine written in, run_autograder with the
+  assignment's timeout), both executable;
 - ``requirements.txt``: what grading needs, the handout's own list (``release.REQUIREMENTS``);
 - ``grader/`` with the hidden tests and ``reference/`` with the withheld rules: Gradescope grades
   with everything the instructor's repository grades with.
@@ -59,17 +60,32 @@ def check_autograder(folder: Path, worked_solution: Path) -> None:
         raise BuildError(f"{leak} is in the autograder")
 
 
+def torch_versions() -> dict[str, str]:
+    """The torch and torchvision this grader runs with, as release numbers (``2.14.1``, without
+    a local build tag such as ``+cu130``): what setup.sh pins on Gradescope."""
+    import torch
+    import torchvision
+
+    return {"@TORCH@": torch.__version__.split("+")[0],
+            "@TORCHVISION@": torchvision.__version__.split("+")[0]}
+
+
+def _filled(name: str, text: str, marks: dict[str, str]) -> str:
+    for mark, value in marks.items():
+        if text.count(mark) != 1:
+            raise BuildError(f"{FILES / name} must hold {mark} once")
+        text = text.replace(mark, value)
+    return text
+
+
 def stage(folder: Path, timeout_s: float) -> None:
     """Write the autograder's files into the empty ``folder``."""
     for package in PACKAGES:
         shutil.copytree(REPOSITORY / package, folder / package, ignore=_IGNORED)
     (folder / "requirements.txt").write_text(REQUIREMENTS)
+    marks = {"run_autograder": {_TIMEOUT_MARK: f"{timeout_s:g}"}, "setup.sh": torch_versions()}
     for name in SCRIPTS:
-        text = (FILES / name).read_text()
-        if name == "run_autograder":
-            if text.count(_TIMEOUT_MARK) != 1:
-                raise BuildError(f"{FILES / name} must hold {_TIMEOUT_MARK} once")
-            text = text.replace(_TIMEOUT_MARK, f"{timeout_s:g}")
+        text = _filled(name, (FILES / name).read_text(), marks[name])
         (folder / name).write_text(text)
         (folder / name).chmod(0o755)
 
@@ -109,3 +125,74 @@ def build(out: Path, *, timeout_s: float = TIMEOUT_S, force: bool = False,
         write_zip(folder, partial)
         os.replace(partial, out)
     return out
+
+
+def unpack(archive: Path, root: Path) -> None:
+    """Lay ``archive`` out as Gradescope does: unpacked in ``root/source``, ``run_autograder``
+    copied to ``root``, empty ``submission/`` and ``results/``; each file keeps the permissions
+    the zip gives it. A member that would land outside ``root/source`` is refused."""
+    source = (Path(root) / "source").resolve()
+    with zipfile.ZipFile(archive) as opened:
+        for info in opened.infolist():
+            target = (source / info.filename).resolve()
+            if source not in target.parents:
+                raise BuildError(f"{archive}: {info.filename} would land outside the autograder")
+            path = Path(opened.extract(info, source))
+            path.chmod((info.external_attr >> 16) & 0o777)
+    (root / "run_autograder").write_bytes((source / "run_autograder").read_bytes())
+    (root / "run_autograder").chmod(0o755)
+    (root / "submission").mkdir()
+    (root / "results").mkdir()
+
+
+def run_locally(archive: Path, submission: Path, root: Path, *, parts=(), timeout_s=None,
+                python: str | None = None, wall_s: float | None = None):
+    """What Gradescope does with ``archive`` for one submission, on this machine: unpack it under
+    ``root`` (an empty folder), copy ``submission`` (a file, under its own name, or a folder's
+    contents) into ``root/submission``, run ``run_autograder`` with ``root`` in place of
+    ``/autograder`` (``gradescope_run.ROOT_VARIABLE``) and this Python, and read
+    ``results/results.json``. ``parts``: only those (``NNGRADE_PARTS``); ``timeout_s``: another
+    timeout than the zip's. Returns (the completed process, results.json as a dict)."""
+    import json
+    import subprocess
+    import sys
+
+    from grader.platforms import gradescope_run
+
+    root = Path(root)
+    unpack(archive, root)
+    submission = Path(submission)
+    if submission.is_dir():
+        shutil.copytree(submission, root / "submission", dirs_exist_ok=True, symlinks=True)
+    else:
+        shutil.copy2(submission, root / "submission" / submission.name)
+    environment = {**os.environ, gradescope_run.ROOT_VARIABLE: str(root),
+                   "NNGRADE_PYTHON": python or sys.executable}
+    if parts:
+        environment[gradescope_run.PARTS_VARIABLE] = ",".join(parts)
+    if timeout_s is not None:
+        environment[gradescope_run.TIMEOUT_VARIABLE] = str(timeout_s)
+    process = subprocess.run([str(root / "run_autograder")], cwd=root, env=environment,
+                             capture_output=True, text=True, timeout=wall_s)
+    return process, json.loads((root / "results" / "results.json").read_text())
+
+
+def student_view(results: dict) -> str:
+    """What a student sees of ``results`` on Gradescope before grades are published: the score
+    (Gradescope may show it), the top-level output, and each visible test with its score."""
+    lines = []
+    if "score" in results:
+        maximum = results.get("max_score")
+        lines.append(f"score: {results['score']:g}" + (f" / {maximum:g}" if maximum else ""))
+    else:
+        lines.append("score: none (the run says why)")
+    lines += ["", str(results.get("output", "")).rstrip(), ""]
+    hidden = 0
+    for test in results.get("tests", []):
+        if test.get("visibility", "visible") != "visible":
+            hidden += 1
+            continue
+        lines.append(f"{test.get('score', 0):g} / {test.get('max_score', 0):g}  {test.get('name', '')}")
+    if hidden:
+        lines.append(f"({hidden} hidden test{'s' * (hidden != 1)}, shown when grades are published)")
+    return "\n".join(lines)

@@ -99,9 +99,10 @@ def grading_notebook(parts=()) -> dict:
     cells = [about, runner]
     for part, value in points.items():
         cells.append(nbformat.v4.new_code_cell(
-            f"# Part {part}: {value:g} points, from nngrade's grading of solution.py.\n"
+            f"# Part {part}: {value:g} points, from nngrade's grading of solution.py: the tests\n"
+            "# that lost points, and why, are printed below.\n"
             "### BEGIN HIDDEN TESTS\n"
-            f"GRADING.points({part!r}, {value!r})\n"
+            f"GRADING.part({part!r}, {value!r})\n"
             "### END HIDDEN TESTS", metadata=_nbgrader_metadata(f"{PART_PREFIX}{part}", value)))
     notebook = nbformat.v4.new_notebook(cells=cells, metadata={
         "kernelspec": {"name": KERNEL, "display_name": "Python 3", "language": "python"},
@@ -139,9 +140,10 @@ c.Execute.timeout = {timeout}
 c.Autograde.pre_convert_hook = nngrade.before_autograde
 c.Autograde.sanitize_preprocessors = nngrade.sanitize_preprocessors(Autograde)
 c.Autograde.autograde_preprocessors = nngrade.autograde_preprocessors(Autograde)
-# The files set aside stay in autograded/ for the staff, out of generate_feedback's copies.
+# The files set aside stay in autograded/ for the staff, out of generate_feedback's copies, and
+# so does the record of what was graded (it holds the kernel's token).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
-                            nngrade.SET_ASIDE + "*", nngrade.QUARANTINE]
+                            nngrade.SET_ASIDE + "*", nngrade.QUARANTINE, nngrade.SUBMISSION_FILE]
 '''
 
 

@@ -86,6 +86,47 @@ class Grading:
             raise RuntimeError(f"nngrade's results have no part {part!r}")
         return float(min(max(scores[part][0], 0.0), float(maximum)))
 
+    def diagnoses(self, part: str) -> str:
+        """What the part's cell shows above its score, in nbgrader's feedback too: each visible
+        test that lost points, with its diagnosis; hidden tests only as a count and the points
+        they lost (their names and diagnoses stay with the staff)."""
+        from grader import model
+        from grader.outputs.report import student_output
+
+        record = self.record()
+        grading = record.model
+        if self.status not in ("graded", "invalid") or grading is None:
+            return f"nngrade could not grade this submission: {self.reason}"
+        score, top = record.part_scores().get(part, (0.0, 0.0))
+        lines = [f"{part}: {score:.2f} / {top:g}"]
+        failure = grading.note("load_failure")
+        if failure:
+            lines.append("  " + " ".join(failure.split())[:800])
+        tests = [test for test in grading.tests_by_part() if test.part == part]
+        hidden = [test for test in tests if test.hidden and test.lost > 1e-9]
+        for test in tests:
+            if test.hidden or test.lost <= 1e-9:
+                continue
+            output = student_output(test, failure) if not failure else ""
+            lines.append(f"- {test.test} ({test.title}): {test.score:.2f} / {test.points:g}")
+            lines.extend("    " + line for line in output.strip().splitlines()[:20])
+        if hidden:
+            lost = sum(test.lost for test in hidden)
+            lines.append(f"- {len(hidden)} hidden test{'s' if len(hidden) > 1 else ''} lost "
+                         f"{lost:.2f} point{'s' if abs(lost - 1) > 1e-9 else ''}")
+        if len(lines) == 1 and score >= top:
+            lines.append("  every test passed")
+        elif len(lines) == 1 and grading.status == model.INVALID:
+            lines.append("  " + self.reason)
+        return "\n".join(lines)
+
+    def part(self, part: str, maximum: float) -> float:
+        """The part cell's call: print the part's diagnoses (stdout, which nbgrader keeps in the
+        cell's output and in its feedback) and return its points (``points``)."""
+        value = self.points(part, maximum)
+        print(self.diagnoses(part), flush=True)
+        return value
+
     def table(self) -> str:
         """The score table shown under the runner cell."""
         if self.status != "graded" and self.status != "invalid":

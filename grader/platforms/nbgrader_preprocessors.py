@@ -14,9 +14,9 @@ its documentation says it does not protect against unsafe code. Three holes matt
 
 So, in the nbgrader process (the instructor's, which runs no student code):
 
-- ``KeepSourceCells`` (after nbgrader's ``OverwriteCells``, which restores the read-only cells'
-  sources): removes every cell that is not one of the source notebook's, and puts the rest back
-  in the source's order;
+- ``KeepSourceCells`` (before nbgrader's ``OverwriteCells``, which then checks the read-only
+  cells against the gradebook): rebuilds the notebook from the source notebook, its cells in its
+  order (a cell the student added is gone);
 - ``PrepareSubmission`` (before ``Execute``): finds the file to grade as every other channel does
   (``grader.batch.layouts``), moves every other file of the student's into ``SET_ASIDE`` (a
   hidden folder whose name no import can reach), writes the file found as ``solution.py`` and
@@ -129,10 +129,14 @@ def before_autograde(assignment=None, student=None, notebooks=(), **_) -> None:
 
 def sanitize_preprocessors(autograde_class) -> list:
     """nbgrader's sanitizing preprocessors (``Autograde.sanitize_preprocessors``' default, so
-    that nbgrader's own stay as its version has them) with ``KeepSourceCells`` after
-    ``OverwriteCells``."""
+    that nbgrader's own stay as its version has them) with ``KeepSourceCells`` before
+    ``OverwriteCells``. Before, because OverwriteCells compares each locked cell with the
+    gradebook's copy, which has the hidden tests that the released notebook lacks: on a notebook
+    not rebuilt yet, it warns "Attribute 'checksum' ... has changed!" for every cell of nngrade's
+    (all hold hidden tests; nbgrader issue 1961), on every student. Rebuilt from the source, the
+    cells are the gradebook's, and OverwriteCells finds nothing to say."""
     return _insert(autograde_class.class_traits()["sanitize_preprocessors"].default(), "OverwriteCells",
-                   after=[KeepSourceCells])
+                   before=[KeepSourceCells])
 
 
 def autograde_preprocessors(autograde_class) -> list:

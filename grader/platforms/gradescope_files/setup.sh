@@ -15,9 +15,11 @@ apt-get update
 apt-get install -y --no-install-recommends python3 python3-pip bubblewrap
 
 # torch's CPU build: Gradescope's machines have no GPU, and the default build carries CUDA
-# (gigabytes). torch and torchvision come from the same index so that their versions match;
-# requirements.txt (what grading needs) then finds them installed.
-python3 -m pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch torchvision
+# (gigabytes). Pinned to the versions the zip was built with (python -m grader gradescope writes
+# them in), which are those the grader was tested with; torch and torchvision come from the same
+# index so that they match. requirements.txt (what grading needs) then finds them installed.
+python3 -m pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+    "torch==@TORCH@" "torchvision==@TORCHVISION@"
 python3 -m pip install --no-cache-dir -r /autograder/source/requirements.txt
 
 # The grader runs from /autograder/source and is not installed into site-packages, which the
