@@ -12,7 +12,8 @@
 - ``release OUTDIR [--force]``: write the student handout.
 - ``batch SUBMISSIONS --out OUTDIR [--jobs N] [--parts a,b] [--experiments] [--force] [--engine local|dask]
   [--scheduler tcp://HOST:PORT] [--cap SECONDS] [--student ID...] [--export canvas,moodle]
-  [--lms-column TITLE]``: grade a class (``grader.batch.run``).
+  [--lms-column TITLE] [--no-similarity] [--similarity-reference DIR]``: grade a class
+  (``grader.batch.run``).
 - ``gradescope OUT.zip [--timeout S] [--force]``: build Gradescope's autograder zip
   (``grader.platforms.gradescope``); ``--timeout``: the assignment's timeout on Gradescope.
 - ``gradescope-try ZIP SUBMISSION [--parts a,b] [--keep DIR]``: run that zip on one submission
@@ -168,7 +169,9 @@ def batch_command(args, parser) -> int:
         out=Path(args.out).expanduser().resolve(), jobs=args.jobs, parts=parts, force=args.force,
         engine=args.engine, scheduler=args.scheduler, assignment=args.assignment,
         cap_s=args.cap, progress=not args.no_progress, students=args.student or [],
-        exports=exports, lms_column=args.lms_column)
+        exports=exports, lms_column=args.lms_column, similarity=not args.no_similarity,
+        similarity_reference=Path(args.similarity_reference).expanduser().resolve()
+        if args.similarity_reference else None)
     return run.run_batch(options)
 
 
@@ -275,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
                             "and update every output; the others stay as OUTDIR has them")
     batch.add_argument("--export", default="", metavar="canvas,moodle",
                        help="also write the grade-import CSV of these LMSs (OUTDIR/<lms>.csv)")
+    batch.add_argument("--no-similarity", action="store_true",
+                       help="no similarity report (on by default when copydetect is installed)")
+    batch.add_argument("--similarity-reference", default=None, metavar="DIR",
+                       help="known past or public solutions (.py files) compared with every "
+                            "submission in the similarity report")
     batch.add_argument("--lms-column", default="", metavar="TITLE",
                        help="the grade column's title in the LMS files (default: nngrade, or "
                             "OUTDIR's earlier one; Canvas: an assignment's name, or 'Name (id)' "

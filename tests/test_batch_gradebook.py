@@ -7,6 +7,7 @@ Every grading is real (two quick parts); a batch of a few students takes seconds
 from __future__ import annotations
 
 import csv
+import json
 import signal
 import subprocess
 import sys
@@ -64,6 +65,11 @@ def test_a_batch_of_some_students_merges_into_the_class_gradebook(tmp_path, grad
     with open(out / "canvas.csv", newline="") as handle:
         canvas = {row[2]: row[5] for row in list(csv.reader(handle))[2:]}
     assert canvas == {student: book[student]["total"] for student in book}, canvas
+    # and the similarity report still compares the whole class (the others' files are kept)
+    pairs = {(pair["left"], pair["right"]) for pair in
+             json.loads((out / "similarity.json").read_text())["pairs"]}
+    assert {("ada", "bob"), ("ada", "cy"), ("bob", "cy")} <= pairs, pairs
+    assert (out / "files" / "bob.py").read_text() == (late / "bob.py").read_text()
 
 
 def test_another_roster_is_refused_and_nothing_is_written(tmp_path, graded_class, worked_text):

@@ -45,6 +45,7 @@ from grader.batch.gradebook import write_grades_csv
 from grader import model as result_model
 from grader.batch.records import GRADED, INVALID, NOT_GRADED, StudentRecord, invalid_grading
 from grader.batch.summary import summary_html
+from grader.outputs.artifacts import write_bytes_atomic
 from grader.outputs.report import suite_hash, write_json_atomic, write_text_atomic
 from grader.rubric import DEFAULT_PARTS, PARTS
 
@@ -75,6 +76,8 @@ class BatchOptions:
     students: list = field(default_factory=list)   # --student: regrade only these ([] = all)
     exports: list = field(default_factory=list)    # --export: LMS formats (``lms.FORMATS``)
     lms_column: str = ""             # --lms-column: the grade column's title ("": as before)
+    similarity: bool = True          # --no-similarity turns the similarity report off
+    similarity_reference: Path | None = None   # --similarity-reference: known solutions
 
 
 def default_jobs() -> int:
@@ -100,6 +103,47 @@ class Batch:
         batch of some students of the class: ``check_roster``)."""
         self.title = f"nngrade: {options.submissions.name}"
         self.layout = roster.layout
+
+    def graded_texts(self, records: list[StudentRecord]) -> dict[str, str]:
+        """``{student: the text of the file graded}`` for every student who has one: this
+        roster's from their files (each also kept as ``OUTDIR/files/<student>.py``, so that a
+        later batch of some students compares them with the whole class), the kept others'
+        from that copy."""
+        sources = {s.student: s.source for s in self.roster.submissions if s.source is not None}
+        texts = {}
+        for record in records:
+            kept = self.out / "files" / f"{record.student}.py"
+            try:
+                if record.student in sources:
+                    data = Path(sources[record.student]).read_bytes()
+                    if not kept.is_file() or kept.read_bytes() != data:
+                        write_bytes_atomic(kept, data)
+                elif record.status != INVALID:
+                    data = kept.read_bytes()
+                else:
+                    continue
+            except OSError:
+                continue
+            texts[record.student] = data.decode("utf-8", errors="replace")
+        return texts
+
+    def similarity(self, records: list[StudentRecord]) -> str:
+        """Write the similarity report of ``records``' files (``grader/batch/similarity.py``)
+        and return its section of summary.html; with copydetect missing, the section says so."""
+        from grader.batch import similarity
+
+        if not self.options.similarity:
+            return ""
+        texts = self.graded_texts(records)
+        try:
+            template = TEMPLATE.read_text() if TEMPLATE.is_file() else None
+            report = similarity.compare(texts, template, read_references(
+                self.options.similarity_reference), template_name="template/solution.py")
+        except similarity.SimilarityUnavailable as error:
+            print(f"nngrade batch: {error}", file=sys.stderr)
+            return similarity.summary_section(None, str(error))
+        similarity.write(self.out, report, f"{self.title}: similarity")
+        return similarity.summary_section(report)
 
     def manifest(self) -> dict:
         """OUTDIR's ``roster.json`` ({} when there is none or it cannot be read)."""
@@ -217,7 +261,7 @@ class Batch:
         write_grades_csv(self.out / "grades.csv", records, self.parts)
         write_text_atomic(self.out / "summary.html",
                           summary_html(records, title=self.title, layout=self.layout,
-                                       parts=self.parts))
+                                       parts=self.parts, similarity=self.similarity(records)))
         # Every output stays true: an LMS file an earlier run wrote is written again.
         before = self.manifest()
         exports = list(dict.fromkeys([*before.get("exports", []), *self.options.exports]))
@@ -228,6 +272,28 @@ class Batch:
             "students": [record.student for record in records], "parts": self.parts,
             "layout": self.layout, "title": self.title, "exports": exports, "lms_column": column})
         return records
+
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template" / "solution.py"
+"""The student template: boilerplate of the similarity report (its code never counts)."""
+REFERENCE_SUFFIXES = (".py",)
+
+
+def read_references(folder: Path | None) -> dict[str, str]:
+    """``{relative path: text}`` of the Python files under ``folder`` (known past or public
+    solutions, ``--similarity-reference``); {} for none. Raises ValueError for a folder that
+    does not exist or holds no Python file."""
+    if folder is None:
+        return {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"--similarity-reference {folder}: not a folder")
+    found = {str(path.relative_to(folder)): path.read_text(encoding="utf-8", errors="replace")
+             for path in sorted(folder.rglob("*")) if path.suffix in REFERENCE_SUFFIXES
+             and path.is_file() and not path.is_symlink()}
+    if not found:
+        raise ValueError(f"--similarity-reference {folder}: no .py file in it")
+    return found
 
 
 def _kind(record: StudentRecord) -> str:
@@ -313,6 +379,10 @@ def _chosen(options: BatchOptions, roster) -> tuple[set[str] | None, str]:
 def _grade_roster(options: BatchOptions, roster) -> int:
     batch = Batch(options, roster)
     chosen, error = _chosen(options, roster)
+    try:
+        read_references(options.similarity_reference)
+    except ValueError as problem:
+        error = error or str(problem)
     refusal = error or batch.check_roster()
     if refusal:
         print(f"nngrade batch: {refusal}", file=sys.stderr)

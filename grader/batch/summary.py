@@ -423,12 +423,14 @@ def _problems_section(records: list[StudentRecord], page: _Page) -> str:
 
 
 def summary_html(records: list[StudentRecord], *, title: str = "nngrade class report",
-                 layout: str = "", parts=(), feedback_dir: str | None = "feedback") -> str:
+                 layout: str = "", parts=(), feedback_dir: str | None = "feedback",
+                 similarity: str = "") -> str:
     """The class report as one self-contained HTML page.
 
     ``layout`` names where the submissions came from (shown as is); ``parts`` are the parts the
     batch graded (empty: all). Students link to ``<feedback_dir>/<student>.html``, relative to
-    the page (``None``: no links)."""
+    the page (``None``: no links). ``similarity``: the similarity report's section, as HTML
+    (``similarity.summary_section``)."""
     records = list(records)
     page = _Page(records, feedback_dir)
     graded_parts = ", ".join(parts) if parts else "all"
@@ -442,5 +444,5 @@ def summary_html(records: list[StudentRecord], *, title: str = "nngrade class re
     body = [f"<h1>{esc(title)}</h1>", f'<p class="muted">{esc(" · ".join(meta))}</p>',
             _counts_section(records), _histogram_section(records), _parts_section(records, parts),
             _mistakes_section(records, page), _slowest_section(records, page),
-            _problems_section(records, page), _notes_section(records, page)]
+            _problems_section(records, page), _notes_section(records, page), similarity]
     return html_page(title, "\n".join(body), PAGE_CSS + SUMMARY_CSS)
