@@ -93,6 +93,7 @@ def test_a_batch_writes_the_report_and_the_summary_lists_it(tmp_path):
          "softmax", "--no-progress", "--similarity-reference", str(references)],
         cwd=REPOSITORY, capture_output=True, text=True, timeout=900)
     assert process.returncode == 0, process.stderr
+    assert "similarity: 2 pair(s) at 80 % or more, identical files: cy, dee" in process.stderr
     data = json.loads((out / "similarity.json").read_text())
     assert data["identical"] == [["cy", "dee"]]
     flagged = {(pair["left"], pair["right"]) for pair in data["pairs"] if pair["score"] >= data["flag_at"]}
@@ -120,7 +121,8 @@ def test_a_batch_writes_the_report_and_the_summary_lists_it(tmp_path):
 
 
 def test_without_copydetect_the_batch_says_so_and_grades(tmp_path):
-    folder = one_file_per_student(tmp_path / "class", {"ada.py": WORKED_SOLUTION.read_text()})
+    folder = one_file_per_student(tmp_path / "class", {"ada.py": WORKED_SOLUTION.read_text(),
+                                                        "bob.py": WORKED_SOLUTION.read_text()})
     out = tmp_path / "out"
     program = ("import sys; sys.modules['copydetect'] = None\n"
                "from grader.__main__ import main\n"
@@ -130,7 +132,8 @@ def test_without_copydetect_the_batch_says_so_and_grades(tmp_path):
                              text=True, timeout=600)
     assert process.returncode == 0, process.stderr
     assert "copydetect is not installed" in process.stderr
-    assert "nngrade[similarity]" in (out / "summary.html").read_text()
+    summary = (out / "summary.html").read_text()
+    assert "nngrade[similarity]" in summary and "<li>ada, bob</li>" in summary
     assert not (out / "similarity.html").exists() and (out / "grades.csv").is_file()
 
 

@@ -141,8 +141,14 @@ class Batch:
                 self.options.similarity_reference), template_name="template/solution.py")
         except similarity.SimilarityUnavailable as error:
             print(f"nngrade batch: {error}", file=sys.stderr)
-            return similarity.summary_section(None, str(error))
+            return similarity.summary_section(None, str(error), similarity.identical_files(texts))
         similarity.write(self.out, report, f"{self.title}: similarity")
+        flagged = report.flagged()
+        twins = "; ".join(", ".join(group) for group in report.identical)
+        print(f"nngrade batch: similarity: {len(flagged)} pair(s) at "
+              f"{100 * similarity.FLAG_AT:.0f} % or more"
+              + (f", identical files: {twins}" if twins else "") + f" ({self.out}/similarity.html)",
+              file=sys.stderr)
         return similarity.summary_section(report)
 
     def manifest(self) -> dict:

@@ -131,13 +131,10 @@ def compare(submissions: dict[str, str], template: str | None = None,
 
     code_fingerprint, compare_files = _detector()
     references = dict(references or {})
-    by_digest: dict[str, list[str]] = {}
-    for student in sorted(submissions):
-        digest = hashlib.sha256(submissions[student].encode()).hexdigest()
-        by_digest.setdefault(digest, []).append(student)
-    students = {" = ".join(group): group for group in by_digest.values()}
+    groups = _by_content(submissions)
+    students = {" = ".join(group): group for group in groups}
     texts = {name: submissions[group[0]] for name, group in students.items()}
-    identical = sorted(group for group in by_digest.values() if len(group) > 1)
+    identical = identical_files(submissions)
     boilerplate = None
     if template:
         boilerplate = np.unique(np.array(list(
@@ -155,6 +152,21 @@ def compare(submissions: dict[str, str], template: str | None = None,
     pairs.sort(key=lambda pair: (-pair.score, pair.left, pair.right))
     return Report(students=students, texts=texts, references=references, pairs=pairs,
                   identical=identical, boilerplate=template_name)
+
+
+def _by_content(submissions: dict[str, str]) -> list[list[str]]:
+    """The students grouped by the exact text of their files, each group sorted."""
+    by_digest: dict[str, list[str]] = {}
+    for student in sorted(submissions):
+        digest = hashlib.sha256(submissions[student].encode()).hexdigest()
+        by_digest.setdefault(digest, []).append(student)
+    return list(by_digest.values())
+
+
+def identical_files(submissions: dict[str, str]) -> list[list[str]]:
+    """The groups of two or more students whose files are byte-identical (no copydetect
+    needed: the batch names them even without the similarity extra)."""
+    return sorted(group for group in _by_content(submissions) if len(group) > 1)
 
 
 def _stream(text: str):
@@ -206,11 +218,18 @@ def _who(report: Report, name: str, reference: bool) -> str:
     return ", ".join(report.students.get(name, [name]))
 
 
-def summary_section(report: Report | None, unavailable: str = "") -> str:
-    """The part of summary.html that lists the flagged pairs and the identical files."""
+def _identical_list(groups: list[list[str]]) -> str:
+    twins = "".join(f"<li>{esc(', '.join(group))}</li>" for group in groups)
+    return f"<p>Identical files (byte for byte):</p><ul id=\"identical\">{twins}</ul>" if twins else ""
+
+
+def summary_section(report: Report | None, unavailable: str = "",
+                    identical: list[list[str]] = ()) -> str:
+    """The part of summary.html that lists the flagged pairs and the identical files (without a
+    report, ``unavailable`` says why, and the ``identical`` groups are still named)."""
     if report is None:
         return (f'<h2>Similarity</h2><p class="muted">No similarity report: '
-                f"{esc(unavailable)}</p>") if unavailable else ""
+                f"{esc(unavailable)}</p>{_identical_list(list(identical))}") if unavailable else ""
     flagged = report.flagged()
     rows = "".join(
         f'<tr class="similar"><td class="num score">{100 * pair.score:.0f} %</td>'
@@ -221,9 +240,7 @@ def summary_section(report: Report | None, unavailable: str = "") -> str:
     body = (f'<table id="similar"><thead><tr><th class="num">similarity</th><th>file</th>'
             f"<th>matches</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
             if flagged else "<p>No pair reaches the threshold.</p>")
-    twins = "".join(f"<li>{esc(', '.join(group))}</li>" for group in report.identical)
-    identical = (f"<p>Identical files (byte for byte):</p><ul id=\"identical\">{twins}</ul>"
-                 if twins else "")
+    identical = _identical_list(report.identical)
     return (f"<h2>Similarity ({len(flagged)} pairs at {100 * FLAG_AT:.0f} % or more)</h2>"
             f'<p class="muted">Share of a file\'s code (names, comments and the template left '
             f'out) found in the other; every pair: <a href="similarity.html">similarity.html</a>.'
