@@ -28,7 +28,7 @@ FIGURE_TITLES = {"initialization": "Average training loss per epoch, by initiali
                  "hyperparameters": "Best run of the search",
                  "diagnostics": "t-SNE of the last hidden layer (validation digits)",
                  "cats_dogs": "CatsDogsCNN by optimizer: loss per epoch",
-                 "adaptive_optimizers": "Training loss per epoch by optimizer (without dropout, smoke scale)",
+                 "adaptive_optimizers": "Training loss per epoch by optimizer (smoke scale)",
                  "perceptron": "Learned separators on one draw of 20 training points",
                  "softmax_derivatives": "Central differences vs the softmax identities (C = 10)",
                  "activations_depth": "tanh activations per layer, by initialization (5 layers of 256)",

@@ -4,13 +4,19 @@ Nesterov momentum, AdaDelta and Adam driving the student's ``NN`` (``NN(optimize
 
 The assignment's network is an MLP of 2 x 1000 relu units, batch 128, trained for 200 epochs on
 MNIST (``--scale full``); the smaller scales keep the network and shorten the run. The training
-loss per epoch, the wall time of each run and the test accuracy are reported. The run with
-dropout (0.2 on the input, 0.5 on the hidden layers) needs an ``NN`` that takes
-``dropout=(p_input, p_hidden)``; the template's does not, and the section says so.
+loss per epoch, the wall time of each run and the test accuracy are reported, for each
+optimizer without and with dropout (0.2 on the input, 0.5 on the hidden layers), side by side in
+one table and one figure.
+
+The dropout half uses the student's own ``Dropout`` without changing the graded ``NN`` API:
+``with_dropout`` makes a subclass of the student's ``NN`` whose ``forward`` drops the input, and
+whose ``activation`` drops each hidden layer's output in training (the forward pass stores what
+it returns, so the next layer and ``backward`` see the dropped activations) and, asked for the
+derivative, multiplies it by the same layer's mask through ``Dropout.backward``, the chain rule
+through the mask. Evaluation (``compute_loss_and_accuracy``, ``evaluate``) runs without dropout.
 """
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass
 
@@ -48,30 +54,80 @@ class Config:
         return cls()
 
 
-def _takes_dropout(nn_class) -> bool:
-    try:
-        return "dropout" in inspect.signature(nn_class.__init__).parameters
-    except (TypeError, ValueError):
-        return False
+def with_dropout(nn_class, dropout_class, p_input: float, p_hidden: float, seed=None):
+    """A subclass of the student's ``nn_class`` trained with the student's ``dropout_class``
+    (``Dropout(p, seed)``, ``forward(x, train) -> (out, mask)``, ``backward(dout, mask)``): on the
+    input with ``p_input`` and on every hidden layer's activation with ``p_hidden``. Only the
+    calls the ``NN`` API already makes are wrapped (see the module's docstring), so any ``NN``
+    whose ``forward`` and ``backward`` call ``self.activation`` trains with it."""
+
+    class NNWithDropout(nn_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._input_dropout = dropout_class(p_input, seed=seed)
+            self._hidden_dropout = dropout_class(p_hidden, seed=None if seed is None else seed + 1)
+            self._training = True
+            self._masks: list = []     # (the pre-activation given, its mask), in forward order
+
+        def forward(self, x):
+            self._masks = []
+            if self._training:
+                x, _ = self._input_dropout.forward(x, train=True)
+            return super().forward(x)
+
+        def activation(self, x, grad=False):
+            out = super().activation(x, grad=grad)
+            if not self._training:
+                return out
+            if not grad:
+                out, mask = self._hidden_dropout.forward(out, train=True)
+                self._masks.append((x, mask))
+                return out
+            # backward asks for the layers' derivatives last to first: the same array, or else
+            # the last mask not used yet
+            for index, (given, mask) in enumerate(self._masks):
+                if given is x:
+                    del self._masks[index]
+                    return self._hidden_dropout.backward(out, mask)
+            if self._masks:
+                return self._hidden_dropout.backward(out, self._masks.pop()[1])
+            return out
+
+        def compute_loss_and_accuracy(self, *args, **kwargs):
+            return self._evaluating(super().compute_loss_and_accuracy, *args, **kwargs)
+
+        def evaluate(self, *args, **kwargs):
+            return self._evaluating(super().evaluate, *args, **kwargs)
+
+        def _evaluating(self, method, *args, **kwargs):
+            training, self._training = self._training, False
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self._training = training
+
+    NNWithDropout.__name__ = NNWithDropout.__qualname__ = f"{nn_class.__name__}WithDropout"
+    return NNWithDropout
 
 
 def run(config: Config, context) -> dict:
     data, source = mnist_for(context, config.train_size)
     solution = context.solution
     variants = [("without dropout", None)]
-    if _takes_dropout(solution.NN):
+    if callable(getattr(solution, "Dropout", None)):
         variants.append((f"dropout {config.dropout[0]:g} / {config.dropout[1]:g}", tuple(config.dropout)))
     else:
-        context.notes.append("Your NN takes no dropout=(p_input, p_hidden) argument, so the runs "
-                             "with dropout were left out.")
+        context.notes.append("Your solution.py has no Dropout class, so the runs with dropout "
+                             "were left out.")
     runs = []
     steps = [(label, dropout, name) for label, dropout in variants for name in config.optimizers]
     for label, dropout, name in context.progress(steps, desc="optimizers"):
         optimizer = getattr(solution, name)(**SETTINGS[name], weight_decay=config.weight_decay)
-        extra = {"dropout": dropout} if dropout is not None else {}
-        network = solution.NN(hidden_dims=tuple(config.hidden_dims), batch_size=config.batch_size,
-                              seed=config.seed, activation="relu", init_method="glorot", data=data,
-                              optimizer=optimizer, **extra)
+        nn_class = solution.NN if dropout is None else with_dropout(
+            solution.NN, solution.Dropout, *dropout, seed=config.seed)
+        network = nn_class(hidden_dims=tuple(config.hidden_dims), batch_size=config.batch_size,
+                           seed=config.seed, activation="relu", init_method="glorot", data=data,
+                           optimizer=optimizer)
         started = time.perf_counter()
         logs = network.train_loop(config.epochs)
         seconds = time.perf_counter() - started
@@ -88,17 +144,17 @@ def run(config: Config, context) -> dict:
 
 
 def plot(logs: dict) -> dict:
+    """One figure: a panel per variant (without dropout, with dropout), side by side."""
     from report import plots
 
-    figures = {}
+    panels = []
     for variant in dict.fromkeys(run["variant"] for run in logs["runs"]):
         series = {run["optimizer"]: (list(range(1, len(run["train_loss"]) + 1)), run["train_loss"])
                   for run in logs["runs"] if run["variant"] == variant}
-        key = "training_loss" if variant == "without dropout" else "training_loss_dropout"
-        figures[key] = plots.line_figure(
-            series, title=f"Training loss per epoch by optimizer ({variant}, {logs['scale']} scale)",
-            xlabel="epoch", ylabel="training loss (mean cross-entropy, nats)", logy=True)
-    return figures
+        panels.append({"series": series, "title": variant, "xlabel": "epoch",
+                       "ylabel": "training loss (mean cross-entropy, nats)"})
+    title = f"Training loss per epoch by optimizer ({logs['scale']} scale)"
+    return {"training_loss": plots.panels_figure(panels, title=title, logy=True)}
 
 
 def table(logs: dict) -> tuple:
