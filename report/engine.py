@@ -122,11 +122,17 @@ def run_study(study: ModuleType, *, solution, solution_path: Path, out: Path, sc
             + (f" ({record['message']})" if record["message"] else ""))
     section.status, section.message = record["status"], record["message"]
     section.notes = list(record.get("notes") or [])
+    caveat = getattr(study, "SMOKE_CAVEAT", "")
+    if scale == "smoke" and caveat:
+        # what this study shows at default scale that a smoke run is too short to show
+        section.notes.append(f"At smoke scale: {caveat}")
     if section.status != OK:
         return section
     logs = record["logs"]
     try:
         section.live = study.plot(logs)
+        for figure in section.live.values():
+            plots.mark_scale(figure, scale)
         section.figures = {name: plots.save(figure, folder, name, close=False)
                            for name, figure in section.live.items()}
         section.table = study.table(logs)

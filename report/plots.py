@@ -53,6 +53,20 @@ def bar_figure(values: dict[str, float], *, title: str, ylabel: str, errors: dic
     return figure
 
 
+SMOKE_STAMP = "SMOKE SCALE: a quick check of the code, not the assignment's result"
+
+
+def mark_scale(figure, scale: str) -> None:
+    """Write on ``figure`` itself, in its bottom left corner (clear of the title and of the
+    centred axis label), that it was run at smoke scale: a figure copied out of the report keeps
+    the warning. Nothing at the other scales."""
+    if scale != "smoke":
+        return
+    figure.text(0.005, 0.005, SMOKE_STAMP, ha="left", va="bottom", fontsize=7, fontweight="bold",
+                color="#8c1d18", bbox={"boxstyle": "square,pad=0.25", "facecolor": "#fde7e9",
+                                       "edgecolor": "#8c1d18", "linewidth": 0.8})
+
+
 def save(figure, folder: Path, name: str, close: bool = True) -> dict[str, Path]:
     """Write ``figure`` as ``folder/name.png`` and ``folder/name.pdf``; return both paths.
     ``close=False`` keeps it open (the report's PDF draws it again as vector art)."""

@@ -98,6 +98,10 @@ def test_the_pdf_pages_are_not_blank_and_hold_every_figure(worked_report, tmp_pa
         assert study.TITLE in text
         assert f"{study.TITLE}: " in text and "scale smoke" in text   # each figure page is labelled
         assert FIGURE_TITLES[study.NAME] in " ".join(text.split()), study.NAME
+    # every figure carries the smoke stamp itself, and the studies whose conclusion a smoke run
+    # cannot show say so
+    assert " ".join(text.split()).count("SMOKE SCALE: a quick check") >= len(STUDIES)
+    assert "At smoke scale: 2 epochs on 1,000 digits are too few" in " ".join(text.split())
 
 
 def test_the_studies_show_what_the_assignment_expects(worked_report):
@@ -105,6 +109,10 @@ def test_the_studies_show_what_the_assignment_expects(worked_report):
     runs = json.loads((out / "initialization" / "logs.json").read_text())["logs"]["runs"]
     assert all(abs(loss - math.log(10)) < 1e-3 for loss in runs["zero"]["train_loss"])   # stays at ln 10
     assert runs["glorot"]["train_loss"][-1] < runs["normal"]["train_loss"][-1]
+    # orthogonal weights (the study's subclass of the student's NN) learn: below ln 10 and
+    # lower after the last epoch than after the first (2 epochs at smoke scale say no more)
+    orthogonal = runs["orthogonal"]["train_loss"]
+    assert orthogonal[-1] < min(orthogonal[0], math.log(10) - 1e-3), orthogonal
     differences = json.loads((out / "finite_differences" / "logs.json").read_text())["logs"]
     assert differences["N"] == sorted(k * 10 ** i for i in range(6) for k in (1, 5))
     assert differences["errors"][differences["N"].index(differences["best_N"])] == min(differences["errors"])
@@ -195,3 +203,27 @@ def test_bad_options_and_a_solution_that_does_not_import_are_refused(tmp_path):
     process = run_report(broken, tmp_path / "out")
     assert process.returncode == 2 and "fails on import: RuntimeError: half-edited" in process.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_single_epoch_is_a_point_on_a_categorical_axis():
+    """A run of one epoch is drawn as points over one named tick, never on an axis that
+    stretches 1 from 0.945 to 1.05; two epochs or more keep the usual integer axis. A figure
+    at smoke scale carries the stamp itself."""
+    from report import plots
+
+    for figure in (plots.line_figure({"a": ([1], [0.5]), "b": ([1], [0.7])}, title="t",
+                                     xlabel="epoch", ylabel="loss", hline=(2.3, "ln 10")),
+                   plots.panels_figure([{"series": {"a": ([1], [0.5])}, "title": "p",
+                                         "xlabel": "epoch", "ylabel": "loss"}], title="t")):
+        axes = figure.axes[0]
+        assert tuple(axes.get_xlim()) == (0.0, 2.0)
+        assert [tick.get_text() for tick in axes.get_xticklabels()] == ["epoch 1 (one value only)"]
+        assert all(line.get_markersize() >= 8 for line in axes.get_lines()
+                   if line.get_transform() == axes.transData)
+    several = plots.line_figure({"a": ([1, 2, 3], [0.5, 0.4, 0.3])}, title="t", xlabel="epoch",
+                                ylabel="loss")
+    assert "one value only" not in " ".join(t.get_text() for t in several.axes[0].get_xticklabels())
+    plots.mark_scale(several, "default")
+    assert not several.texts
+    plots.mark_scale(several, "smoke")
+    assert [text.get_text() for text in several.texts] == [plots.SMOKE_STAMP]

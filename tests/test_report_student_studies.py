@@ -125,3 +125,25 @@ def test_the_template_report_names_the_missing_parts(tmp_path):
         section, record, _ = run_smoke(study, TEMPLATE, tmp_path)
         assert section.status == engine.NEEDS and words in section.message, section.message
         assert record is None   # nothing to re-plot
+
+
+def test_the_orthogonal_subclass_starts_from_orthogonal_weights():
+    """Study 1's orthogonal initialization: the student's own initialize_weights runs (biases as
+    the student sets them), then every weight matrix is (semi-)orthogonal, the same for the
+    same seed and another for another seed."""
+    from report.studies.initialization import orthogonal
+
+    solution = load_solution(WORKED_SOLUTION)
+    weights = []
+    for seed in (0, 0, 1):
+        network = orthogonal(solution.NN, seed)(hidden_dims=(7, 5), seed=seed, init_method="glorot")
+        network.initialize_weights((9, 3))
+        weights.append(network.weights)
+        for name, matrix in network.weights.items():
+            if name.startswith("W"):
+                tall = matrix if matrix.shape[0] >= matrix.shape[1] else matrix.T
+                assert np.allclose(tall.T @ tall, np.eye(tall.shape[1])), name
+            else:
+                assert not matrix.any(), name   # the worked solution's zero biases, kept
+    assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not np.array_equal(weights[0]["W1"], weights[2]["W1"])

@@ -76,9 +76,23 @@ def styles():
 
 
 def integer_epochs(axes, xlabel: str) -> None:
-    """Epochs are counted: no tick at 1.5 epochs."""
+    """Epochs are counted: no tick at 1.5 epochs. When every curve of ``axes`` has the same one
+    x (a run of a single epoch), the axis is categorical: one tick, named, in the middle, and
+    the curves are points (matplotlib would stretch 1 into an axis from 0.945 to 1.05)."""
     from matplotlib.ticker import MaxNLocator
 
+    # the curves' x values (a reference line drawn across the axes, axhline, has none of its own)
+    distinct = {float(x) for line in axes.get_lines() if line.get_transform() == axes.transData
+                for x in line.get_xdata()}
+    if len(distinct) == 1 and xlabel.startswith(("epoch", "step", "iteration")):
+        (only,) = distinct
+        for line in axes.get_lines():
+            if line.get_transform() == axes.transData:
+                line.set_markersize(max(line.get_markersize(), 8))
+        axes.set_xticks([only], [f"{xlabel} {only:g} (one value only)"])
+        axes.set_xlim(only - 1, only + 1)
+        axes.set_xlabel("")
+        return
     if xlabel.startswith("epoch"):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 

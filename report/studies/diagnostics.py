@@ -20,6 +20,9 @@ NAME = "diagnostics"
 TITLE = "6. Diagnostics"
 QUESTION = ("What do the trained network's layers hold, which digits does it confuse, what does its "
             "last hidden layer separate, and can it memorize random labels?")
+SMOKE_CAVEAT = ('one epoch on 1,000 digits: the histograms, ratios and confusion matrix are those of '
+                'a barely trained network.')
+"""What a smoke run of this study cannot show: the report says so beside its figures."""
 SAMPLE = 4000   # values per histogram kept in the logs
 
 

@@ -17,6 +17,9 @@ NAME = "hyperparameters"
 TITLE = "2. Hyperparameter search"
 QUESTION = ("Which learning rate, batch size, widths and activation give the best validation "
             "accuracy within 0.5M-1M parameters?")
+SMOKE_CAVEAT = ('2 trials of one epoch on 1,000 digits are a test of the search, not a search; the '
+                "best configuration is the default scale's.")
+"""What a smoke run of this study cannot show: the report says so beside its figures."""
 TARGET = 0.97
 BUDGET = (500_000, 1_000_000)
 

@@ -4,6 +4,12 @@ The assignment's network, 784-500-400-10 with relu, trained by the student's ``N
 (plain SGD, learning rate 7e-4, batch 64) for 10 epochs from each initializer. Zero weights give
 every unit of a layer the same gradient, so the network cannot learn and its loss stays at
 ln 10 ~ 2.3026 (uniform predictions over 10 classes).
+
+Orthogonal initialization (asked by the "understanding neural networks" assignment) is compared
+with the default, Glorot, without changing the graded ``NN`` API: ``orthogonal`` makes a subclass
+of the student's ``NN`` whose ``initialize_weights`` calls the student's own (Glorot; biases as
+the student sets them) and then replaces each weight matrix by a random (semi-)orthogonal one of
+the same shape, drawn by ``torch.nn.init.orthogonal_`` (gain 1) from the study's seed.
 """
 from __future__ import annotations
 
@@ -14,7 +20,12 @@ from report.studies.common import as_floats, mlp_parameters, mnist_for
 
 NAME = "initialization"
 TITLE = "1. Initialization"
-QUESTION = "How do zero, normal and Glorot initial weights change the average training loss per epoch?"
+QUESTION = ("How do zero, normal, Glorot and orthogonal initial weights change the average "
+            "training loss per epoch?")
+SMOKE_CAVEAT = ('2 epochs on 1,000 digits are too few for the initializers to separate as they do '
+                'over 10 epochs on every digit (Glorot may still trail normal here); the comparison '
+                "the question asks for is the default scale's.")
+"""What a smoke run of this study cannot show: the report says so beside its figures."""
 
 
 @dataclass
@@ -23,7 +34,7 @@ class Config:
     lr: float = 7e-4
     batch_size: int = 64
     epochs: int = 10
-    methods: tuple = ("zero", "normal", "glorot")
+    methods: tuple = ("zero", "normal", "glorot", "orthogonal")
     train_size: int | None = None    # None: every training digit present
     seed: int = 0
 
@@ -34,13 +45,42 @@ class Config:
         return cls()
 
 
+ORTHOGONAL = "orthogonal"
+"""Not one of the student's ``init_method`` values: the study's own subclass (``orthogonal``)."""
+
+
+def orthogonal(nn_class, seed: int = 0):
+    """A subclass of the student's ``nn_class`` whose weight matrices start (semi-)orthogonal
+    (see the module's docstring); it is built with ``init_method="glorot"``."""
+    import numpy as np
+
+    class NNOrthogonal(nn_class):
+        def initialize_weights(self, dims):
+            result = super().initialize_weights(dims)
+            import torch
+
+            generator = torch.Generator().manual_seed(seed)
+            for name in sorted(self.weights):
+                if name.startswith("W"):
+                    matrix = torch.empty(self.weights[name].shape, dtype=torch.float64)
+                    torch.nn.init.orthogonal_(matrix, gain=1.0, generator=generator)
+                    self.weights[name] = np.asarray(matrix.numpy(), dtype=self.weights[name].dtype)
+            return result
+
+    NNOrthogonal.__name__ = NNOrthogonal.__qualname__ = f"{nn_class.__name__}Orthogonal"
+    return NNOrthogonal
+
+
 def run(config: Config, context) -> dict:
     data, source = mnist_for(context, config.train_size)
     runs = {}
     for method in context.progress(config.methods, desc="initializers"):
-        network = context.solution.NN(hidden_dims=tuple(config.hidden_dims), lr=config.lr,
-                                      batch_size=config.batch_size, seed=config.seed,
-                                      activation="relu", init_method=method, data=data)
+        nn_class, init_method = context.solution.NN, method
+        if method == ORTHOGONAL:
+            nn_class, init_method = orthogonal(context.solution.NN, config.seed), "glorot"
+        network = nn_class(hidden_dims=tuple(config.hidden_dims), lr=config.lr,
+                           batch_size=config.batch_size, seed=config.seed,
+                           activation="relu", init_method=init_method, data=data)
         logs = network.train_loop(config.epochs)
         runs[method] = {"train_loss": as_floats(logs["train_loss"]),
                         "validation_loss": as_floats(logs["validation_loss"]),
