@@ -109,6 +109,9 @@ def test_the_studies_show_what_the_assignment_expects(worked_report):
     runs = json.loads((out / "initialization" / "logs.json").read_text())["logs"]["runs"]
     assert all(abs(loss - math.log(10)) < 1e-3 for loss in runs["zero"]["train_loss"])   # stays at ln 10
     assert runs["glorot"]["train_loss"][-1] < runs["normal"]["train_loss"][-1]
+    slopes = json.loads((out / "activations_depth" / "logs.json").read_text())["logs"]["slopes"]
+    assert list(slopes["runs"]) == ["0.25", "1", "4"]   # small, 1 and large k, one learning rate
+    assert all(len(run["train_loss"]) == slopes["epochs"] for run in slopes["runs"].values())
     # orthogonal weights (the study's subclass of the student's NN) learn: below ln 10 and
     # lower after the last epoch than after the first (2 epochs at smoke scale say no more)
     orthogonal = runs["orthogonal"]["train_loss"]

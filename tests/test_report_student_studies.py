@@ -147,3 +147,37 @@ def test_the_orthogonal_subclass_starts_from_orthogonal_weights():
                 assert not matrix.any(), name   # the worked solution's zero biases, kept
     assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert not np.array_equal(weights[0]["W1"], weights[2]["W1"])
+
+
+def test_the_sigmoid_slope_subclass_uses_the_students_sigmoid_at_k_x():
+    """Study 9's sigmoid with slope k: the student's own sigmoid at ``k x``, its derivative
+    ``k sigmoid'(k x)`` (central differences agree); an NN whose activation does not go through
+    ``self.sigmoid`` gets no slope, and the study says so instead of plotting the same curve."""
+    from report.studies import activations_depth
+
+    solution = load_solution(WORKED_SOLUTION)
+    x = np.linspace(-3.0, 3.0, 13).reshape(1, -1)
+    for k in (0.25, 4.0):
+        network = activations_depth.sloped(solution.NN, k)(activation="sigmoid")
+        assert np.allclose(network.activation(x), 1 / (1 + np.exp(-k * x)))
+        numeric = (network.activation(x + 1e-6) - network.activation(x - 1e-6)) / 2e-6
+        assert np.allclose(network.activation(x, grad=True), numeric, atol=1e-8)
+
+    class Inlined(solution.NN):
+        def activation(self, a, grad=False):
+            s = 1 / (1 + np.exp(-a))
+            return s * (1 - s) if grad else s
+
+    class Context:
+        notes: list = []
+        data_root = None
+        scale = "smoke"
+        solution = type("Solution", (), {"NN": Inlined})
+
+        @staticmethod
+        def progress(items, **_):
+            return items
+
+    config = activations_depth.Config.at_scale("smoke")
+    assert activations_depth.train_slopes(config, Context) is None
+    assert "does not call self.sigmoid" in Context.notes[-1]
