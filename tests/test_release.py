@@ -161,9 +161,9 @@ def test_check_handout_names_the_leak(tmp_path):
 
 HANDOUT_FOLDERS = {".", "grader", "grader/parts", "grader/parts/experiments", "grader/verdicts",
                    "grader/networks", "grader/isolation", "grader/isolation/inside", "grader/outputs",
-                   "reference", "reference/data", "report", "report/studies"}
+                   "reference", "reference/data", "report", "report/studies", "report/templates"}
 """What a student needs, spelled out here rather than read from the release: grading themselves
-(the public grader, its worker and references) and building their report."""
+(the public grader, its worker and references) and building their report (its LaTeX template)."""
 
 
 def handout_files(folder) -> set:
@@ -180,6 +180,7 @@ def test_handout_files_are_exactly_the_allow_list(handout):
     assert {str(os.path.dirname(f) or ".") for f in files} == HANDOUT_FOLDERS
     assert files == set(handout_sources()) | set(WRITTEN_FILES)
     for needed in ("report/__main__.py", "report/README.md", "report/studies/__init__.py",
+                   "report/templates/main.tex",
                    "grader/conftest.py", "grader/isolation/inside/worker_main.py"):
         assert needed in files
     for tool in ("grader/batch", "grader/platforms", "grader/authoring", "grader/hidden"):
@@ -203,7 +204,9 @@ def test_handout_builds_the_report(handout, tmp_path):
                            cwd=handout, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stdout + built.stderr
     assert "1 ran, 0 need parts not written yet, 0 failed" in built.stdout, built.stdout
-    assert (out / "report.html").stat().st_size and (out / "report.pdf").stat().st_size
+    assert (out / "report.html").stat().st_size and (out / "main.tex").stat().st_size
+    if shutil.which("latexmk"):
+        assert (out / "report.pdf").stat().st_size
 
 
 @pytest.fixture(scope="module")

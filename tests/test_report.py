@@ -79,29 +79,23 @@ def test_every_study_has_a_section_with_its_figure_table_configuration_and_discu
         assert list(out.joinpath(study.NAME).glob("*.png")) and list(out.joinpath(study.NAME).glob("*.pdf"))
 
 
-def test_the_pdf_pages_are_not_blank_and_hold_every_figure(worked_report, tmp_path):
-    if not (shutil.which("pdftoppm") and shutil.which("pdftotext")):
-        pytest.skip("poppler-utils is not installed (.ci/run installs it)")
-    from PIL import Image, ImageStat
-
+def test_the_pdf_holds_every_figure_captioned_with_its_scale(worked_report):
+    """The PDF latexmk built from the LaTeX project (its layout is tested in
+    ``test_report_latex.py``) holds every study's figures (their own titles are in their vector
+    text) with a caption that names the study and the scale."""
+    if not (shutil.which("pdftotext") and shutil.which("latexmk")):
+        pytest.skip("TeX or poppler-utils is not installed (.ci/run installs both)")
     out, _ = worked_report
-    subprocess.run(["pdftoppm", "-r", "40", "-png", str(out / "report.pdf"), str(tmp_path / "page")],
-                   check=True)
-    pages = sorted(tmp_path.glob("page-*.png"))
-    assert len(pages) >= 1 + 2 * len(STUDIES)   # title, then a text page and a figure per study
-    for page in pages:
-        gray = Image.open(page).convert("L")
-        assert ImageStat.Stat(gray).stddev[0] > 5, f"{page.name} is blank"
-    text = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = " ".join(subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True,
+                                   text=True, check=True).stdout.split())
     for study in STUDIES:
         assert study.TITLE in text
-        assert f"{study.TITLE}: " in text and "scale smoke" in text   # each figure page is labelled
-        assert FIGURE_TITLES[study.NAME] in " ".join(text.split()), study.NAME
+        assert f"{study.TITLE}: " in text and "(smoke scale)." in text   # each figure's caption
+        assert FIGURE_TITLES[study.NAME] in text, study.NAME
     # every figure carries the smoke stamp itself, and the studies whose conclusion a smoke run
     # cannot show say so
-    assert " ".join(text.split()).count("SMOKE SCALE: a quick check") >= len(STUDIES)
-    assert "At smoke scale: 2 epochs on 1,000 digits are too few" in " ".join(text.split())
+    assert text.count("SMOKE SCALE: a quick check") >= len(STUDIES)
+    assert "At smoke scale: 2 epochs on 1,000 digits are too few" in text
 
 
 def test_the_studies_show_what_the_assignment_expects(worked_report):
@@ -180,7 +174,10 @@ def test_the_template_gets_a_report_that_says_what_each_study_needs(tmp_path):
         assert re.search(r"needs (NN|CatsDogsCNN|BatchNorm2d)\.\w+: not implemented", section), section[:500]
     softmax = page.split('<section id="softmax_derivatives">', 1)[1].split("</section>", 1)[0]
     assert "not implemented" in softmax
-    assert (tmp_path / "out" / "report.pdf").stat().st_size > 0
+    # the project is written, and built where TeX is installed
+    assert (tmp_path / "out" / "main.tex").is_file()
+    if shutil.which("latexmk"):
+        assert (tmp_path / "out" / "report.pdf").stat().st_size > 0
     assert not (tmp_path / "out" / "initialization" / "logs.json").exists()   # nothing to re-plot
 
 

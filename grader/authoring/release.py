@@ -34,14 +34,14 @@ ANSWER_FILES = withheld.ANSWER_FILES
 HANDOUT_FOLDERS = ("grader", "grader/parts", "grader/parts/experiments", "grader/verdicts",
                    "grader/networks", "grader/isolation", "grader/isolation/inside", "grader/outputs",
                    "reference", "reference/data",
-                   "report", "report/studies")
+                   "report", "report/studies", "report/templates")
 """What a student needs, by folder (each one's own files, not its subfolders): the public grader
 (its tests, verdicts, the worker's isolation, the score table), the torch references, and the
 report builder. The withheld rule modules (``ANSWER_FILES``) are left out of ``reference``; the
 template, the README, the requirements and the withheld rules' outputs are written here."""
-HANDOUT_SUFFIXES = (".py", ".md")
-"""The kinds of file a handout folder ships: sources and their documentation (no caches, logs or
-data files that happen to lie in the instructor's working copy)."""
+HANDOUT_SUFFIXES = (".py", ".md", ".tex")
+"""The kinds of file a handout folder ships: sources, their documentation and the report's LaTeX
+template (no caches, logs or data files that happen to lie in the instructor's working copy)."""
 WRITTEN_FILES = ("solution.py", "README.md", "requirements.txt",
                  f"reference/{withheld.PUBLIC_OUTPUTS.name}")
 """Files the release writes rather than copies."""
@@ -90,7 +90,9 @@ same parts.
 """
 
 REQUIREMENTS = ("numpy>=1.24\ntorch>=2.2\npytest>=8.0\nmlxtend>=0.22\ntorchvision>=0.17\n"
-                "tqdm>=4.60\nmatplotlib>=3.5\n")
+                "tqdm>=4.60\nmatplotlib>=3.5\njinja2>=3.0\n")
+"""What the handout's requirements.txt asks for: grading, and the report (jinja2 writes its
+LaTeX project)."""
 
 
 class ReleaseError(RuntimeError):
