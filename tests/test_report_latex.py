@@ -153,3 +153,22 @@ def test_without_tex_the_project_and_html_are_written_and_it_says_what_to_instal
     assert "no TeX here" in process.stderr and "texlive-latex-recommended" in process.stderr
     assert (out / "main.tex").is_file() and (out / "report.html").is_file()
     assert not (out / "report.pdf").exists()
+
+
+@needs_tex
+def test_a_course_preamble_takes_the_place_of_the_reports(tmp_path):
+    """``--template``: the course's own document class and packages open main.tex, the packages
+    the report needs are loaded after them, and it compiles."""
+    preamble = tmp_path / "course.tex"
+    preamble.write_text("\\documentclass[12pt,a4paper]{report}\n\\usepackage[T1]{fontenc}\n"
+                        "\\usepackage{lmodern}\n\\usepackage[margin=2cm]{geometry}\n")
+    out = tmp_path / "out"
+    sections = [Section("plain", "1. A study", "What does it show?", OK,
+                        table=(("a", "b"), [("1", "2")]), settings={"seed": 0})]
+    main = latex.write_project(out, sections, title="Course report", subtitle="smoke", smoke=False,
+                               preamble_path=preamble)
+    text = main.read_text()
+    assert text.startswith("\\documentclass[12pt,a4paper]{report}") and "\\usepackage{booktabs}" in text
+    assert "{article}" not in text
+    built = latex.build(out)
+    assert built.pdf is not None, built.message
