@@ -35,6 +35,7 @@ LATEXMK_TIMEOUT_S = 300
 
 _SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "#": r"\#", "$": r"\$", "%": r"\%",
             "&": r"\&", "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
+            "[": "{[}", "]": "{]}",
             "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", '"': "''",
             "\n": " ", "\r": " ", "\t": " "}
 _UNICODE = {"×": r"$\times$", "−": "-", "–": "--", "—": "---", "≥": r"$\geq$", "≤": r"$\leq$",
@@ -62,13 +63,14 @@ def tex(value) -> str:
             out.append(_SPECIAL[char])
         elif char in _UNICODE:
             out.append(_UNICODE[char])
-        elif ord(char) < 32 or ord(char) == 127:
+        elif ord(char) < 32 or 127 <= ord(char) < 160:   # C0 and C1 controls
             out.append(" ")
         elif ord(char) > 255:
             out.append("?")
         else:
             out.append(char)
-    # "--" and "''" ligatures of text stay as they are; a backslash-free "[" after "\\" is safe
+    # "[" and "]" are braced: right after a line break, an item or a rule, LaTeX would read a
+    # bracket as the start of an optional argument
     return "".join(out)
 
 
@@ -190,6 +192,8 @@ def build(out: Path) -> Build:
     """Compile ``OUT/main.tex`` into ``OUT/report.pdf`` with ``latexmk -pdf``; a Build whose
     ``pdf`` is None and whose ``message`` says why when it could not (no TeX here, or LaTeX's
     error, from its log)."""
+    # an earlier PDF must not pass for this run's: it is built again, or it is gone
+    (Path(out) / "report.pdf").unlink(missing_ok=True)
     latexmk = shutil.which("latexmk")
     if latexmk is None or shutil.which("pdflatex") is None:
         return Build(None, "no TeX here (latexmk and pdflatex): the LaTeX project is written; "

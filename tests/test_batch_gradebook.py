@@ -105,6 +105,13 @@ def test_student_regrades_only_the_named_students(tmp_path, graded_class, worked
     code, output = batch(folder, out, "--student", "cyy")
     assert code == 2 and "--student cyy" in output and "close: cy" in output, output
     assert snapshot(out / "results") == after
+    # so is --student with other parts: the others' grades are of the gradebook's parts
+    process = subprocess.run(
+        [sys.executable, "-m", "grader", "batch", str(folder), "--out", str(out), "--parts",
+         "softmax", "--no-progress", "--student", "ada"], cwd=REPOSITORY, capture_output=True,
+        text=True, timeout=300)
+    assert process.returncode == 2 and "--student would mix the two" in process.stderr
+    assert snapshot(out / "results") == after
 
 
 def test_student_in_a_fresh_outdir_says_who_is_not_graded_yet(tmp_path, worked_text):
@@ -186,3 +193,10 @@ def test_the_lms_files_leave_out_who_was_not_graded():
     assert canvas[2:] == [["Ada Lovelace", "", "1001", "ada@example.edu", "", "0"]]
     moodle = list(csv.DictReader(moodle_csv([graded, machine]).splitlines()))
     assert [(row["ID number"], row["nngrade"]) for row in moodle] == [("1001", "0")]
+    # without a SID the email matches: nngrade's own id (made from the email) could be another
+    # student's SID; with neither, the folder's name stands
+    emailed = StudentRecord(student="jdoe", status=GRADED, email="jdoe@example.edu",
+                            grading=graded.grading)
+    folder_only = StudentRecord(student="kim", status=GRADED, grading=graded.grading)
+    rows = list(csv.reader(canvas_csv([emailed, folder_only]).splitlines()))[2:]
+    assert [(row[2], row[3]) for row in rows] == [("", "jdoe@example.edu"), ("kim", "")]

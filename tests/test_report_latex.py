@@ -114,6 +114,7 @@ def test_special_characters_are_escaped():
     assert latex.tex("a_b") == r"a\_b" and latex.tex("50%") == r"50\%"
     assert latex.tex("{x}") == r"\{x\}" and latex.tex("a\\b") == r"a\textbackslash{}b"
     assert latex.tex("3 × 10−1") == r"3 $\times$ 10-1"
+    assert latex.tex("[1] a\x85b") == "{[}1{]} a b"   # no optional argument, no C1 control
     assert latex.tex(latex.Raw(r"\emph{x}")) == r"\emph{x}"
 
 

@@ -181,3 +181,19 @@ def test_the_sigmoid_slope_subclass_uses_the_students_sigmoid_at_k_x():
     config = activations_depth.Config.at_scale("smoke")
     assert activations_depth.train_slopes(config, Context) is None
     assert "does not call self.sigmoid" in Context.notes[-1]
+
+
+def test_a_dropout_not_written_yet_leaves_the_runs_without_it():
+    """The template's Dropout raises NotImplementedError: the study says so and keeps its runs
+    without dropout, rather than losing the whole section."""
+    class Template:
+        class Dropout:
+            def __init__(self, p, seed=None):
+                self.p = p
+
+            def forward(self, x, train=True):
+                raise NotImplementedError("dropout: Dropout.forward is not implemented yet")
+
+    assert "not written yet" in adaptive_optimizers._dropout_missing(Template)
+    assert "no Dropout class" in adaptive_optimizers._dropout_missing(object())
+    assert adaptive_optimizers._dropout_missing(load_solution(WORKED_SOLUTION)) == ""

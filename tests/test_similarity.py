@@ -156,3 +156,35 @@ def test_the_similarity_pages_render_in_chromium_and_load_nothing(synthetic, tmp
     colours = {colour: count for count, colour in
                Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)}
     assert colours.get((0xff, 0xe0, 0x8a), 0) > 2000, sorted(colours.items(), key=lambda kv: -kv[1])[:6]
+
+
+def test_a_group_submission_is_not_a_pair_of_identical_files():
+    """A group's members hand in one file: not "identical files"; two teams with one file are."""
+    text = WORKED_SOLUTION.read_text()
+    files = {"ada": text, "bob": text, "cy": text}
+    teams = {"ada": frozenset(("ada", "bob")), "bob": frozenset(("ada", "bob")), "cy": frozenset(("cy",))}
+    assert similarity.identical_files({"ada": text, "bob": text}, teams) == []
+    assert similarity.identical_files(files, teams) == [["ada", "bob", "cy"]]
+    assert similarity.identical_files(files) == [["ada", "bob", "cy"]]
+
+
+def test_a_failing_comparison_costs_the_gradebook_nothing(tmp_path, monkeypatch):
+    """The similarity report is optional: a fault in it (here, the comparison raises) is said
+    in the summary and on stderr, and the gradebook and the other outputs are written."""
+    from grader.batch import run
+
+    folder = one_file_per_student(tmp_path / "class", {"ada.py": WORKED_SOLUTION.read_text()})
+    out = tmp_path / "out"
+    (out / "similarity").mkdir(parents=True)
+    (out / "similarity.html").write_text("an earlier run's report")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(similarity, "compare", broken)
+    code = run.run_batch(run.BatchOptions(submissions=folder, out=out, parts=["softmax"],
+                                          progress=False))
+    assert code == 0
+    assert (out / "grades.csv").is_file() and "ada" in (out / "grades.csv").read_text()
+    assert "the comparison failed (RuntimeError: disk full)" in (out / "summary.html").read_text()
+    assert not (out / "similarity.html").exists()   # no earlier report left to contradict it

@@ -9,9 +9,9 @@ as it is, with no column to rename:
   does not know makes a new assignment; ``Name (1234)`` updates assignment 1234). A second row
   whose first cell is ``Points Possible`` gives each assignment's maximum. Canvas matches a row
   to a student by ``ID``, ``SIS User ID`` or ``SIS Login ID``: nngrade never knows Canvas's
-  ``ID``, so it writes the layout's student id (Gradescope's SID, nbgrader's student id, the
-  folder's name) as the SIS User ID and the email, where the layout has one, as the SIS Login
-  ID.
+  ``ID``, so it writes the layout's student id (Gradescope's SID, nbgrader's student id; the
+  folder's name where the layout has neither a SID nor an email) as the SIS User ID and the
+  email, where the layout has one, as the SIS Login ID.
 - ``moodle``: Moodle's "Import grades from CSV file". Any columns; on import the teacher maps
   one column to the user (``ID number`` or ``Email address`` here) and the others to grade
   items and their feedback. nngrade writes ``ID number``, ``Email address``, ``Full name``, the
@@ -77,9 +77,16 @@ def canvas_csv(records: list[StudentRecord], column: str = DEFAULT_COLUMN,
     graded = _graded(records, scores)
     maxima = [_total(parts)[1] for _, parts in graded]
     rows = [[CANVAS_POINTS_POSSIBLE, "", "", "", "", max(maxima) if maxima else None]]
-    rows += [[r.name or r.student, "", r.sid or r.student, r.email, "", _total(parts)[0]]
+    rows += [[r.name or r.student, "", user_id(r), r.email, "", _total(parts)[0]]
              for r, parts in graded]
     return spreadsheet.csv_text([*CANVAS_IDENTITY, column], rows)
+
+
+def user_id(record: StudentRecord) -> str:
+    """The id an LMS matches a row on: the layout's SID; none where the layout gave an email
+    but no SID (the email matches then: nngrade's own id, made from the email or the name, could
+    be another student's SID); the folder's name in a layout with neither."""
+    return record.sid or ("" if record.email else record.student)
 
 
 def feedback_line(record: StudentRecord, parts: dict | None = None) -> str:
@@ -101,7 +108,7 @@ def feedback_line(record: StudentRecord, parts: dict | None = None) -> str:
 def moodle_csv(records: list[StudentRecord], column: str = DEFAULT_COLUMN,
                scores: Scores | None = None) -> str:
     """Moodle's grade import of ``records``' totals and feedback (see the module's docstring)."""
-    rows = [[r.sid or r.student, r.email, r.name or r.student, _total(parts)[0],
+    rows = [[user_id(r), r.email, r.name or r.student, _total(parts)[0],
              feedback_line(r, parts)] for r, parts in _graded(records, scores)]
     return spreadsheet.csv_text([*MOODLE_IDENTITY, column, MOODLE_FEEDBACK], rows)
 

@@ -103,6 +103,9 @@ class Batch:
         batch of some students of the class: ``check_roster``)."""
         self.title = f"nngrade: {options.submissions.name}"
         self.layout = roster.layout
+        self.teams = {submission.student: list(submission.members or [submission.student])
+                      for submission in roster.submissions}
+        """Each student's group (a Gradescope group submission: one file for its members)."""
 
     def graded_texts(self, records: list[StudentRecord]) -> dict[str, str]:
         """``{student: the text of the file graded}`` for every student who has one: this
@@ -129,20 +132,38 @@ class Batch:
 
     def similarity(self, records: list[StudentRecord]) -> str:
         """Write the similarity report of ``records``' files (``grader/batch/similarity.py``)
-        and return its section of summary.html; with copydetect missing, the section says so."""
+        and return its section of summary.html. With copydetect missing, or a fault of the
+        comparison itself (an unreadable reference, a full disk), the section says so and the
+        batch's outputs are written as ever: the similarity report never costs the gradebook."""
         from grader.batch import similarity
 
-        if not self.options.similarity:
-            return ""
         texts = self.graded_texts(records)
+        if not self.options.similarity:
+            similarity.remove(self.out)   # an earlier report would contradict this gradebook
+            return ""
+        teams = {record.student: frozenset(self.teams.get(record.student, ())) for record in records}
         try:
+            if not TEMPLATE.is_file():
+                print(f"nngrade batch: similarity: the template ({TEMPLATE}) is not here, so the "
+                      "code every student starts from counts as shared; run the batch from the "
+                      "repository", file=sys.stderr)
             template = TEMPLATE.read_text() if TEMPLATE.is_file() else None
             report = similarity.compare(texts, template, read_references(
-                self.options.similarity_reference), template_name="template/solution.py")
+                self.options.similarity_reference), template_name="template/solution.py",
+                teams=teams)
+            similarity.write(self.out, report, f"{self.title}: similarity")
         except similarity.SimilarityUnavailable as error:
             print(f"nngrade batch: {error}", file=sys.stderr)
-            return similarity.summary_section(None, str(error), similarity.identical_files(texts))
-        similarity.write(self.out, report, f"{self.title}: similarity")
+            similarity.remove(self.out)
+            return similarity.summary_section(None, str(error),
+                                              similarity.identical_files(texts, teams))
+        except Exception as error:   # noqa: BLE001 - the report is optional; the grades are not
+            print(f"nngrade batch: similarity failed ({type(error).__name__}: {error}); the "
+                  "gradebook is written without it", file=sys.stderr)
+            similarity.remove(self.out)
+            return similarity.summary_section(
+                None, f"the comparison failed ({type(error).__name__}: {error})",
+                similarity.identical_files(texts, teams))
         flagged = report.flagged()
         twins = "; ".join(", ".join(group) for group in report.identical)
         print(f"nngrade batch: similarity: {len(flagged)} pair(s) at "
@@ -168,7 +189,7 @@ class Batch:
         folder = self.out / "results"
         return sorted(path.stem for path in folder.glob("*.json")) if folder.is_dir() else []
 
-    def check_roster(self) -> str:
+    def check_roster(self, selective: bool = False) -> str:
         """Decide how this roster meets the gradebook already in OUTDIR; "" to go on, else why
         nothing may be written. The same students or more: go on (a re-run grades what changed).
         Some of its students only: grade them and keep the others (``others``), as long as the
@@ -177,6 +198,13 @@ class Batch:
         before = self.outdir_students()
         current = {submission.student for submission in self.roster.submissions}
         others = sorted(set(before) - current)
+        manifest = self.manifest()
+        if selective and manifest and list(manifest.get("parts") or []) != list(self.parts):
+            # --student keeps the others' grades: they must be of the same parts
+            return (f"{self.out} holds a gradebook of the parts "
+                    f"{', '.join(manifest.get('parts') or []) or 'all'}, and this batch grades "
+                    f"{', '.join(self.parts)}: --student would mix the two. Nothing was written. "
+                    "Regrade with the same --parts.")
         if not others:
             return ""
         new = sorted(current - set(before))
@@ -187,7 +215,6 @@ class Batch:
                     f"Nothing was written. To grade this class, choose another --out; to regrade "
                     f"some students of that class, pass a folder that holds only them (or the "
                     f"whole class with --student ID...).")
-        manifest = self.manifest()
         kept = [self.saved(student) or StudentRecord(student=student, status=NOT_GRADED,
                                                      reason=UNREADABLE) for student in others]
         their_parts = manifest.get("parts") if manifest else next(
@@ -374,7 +401,9 @@ def _chosen(options: BatchOptions, roster) -> tuple[set[str] | None, str]:
         found = {s.student for s in roster.submissions
                  if key in (s.student.casefold(), s.sid.casefold(), s.email.casefold())}
         if found:
-            chosen |= found
+            # a group's members share one file: regrading one regrades them all
+            chosen |= found | {member for s in roster.submissions if s.student in found
+                               for member in s.members}
         else:
             unknown.append(wanted)
     if unknown:
@@ -393,7 +422,7 @@ def _grade_roster(options: BatchOptions, roster) -> int:
         read_references(options.similarity_reference)
     except ValueError as problem:
         error = error or str(problem)
-    refusal = error or batch.check_roster()
+    refusal = error or batch.check_roster(selective=chosen is not None)
     if refusal:
         print(f"nngrade batch: {refusal}", file=sys.stderr)
         return 2
@@ -485,6 +514,9 @@ def _grade_roster(options: BatchOptions, roster) -> int:
             stopped = interruption
     if stopped is not None and options.similarity:
         similarity = NOT_COMPARED
+        from grader.batch import similarity as similarity_report
+
+        similarity_report.remove(options.out)
     records = _write_outputs(batch, chosen, similarity)
     not_graded = [r for r in records if r.status == NOT_GRADED]
     exports = "".join(f", {name}.csv" for name in batch.manifest().get("exports", []))

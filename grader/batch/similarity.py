@@ -100,7 +100,9 @@ class Report:
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:60]
+    """A file-name part of ``name``: ASCII letters, digits and ``._-`` only, at most 40 (a view's
+    name stays far below a file system's 255 bytes whatever the students' names)."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in name)[:40]
 
 
 def _detector():
@@ -123,10 +125,13 @@ def _fingerprint(code_fingerprint, text: str, boilerplate):
 
 
 def compare(submissions: dict[str, str], template: str | None = None,
-            references: dict[str, str] | None = None, template_name: str = "") -> Report:
+            references: dict[str, str] | None = None, template_name: str = "",
+            teams: dict[str, frozenset] | None = None) -> Report:
     """The similarity report of ``submissions`` (``{student: source text}``), with ``template``'s
     code as boilerplate and each of ``references`` (``{name: source text}``) compared with
-    every submission. Raises ``SimilarityUnavailable`` without copydetect."""
+    every submission. ``teams``: each student's group (a group submission's members hand in one
+    file, which is neither a pair nor "identical files"). Raises ``SimilarityUnavailable``
+    without copydetect."""
     import numpy as np
 
     code_fingerprint, compare_files = _detector()
@@ -134,7 +139,7 @@ def compare(submissions: dict[str, str], template: str | None = None,
     groups = _by_content(submissions)
     students = {" = ".join(group): group for group in groups}
     texts = {name: submissions[group[0]] for name, group in students.items()}
-    identical = identical_files(submissions)
+    identical = identical_files(submissions, teams)
     boilerplate = None
     if template:
         boilerplate = np.unique(np.array(list(
@@ -163,10 +168,25 @@ def _by_content(submissions: dict[str, str]) -> list[list[str]]:
     return list(by_digest.values())
 
 
-def identical_files(submissions: dict[str, str]) -> list[list[str]]:
+def identical_files(submissions: dict[str, str],
+                    teams: dict[str, frozenset] | None = None) -> list[list[str]]:
     """The groups of two or more students whose files are byte-identical (no copydetect
-    needed: the batch names them even without the similarity extra)."""
-    return sorted(group for group in _by_content(submissions) if len(group) > 1)
+    needed: the batch names them even without the similarity extra), but for the members of
+    one group submission, whose file is one by design (``teams``: each student's group)."""
+    teams = teams or {}
+    return sorted(group for group in _by_content(submissions) if len(group) > 1
+                  and len({teams.get(student) or frozenset((student,)) for student in group}) > 1)
+
+
+def remove(out: Path) -> None:
+    """Take an earlier run's similarity report out of ``out`` (this run has none to replace
+    it: turned off, stopped, or failed), so that no report contradicts the gradebook."""
+    (out / "similarity.html").unlink(missing_ok=True)
+    (out / "similarity.json").unlink(missing_ok=True)
+    folder = out / "similarity"
+    if folder.is_dir():
+        for view in folder.glob("*.html"):
+            view.unlink(missing_ok=True)
 
 
 def _stream(text: str):

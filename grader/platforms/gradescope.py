@@ -18,6 +18,7 @@ into place at the end, so an interrupted build leaves no half zip.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -66,8 +67,14 @@ def torch_versions() -> dict[str, str]:
     import torch
     import torchvision
 
-    return {"@TORCH@": torch.__version__.split("+")[0],
-            "@TORCHVISION@": torchvision.__version__.split("+")[0]}
+    versions = {"@TORCH@": torch.__version__.split("+")[0],
+                "@TORCHVISION@": torchvision.__version__.split("+")[0]}
+    for mark, version in versions.items():
+        if not re.fullmatch(r"\d+\.\d+(\.\d+)?", version):
+            raise BuildError(f"this machine's {mark.strip('@').lower()} is {version}, a build "
+                             "that PyTorch's CPU index does not publish: build the zip where a "
+                             "released torch is installed")
+    return versions
 
 
 def _filled(name: str, text: str, marks: dict[str, str]) -> str:
@@ -138,7 +145,9 @@ def unpack(archive: Path, root: Path) -> None:
             if source not in target.parents:
                 raise BuildError(f"{archive}: {info.filename} would land outside the autograder")
             path = Path(opened.extract(info, source))
-            path.chmod((info.external_attr >> 16) & 0o777)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:   # a zip made without Unix modes (Windows, Finder) keeps extract's
+                path.chmod(mode | 0o600)
     (root / "run_autograder").write_bytes((source / "run_autograder").read_bytes())
     (root / "run_autograder").chmod(0o755)
     (root / "submission").mkdir()
