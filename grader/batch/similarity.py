@@ -116,12 +116,10 @@ def _detector():
 
 
 def _fingerprint(code_fingerprint, text: str, boilerplate):
-    import io
-
     window = GUARANTEE_TOKENS - NOISE_TOKENS + 1
     # copydetect picks its tokenizer from the file name; the text is read from ``fp``.
     return code_fingerprint("submission.py", NOISE_TOKENS, window, boilerplate=boilerplate,
-                            fp=io.StringIO(text))
+                            fp=_stream(text))
 
 
 def compare(submissions: dict[str, str], template: str | None = None,
